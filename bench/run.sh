@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# Tocsin ingest benchmark: throughput and latency of durable ingest, compared
+# with an HTTP+JSON floor (bench/floor) and Prometheus Alertmanager, all on
+# loopback in one run. See bench/README.md.
+#
+# Knobs (environment):
+#   DURATION=10s       measured length of every load run
+#   WARMUP=2s          unmeasured load before every measured run
+#   CONNECTIONS=32     wrk connections (keep-alive)
+#   THREADS=2          wrk threads
+#   TIMEOUT=10s        wrk per-request timeout (a timeout counts as an error)
+#   BATCH_SIZE=100     alerts per batch request
+#   TARGETS=floor,tocsin,alertmanager   which servers to measure
+#   SKIP_BUILD=1       use the existing release binaries
+#   READY_TIMEOUT=60   seconds to wait for each server to become ready
+#   BENCH_KEEP=1       keep the temp dir (logs, raw wrk output, data)
+#   BENCH_RESULTS=FILE also write the results as TSV to FILE
+#
+# Exit status: 0 when every measured run completed without errors, 1 when any
+# run saw non-2xx responses or socket errors (the table marks those rows),
+# 2 on setup failure (a tool, build or server that did not come up).
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+TIMEOUT=${TIMEOUT:-10s}
+BATCH_SIZE=${BATCH_SIZE:-100}
+TARGETS=${TARGETS:-floor,tocsin,alertmanager}
+SKIP_BUILD=${SKIP_BUILD:-0}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_RESULTS=${BENCH_RESULTS:-}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+ALERTMANAGER_BIN=${ALERTMANAGER_BIN:-/usr/bin/prometheus-alertmanager}
+
+PD_KEY=benchbenchbenchbenchbenchbench01
+PROM_KEY=benchpromkey0123456789
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+	printf '[bench] ERROR: %s\n' "$*" >&2
+	FAILED_SETUP=1
+	exit 2
+}
+
+want() { [[ ",$TARGETS," == *",$1,"* ]]; }
+
+for t in ${TARGETS//,/ }; do
+	case $t in floor | tocsin | alertmanager) ;; *) die "unknown target '$t' in TARGETS" ;; esac
+done
+if ((CONNECTIONS < THREADS)); then die "CONNECTIONS ($CONNECTIONS) must be >= THREADS ($THREADS)"; fi
+
+# ---------------------------------------------------------------- tools ----
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if want alertmanager && [[ ! -x $ALERTMANAGER_BIN ]]; then need+=(prometheus-alertmanager); fi
+if ((${#need[@]})); then
+	log "installing ${need[*]} with apt-get"
+	sudo=()
+	if ((EUID != 0)); then sudo=(sudo); fi
+	"${sudo[@]}" apt-get update -qq || die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" ||
+		die "apt-get install ${need[*]} failed"
+fi
+command -v wrk >/dev/null 2>&1 || die "wrk not found after install"
+command -v curl >/dev/null 2>&1 || die "curl not found after install"
+if want alertmanager && [[ ! -x $ALERTMANAGER_BIN ]]; then die "$ALERTMANAGER_BIN not found"; fi
+
+# ---------------------------------------------------------------- build ----
+FLOOR_BIN=$TARGET_DIR/release/tocsin-bench-floor
+TOCSIN_BIN=$TARGET_DIR/release/tocsin
+if [[ $SKIP_BUILD != 1 ]]; then
+	pkgs=(-p tocsin-bench-floor)
+	if want tocsin; then pkgs+=(-p tocsin); fi
+	log "cargo build --release ${pkgs[*]}"
+	(cd "$ROOT" && cargo build --release "${pkgs[@]}") || die "cargo build failed"
+fi
+if want floor && [[ ! -x $FLOOR_BIN ]]; then die "$FLOOR_BIN missing"; fi
+if want tocsin && [[ ! -x $TOCSIN_BIN ]]; then die "$TOCSIN_BIN missing (build the tocsin package, or run with TARGETS=floor,alertmanager)"; fi
+
+# ----------------------------------------------------- temp dir, cleanup ----
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-bench.XXXXXX")
+mkdir -p "$TMP/logs"
+declare -A PIDS=()
+FAILED_SETUP=0
+FAILED_RUNS=0
+
+stop_server() {
+	local name=$1 pid=${PIDS[$1]:-}
+	[[ -n $pid ]] || return 0
+	unset "PIDS[$name]"
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for name in "${!PIDS[@]}"; do stop_server "$name"; done
+	if [[ $BENCH_KEEP == 1 || $rc != 0 || $FAILED_SETUP == 1 || $FAILED_RUNS != 0 ]]; then
+		log "kept $TMP (server logs in $TMP/logs, raw wrk output in $TMP/wrk)"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A loopback port nothing listens on right now (servers that lose a race for
+# it fail to start, which the readiness check reports).
+declare -A USED_PORTS=()
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[[ -z ${USED_PORTS[$p]:-} ]] || continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS[$p]=1
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free loopback port found"
+}
+
+# start_server NAME PROBE_KIND PROBE_URL -- CMD...
+# PROBE_KIND is "get" (GET must answer 2xx) or "post" (POST {} must answer 2xx).
+start_server() {
+	local name=$1 kind=$2 url=$3
+	shift 4
+	log "starting $name: $*"
+	"$@" >"$TMP/logs/$name.log" 2>&1 &
+	local pid=$!
+	PIDS[$name]=$pid
+	local deadline=$((SECONDS + READY_TIMEOUT))
+	while :; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$TMP/logs/$name.log" >&2 || true
+			die "$name exited before becoming ready (log above, full log in $TMP/logs/$name.log)"
+		fi
+		if [[ $kind == get ]]; then
+			curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null && break
+		else
+			curl -fsS -m 2 -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' "$url" 2>/dev/null && break
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 30 "$TMP/logs/$name.log" >&2 || true
+			die "$name not ready at $url after ${READY_TIMEOUT}s (log above)"
+		fi
+		sleep 0.2
+	done
+	log "$name ready (pid $pid)"
+}
+
+# smoke NAME URL BODY: one request like the load will send; must answer 2xx.
+smoke() {
+	local name=$1 url=$2 body=$3 code
+	code=$(curl -sS -m 10 -o "$TMP/logs/smoke-$name.out" -w '%{http_code}' \
+		-X POST -H 'Content-Type: application/json' --data-binary "$body" "$url") ||
+		die "smoke request to $name ($url) failed"
+	if [[ $code != 2?? ]]; then
+		head -c 1000 "$TMP/logs/smoke-$name.out" >&2 || true
+		echo >&2
+		die "smoke request to $name ($url) answered HTTP $code (body above)"
+	fi
+}
+
+pd_body() {
+	printf '{"routing_key":"%s","event_action":"trigger","dedup_key":"smoke-%s","payload":{"summary":"bench smoke","source":"bench-host","severity":"critical"}}' "$PD_KEY" "$1"
+}
+
+alerts_body() {
+	local now ends
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	ends=$(date -u -d '+5 minutes' +%Y-%m-%dT%H:%M:%SZ)
+	printf '[{"labels":{"alertname":"BenchSmoke","instance":"smoke-%s-1"},"annotations":{"summary":"smoke"},"startsAt":"%s","endsAt":"%s","generatorURL":"http://prometheus.bench.invalid/graph"},' "$1" "$now" "$ends"
+	printf '{"labels":{"alertname":"BenchSmoke","instance":"smoke-%s-2"},"annotations":{"summary":"smoke"},"startsAt":"%s","endsAt":"%s","generatorURL":"http://prometheus.bench.invalid/graph"}]' "$1" "$now" "$ends"
+}
+
+# ------------------------------------------------------------ load runs ----
+mkdir -p "$TMP/wrk"
+declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=()
+RUN_SEQ=0
+
+# wrk_once OUTFILE DURATION SCRIPT URL ARGS...: runs wrk, prints the WRKRESULT line.
+wrk_once() {
+	local out=$1 dur=$2 script=$3 url=$4
+	shift 4
+	if ! wrk -t "$THREADS" -c "$CONNECTIONS" -d "$dur" --timeout "$TIMEOUT" --latency \
+		-s "$script" "$url" -- "$@" >"$out" 2>&1; then
+		cat "$out" >&2
+		die "wrk failed against $url"
+	fi
+	grep '^WRKRESULT ' "$out" | tail -n 1 || {
+		cat "$out" >&2
+		die "no WRKRESULT line in wrk output ($out)"
+	}
+}
+
+field() { # field LINE NAME
+	local kv
+	for kv in $1; do
+		if [[ $kv == "$2="* ]]; then
+			echo "${kv#*=}"
+			return 0
+		fi
+	done
+	die "wrk result has no $2"
+}
+
+# measure SCENARIO TARGET EVENTS_PER_REQUEST SCRIPT URL [ARGS...]
+measure() {
+	local scenario=$1 target=$2 per_req=$3 script=$4 url=$5
+	shift 5
+	local key="$scenario|$target" slug
+	slug=$(echo "$scenario-$target" | tr -c 'a-zA-Z0-9\n' '-')
+	RUN_SEQ=$((RUN_SEQ + 1))
+	log "warm-up  $scenario -> $target ($WARMUP)"
+	local warm
+	warm=$(wrk_once "$TMP/wrk/$slug.warmup.txt" "$WARMUP" "$script" "$url" "w$RUN_SEQ" "$@")
+	local werr
+	werr=$(($(field "$warm" status_errors) + $(field "$warm" connect_errors) + $(field "$warm" read_errors) + $(field "$warm" write_errors) + $(field "$warm" timeouts)))
+	if ((werr > 0)); then log "warning: warm-up against $target had $werr errors ($TMP/wrk/$slug.warmup.txt)"; fi
+
+	log "measure  $scenario -> $target ($DURATION, $CONNECTIONS connections, $THREADS threads)"
+	local line
+	line=$(wrk_once "$TMP/wrk/$slug.txt" "$DURATION" "$script" "$url" "m$RUN_SEQ" "$@")
+	local requests duration status connect read write timeouts p50 p99
+	requests=$(field "$line" requests)
+	duration=$(field "$line" duration_us)
+	status=$(field "$line" status_errors)
+	connect=$(field "$line" connect_errors)
+	read=$(field "$line" read_errors)
+	write=$(field "$line" write_errors)
+	timeouts=$(field "$line" timeouts)
+	p50=$(field "$line" p50_us)
+	p99=$(field "$line" p99_us)
+	# Only successful (non-error) responses count towards throughput.
+	R_RPS[$key]=$(awk -v r="$requests" -v s="$status" -v d="$duration" 'BEGIN { printf "%.1f", (r - s) / (d / 1e6) }')
+	R_EPS[$key]=$(awk -v x="${R_RPS[$key]}" -v n="$per_req" 'BEGIN { printf "%.1f", x * n }')
+	R_P50[$key]=$(awk -v x="$p50" 'BEGIN { printf "%.2f", x / 1000 }')
+	R_P99[$key]=$(awk -v x="$p99" 'BEGIN { printf "%.2f", x / 1000 }')
+	local errs=""
+	((status == 0)) || errs+=" non2xx=$status"
+	((connect == 0)) || errs+=" connect=$connect"
+	((read == 0)) || errs+=" read=$read"
+	((write == 0)) || errs+=" write=$write"
+	((timeouts == 0)) || errs+=" timeout=$timeouts"
+	if [[ -n $errs ]]; then
+		R_ERR[$key]="ERRORS:$errs of $requests responses"
+		FAILED_RUNS=$((FAILED_RUNS + 1))
+		log "!! $scenario -> $target had errors:$errs ($TMP/wrk/$slug.txt)"
+	else
+		R_ERR[$key]=""
+	fi
+}
+
+SINGLE="single PD event"
+SINGLE_AM="single event (1-alert)"
+BATCHN="${BATCH_SIZE}-alert batch"
+PD_LUA=$BENCH/wrk/pd.lua
+ALERTS_LUA=$BENCH/wrk/alerts.lua
+
+log "temp dir $TMP; DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS TARGETS=$TARGETS"
+
+# Servers are measured one after another, and each is stopped once its runs
+# are done, so no server's background work overlaps another's measurement.
+if want floor; then
+	port=$(free_port)
+	base=http://127.0.0.1:$port
+	start_server floor post "$base/v2/enqueue" -- "$FLOOR_BIN" "127.0.0.1:$port"
+	smoke floor-pd "$base/v2/enqueue" "$(pd_body floor)"
+	smoke floor-alerts "$base/api/v2/alerts" "$(alerts_body floor)"
+	measure "$SINGLE" floor 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY"
+	measure "$BATCHN" floor "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE"
+	stop_server floor
+fi
+
+if want alertmanager; then
+	port=$(free_port)
+	base=http://127.0.0.1:$port
+	mkdir -p "$TMP/alertmanager"
+	cat >"$TMP/alertmanager/alertmanager.yml" <<'EOF'
+route:
+  receiver: 'null'
+receivers:
+  - name: 'null'
+EOF
+	start_server alertmanager get "$base/-/ready" -- "$ALERTMANAGER_BIN" \
+		--config.file="$TMP/alertmanager/alertmanager.yml" \
+		--storage.path="$TMP/alertmanager/data" \
+		--web.listen-address="127.0.0.1:$port" \
+		--cluster.listen-address= \
+		--log.level=warn
+	smoke alertmanager "$base/api/v2/alerts" "$(alerts_body am)"
+	measure "$SINGLE_AM" alertmanager 1 "$ALERTS_LUA" "$base/api/v2/alerts" 1
+	measure "$BATCHN" alertmanager "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE"
+	stop_server alertmanager
+fi
+
+if want tocsin; then
+	port=$(free_port)
+	base=http://127.0.0.1:$port
+	mkdir -p "$TMP/tocsin/data"
+	cat >"$TMP/tocsin/bench.yaml" <<EOF
+services:
+  - id: bench
+    name: Bench
+    integrations:
+      - { kind: pagerduty, key: $PD_KEY }
+      - { kind: prometheus, key: $PROM_KEY }
+EOF
+	token=tcs_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+	prom_url=$base/integrations/prometheus/$PROM_KEY/api/v2/alerts
+	start_server tocsin get "$base/readyz" -- env TOCSIN_ADMIN_TOKEN="$token" "$TOCSIN_BIN" serve \
+		--listen "127.0.0.1:$port" \
+		--data-dir "$TMP/tocsin/data" \
+		--config "$TMP/tocsin/bench.yaml"
+	smoke tocsin-pd "$base/v2/enqueue" "$(pd_body tocsin)"
+	smoke tocsin-prometheus "$prom_url" "$(alerts_body tocsin)"
+	measure "$SINGLE" tocsin 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY"
+	measure "$BATCHN" tocsin "$BATCH_SIZE" "$ALERTS_LUA" "$prom_url" "$BATCH_SIZE"
+	stop_server tocsin
+fi
+
+# --------------------------------------------------------------- report ----
+row() { # row SCENARIO TARGET
+	local key="$1|$2"
+	if [[ -z ${R_RPS[$key]:-} ]]; then
+		printf '%-24s %-13s %9s %10s %8s %8s  (not run)\n' "$1" "$2" - - - -
+		return
+	fi
+	printf '%-24s %-13s %9.0f %10.0f %8s %8s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+		"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}"
+	if [[ -n $BENCH_RESULTS ]]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+			"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
+	fi
+}
+
+# ratio A_KEY B_KEY: events/s of A over B, "n/a" if either is missing, and
+# marked INVALID if either run had errors.
+ratio() {
+	local a=${R_EPS[$1]:-} b=${R_EPS[$2]:-}
+	if [[ -z $a || -z $b ]]; then
+		echo "n/a"
+		return
+	fi
+	local r
+	r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }')
+	if [[ -n ${R_ERR[$1]} || -n ${R_ERR[$2]} ]]; then r="$r (INVALID: errors)"; fi
+	echo "$r"
+}
+
+if [[ -n $BENCH_RESULTS ]]; then
+	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tstatus\n' >"$BENCH_RESULTS"
+fi
+echo
+echo "Tocsin ingest benchmark: $(nproc) cores, wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback"
+printf '%-24s %-13s %9s %10s %8s %8s\n' scenario target req/s events/s "p50 ms" "p99 ms"
+row "$SINGLE" floor
+row "$SINGLE" tocsin
+row "$SINGLE_AM" alertmanager
+row "$BATCHN" floor
+row "$BATCHN" tocsin
+row "$BATCHN" alertmanager
+echo "ratios: single tocsin/alertmanager = $(ratio "$SINGLE|tocsin" "$SINGLE_AM|alertmanager") (target >= 2)," \
+	"tocsin/floor = $(ratio "$SINGLE|tocsin" "$SINGLE|floor") (target >= 0.40);" \
+	"batch tocsin/alertmanager alerts/s = $(ratio "$BATCHN|tocsin" "$BATCHN|alertmanager") (target >= 2)"
+if ((FAILED_RUNS > 0)); then
+	echo "!! $FAILED_RUNS measured run(s) had errors: their rows count only successful responses; the comparison is not valid." >&2
+	exit 1
+fi

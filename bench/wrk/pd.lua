@@ -1,0 +1,34 @@
+-- wrk script: one PagerDuty Events v2 "trigger" per request.
+--
+--   wrk ... -s bench/wrk/pd.lua http://127.0.0.1:PORT/v2/enqueue -- RUN_TAG [ROUTING_KEY]
+--
+-- Every request carries a new dedup_key ("k-<run>-<thread>-<n>"), so each
+-- request is a distinct alert, never a dedup hit. RUN_TAG keeps warm-up and
+-- measured runs (and repeated runs against one server) apart.
+
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local common = dofile(dir .. "common.lua")
+
+setup = common.setup
+done = common.done
+
+local run_tag, routing_key
+local n = 0
+local prefix
+
+function init(args)
+   run_tag = args[1] or "run"
+   routing_key = args[2] or "benchbenchbenchbenchbenchbench01"
+   wrk.method = "POST"
+   wrk.headers["Content-Type"] = "application/json"
+   prefix = string.format("%s-%d", run_tag, thread_id or 0)
+end
+
+function request()
+   n = n + 1
+   local body = string.format(
+      '{"routing_key":"%s","event_action":"trigger","dedup_key":"k-%s-%d",' ..
+      '"payload":{"summary":"bench %s-%d","source":"bench-host","severity":"critical"}}',
+      routing_key, prefix, n, prefix, n)
+   return wrk.format(nil, nil, nil, body)
+end

@@ -1,0 +1,267 @@
+//! Typed async client for Tocsin's `/api/v1` REST API and its ingestion
+//! endpoints. Used by the `tocsin` CLI and by integration tests.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tocsin_client::ClientError> {
+//! let client = tocsin_client::Client::new("http://127.0.0.1:8080", Some("tcs_…"))?;
+//! let page = client.list_incidents(&Default::default()).await?;
+//! for incident in page.items {
+//!     println!("{} {}", incident.id, incident.title);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod types;
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, RequestBuilder, Url};
+use serde::de::DeserializeOwned;
+
+pub use error::ClientError;
+pub use types::*;
+
+/// Whole-request timeout used by [`Client::new`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// TCP/TLS connect timeout used by [`Client::new`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to one Tocsin server. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    /// Always has an empty query and fragment; path may be a prefix (`/tocsin/`).
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Client {
+    /// `base_url` is the server root (`http://127.0.0.1:8080`, or with a path
+    /// prefix when behind a proxy). An empty token counts as none.
+    pub fn new(base_url: &str, token: Option<&str>) -> Result<Client, ClientError> {
+        Client::with_timeouts(base_url, token, DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// Like [`Client::new`] with explicit timeouts.
+    pub fn with_timeouts(
+        base_url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let base = parse_base_url(base_url)?;
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .user_agent(concat!("tocsin-client/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client { base, token, http })
+    }
+
+    /// The server root this client talks to.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Whether a bearer token is configured.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    // ---- incidents ----
+
+    /// `GET /api/v1/incidents`
+    pub async fn list_incidents(&self, q: &IncidentQuery) -> Result<Page<Incident>, ClientError> {
+        let url = self.api(&["incidents"])?;
+        self.call(self.req(Method::GET, url).query(q)).await
+    }
+
+    /// `GET /api/v1/incidents/{id}`
+    pub async fn get_incident(&self, id: i64) -> Result<IncidentDetail, ClientError> {
+        let url = self.api(&["incidents", &id.to_string()])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    /// `POST /api/v1/incidents/{id}/acknowledge`
+    pub async fn acknowledge(&self, id: i64) -> Result<Incident, ClientError> {
+        self.incident_action(id, "acknowledge").await
+    }
+
+    /// `POST /api/v1/incidents/{id}/resolve`
+    pub async fn resolve(&self, id: i64) -> Result<Incident, ClientError> {
+        self.incident_action(id, "resolve").await
+    }
+
+    async fn incident_action(&self, id: i64, action: &str) -> Result<Incident, ClientError> {
+        let url = self.api(&["incidents", &id.to_string(), action])?;
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({}))).await
+    }
+
+    /// `POST /api/v1/incidents/{id}/notes` → 201 with the new timeline entry.
+    pub async fn add_note(&self, id: i64, text: &str) -> Result<TimelineEntry, ClientError> {
+        let url = self.api(&["incidents", &id.to_string(), "notes"])?;
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({ "text": text }))).await
+    }
+
+    // ---- alerts ----
+
+    /// `GET /api/v1/alerts`
+    pub async fn list_alerts(&self, q: &AlertQuery) -> Result<Page<Alert>, ClientError> {
+        let url = self.api(&["alerts"])?;
+        self.call(self.req(Method::GET, url).query(q)).await
+    }
+
+    /// `GET /api/v1/alerts/{id}`
+    pub async fn get_alert(&self, id: i64) -> Result<Alert, ClientError> {
+        let url = self.api(&["alerts", &id.to_string()])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    // ---- services ----
+
+    /// `GET /api/v1/services` (all services; the listing is not paginated).
+    pub async fn list_services(&self) -> Result<Vec<Service>, ClientError> {
+        let url = self.api(&["services"])?;
+        let page: Page<Service> = self.call(self.req(Method::GET, url)).await?;
+        Ok(page.items)
+    }
+
+    /// `GET /api/v1/services/{id}`
+    pub async fn get_service(&self, id: &str) -> Result<Service, ClientError> {
+        let url = self.api(&["services", id])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    // ---- tokens ----
+
+    /// `POST /api/v1/tokens` → 201 with the secret, which is shown only once.
+    pub async fn create_token(&self, name: &str, role: &str) -> Result<CreatedToken, ClientError> {
+        let url = self.api(&["tokens"])?;
+        let body = serde_json::json!({ "name": name, "role": role });
+        self.call(self.req(Method::POST, url).json(&body)).await
+    }
+
+    /// `GET /api/v1/tokens`
+    pub async fn list_tokens(&self) -> Result<Vec<Token>, ClientError> {
+        let url = self.api(&["tokens"])?;
+        let page: Page<Token> = self.call(self.req(Method::GET, url)).await?;
+        Ok(page.items)
+    }
+
+    /// `DELETE /api/v1/tokens/{id}` → 204.
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ClientError> {
+        let url = self.api(&["tokens", &id.to_string()])?;
+        self.send(self.req(Method::DELETE, url)).await.map(|_| ())
+    }
+
+    // ---- ingestion ----
+
+    /// `POST` a JSON value to `base + path` without the bearer token
+    /// (ingestion is authorised by the integration key in the path or body).
+    ///
+    /// Returns the status and the parsed body, or `{"raw": "<text>"}` if the
+    /// body is not JSON. A non-2xx status is *not* an error here.
+    pub async fn send_raw(&self, path: &str, body: serde_json::Value) -> Result<(u16, serde_json::Value), ClientError> {
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| ClientError::Decode(format!("cannot encode request body: {e}")))?;
+        self.send_raw_bytes(path, bytes).await
+    }
+
+    /// Like [`Client::send_raw`] but sends the bytes exactly as given, with
+    /// `Content-Type: application/json` (for replaying captured payloads,
+    /// including malformed ones).
+    pub async fn send_raw_bytes(&self, path: &str, body: Vec<u8>) -> Result<(u16, serde_json::Value), ClientError> {
+        let url = self.raw_url(path)?;
+        let resp = self
+            .http
+            .post(url)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::json!({ "raw": String::from_utf8_lossy(&bytes) }));
+        Ok((status, value))
+    }
+
+    // ---- plumbing ----
+
+    /// `base/api/v1/<segments…>`, each segment percent-encoded.
+    fn api(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidUrl(format!("{} cannot be a base", self.base)))?
+            .pop_if_empty()
+            .extend(["api", "v1"])
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// `base + path`, where `path` is taken literally (it may hold a query).
+    fn raw_url(&self, path: &str) -> Result<Url, ClientError> {
+        let mut s = self.base.as_str().trim_end_matches('/').to_string();
+        if !path.starts_with('/') {
+            s.push('/');
+        }
+        s.push_str(path);
+        Url::parse(&s).map_err(|e| ClientError::InvalidUrl(format!("{s}: {e}")))
+    }
+
+    fn req(&self, method: Method, url: Url) -> RequestBuilder {
+        let rb = self.http.request(method, url).header(ACCEPT, HeaderValue::from_static("application/json"));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Sends, maps non-2xx to [`ClientError::Api`], returns the body bytes and
+    /// a `METHOD /path` label for decode errors.
+    async fn send(&self, rb: RequestBuilder) -> Result<(Vec<u8>, String), ClientError> {
+        let (client, req) = rb.build_split();
+        let req = req?;
+        let what = format!("{} {}", req.method(), req.url().path());
+        let resp = client.execute(req).await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            return Err(ClientError::from_response(status.as_u16(), &body));
+        }
+        Ok((body.to_vec(), what))
+    }
+
+    async fn call<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
+        let (body, what) = self.send(rb).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, ClientError> {
+    let raw = raw.trim();
+    let mut url = Url::parse(raw).map_err(|e| ClientError::InvalidUrl(format!("{raw:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ClientError::InvalidUrl(format!("{raw:?}: expected http:// or https:// followed by a host")));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests;

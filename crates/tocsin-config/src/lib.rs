@@ -1,0 +1,119 @@
+//! Config as code: reads the YAML file that declares teams, users, services
+//! and integrations, checks it, and produces a [`Catalog`].
+//!
+//! Every problem is reported with the file, line and column, and a path such
+//! as `services[1].integrations[0].key`, and all problems are reported at
+//! once, so `tocsin config validate` can point at each of them:
+//!
+//! ```text
+//! examples/tocsin.yaml:12:9: services[1].integrations[0].kind: unknown variant `pagerdty`, expected one of pagerduty, alertmanager, prometheus, generic
+//! ```
+//!
+//! The work happens in three steps, one module each: `yaml` parses the text
+//! into a tree of located nodes, `schema` checks its shape (types, known and
+//! required fields), and `validate` checks the values (ids, keys,
+//! uniqueness, references) and builds the catalog.
+//!
+//! ```yaml
+//! teams:
+//!   - { id: payments, name: Payments }
+//! users:
+//!   - { id: alice, name: Alice Example, email: alice@example.com }
+//! services:
+//!   - id: checkout
+//!     name: Checkout API
+//!     description: Takes money        # optional
+//!     team: payments                  # optional, must name a team above
+//!     integrations:
+//!       - kind: pagerduty             # pagerduty | alertmanager | prometheus | generic
+//!         key: 6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f
+//!         id: checkout-pd             # optional; default "<service id>-<kind>"
+//! ```
+
+mod error;
+mod path;
+mod schema;
+mod validate;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::io::Read;
+
+pub use error::{ConfigError, ConfigErrors};
+use error::{Diagnostics, Pos, Problem};
+use path::Path;
+use tocsin_core::model::Catalog;
+
+/// The largest config file accepted, in bytes. Far above any real catalog;
+/// it bounds the memory a mistaken or hostile file can claim.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Parses and validates the config `text`; `file_label` (normally the file's
+/// path) is used only to label errors.
+///
+/// Returns the catalog, or every problem found. Text longer than
+/// [`MAX_FILE_BYTES`] is rejected without being parsed.
+pub fn parse(file_label: &str, text: &str) -> Result<Catalog, ConfigErrors> {
+    let mut diagnostics = Diagnostics::new(file_label);
+    if text.len() > MAX_FILE_BYTES {
+        let problem = Problem::TooLarge { limit: MAX_FILE_BYTES };
+        diagnostics.report(&Path::root(), Pos::NONE, problem);
+        return diagnostics.finish(Catalog::default());
+    }
+    let Some(tree) = yaml::parse_tree(text, &mut diagnostics) else {
+        return diagnostics.finish(Catalog::default());
+    };
+    let document = schema::read(&tree, text, &mut diagnostics);
+    let catalog = validate::validate(&document, &mut diagnostics);
+    diagnostics.finish(catalog)
+}
+
+/// Reads the config file at `path` and [`parse`]s it, labelling errors with
+/// the path.
+///
+/// Files larger than [`MAX_FILE_BYTES`] are rejected without being read in
+/// full, as are files that are not UTF-8 (the error points at the first bad
+/// byte).
+pub fn load(path: &std::path::Path) -> Result<Catalog, ConfigErrors> {
+    let label = path.display().to_string();
+    match read_limited(path) {
+        Ok(text) => parse(&label, &text),
+        Err((pos, problem)) => {
+            let mut diagnostics = Diagnostics::new(&label);
+            diagnostics.report(&Path::root(), pos, problem);
+            diagnostics.finish(Catalog::default())
+        }
+    }
+}
+
+/// Reads at most one byte more than the limit, so an oversized (or endless)
+/// file is detected without being loaded.
+fn read_limited(path: &std::path::Path) -> Result<String, (Pos, Problem)> {
+    let read_error = |error| (Pos::NONE, Problem::Read(error));
+    let file = File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(MAX_FILE_BYTES).map_or(u64::MAX, |limit| limit.saturating_add(1));
+    file.take(cap).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        let problem = Problem::TooLarge { limit: MAX_FILE_BYTES };
+        return Err((Pos::NONE, problem));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let prefix = error.as_bytes().get(..valid).unwrap_or_default();
+        (position_after(prefix), Problem::NotUtf8)
+    })
+}
+
+/// The line and column just after `prefix`, which is valid UTF-8 text.
+fn position_after(prefix: &[u8]) -> Pos {
+    let text = String::from_utf8_lossy(prefix);
+    let line_start = text.rfind('\n').map_or(0, |newline| newline + 1);
+    Pos {
+        line: Some(text.matches('\n').count() + 1),
+        column: Some(text.get(line_start..).unwrap_or_default().chars().count() + 1),
+    }
+}

@@ -1,0 +1,20 @@
+//! The Tocsin domain: types, state machines and rules, pure and synchronous.
+//!
+//! Nothing here performs IO, spawns tasks or reads the wall clock: time comes in
+//! through [`clock::Clock`] or as an argument, so every rule is testable in
+//! milliseconds with hand-picked instants.
+
+pub mod alert;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod dedup;
+pub mod error;
+pub mod event;
+pub mod fingerprint;
+pub mod incident;
+pub mod model;
+pub mod ratelimit;
+pub mod timeline;
+
+pub use error::CoreError;

@@ -1,0 +1,33 @@
+//! REST API under `/api/v1`: JSON, snake_case, RFC 3339 UTC timestamps,
+//! cursor pagination, bearer-token auth with roles.
+
+mod alerts;
+mod audit;
+mod incidents;
+pub(crate) mod params;
+mod services;
+mod tokens;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/incidents/{id}/notes", post(incidents::add_note))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::show))
+        .route("/services", get(services::list))
+        .route("/services/{id}", get(services::show))
+        .route("/services/{id}/changes", get(services::changes))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/audit", get(audit::list))
+        .route("/openapi.json", get(crate::openapi::document))
+        .layer(axum::extract::DefaultBodyLimit::max(params::MAX_API_BODY))
+}

@@ -1,0 +1,136 @@
+//! The OpenAPI 3.1 description of `/api/v1`, built from the same route
+//! table and limits the handlers use.
+
+use axum::Json;
+use serde_json::{Value, json};
+use tocsin_store::MAX_PAGE;
+
+use crate::auth::Caller;
+
+pub async fn document(_caller: Caller) -> Json<Value> {
+    Json(build())
+}
+
+fn op(summary: &str, role: &str, params: Value, body: Option<Value>, ok: (&str, Value)) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "description": format!("Requires role `{role}` or higher."),
+        "security": [{"bearer": []}],
+        "parameters": params,
+        "responses": {
+            ok.0: {"description": "success", "content": {"application/json": {"schema": ok.1}}},
+            "400": {"$ref": "#/components/responses/Error"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "403": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+        }
+    });
+    if let Some(schema) = body {
+        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    }
+    o
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn page_of(name: &str) -> Value {
+    json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": r(name)}, "next_cursor": {"type": ["string", "null"]}}})
+}
+
+fn q(name: &str, schema: Value, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
+}
+
+fn path_id(description: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": description})
+}
+
+fn status_enum() -> Value {
+    json!({"type": "string", "enum": ["triggered", "acknowledged", "resolved"]})
+}
+
+pub fn build() -> Value {
+    let ts = json!({"type": "string", "format": "date-time"});
+    let ots = json!({"type": ["string", "null"], "format": "date-time"});
+    let paging = [
+        q("cursor", json!({"type": "string"}), "next_cursor from the previous page"),
+        q("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE}), "page size (default 50)"),
+    ];
+    let mut incident_params = vec![
+        q("status", status_enum(), "only incidents in this status"),
+        q("service", json!({"type": "string"}), "only incidents of this service id"),
+        q("since", ts.clone(), "only incidents created at or after this instant"),
+    ];
+    incident_params.extend(paging.iter().cloned());
+    let mut alert_params = vec![
+        q("status", status_enum(), "only alerts in this status"),
+        q("service", json!({"type": "string"}), "only alerts of this service id"),
+        q("dedup_key", json!({"type": "string"}), "only alerts with this dedup key or fingerprint"),
+    ];
+    alert_params.extend(paging.iter().cloned());
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Tocsin API", "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": "/api/v1"}],
+        "paths": {
+            "/incidents": {"get": op("List incidents, newest first", "viewer", Value::Array(incident_params), None, ("200", page_of("Incident")))},
+            "/incidents/{id}": {"get": op("An incident with its alerts and timeline", "viewer", json!([path_id("incident id")]), None, ("200", r("IncidentDetail")))},
+            "/incidents/{id}/acknowledge": {"post": op("Acknowledge a triggered incident (409 otherwise)", "responder", json!([path_id("incident id")]), None, ("200", r("Incident")))},
+            "/incidents/{id}/resolve": {"post": op("Resolve an open incident and its open alerts (409 otherwise)", "responder", json!([path_id("incident id")]), None, ("200", r("Incident")))},
+            "/incidents/{id}/notes": {"post": op("Add a note to the timeline", "responder", json!([path_id("incident id")]),
+                Some(json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 10000}}})),
+                ("201", r("TimelineEntry")))},
+            "/alerts": {"get": op("List alerts, newest first", "viewer", Value::Array(alert_params), None, ("200", page_of("Alert")))},
+            "/alerts/{id}": {"get": op("One alert", "viewer", json!([path_id("alert id")]), None, ("200", r("Alert")))},
+            "/services": {"get": op("Services declared in config", "viewer", json!([]), None, ("200", page_of("Service")))},
+            "/services/{id}": {"get": op("One service", "viewer", json!([path_id("service id")]), None, ("200", r("Service")))},
+            "/services/{id}/changes": {"get": op("Change events recorded for a service", "viewer", json!([path_id("service id")]), None, ("200", json!({"type": "object"})))},
+            "/tokens": {
+                "get": op("List API tokens (never their secrets)", "admin", json!([]), None, ("200", page_of("Token"))),
+                "post": op("Create an API token; the secret is returned once", "admin", json!([]),
+                    Some(json!({"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string", "maxLength": 100}, "role": {"type": "string", "enum": ["viewer", "responder", "manager", "admin"]}}})),
+                    ("201", json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}})))
+            },
+            "/tokens/{id}": {"delete": op("Revoke a token", "admin", json!([path_id("token id")]), None, ("204", json!({})))},
+            "/audit": {"get": op("Hash-chained audit log, oldest first", "admin", json!([q("after", json!({"type": "integer"}), "last id already seen")]), None, ("200", json!({"type": "object"})))},
+            "/openapi.json": {"get": op("This document", "viewer", json!([]), None, ("200", json!({"type": "object"})))}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": r("Error")}}}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
+                "Incident": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "service_id": {"type": "string"}, "title": {"type": "string"},
+                    "severity": {"type": "string", "enum": ["critical", "error", "warning", "info"]}, "status": status_enum(),
+                    "created_at": ts, "acknowledged_at": ots, "acknowledged_by": {"type": ["string", "null"]},
+                    "resolved_at": ots, "resolved_by": {"type": ["string", "null"]}, "alert_count": {"type": "integer"}}},
+                "IncidentDetail": {"allOf": [r("Incident"), {"type": "object", "properties": {
+                    "alerts": {"type": "array", "items": r("Alert")}, "timeline": {"type": "array", "items": r("TimelineEntry")}}}]},
+                "Alert": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "service_id": {"type": "string"}, "integration_id": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["pagerduty", "alertmanager", "prometheus", "generic"]},
+                    "dedup_key": {"type": "string"}, "status": status_enum(), "summary": {"type": "string"},
+                    "severity": {"type": "string"}, "source": {"type": ["string", "null"]},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}}, "details": {},
+                    "links": {"type": "array", "items": {"type": "object", "properties": {"href": {"type": "string"}, "text": {"type": "string"}}}},
+                    "first_seen": ts, "last_seen": ts, "occurrences": {"type": "integer"}, "acknowledged_at": ots,
+                    "resolved_at": ots, "expires_at": ots, "incident_id": {"type": ["integer", "null"]}}},
+                "TimelineEntry": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "incident_id": {"type": "integer"}, "at": ts, "kind": {"type": "string"},
+                    "actor": {"type": "string"}, "payload": {}}},
+                "Service": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": ["string", "null"]},
+                    "team": {"type": ["string", "null"]}, "open_incidents": {"type": "integer"},
+                    "integrations": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "kind": {"type": "string"}, "key_hint": {"type": "string"}}}}}},
+                "Token": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string"},
+                    "created_at": ts, "created_by": {"type": "string"}, "revoked_at": ots}}
+            }
+        }
+    })
+}

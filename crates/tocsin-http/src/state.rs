@@ -1,0 +1,63 @@
+//! What every handler can reach.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tocsin_core::clock::Clock;
+use tocsin_core::ratelimit::TokenBucket;
+use tocsin_store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: IngestLimits,
+    buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
+}
+
+/// Per-integration ingestion rate limit: a sustained rate and a burst.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    pub events_per_second: f64,
+    pub burst: f64,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self { events_per_second: 20_000.0, burst: 40_000.0 }
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: IngestLimits) -> Self {
+        Self { store, clock, limits, buckets: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// The current instant at the precision the store keeps (microseconds),
+    /// so what a response shows is exactly what a later read returns.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    /// Whether `integration_id` may submit `events` more events now.
+    pub fn admit(&self, integration_id: &str, events: usize) -> bool {
+        let now = self.now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets
+            .entry(integration_id.to_string())
+            .or_insert_with(|| TokenBucket::new(self.limits.events_per_second, self.limits.burst));
+        bucket.try_take(now, events as f64)
+    }
+}
+
+/// 32 bytes from the operating system's CSPRNG.
+pub fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    // getrandom only fails when the OS has no entropy source at all, in
+    // which case there is nothing sensible to continue with.
+    if getrandom::fill(&mut bytes).is_err() {
+        tracing::error!("operating system random source failed");
+        std::process::abort();
+    }
+    bytes
+}

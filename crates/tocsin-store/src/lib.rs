@@ -1,0 +1,128 @@
+//! Persistence behind one domain-shaped interface, [`Store`], with an
+//! embedded SQLite implementation (the default) and a PostgreSQL one (for
+//! several equal nodes). Both run the same SQL where the dialects agree and
+//! the same conformance suite (`tests/conformance.rs`).
+//!
+//! A successful return from any mutating call means the change is committed
+//! durably (SQLite WAL with `synchronous=FULL`; PostgreSQL commit).
+
+mod batcher;
+mod codec;
+pub mod postgres;
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tocsin_core::alert::Alert;
+use tocsin_core::event::ChangeEvent;
+use tocsin_core::incident::Incident;
+use tocsin_core::model::Catalog;
+use tocsin_core::timeline::TimelineEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Domain(#[from] tocsin_core::CoreError),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything Tocsin keeps. Object-safe so the server holds an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// Cheap round trip to the database.
+    async fn ping(&self) -> Result<()>;
+    /// A handle that is notified after every commit that queued engine work.
+    fn work_signal(&self) -> Arc<tokio::sync::Notify>;
+
+    // --- catalog (config as code) ---
+    /// Makes the stored catalog match `catalog`: upserts what is declared,
+    /// deactivates services and disables integrations that are not.
+    async fn apply_catalog(&self, catalog: &Catalog, actor: &str, now: DateTime<Utc>) -> Result<CatalogChanges>;
+    /// The enabled integration whose key hashes to `key_hash`.
+    async fn find_integration(&self, key_hash: &str) -> Result<Option<IntegrationRef>>;
+    async fn list_services(&self) -> Result<Vec<ServiceView>>;
+    async fn get_service(&self, id: &str) -> Result<Option<ServiceView>>;
+
+    // --- ingestion ---
+    /// Folds a batch of events from one integration into alerts and
+    /// incidents; returns one outcome per event, in order. Concurrent calls
+    /// share a transaction (group commit).
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>>;
+    /// Records a change event on its service's timeline.
+    async fn record_change(&self, origin: &IntegrationRef, change: &ChangeEvent, at: DateTime<Utc>) -> Result<i64>;
+    async fn list_changes(&self, service_id: &str, limit: i64) -> Result<Vec<ChangeRecord>>;
+    /// Resolves open alerts whose `expires_at` has passed (Alertmanager-style
+    /// senders stopped re-sending); returns how many it resolved.
+    async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize>;
+
+    // --- incidents and alerts ---
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>>;
+    async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>>;
+    async fn acknowledge_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
+    /// Resolves the incident and every alert in it that is still open.
+    async fn resolve_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
+    async fn add_note(&self, id: i64, actor: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry>;
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Page<Alert>>;
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
+    async fn open_incident_count(&self) -> Result<i64>;
+
+    // --- API tokens ---
+    async fn create_token(&self, new: &NewToken, actor: &str, at: DateTime<Utc>) -> Result<TokenInfo>;
+    async fn authenticate(&self, secret_hash: &str) -> Result<Option<TokenInfo>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// Returns false when no active token has this id.
+    async fn revoke_token(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn active_token_count(&self) -> Result<i64>;
+
+    // --- engine outbox ---
+    /// Leases up to `limit` due, unfinished items to `worker` until
+    /// `lease_until`. Items whose lease ran out are claimable again, so a
+    /// dead worker's work is picked up.
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>>;
+    async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Earliest due time of unfinished work, so the engine can sleep until then.
+    async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>>;
+
+    // --- audit ---
+    async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>>;
+
+    /// Waits for in-flight writes and closes the connections.
+    async fn close(&self);
+}
+
+/// Opens the store a URL names: `postgres://` / `postgresql://` selects
+/// PostgreSQL; anything else is a path to the SQLite file.
+pub async fn open(url_or_path: &str) -> Result<Arc<dyn Store>> {
+    if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url_or_path).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(url_or_path)).await?))
+    }
+}

@@ -1,0 +1,32 @@
+//! PostgreSQL, for several equal nodes sharing one database. Writers take the
+//! audit-head row lock first, which serialises them across nodes; the engine
+//! claims work with `FOR UPDATE SKIP LOCKED` and leases.
+
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+type Db = sqlx::Postgres;
+
+pub type PgStore = StoreImpl;
+
+mod dialect {
+    pub const NAME: &str = "postgres";
+    pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
+    pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+        WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \
+        AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+        RETURNING id, kind, payload, due_at, attempts";
+}
+
+impl StoreImpl {
+    /// Connects and runs migrations (under sqlx's advisory lock, so nodes
+    /// starting together migrate once).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self::from_pools(pool.clone(), pool))
+    }
+}
+
+include!("shared.rs");

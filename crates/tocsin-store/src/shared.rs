@@ -1,0 +1,877 @@
+// The backend-independent half of a store, compiled once per backend.
+//
+// `sqlite.rs` and `postgres.rs` each define `Db` (the sqlx database type),
+// `Conn` (its connection type) and a `dialect` module with the few statements
+// whose text differs, then `include!` this file. That keeps one copy of the
+// logic while every query is type-checked against each concrete backend
+// (sqlx's `Any` driver cannot carry our types; generic code over
+// `sqlx::Database` drowns in trait bounds).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Pool, Row};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use tocsin_core::alert::{Alert, AlertStatus};
+use tocsin_core::audit::{AuditRecord, chain_hash};
+use tocsin_core::auth::Role;
+use tocsin_core::dedup::{Fold, fold};
+use tocsin_core::event::{ChangeEvent, Event, Link, Severity};
+use tocsin_core::incident::{Incident, IncidentStatus, resolves_with_alerts};
+use tocsin_core::model::{Catalog, IntegrationKind};
+use tocsin_core::timeline::{TimelineEntry, TimelineKind, actor};
+
+use crate::batcher::{BatchWriter, Batcher};
+use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
+use crate::*;
+
+type DbRow = <Db as sqlx::Database>::Row;
+type Tx = sqlx::Transaction<'static, Db>;
+
+/// A store over one database: a pool for reads, a pool for writes (one
+/// connection on SQLite, where there is only ever one writer), and the
+/// group-commit queue for ingestion.
+pub struct StoreImpl {
+    read: Pool<Db>,
+    write: Pool<Db>,
+    batcher: Batcher,
+    signal: Arc<Notify>,
+}
+
+struct Writer {
+    pool: Pool<Db>,
+    signal: Arc<Notify>,
+}
+
+impl StoreImpl {
+    fn from_pools(read: Pool<Db>, write: Pool<Db>) -> Self {
+        let signal = Arc::new(Notify::new());
+        let writer = Arc::new(Writer { pool: write.clone(), signal: signal.clone() });
+        Self { read, write, batcher: Batcher::start(writer), signal }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Write transactions: every one takes the audit head first. On PostgreSQL the
+// row lock serialises writers across nodes, so dedup never races; on SQLite
+// the single write connection already does.
+
+struct WriteTx {
+    tx: Tx,
+    head: String,
+    head_dirty: bool,
+    queued_work: bool,
+}
+
+async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx> {
+    let mut tx = pool.begin().await?;
+    let head: String = sqlx::query_scalar(dialect::LOCK_AUDIT_HEAD).fetch_one(&mut *tx).await?;
+    Ok(WriteTx { tx, head, head_dirty: false, queued_work: false })
+}
+
+impl WriteTx {
+    async fn audit(&mut self, record: AuditRecord) -> Result<()> {
+        let hash = chain_hash(&self.head, &record);
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(to_us(record.at))
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(record.details.to_string())
+        .bind(&self.head)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        self.head = hash;
+        self.head_dirty = true;
+        Ok(())
+    }
+
+    async fn timeline(&mut self, incident_id: i64, at: DateTime<Utc>, kind: TimelineKind, actor: &str, payload: serde_json::Value) -> Result<TimelineEntry> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(to_us(at))
+        .bind(kind.as_str())
+        .bind(actor)
+        .bind(payload.to_string())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(TimelineEntry { id, incident_id, at, kind: kind.as_str().to_string(), actor: actor.to_string(), payload })
+    }
+
+    async fn enqueue(&mut self, kind: &str, payload: serde_json::Value, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(kind)
+            .bind(payload.to_string())
+            .bind(to_us(due_at))
+            .bind(to_us(now))
+            .execute(&mut *self.tx)
+            .await?;
+        self.queued_work = true;
+        Ok(())
+    }
+
+    async fn commit(mut self, signal: &Notify) -> Result<()> {
+        if self.head_dirty {
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE singleton = 1")
+                .bind(&self.head)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        if self.queued_work {
+            signal.notify_one();
+        }
+        Ok(())
+    }
+}
+
+fn audit_record(at: DateTime<Utc>, actor: &str, action: &str, target: String, details: serde_json::Value) -> AuditRecord {
+    AuditRecord { at, actor: actor.to_string(), action: action.to_string(), target, details }
+}
+
+// ---------------------------------------------------------------------------
+// Ingestion
+
+#[async_trait]
+impl BatchWriter for Writer {
+    async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
+        let mut w = begin_write(&self.pool).await?;
+        let mut all = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let mut outcomes = Vec::with_capacity(batch.events.len());
+            for event in &batch.events {
+                outcomes.push(apply_event(&mut w, &batch.origin, event, batch.received_at).await?);
+            }
+            all.push(outcomes);
+        }
+        w.commit(&self.signal).await?;
+        Ok(all)
+    }
+}
+
+struct OpenAlert {
+    id: i64,
+    status: AlertStatus,
+    incident_id: Option<i64>,
+}
+
+async fn find_open_alert(tx: &mut Tx, service_id: &str, dedup_key: &str) -> Result<Option<OpenAlert>> {
+    let row = sqlx::query(
+        "SELECT id, status, incident_id FROM alerts WHERE service_id = $1 AND dedup_key = $2 AND status <> 'resolved'",
+    )
+    .bind(service_id)
+    .bind(dedup_key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(OpenAlert {
+            id: r.try_get("id")?,
+            status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
+            incident_id: r.try_get("incident_id")?,
+        })
+    })
+    .transpose()
+}
+
+async fn apply_event(w: &mut WriteTx, origin: &IntegrationRef, event: &Event, now: DateTime<Utc>) -> Result<IngestOutcome> {
+    let open = find_open_alert(&mut w.tx, &origin.service_id, &event.dedup_key).await?;
+    let who = actor::integration(&origin.id);
+    let outcome = |effect, alert_id, incident_id| IngestOutcome { dedup_key: event.dedup_key.clone(), effect, alert_id, incident_id };
+    match (fold(open.as_ref().map(|a| a.status), event.action), open) {
+        (Fold::Open, _) => {
+            let (alert_id, incident_id) = open_alert(w, origin, event, now, &who).await?;
+            Ok(outcome("opened", Some(alert_id), Some(incident_id)))
+        }
+        (Fold::Repeat, Some(a)) => {
+            sqlx::query(
+                "UPDATE alerts SET occurrences = occurrences + 1, last_seen = $1, summary = $2, severity = $3, source = $4, \
+                 labels = $5, details = $6, links = $7, expires_at = $8 WHERE id = $9",
+            )
+            .bind(to_us(now))
+            .bind(&event.summary)
+            .bind(event.severity.as_str())
+            .bind(&event.source)
+            .bind(json_to(&event.labels))
+            .bind(event.details.to_string())
+            .bind(json_to(&event.links))
+            .bind(event.expires_at.map(to_us))
+            .bind(a.id)
+            .execute(&mut *w.tx)
+            .await?;
+            Ok(outcome("repeated", Some(a.id), a.incident_id))
+        }
+        (Fold::Acknowledge, Some(a)) => {
+            sqlx::query("UPDATE alerts SET status = 'acknowledged', acknowledged_at = $1, last_seen = $1 WHERE id = $2")
+                .bind(to_us(now))
+                .bind(a.id)
+                .execute(&mut *w.tx)
+                .await?;
+            if let Some(incident_id) = a.incident_id {
+                w.timeline(incident_id, now, TimelineKind::AlertAcknowledged, &who, json!({"alert_id": a.id, "dedup_key": event.dedup_key}))
+                    .await?;
+                let incident = load_incident(&mut w.tx, incident_id).await?;
+                if incident.status == IncidentStatus::Triggered {
+                    acknowledge_in_tx(w, incident, &who, now).await?;
+                }
+            }
+            Ok(outcome("acknowledged", Some(a.id), a.incident_id))
+        }
+        (Fold::Resolve, Some(a)) => {
+            resolve_alert(w, a.id, a.incident_id, &event.dedup_key, &who, now).await?;
+            Ok(outcome("resolved", Some(a.id), a.incident_id))
+        }
+        (Fold::Ignore(_), _) | (_, None) => Ok(outcome("ignored", None, None)),
+    }
+}
+
+/// Opens an alert and, since grouping is not configured, an incident for it.
+async fn open_alert(w: &mut WriteTx, origin: &IntegrationRef, event: &Event, now: DateTime<Utc>, who: &str) -> Result<(i64, i64)> {
+    let incident_id: i64 = sqlx::query_scalar(
+        "INSERT INTO incidents (service_id, title, severity, status, created_at, alert_count, open_alerts) \
+         VALUES ($1, $2, $3, 'triggered', $4, 1, 1) RETURNING id",
+    )
+    .bind(&origin.service_id)
+    .bind(&event.summary)
+    .bind(event.severity.as_str())
+    .bind(to_us(now))
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let alert_id: i64 = sqlx::query_scalar(
+        "INSERT INTO alerts (service_id, integration_id, kind, dedup_key, status, summary, severity, source, labels, details, \
+         links, first_seen, last_seen, occurrences, expires_at, incident_id) \
+         VALUES ($1, $2, $3, $4, 'triggered', $5, $6, $7, $8, $9, $10, $11, $11, 1, $12, $13) RETURNING id",
+    )
+    .bind(&origin.service_id)
+    .bind(&origin.id)
+    .bind(origin.kind.as_str())
+    .bind(&event.dedup_key)
+    .bind(&event.summary)
+    .bind(event.severity.as_str())
+    .bind(&event.source)
+    .bind(json_to(&event.labels))
+    .bind(event.details.to_string())
+    .bind(json_to(&event.links))
+    .bind(to_us(now))
+    .bind(event.expires_at.map(to_us))
+    .bind(incident_id)
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let payload = json!({
+        "alert_id": alert_id,
+        "dedup_key": event.dedup_key,
+        "summary": event.summary,
+        "severity": event.severity.as_str(),
+        "integration": origin.id,
+    });
+    w.timeline(incident_id, now, TimelineKind::Opened, who, payload.clone()).await?;
+    w.audit(audit_record(now, who, "incident.open", format!("incident:{incident_id}"), payload)).await?;
+    w.enqueue("incident.opened", json!({"incident_id": incident_id}), now, now).await?;
+    Ok((alert_id, incident_id))
+}
+
+/// Resolves one open alert and, if it was the incident's last open alert,
+/// the incident.
+async fn resolve_alert(w: &mut WriteTx, alert_id: i64, incident_id: Option<i64>, dedup_key: &str, who: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1, last_seen = $1 WHERE id = $2")
+        .bind(to_us(now))
+        .bind(alert_id)
+        .execute(&mut *w.tx)
+        .await?;
+    let Some(incident_id) = incident_id else { return Ok(()) };
+    sqlx::query("UPDATE incidents SET open_alerts = open_alerts - 1 WHERE id = $1 AND open_alerts > 0")
+        .bind(incident_id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.timeline(incident_id, now, TimelineKind::AlertResolved, who, json!({"alert_id": alert_id, "dedup_key": dedup_key})).await?;
+    let left: i64 = sqlx::query_scalar("SELECT open_alerts FROM incidents WHERE id = $1")
+        .bind(incident_id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+    let incident = load_incident(&mut w.tx, incident_id).await?;
+    if resolves_with_alerts(incident.status, left) {
+        set_resolved(w, incident, who, now, "all alerts resolved").await?;
+    }
+    Ok(())
+}
+
+async fn acknowledge_in_tx(w: &mut WriteTx, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {
+    let status = incident.status.acknowledge()?;
+    sqlx::query("UPDATE incidents SET status = $1, acknowledged_at = $2, acknowledged_by = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(to_us(now))
+        .bind(who)
+        .bind(incident.id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.timeline(incident.id, now, TimelineKind::Acknowledged, who, json!({})).await?;
+    w.audit(audit_record(now, who, "incident.acknowledge", format!("incident:{}", incident.id), json!({}))).await?;
+    w.enqueue("incident.acknowledged", json!({"incident_id": incident.id}), now, now).await?;
+    Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
+}
+
+async fn set_resolved(w: &mut WriteTx, incident: Incident, who: &str, now: DateTime<Utc>, reason: &str) -> Result<Incident> {
+    let status = incident.status.resolve()?;
+    sqlx::query("UPDATE incidents SET status = $1, resolved_at = $2, resolved_by = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(to_us(now))
+        .bind(who)
+        .bind(incident.id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
+    w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason}))).await?;
+    w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now).await?;
+    Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
+}
+
+// ---------------------------------------------------------------------------
+// Row mapping
+
+fn incident_from_row(r: &DbRow) -> Result<Incident> {
+    Ok(Incident {
+        id: r.try_get("id")?,
+        service_id: r.try_get("service_id")?,
+        title: r.try_get("title")?,
+        severity: parse_enum("incidents.severity", &r.try_get::<String, _>("severity")?, Severity::parse)?,
+        status: parse_enum("incidents.status", &r.try_get::<String, _>("status")?, IncidentStatus::parse)?,
+        created_at: from_us(r.try_get("created_at")?)?,
+        acknowledged_at: opt_from_us(r.try_get("acknowledged_at")?)?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+        resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
+        resolved_by: r.try_get("resolved_by")?,
+        alert_count: r.try_get("alert_count")?,
+    })
+}
+
+fn alert_from_row(r: &DbRow) -> Result<Alert> {
+    Ok(Alert {
+        id: r.try_get("id")?,
+        service_id: r.try_get("service_id")?,
+        integration_id: r.try_get("integration_id")?,
+        kind: parse_enum("alerts.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+        dedup_key: r.try_get("dedup_key")?,
+        status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
+        summary: r.try_get("summary")?,
+        severity: parse_enum("alerts.severity", &r.try_get::<String, _>("severity")?, Severity::parse)?,
+        source: r.try_get("source")?,
+        labels: json_from::<BTreeMap<String, String>>("alerts.labels", &r.try_get::<String, _>("labels")?)?,
+        details: json_from("alerts.details", &r.try_get::<String, _>("details")?)?,
+        links: json_from::<Vec<Link>>("alerts.links", &r.try_get::<String, _>("links")?)?,
+        first_seen: from_us(r.try_get("first_seen")?)?,
+        last_seen: from_us(r.try_get("last_seen")?)?,
+        occurrences: r.try_get("occurrences")?,
+        acknowledged_at: opt_from_us(r.try_get("acknowledged_at")?)?,
+        resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
+        expires_at: opt_from_us(r.try_get("expires_at")?)?,
+        incident_id: r.try_get("incident_id")?,
+    })
+}
+
+fn timeline_from_row(r: &DbRow) -> Result<TimelineEntry> {
+    Ok(TimelineEntry {
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        at: from_us(r.try_get("at")?)?,
+        kind: r.try_get("kind")?,
+        actor: r.try_get("actor")?,
+        payload: json_from("timeline.payload", &r.try_get::<String, _>("payload")?)?,
+    })
+}
+
+fn token_from_row(r: &DbRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: parse_enum("api_tokens.role", &r.try_get::<String, _>("role")?, Role::parse)?,
+        created_at: from_us(r.try_get("created_at")?)?,
+        created_by: r.try_get("created_by")?,
+        revoked_at: opt_from_us(r.try_get("revoked_at")?)?,
+    })
+}
+
+async fn load_incident(tx: &mut Tx, id: i64) -> Result<Incident> {
+    let row = sqlx::query(
+        "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+         resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    incident_from_row(&row)
+}
+
+fn page<T>(mut items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|t| cursor::encode(id_of(t)))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn clamp_limit(limit: i64) -> i64 {
+    if limit <= 0 { DEFAULT_PAGE } else { limit.min(MAX_PAGE) }
+}
+
+fn key_hint(key: &str) -> String {
+    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("…{tail}")
+}
+
+// ---------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for StoreImpl {
+    fn backend(&self) -> &'static str {
+        dialect::NAME
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn apply_catalog(&self, catalog: &Catalog, who: &str, now: DateTime<Utc>) -> Result<CatalogChanges> {
+        let mut w = begin_write(&self.write).await?;
+        let mut changes = CatalogChanges::default();
+        for team in &catalog.teams {
+            sqlx::query("INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+                .bind(&team.id)
+                .bind(&team.name)
+                .execute(&mut *w.tx)
+                .await?;
+            changes.teams += 1;
+        }
+        for user in &catalog.users {
+            sqlx::query(
+                "INSERT INTO users (id, name, email) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
+            )
+            .bind(&user.id)
+            .bind(&user.name)
+            .bind(&user.email)
+            .execute(&mut *w.tx)
+            .await?;
+            changes.users += 1;
+        }
+        sqlx::query("UPDATE integrations SET enabled = FALSE").execute(&mut *w.tx).await?;
+        sqlx::query("UPDATE services SET active = FALSE").execute(&mut *w.tx).await?;
+        for service in &catalog.services {
+            sqlx::query(
+                "INSERT INTO services (id, name, description, team_id, active) VALUES ($1, $2, $3, $4, TRUE) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
+                 team_id = excluded.team_id, active = TRUE",
+            )
+            .bind(&service.id)
+            .bind(&service.name)
+            .bind(&service.description)
+            .bind(&service.team)
+            .execute(&mut *w.tx)
+            .await?;
+            changes.services += 1;
+        }
+        for integration in &catalog.integrations {
+            // A key that moved to another integration id frees its hash first.
+            let hash = tocsin_core::auth::hash_secret(&integration.key);
+            sqlx::query("DELETE FROM integrations WHERE key_hash = $1 AND id <> $2")
+                .bind(&hash)
+                .bind(&integration.id)
+                .execute(&mut *w.tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO integrations (id, service_id, kind, key_hash, key_hint, enabled) VALUES ($1, $2, $3, $4, $5, TRUE) \
+                 ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, kind = excluded.kind, \
+                 key_hash = excluded.key_hash, key_hint = excluded.key_hint, enabled = TRUE",
+            )
+            .bind(&integration.id)
+            .bind(&integration.service_id)
+            .bind(integration.kind.as_str())
+            .bind(&hash)
+            .bind(key_hint(&integration.key))
+            .execute(&mut *w.tx)
+            .await?;
+            changes.integrations += 1;
+        }
+        let inactive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE NOT active").fetch_one(&mut *w.tx).await?;
+        changes.services_inactive = usize::try_from(inactive).unwrap_or(0);
+        let disabled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM integrations WHERE NOT enabled").fetch_one(&mut *w.tx).await?;
+        changes.integrations_disabled = usize::try_from(disabled).unwrap_or(0);
+        w.audit(audit_record(now, who, "config.apply", "catalog".to_string(), serde_json::to_value(&changes).unwrap_or_default()))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(changes)
+    }
+
+    async fn find_integration(&self, key_hash: &str) -> Result<Option<IntegrationRef>> {
+        let row = sqlx::query("SELECT id, service_id, kind FROM integrations WHERE key_hash = $1 AND enabled")
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| {
+            Ok(IntegrationRef {
+                id: r.try_get("id")?,
+                service_id: r.try_get("service_id")?,
+                kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_services(&self) -> Result<Vec<ServiceView>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, s.description, s.team_id, \
+             (SELECT COUNT(*) FROM incidents i WHERE i.service_id = s.id AND i.status <> 'resolved') AS open_incidents \
+             FROM services s WHERE s.active ORDER BY s.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let integrations = sqlx::query("SELECT id, service_id, kind, key_hint FROM integrations WHERE enabled ORDER BY id")
+            .fetch_all(&self.read)
+            .await?;
+        let mut by_service: BTreeMap<String, Vec<IntegrationView>> = BTreeMap::new();
+        for r in &integrations {
+            by_service.entry(r.try_get("service_id")?).or_default().push(IntegrationView {
+                id: r.try_get("id")?,
+                kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+                key_hint: r.try_get("key_hint")?,
+            });
+        }
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(ServiceView {
+                    integrations: by_service.remove(&id).unwrap_or_default(),
+                    id,
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    team: r.try_get("team_id")?,
+                    open_incidents: r.try_get("open_incidents")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_service(&self, id: &str) -> Result<Option<ServiceView>> {
+        Ok(self.list_services().await?.into_iter().find(|s| s.id == id))
+    }
+
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
+        if batch.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.batcher.submit(batch).await
+    }
+
+    async fn record_change(&self, origin: &IntegrationRef, change: &ChangeEvent, at: DateTime<Utc>) -> Result<i64> {
+        let mut w = begin_write(&self.write).await?;
+        let who = actor::integration(&origin.id);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO service_changes (service_id, at, occurred_at, summary, source, actor, details, links) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&origin.service_id)
+        .bind(to_us(at))
+        .bind(change.occurred_at.map(to_us))
+        .bind(&change.summary)
+        .bind(&change.source)
+        .bind(&who)
+        .bind(change.details.to_string())
+        .bind(json_to(&change.links))
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.audit(audit_record(at, &who, "service.change", format!("service:{}", origin.service_id), json!({"change_id": id, "summary": change.summary})))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(id)
+    }
+
+    async fn list_changes(&self, service_id: &str, limit: i64) -> Result<Vec<ChangeRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, service_id, at, occurred_at, summary, source, actor, details, links FROM service_changes \
+             WHERE service_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(service_id)
+        .bind(clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChangeRecord {
+                    id: r.try_get("id")?,
+                    service_id: r.try_get("service_id")?,
+                    at: from_us(r.try_get("at")?)?,
+                    occurred_at: opt_from_us(r.try_get("occurred_at")?)?,
+                    summary: r.try_get("summary")?,
+                    source: r.try_get("source")?,
+                    actor: r.try_get("actor")?,
+                    details: json_from("service_changes.details", &r.try_get::<String, _>("details")?)?,
+                    links: json_from("service_changes.links", &r.try_get::<String, _>("links")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+        let mut w = begin_write(&self.write).await?;
+        let rows = sqlx::query(
+            "SELECT id, incident_id, dedup_key, integration_id FROM alerts \
+             WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(to_us(now))
+        .bind(limit)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        for r in &rows {
+            let integration: String = r.try_get("integration_id")?;
+            let dedup_key: String = r.try_get("dedup_key")?;
+            resolve_alert(&mut w, r.try_get("id")?, r.try_get("incident_id")?, &dedup_key, &actor::integration(&integration), now)
+                .await?;
+        }
+        if !rows.is_empty() {
+            w.commit(&self.signal).await?;
+        }
+        Ok(rows.len())
+    }
+
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Page<Incident>> {
+        let limit = clamp_limit(f.limit);
+        let rows = sqlx::query(
+            "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count FROM incidents \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) AND ($3 IS NULL OR created_at >= $3) \
+             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(f.since.map(to_us))
+        .bind(f.before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(incident_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |i| i.id))
+    }
+
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
+        let row = sqlx::query(
+            "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.read).await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>> {
+        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.read).await?;
+        rows.iter().map(timeline_from_row).collect()
+    }
+
+    async fn acknowledge_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
+        let mut w = begin_write(&self.write).await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        let incident = acknowledge_in_tx(&mut w, incident, who, at).await?;
+        w.commit(&self.signal).await?;
+        Ok(incident)
+    }
+
+    async fn resolve_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
+        let mut w = begin_write(&self.write).await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        // Check the transition before touching alerts, so a refused resolve changes nothing.
+        incident.status.resolve()?;
+        let open: Vec<i64> = sqlx::query_scalar("SELECT id FROM alerts WHERE incident_id = $1 AND status <> 'resolved' ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *w.tx)
+            .await?;
+        for alert_id in &open {
+            sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2")
+                .bind(to_us(at))
+                .bind(alert_id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        sqlx::query("UPDATE incidents SET open_alerts = 0 WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        let incident = set_resolved(&mut w, incident, who, at, "resolved by hand").await?;
+        w.commit(&self.signal).await?;
+        Ok(incident)
+    }
+
+    async fn add_note(&self, id: i64, who: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry> {
+        let mut w = begin_write(&self.write).await?;
+        load_incident(&mut w.tx, id).await?;
+        let entry = w.timeline(id, at, TimelineKind::Note, who, json!({"text": text})).await?;
+        w.audit(audit_record(at, who, "incident.note", format!("incident:{id}"), json!({"timeline_id": entry.id}))).await?;
+        w.commit(&self.signal).await?;
+        Ok(entry)
+    }
+
+    async fn list_alerts(&self, f: &AlertFilter) -> Result<Page<Alert>> {
+        let limit = clamp_limit(f.limit);
+        let rows = sqlx::query(
+            "SELECT * FROM alerts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) \
+             AND ($3 IS NULL OR dedup_key = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(&f.dedup_key)
+        .bind(f.before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(alert_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |a| a.id))
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>> {
+        let row = sqlx::query("SELECT * FROM alerts WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    async fn open_incident_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE status <> 'resolved'").fetch_one(&self.read).await?)
+    }
+
+    async fn create_token(&self, new: &NewToken, who: &str, at: DateTime<Utc>) -> Result<TokenInfo> {
+        let mut w = begin_write(&self.write).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, role, secret_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (secret_hash) DO NOTHING RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.role.as_str())
+        .bind(&new.secret_hash)
+        .bind(to_us(at))
+        .bind(who)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("a token with this secret already exists".into()))?;
+        w.audit(audit_record(at, who, "token.create", format!("token:{id}"), json!({"name": new.name, "role": new.role.as_str()})))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(TokenInfo { id, name: new.name.clone(), role: new.role, created_at: at, created_by: who.to_string(), revoked_at: None })
+    }
+
+    async fn authenticate(&self, secret_hash: &str) -> Result<Option<TokenInfo>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL")
+            .bind(secret_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY id").fetch_all(&self.read).await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut w = begin_write(&self.write).await?;
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(to_us(at))
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if done {
+            w.audit(audit_record(at, who, "token.revoke", format!("token:{id}"), json!({}))).await?;
+            w.commit(&self.signal).await?;
+        }
+        Ok(done)
+    }
+
+    async fn active_token_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL").fetch_one(&self.read).await?)
+    }
+
+    async fn claim_outbox(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxItem>> {
+        let rows = sqlx::query(dialect::CLAIM_OUTBOX)
+            .bind(worker)
+            .bind(to_us(lease_until))
+            .bind(to_us(now))
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    payload: json_from("outbox.payload", &r.try_get::<String, _>("payload")?)?,
+                    due_at: from_us(r.try_get("due_at")?)?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        items.sort_by_key(|i| (i.due_at, i.id));
+        Ok(items)
+    }
+
+    async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE outbox SET done_at = $1, lease_until = NULL WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL")
+            .bind(to_us(now))
+            .bind(id)
+            .bind(worker)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE done_at IS NULL").fetch_one(&self.read).await?;
+        opt_from_us(due)
+    }
+
+    async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(clamp_limit(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    record: AuditRecord {
+                        at: from_us(r.try_get("at")?)?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        details: json_from("audit_log.details", &r.try_get::<String, _>("details")?)?,
+                    },
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn close(&self) {
+        self.batcher.shutdown().await;
+        self.write.close().await;
+        self.read.close().await;
+    }
+}

@@ -1,0 +1,42 @@
+//! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`,
+//! so a commit survives power loss, one write connection (SQLite has one
+//! writer anyway) and a few read connections that never block on it.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+
+pub type SqliteStore = StoreImpl;
+
+mod dialect {
+    pub const NAME: &str = "sqlite";
+    pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
+    pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
+        WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \
+        AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT $4) \
+        RETURNING id, kind, payload, due_at, attempts";
+}
+
+impl StoreImpl {
+    /// Opens (creating if needed) the database file and runs migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(base.read_only(true)).await?;
+        Ok(Self::from_pools(read, write))
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,172 @@
+//! Client commands of the `tocsin` binary: they call a running server's API
+//! through `tocsin-client` and print tables for people or JSON for scripts.
+
+mod incidents;
+mod send;
+mod table;
+mod tokens;
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tocsin_client::{Client, ClientError};
+
+pub use incidents::{IncidentsCmd, run_incidents};
+pub use send::{SendArgs, run_send};
+pub use tokens::{TokensCmd, run_tokens};
+
+/// Where the server is and who we are; shared by all client commands.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Server options")]
+pub struct ClientOpts {
+    /// Base URL of the Tocsin server.
+    #[arg(
+        long,
+        env = "TOCSIN_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// API token (sent as `Authorization: Bearer`).
+    #[arg(long, env = "TOCSIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    pub output: Output,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// Pretty-printed JSON for scripts.
+    Json,
+}
+
+impl ClientOpts {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&self.url, self.token.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e} (check --url or TOCSIN_URL)"))
+    }
+
+    /// Turns a client error into a one-line anyhow error, with a hint when a
+    /// 401 is explained by a missing token.
+    fn fail(&self, e: ClientError) -> anyhow::Error {
+        let no_token = self.token.as_deref().is_none_or(|t| t.trim().is_empty());
+        if e.status() == Some(401) && no_token {
+            anyhow::anyhow!("{e} (no token given: set TOCSIN_TOKEN or pass --token)")
+        } else {
+            anyhow::Error::new(e)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`tocsin … | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| anyhow::anyhow!("cannot encode JSON output: {e}"))?;
+    text.push('\n');
+    emit(&text)
+}
+
+/// `2026-11-27T16:27:55Z`: UTC, to the second, pastable into `--since`.
+fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn fmt_opt_time(t: Option<&DateTime<Utc>>, none: &str) -> String {
+    t.map(fmt_time).unwrap_or_else(|| none.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    /// The shape main.rs is expected to give the CLI.
+    #[derive(Parser, Debug)]
+    struct TestCli {
+        #[command(flatten)]
+        client: ClientOpts,
+        #[command(subcommand)]
+        command: TestCommand,
+    }
+
+    #[derive(clap::Subcommand, Debug)]
+    enum TestCommand {
+        #[command(subcommand)]
+        Incidents(IncidentsCmd),
+        #[command(subcommand)]
+        Tokens(TokensCmd),
+        Send(SendArgs),
+    }
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        TestCli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_after_subcommand() {
+        let cli = TestCli::try_parse_from([
+            "tocsin",
+            "incidents",
+            "list",
+            "--status",
+            "triggered",
+            "-o",
+            "json",
+            "--url",
+            "http://h:1",
+        ])
+        .unwrap();
+        assert_eq!(cli.client.output, Output::Json);
+        assert_eq!(cli.client.url, "http://h:1");
+        assert!(matches!(
+            cli.command,
+            TestCommand::Incidents(IncidentsCmd::List { status: Some(ref s), .. }) if s == "triggered"
+        ));
+    }
+
+    #[test]
+    fn token_role_is_checked() {
+        assert!(
+            TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"])
+                .is_err()
+        );
+        let cli = TestCli::try_parse_from([
+            "tocsin",
+            "tokens",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "responder",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            TestCommand::Tokens(TokensCmd::Create { ref role, .. }) if role == "responder"
+        ));
+    }
+
+    #[test]
+    fn fmt_time_is_rfc3339_seconds() {
+        let t = DateTime::parse_from_rfc3339("2026-11-27T17:27:55.123+01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(fmt_time(&t), "2026-11-27T16:27:55Z");
+        assert_eq!(fmt_opt_time(None, "-"), "-");
+    }
+}

@@ -1,0 +1,153 @@
+//! Starting and stopping one Tocsin server.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tocsin_core::auth::{Role, format_token, hash_secret};
+use tocsin_core::clock::{Clock, SystemClock};
+use tocsin_engine::{Engine, EngineConfig};
+use tocsin_http::{AppState, IngestLimits};
+use tocsin_store::{NewToken, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// File name of the embedded database inside the data directory.
+pub const SQLITE_FILE: &str = "tocsin.db";
+
+/// How long shutdown waits for in-flight requests before closing them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub config: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Ensures an admin token with this secret exists (for automation).
+    pub admin_token: Option<String>,
+    pub limits: IngestLimits,
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    /// The admin token created on first start, to be shown once.
+    pub created_admin_token: Option<String>,
+    /// Whether the listener speaks HTTPS.
+    pub tls: bool,
+    handle: axum_server::Handle<SocketAddr>,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: JoinHandle<()>,
+    stop_engine: watch::Sender<bool>,
+}
+
+/// Opens the store that the flags select, creating the data directory for
+/// the embedded default.
+pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
+    let target = match database_url {
+        Some(url) => url.to_string(),
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+            data_dir.join(SQLITE_FILE).to_string_lossy().into_owned()
+        }
+    };
+    tocsin_store::open(&target).await.with_context(|| match database_url {
+        Some(_) => "cannot open the PostgreSQL database".to_string(),
+        None => format!("cannot open {target}"),
+    })
+}
+
+pub async fn start(cfg: ServeConfig) -> Result<Running> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(cfg.database_url.as_deref(), &cfg.data_dir).await?;
+
+    if let Some(path) = &cfg.config {
+        let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
+        tracing::info!(?changes, file = %path.display(), "config applied");
+    }
+    let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
+    let _ = tocsin_http::metrics::handle();
+
+    let listener =
+        std::net::TcpListener::bind(&cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+
+    let app = tocsin_http::router(AppState::new(store.clone(), clock.clone(), cfg.limits));
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let server = match &cfg.tls {
+        Some((cert, key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+            tokio::spawn(server.serve(app.into_make_service()))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(server.serve(app.into_make_service()))
+        }
+    };
+
+    let (stop_engine, stopped) = watch::channel(false);
+    let engine = Engine::new(store.clone(), clock, EngineConfig::default());
+    let engine = tokio::spawn(engine.run(stopped));
+    tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), "tocsin listening");
+    Ok(Running { addr, store, created_admin_token, tls: cfg.tls.is_some(), handle, server, engine, stop_engine })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, stops the engine and
+    /// flushes the store.
+    pub async fn shutdown(self) -> Result<()> {
+        self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
+        let served = self.server.await;
+        let _ = self.stop_engine.send(true);
+        let _ = self.engine.await;
+        self.store.close().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token. Without
+/// it, creates an admin token when no token exists yet and returns its secret.
+async fn bootstrap_admin(
+    store: &dyn Store,
+    fixed: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>> {
+    if let Some(secret) = fixed {
+        if secret.len() < 16 {
+            bail!("TOCSIN_ADMIN_TOKEN must be at least 16 characters");
+        }
+        let hash = hash_secret(secret);
+        if store.authenticate(&hash).await?.is_none() {
+            let new = NewToken { name: "admin (TOCSIN_ADMIN_TOKEN)".into(), role: Role::Admin, secret_hash: hash };
+            store.create_token(&new, "system", now).await?;
+        }
+        return Ok(None);
+    }
+    if store.active_token_count().await? > 0 {
+        return Ok(None);
+    }
+    let secret = format_token(&random_token_bytes()?);
+    let new = NewToken { name: "admin".into(), role: Role::Admin, secret_hash: hash_secret(&secret) };
+    store.create_token(&new, "system", now).await?;
+    Ok(Some(secret))
+}
+
+fn random_token_bytes() -> Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
+    Ok(bytes)
+}
