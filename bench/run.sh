@@ -13,6 +13,7 @@
 #   TARGETS=floor,tocsin,alertmanager   which servers to measure
 #   SKIP_BUILD=1       use the existing release binaries
 #   READY_TIMEOUT=60   seconds to wait for each server to become ready
+#   NOISY_PCT=10       flag a run when other processes used more than this % of the CPU
 #   BENCH_KEEP=1       keep the temp dir (logs, raw wrk output, data)
 #   BENCH_RESULTS=FILE also write the results as TSV to FILE
 #
@@ -30,6 +31,7 @@ BATCH_SIZE=${BATCH_SIZE:-100}
 TARGETS=${TARGETS:-floor,tocsin,alertmanager}
 SKIP_BUILD=${SKIP_BUILD:-0}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
+NOISY_PCT=${NOISY_PCT:-10}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-}
 
@@ -195,7 +197,7 @@ alerts_body() {
 
 # ------------------------------------------------------------ load runs ----
 mkdir -p "$TMP/wrk"
-declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=()
+declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=() R_OTHER=()
 RUN_SEQ=0
 
 # wrk_once OUTFILE DURATION SCRIPT URL ARGS...: runs wrk, prints the WRKRESULT line.
@@ -207,10 +209,29 @@ wrk_once() {
 		cat "$out" >&2
 		die "wrk failed against $url"
 	fi
-	grep '^WRKRESULT ' "$out" | tail -n 1 || {
+	# CPU time wrk used (this subshell's only waited-for child so far), in
+	# clock ticks like /proc/stat, appended to the result line.
+	local wrk_ticks
+	wrk_ticks=$(times | awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+		printf "%d", t * 100 }')
+	local result
+	result=$(grep '^WRKRESULT ' "$out" | tail -n 1) || {
 		cat "$out" >&2
 		die "no WRKRESULT line in wrk output ($out)"
 	}
+	echo "$result wrk_ticks=${wrk_ticks:-0}"
+}
+
+# Machine-wide CPU: "busy total" in clock ticks since boot (/proc/stat).
+cpu_ticks() {
+	head -n 1 /proc/stat | awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }'
+}
+
+# CPU ticks (user + system) a process has used so far.
+pid_ticks() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 field() { # field LINE NAME
@@ -239,8 +260,18 @@ measure() {
 	if ((werr > 0)); then log "warning: warm-up against $target had $werr errors ($TMP/wrk/$slug.warmup.txt)"; fi
 
 	log "measure  $scenario -> $target ($DURATION, $CONNECTIONS connections, $THREADS threads)"
-	local line
+	local line c0 c1 s0 s1 server_pid=${PIDS[$target]}
+	c0=$(cpu_ticks)
+	s0=$(pid_ticks "$server_pid")
 	line=$(wrk_once "$TMP/wrk/$slug.txt" "$DURATION" "$script" "$url" "m$RUN_SEQ" "$@")
+	s1=$(pid_ticks "$server_pid")
+	c1=$(cpu_ticks)
+	# Share of the machine's CPU used by anything but this server and wrk
+	# during the measured run (compiles, other services...).
+	R_OTHER[$key]=$(awk -v c0="$c0" -v c1="$c1" -v s="$((s1 - s0))" -v w="$(field "$line" wrk_ticks)" 'BEGIN {
+		split(c0, a, " "); split(c1, b, " "); busy = b[1] - a[1]; tot = b[2] - a[2]
+		o = tot > 0 ? 100 * (busy - s - w) / tot : 0
+		printf "%.0f", (o < 0 ? 0 : o) }')
 	local requests duration status connect read write timeouts p50 p99
 	requests=$(field "$line" requests)
 	duration=$(field "$line" duration_us)
@@ -277,6 +308,22 @@ BATCHN="${BATCH_SIZE}-alert batch"
 PD_LUA=$BENCH/wrk/pd.lua
 ALERTS_LUA=$BENCH/wrk/alerts.lua
 
+# How busy the machine is with other work (CPU use over one second, before
+# any server starts): the benchmark shares the cores with everything else.
+cpu_busy_pct() {
+	local a b
+	a=$(head -n 1 /proc/stat)
+	sleep 1
+	b=$(head -n 1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {
+		na = split(a, x); split(b, y); tot = 0; idle = 0
+		for (i = 2; i <= na; i++) { d = y[i] - x[i]; tot += d; if (i == 5 || i == 6) idle += d }
+		printf "%.0f", (tot > 0 ? 100 * (tot - idle) / tot : 0) }'
+}
+BUSY=$(cpu_busy_pct 2>/dev/null || echo "?")
+if [[ $BUSY != "?" ]] && ((BUSY > 20)); then
+	log "warning: the CPUs are already ${BUSY}% busy with other work; the numbers will be skewed"
+fi
 log "temp dir $TMP; DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS TARGETS=$TARGETS"
 
 # Servers are measured one after another, and each is stopped once its runs
@@ -346,11 +393,15 @@ row() { # row SCENARIO TARGET
 		printf '%-24s %-13s %9s %10s %8s %8s  (not run)\n' "$1" "$2" - - - -
 		return
 	fi
-	printf '%-24s %-13s %9.0f %10.0f %8s %8s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
-		"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}"
+	local note=""
+	if ((${R_OTHER[$key]:-0} > NOISY_PCT)); then
+		note="  (noisy: other processes used ${R_OTHER[$key]}% of the CPU during this run)"
+	fi
+	printf '%-24s %-13s %9.0f %10.0f %8s %8s%s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+		"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}" "$note"
 	if [[ -n $BENCH_RESULTS ]]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
-			"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+			"${R_P50[$key]}" "${R_P99[$key]}" "${R_OTHER[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
 	fi
 }
 
@@ -369,10 +420,10 @@ ratio() {
 }
 
 if [[ -n $BENCH_RESULTS ]]; then
-	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tstatus\n' >"$BENCH_RESULTS"
+	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
 fi
 echo
-echo "Tocsin ingest benchmark: $(nproc) cores, wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback"
+echo "Tocsin ingest benchmark: $(nproc) cores, wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"
 printf '%-24s %-13s %9s %10s %8s %8s\n' scenario target req/s events/s "p50 ms" "p99 ms"
 row "$SINGLE" floor
 row "$SINGLE" tocsin

@@ -58,6 +58,11 @@ fn unknown_key() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_integration", "unknown or disabled integration key")
 }
 
+/// PagerDuty names the routing key as the offending field.
+fn unknown_routing_key() -> ApiError {
+    ApiError { field: Some("routing_key".into()), ..unknown_key() }
+}
+
 fn throttled() -> ApiError {
     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many events for this integration; retry later")
 }
@@ -119,7 +124,7 @@ async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
         }
     };
     let Some(origin) = lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await else {
-        return pd_from_api(SRC, "unknown_key", unknown_key());
+        return pd_from_api(SRC, "unknown_key", unknown_routing_key());
     };
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());
@@ -153,7 +158,7 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
         }
     };
     let Some(origin) = lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await else {
-        return pd_from_api(SRC, "unknown_key", unknown_key());
+        return pd_from_api(SRC, "unknown_key", unknown_routing_key());
     };
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use tocsin::serve::{ServeConfig, open_store, start};
 use tocsin_http::IngestLimits;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "tocsin",
@@ -15,6 +17,8 @@ use tocsin_http::IngestLimits;
     about = "Incident management: alerts in, the right human paged, incidents to closure"
 )]
 struct Cli {
+    #[command(flatten)]
+    client: cli::ClientOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +32,14 @@ enum Command {
     /// Config-as-code tooling.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// List, show, acknowledge, resolve and annotate incidents (TOCSIN_URL, TOCSIN_TOKEN).
+    #[command(subcommand)]
+    Incidents(cli::IncidentsCmd),
+    /// Create, list and revoke API tokens (admin).
+    #[command(subcommand)]
+    Tokens(cli::TokensCmd),
+    /// Send a test event of any supported format to an integration key.
+    Send(cli::SendArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +105,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Incidents(cmd) => cli::run_incidents(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Tokens(cmd) => cli::run_tokens(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Send(args) => cli::run_send(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
             init_logging("text");
             let store = open_store(args.database_url.as_deref(), &args.data_dir).await?;
@@ -139,6 +154,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tls: args.tls_cert.zip(args.tls_key),
         admin_token: std::env::var("TOCSIN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
         limits: IngestLimits { events_per_second: args.ingest_rate, burst: args.ingest_rate * 2.0 },
+        clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
     };
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::auth::{Role, format_token, hash_secret};
-use tocsin_core::clock::{Clock, SystemClock};
+use tocsin_core::clock::Clock;
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits};
 use tocsin_store::{NewToken, Store};
@@ -19,7 +19,7 @@ pub const SQLITE_FILE: &str = "tocsin.db";
 /// How long shutdown waits for in-flight requests before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     pub listen: String,
     pub data_dir: PathBuf,
@@ -29,6 +29,8 @@ pub struct ServeConfig {
     /// Ensures an admin token with this secret exists (for automation).
     pub admin_token: Option<String>,
     pub limits: IngestLimits,
+    /// The system clock in production; tests pass one they control.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A running server.
@@ -63,7 +65,7 @@ pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) 
 }
 
 pub async fn start(cfg: ServeConfig) -> Result<Running> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = cfg.clock.clone();
     let store = open_store(cfg.database_url.as_deref(), &cfg.data_dir).await?;
 
     if let Some(path) = &cfg.config {

@@ -44,20 +44,8 @@ pub enum IncidentsCmd {
 pub async fn run_incidents(opts: &ClientOpts, cmd: IncidentsCmd) -> anyhow::Result<()> {
     let client = opts.client()?;
     match cmd {
-        IncidentsCmd::List {
-            status,
-            service,
-            since,
-            limit,
-            cursor,
-        } => {
-            let q = IncidentQuery {
-                status,
-                service,
-                since,
-                cursor,
-                limit,
-            };
+        IncidentsCmd::List { status, service, since, limit, cursor } => {
+            let q = IncidentQuery { status, service, since, cursor, limit };
             let page = client.list_incidents(&q).await.map_err(|e| opts.fail(e))?;
             match opts.output {
                 Output::Json => emit_json(&page),
@@ -93,10 +81,9 @@ pub async fn run_incidents(opts: &ClientOpts, cmd: IncidentsCmd) -> anyhow::Resu
             let entry = client.add_note(id, &text).await.map_err(|e| opts.fail(e))?;
             match opts.output {
                 Output::Json => emit_json(&entry),
-                Output::Table => emit(&format!(
-                    "Added note to incident {} (timeline entry {}).\n",
-                    entry.incident_id, entry.id
-                )),
+                Output::Table => {
+                    emit(&format!("Added note to incident {} (timeline entry {}).\n", entry.incident_id, entry.id))
+                }
             }
         }
     }
@@ -151,14 +138,8 @@ fn render_detail(d: &IncidentDetail) -> String {
     fields.row(["Severity:", &i.severity]);
     fields.row(["Service:", &i.service_id]);
     fields.row(["Created:", &fmt_time(&i.created_at)]);
-    fields.row([
-        "Acknowledged:",
-        &who_when(i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref()),
-    ]);
-    fields.row([
-        "Resolved:",
-        &who_when(i.resolved_at.as_ref(), i.resolved_by.as_deref()),
-    ]);
+    fields.row(["Acknowledged:", &who_when(i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref())]);
+    fields.row(["Resolved:", &who_when(i.resolved_at.as_ref(), i.resolved_by.as_deref())]);
     fields.row(["Alerts:", &i.alert_count.to_string()]);
     out.push_str(&fields.render());
 
@@ -166,16 +147,7 @@ fn render_detail(d: &IncidentDetail) -> String {
     if d.alerts.is_empty() {
         out.push_str("(none)\n");
     } else {
-        let mut t = Table::new([
-            "ID",
-            "STATUS",
-            "SEVERITY",
-            "KIND",
-            "DEDUP KEY",
-            "COUNT",
-            "LAST SEEN",
-            "SUMMARY",
-        ]);
+        let mut t = Table::new(["ID", "STATUS", "SEVERITY", "KIND", "DEDUP KEY", "COUNT", "LAST SEEN", "SUMMARY"]);
         for a in &d.alerts {
             t.row([
                 a.id.to_string(),
@@ -197,12 +169,7 @@ fn render_detail(d: &IncidentDetail) -> String {
     } else {
         let mut t = Table::plain();
         for e in &d.timeline {
-            t.row([
-                fmt_time(&e.at),
-                e.actor.clone(),
-                e.kind.clone(),
-                payload_text(&e.payload),
-            ]);
+            t.row([fmt_time(&e.at), e.actor.clone(), e.kind.clone(), payload_text(&e.payload)]);
         }
         out.push_str(&t.render());
     }
@@ -234,11 +201,7 @@ fn payload_text(payload: &Value) -> String {
                     return s.clone();
                 }
             }
-            if m.is_empty() {
-                String::new()
-            } else {
-                payload.to_string()
-            }
+            if m.is_empty() { String::new() } else { payload.to_string() }
         }
         other => other.to_string(),
     }
@@ -301,10 +264,7 @@ mod tests {
 
     #[test]
     fn list_table() {
-        let items = [
-            incident(7, "triggered", "5xx ratio above 2%"),
-            incident(1234, "acknowledged", "Disk full"),
-        ];
+        let items = [incident(7, "triggered", "5xx ratio above 2%"), incident(1234, "acknowledged", "Disk full")];
         assert_eq!(
             incidents_table(&items).render(),
             "ID    STATUS        SEVERITY  SERVICE   CREATED               TITLE\n\
@@ -353,12 +313,7 @@ mod tests {
             timeline: vec![
                 entry(1, "triggered", "system", json!({})),
                 entry(2, "acknowledged", "alice", Value::Null),
-                entry(
-                    3,
-                    "note",
-                    "alice",
-                    json!({"text": "rolling back\ndeploy 41"}),
-                ),
+                entry(3, "note", "alice", json!({"text": "rolling back\ndeploy 41"})),
                 entry(4, "notified", "engine", json!({"channel": "slack"})),
             ],
         };
@@ -392,10 +347,7 @@ mod tests {
         assert_eq!(state_line(&i), "Incident 42 acknowledged.");
         i.acknowledged_by = Some("alice".into());
         i.acknowledged_at = Some(t("2026-11-27T16:30:00Z"));
-        assert_eq!(
-            state_line(&i),
-            "Incident 42 acknowledged by alice at 2026-11-27T16:30:00Z."
-        );
+        assert_eq!(state_line(&i), "Incident 42 acknowledged by alice at 2026-11-27T16:30:00Z.");
         i.status = "triggered".into();
         assert_eq!(state_line(&i), "Incident 42 is triggered.");
     }
@@ -403,22 +355,11 @@ mod tests {
     #[test]
     fn since_parsing() {
         let now = t("2026-11-27T16:00:00Z");
-        assert_eq!(
-            parse_since_at("2026-11-27T17:00:00+01:00", now).unwrap(),
-            "2026-11-27T16:00:00Z"
-        );
+        assert_eq!(parse_since_at("2026-11-27T17:00:00+01:00", now).unwrap(), "2026-11-27T16:00:00Z");
         assert_eq!(parse_since_at("30m", now).unwrap(), "2026-11-27T15:30:00Z");
         assert_eq!(parse_since_at("2d", now).unwrap(), "2026-11-25T16:00:00Z");
         assert_eq!(parse_since_at("1w", now).unwrap(), "2026-11-20T16:00:00Z");
-        for bad in [
-            "",
-            "m",
-            "10",
-            "10x",
-            "-5m",
-            "yesterday",
-            "99999999999999999999d",
-        ] {
+        for bad in ["", "m", "10", "10x", "-5m", "yesterday", "99999999999999999999d"] {
             assert!(parse_since_at(bad, now).is_err(), "{bad}");
         }
     }

@@ -20,12 +20,7 @@ pub use tokens::{TokensCmd, run_tokens};
 #[command(next_help_heading = "Server options")]
 pub struct ClientOpts {
     /// Base URL of the Tocsin server.
-    #[arg(
-        long,
-        env = "TOCSIN_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "TOCSIN_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub url: String,
     /// API token (sent as `Authorization: Bearer`).
     #[arg(long, env = "TOCSIN_TOKEN", hide_env_values = true, global = true)]
@@ -45,8 +40,7 @@ pub enum Output {
 
 impl ClientOpts {
     fn client(&self) -> anyhow::Result<Client> {
-        Client::new(&self.url, self.token.as_deref())
-            .map_err(|e| anyhow::anyhow!("{e} (check --url or TOCSIN_URL)"))
+        Client::new(&self.url, self.token.as_deref()).map_err(|e| anyhow::anyhow!("{e} (check --url or TOCSIN_URL)"))
     }
 
     /// Turns a client error into a one-line anyhow error, with a hint when a
@@ -65,16 +59,14 @@ impl ClientOpts {
 fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(anyhow::anyhow!("cannot write output: {e}"))
-        }
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!("cannot write output: {e}")),
         _ => Ok(()),
     }
 }
 
 fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| anyhow::anyhow!("cannot encode JSON output: {e}"))?;
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| anyhow::anyhow!("cannot encode JSON output: {e}"))?;
     text.push('\n');
     emit(&text)
 }
@@ -141,20 +133,9 @@ mod tests {
 
     #[test]
     fn token_role_is_checked() {
-        assert!(
-            TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"])
-                .is_err()
-        );
-        let cli = TestCli::try_parse_from([
-            "tocsin",
-            "tokens",
-            "create",
-            "--name",
-            "ci",
-            "--role",
-            "responder",
-        ])
-        .unwrap();
+        assert!(TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"]).is_err());
+        let cli =
+            TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "ci", "--role", "responder"]).unwrap();
         assert!(matches!(
             cli.command,
             TestCommand::Tokens(TokensCmd::Create { ref role, .. }) if role == "responder"
@@ -163,9 +144,7 @@ mod tests {
 
     #[test]
     fn fmt_time_is_rfc3339_seconds() {
-        let t = DateTime::parse_from_rfc3339("2026-11-27T17:27:55.123+01:00")
-            .unwrap()
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-27T17:27:55.123+01:00").unwrap().with_timezone(&Utc);
         assert_eq!(fmt_time(&t), "2026-11-27T16:27:55Z");
         assert_eq!(fmt_opt_time(None, "-"), "-");
     }

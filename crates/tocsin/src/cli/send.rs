@@ -78,27 +78,19 @@ pub async fn run_send(opts: &ClientOpts, args: SendArgs) -> anyhow::Result<()> {
         None => {
             let source = args.source.clone().unwrap_or_else(default_source);
             let (path, body) = build_event(&args, &source, Utc::now())?;
-            let bytes = serde_json::to_vec(&body)
-                .map_err(|e| anyhow::anyhow!("cannot encode event: {e}"))?;
+            let bytes = serde_json::to_vec(&body).map_err(|e| anyhow::anyhow!("cannot encode event: {e}"))?;
             (path, bytes)
         }
     };
     let client = opts.client()?;
     // Ingestion is authorised by the key, so a 401 here is not about --token.
-    let (status, body) = client
-        .send_raw_bytes(&path, body)
-        .await
-        .map_err(anyhow::Error::new)?;
+    let (status, body) = client.send_raw_bytes(&path, body).await.map_err(anyhow::Error::new)?;
 
     match opts.output {
         Output::Json => emit_json(&json!({ "status": status, "body": body }))?,
         Output::Table => emit(&render_response(args.kind, status, &body))?,
     }
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(anyhow::anyhow!("{}", failure_line(status, &body)))
-    }
+    if (200..300).contains(&status) { Ok(()) } else { Err(anyhow::anyhow!("{}", failure_line(status, &body))) }
 }
 
 /// The ingestion path for a kind; `key` is percent-encoded into it.
@@ -111,9 +103,8 @@ fn endpoint(kind: SendKind, key: Option<&str>) -> anyhow::Result<String> {
         SendKind::Prometheus => "prometheus",
         SendKind::Generic | SendKind::Pagerduty => "generic",
     };
-    let key = key
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("--key is required for --kind {kind_name}"))?;
+    let key =
+        key.filter(|k| !k.is_empty()).ok_or_else(|| anyhow::anyhow!("--key is required for --kind {kind_name}"))?;
     let key = encode_segment(key);
     Ok(match kind {
         SendKind::Prometheus => format!("/integrations/prometheus/{key}/api/v2/alerts"),
@@ -122,11 +113,7 @@ fn endpoint(kind: SendKind, key: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// Builds the path and JSON body a real sender of `args.kind` would send.
-fn build_event(
-    args: &SendArgs,
-    source: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<(String, Value)> {
+fn build_event(args: &SendArgs, source: &str, now: DateTime<Utc>) -> anyhow::Result<(String, Value)> {
     let path = endpoint(args.kind, args.key.as_deref())?;
     if args.action == SendAction::Acknowledge && args.kind != SendKind::Pagerduty {
         anyhow::bail!("--action acknowledge exists only for --kind pagerduty");
@@ -148,9 +135,7 @@ fn build_event(
             if let Some(k) = &args.dedup_key {
                 ev["dedup_key"] = json!(k);
             } else if args.action != SendAction::Trigger {
-                anyhow::bail!(
-                    "--action {action} needs --dedup-key (the dedup_key printed by the trigger)"
-                );
+                anyhow::bail!("--action {action} needs --dedup-key (the dedup_key printed by the trigger)");
             }
             if args.action == SendAction::Trigger {
                 let mut payload = json!({
@@ -194,11 +179,7 @@ fn build_event(
             })
         }
         SendKind::Prometheus => {
-            let ends = if resolve {
-                now
-            } else {
-                now + Duration::minutes(5)
-            };
+            let ends = if resolve { now } else { now + Duration::minutes(5) };
             json!([{
                 "labels": label_map(args, true),
                 "annotations": { "summary": args.summary, "source": source },
@@ -313,15 +294,11 @@ fn encode_segment(s: &str) -> String {
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!(
-            "label name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]*"
-        ));
+        return Err(format!("label name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]*"));
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -329,9 +306,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 fn read_body(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| anyhow::anyhow!("cannot read stdin: {e}"))?;
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| anyhow::anyhow!("cannot read stdin: {e}"))?;
         return Ok(buf);
     }
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
@@ -339,11 +314,8 @@ fn read_body(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 
 fn default_source() -> String {
     let from_env = std::env::var("HOSTNAME").ok();
-    let from_fs = || {
-        ["/proc/sys/kernel/hostname", "/etc/hostname"]
-            .iter()
-            .find_map(|p| std::fs::read_to_string(p).ok())
-    };
+    let from_fs =
+        || ["/proc/sys/kernel/hostname", "/etc/hostname"].iter().find_map(|p| std::fs::read_to_string(p).ok());
     from_env
         .or_else(from_fs)
         .map(|h| h.trim().to_string())
@@ -389,11 +361,7 @@ fn failure_line(status: u16, body: &Value) -> String {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        if errors.is_empty() {
-            msg.to_string()
-        } else {
-            format!("{msg} ({})", errors.join("; "))
-        }
+        if errors.is_empty() { msg.to_string() } else { format!("{msg} ({})", errors.join("; ")) }
     } else if let Some(text) = raw_text(body) {
         text.to_string()
     } else {
@@ -421,10 +389,7 @@ fn raw_text(body: &Value) -> Option<&str> {
 }
 
 fn reason(status: u16) -> &'static str {
-    axum::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("")
+    axum::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -446,9 +411,7 @@ mod tests {
     }
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-27T16:27:55.5Z")
-            .unwrap()
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-27T16:27:55.5Z").unwrap().with_timezone(&Utc)
     }
 
     #[test]
@@ -481,10 +444,7 @@ mod tests {
 
         let a = args(&["--key", "k", "--action", "resolve", "--dedup-key", "d1"]);
         let (_, body) = build_event(&a, "h", now()).unwrap();
-        assert_eq!(
-            body,
-            json!({"routing_key": "k", "event_action": "resolve", "dedup_key": "d1"})
-        );
+        assert_eq!(body, json!({"routing_key": "k", "event_action": "resolve", "dedup_key": "d1"}));
     }
 
     #[test]
@@ -492,23 +452,13 @@ mod tests {
         for kind in ["alertmanager", "prometheus", "generic"] {
             let a = args(&["--kind", kind, "--key", "k", "--action", "acknowledge"]);
             let err = build_event(&a, "h", now()).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                "--action acknowledge exists only for --kind pagerduty"
-            );
+            assert_eq!(err.to_string(), "--action acknowledge exists only for --kind pagerduty");
         }
     }
 
     #[test]
     fn alertmanager_firing_and_resolved() {
-        let a = args(&[
-            "--kind",
-            "alertmanager",
-            "--key",
-            "a/b",
-            "--summary",
-            "Disk full on db-1",
-        ]);
+        let a = args(&["--kind", "alertmanager", "--key", "a/b", "--summary", "Disk full on db-1"]);
         let (path, body) = build_event(&a, "web-1", now()).unwrap();
         assert_eq!(path, "/integrations/alertmanager/a%2Fb");
         let labels = json!({"alertname": "DiskFullOnDb1", "severity": "critical"});
@@ -554,23 +504,13 @@ mod tests {
         let alert = &body["alerts"][0];
         assert_eq!(alert["status"], "resolved");
         assert_eq!(alert["endsAt"], "2026-11-27T16:27:55.500Z");
-        assert_eq!(
-            alert["labels"],
-            json!({"alertname": "Custom", "severity": "critical", "dedup_key": "x1"})
-        );
+        assert_eq!(alert["labels"], json!({"alertname": "Custom", "severity": "critical", "dedup_key": "x1"}));
         assert_eq!(body["groupKey"], "{}:{alertname=\"Custom\"}");
     }
 
     #[test]
     fn prometheus_firing_and_resolved() {
-        let a = args(&[
-            "--kind",
-            "prometheus",
-            "--key",
-            "k1",
-            "--severity",
-            "warning",
-        ]);
+        let a = args(&["--kind", "prometheus", "--key", "k1", "--severity", "warning"]);
         let (path, body) = build_event(&a, "web-1", now()).unwrap();
         assert_eq!(path, "/integrations/prometheus/k1/api/v2/alerts");
         assert_eq!(
@@ -620,15 +560,11 @@ mod tests {
     #[test]
     fn fingerprint_matches_alertmanager() {
         // From fixtures/alertmanager/webhook-v4-firing.json.
-        let labels: BTreeMap<String, String> = [
-            ("alertname", "HighErrorRate"),
-            ("instance", "web-1"),
-            ("service", "checkout"),
-            ("severity", "critical"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let labels: BTreeMap<String, String> =
+            [("alertname", "HighErrorRate"), ("instance", "web-1"), ("service", "checkout"), ("severity", "critical")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(fingerprint(&labels), "b1c11497b32ce15e");
     }
 
@@ -657,15 +593,9 @@ mod tests {
         assert!(T::try_parse_from(["send", "--file", "x", "--label", "a=b"]).is_err());
         // Labels.
         let a = args(&["--key", "k", "--label", "a=b=c", "--label", "_x="]);
-        assert_eq!(
-            a.labels,
-            vec![("a".into(), "b=c".into()), ("_x".into(), String::new())]
-        );
+        assert_eq!(a.labels, vec![("a".into(), "b=c".into()), ("_x".into(), String::new())]);
         for bad in ["novalue", "=v", "1a=v", "a-b=v"] {
-            assert!(
-                T::try_parse_from(["send", "--key", "k", "--label", bad]).is_err(),
-                "{bad}"
-            );
+            assert!(T::try_parse_from(["send", "--key", "k", "--label", bad]).is_err(), "{bad}");
         }
     }
 
@@ -676,10 +606,7 @@ mod tests {
             render_response(SendKind::Pagerduty, 202, &body),
             "202 Accepted\n{\n  \"dedup_key\": \"abc\",\n  \"message\": \"Event processed\",\n  \"status\": \"success\"\n}\ndedup_key: abc\n"
         );
-        assert_eq!(
-            render_response(SendKind::Prometheus, 200, &json!({"raw": ""})),
-            "200 OK\n"
-        );
+        assert_eq!(render_response(SendKind::Prometheus, 200, &json!({"raw": ""})), "200 OK\n");
         assert_eq!(
             render_response(SendKind::Generic, 502, &json!({"raw": "bad gateway\n"})),
             "502 Bad Gateway\nbad gateway\n"
@@ -696,18 +623,12 @@ mod tests {
         );
         let api = json!({"error": {"code": "not_found", "message": "unknown integration key",
             "field": null}});
-        assert_eq!(
-            failure_line(404, &api),
-            "event rejected: 404 Not Found: unknown integration key"
-        );
+        assert_eq!(failure_line(404, &api), "event rejected: 404 Not Found: unknown integration key");
         assert_eq!(
             failure_line(503, &json!({"raw": "down\nfor maintenance"})),
             "event rejected: 503 Service Unavailable: down for maintenance"
         );
-        assert_eq!(
-            failure_line(500, &json!({"raw": ""})),
-            "event rejected: 500 Internal Server Error"
-        );
+        assert_eq!(failure_line(500, &json!({"raw": ""})), "event rejected: 500 Internal Server Error");
     }
 
     #[test]

@@ -22,10 +22,7 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Table {
-            header: Some(header.into_iter().map(|s| clean(s.as_ref())).collect()),
-            rows: Vec::new(),
-        }
+        Table { header: Some(header.into_iter().map(|s| clean(s.as_ref())).collect()), rows: Vec::new() }
     }
 
     /// A table without a header line (for key/value blocks and timelines).
@@ -39,8 +36,7 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rows
-            .push(cells.into_iter().map(|s| clean(s.as_ref())).collect());
+        self.rows.push(cells.into_iter().map(|s| clean(s.as_ref())).collect());
         self
     }
 
@@ -82,9 +78,7 @@ impl fmt::Display for Table {
 
 fn clean(s: &str) -> String {
     if s.chars().any(char::is_control) {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
+        s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
     } else {
         s.to_string()
     }

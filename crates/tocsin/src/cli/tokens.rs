@@ -26,10 +26,7 @@ pub async fn run_tokens(opts: &ClientOpts, cmd: TokensCmd) -> anyhow::Result<()>
     let client = opts.client()?;
     match cmd {
         TokensCmd::Create { name, role } => {
-            let created = client
-                .create_token(&name, &role)
-                .await
-                .map_err(|e| opts.fail(e))?;
+            let created = client.create_token(&name, &role).await.map_err(|e| opts.fail(e))?;
             match opts.output {
                 Output::Json => emit_json(&created),
                 Output::Table => {

@@ -1,0 +1,204 @@
+//! The REST API: auth and roles, incidents, pagination and filters, tokens,
+//! health, metrics and the OpenAPI document.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn open_incident(s: &TestServer, key: &str) -> i64 {
+    let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, key, &format!("incident {key}")))).await;
+    assert_eq!(status, 202);
+    let (_, page) = s.get(&format!("/alerts?dedup_key={key}")).await;
+    page["items"][0]["incident_id"].as_i64().unwrap()
+}
+
+async fn token(s: &TestServer, name: &str, role: &str) -> String {
+    let (status, v) = s.api(Method::POST, "/tokens", Some(ADMIN), Some(json!({"name": name, "role": role}))).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["role"], role);
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_and_roles() {
+    let s = TestServer::start().await;
+    let id = open_incident(&s, "auth").await;
+    let (status, v) = s.api(Method::GET, "/incidents", None, None).await;
+    assert_eq!((status, v["error"]["code"].clone()), (401, json!("unauthenticated")));
+    let (status, _) = s.api(Method::GET, "/incidents", Some("tcs_not_a_real_token"), None).await;
+    assert_eq!(status, 401);
+
+    let viewer = token(&s, "dash", "viewer").await;
+    let responder = token(&s, "oncall", "responder").await;
+    let (status, _) = s.api(Method::GET, "/incidents", Some(&viewer), None).await;
+    assert_eq!(status, 200);
+    let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(&viewer), None).await;
+    assert_eq!((status, v["error"]["code"].clone()), (403, json!("forbidden")), "a viewer cannot acknowledge");
+    let (status, _) =
+        s.api(Method::POST, "/tokens", Some(&responder), Some(json!({"name": "x", "role": "admin"}))).await;
+    assert_eq!(status, 403, "only admins mint tokens");
+    let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(&responder), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["acknowledged_by"], "token:oncall");
+
+    // Listing never shows secrets; revoking locks the token out.
+    let (_, list) = s.get("/tokens").await;
+    let text = list.to_string();
+    assert!(!text.contains(&viewer) && !text.contains(ADMIN));
+    let viewer_id =
+        list["items"].as_array().unwrap().iter().find(|t| t["name"] == "dash").unwrap()["id"].as_i64().unwrap();
+    let (status, _) = s.api(Method::DELETE, &format!("/tokens/{viewer_id}"), Some(ADMIN), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = s.api(Method::GET, "/incidents", Some(&viewer), None).await;
+    assert_eq!(status, 401);
+    let (status, _) = s.api(Method::DELETE, &format!("/tokens/{viewer_id}"), Some(ADMIN), None).await;
+    assert_eq!(status, 404);
+    let (status, v) = s.api(Method::POST, "/tokens", Some(ADMIN), Some(json!({"name": "x", "role": "root"}))).await;
+    assert_eq!((status, v["error"]["field"].clone()), (400, json!("role")));
+
+    // Every mutation above is in the audit log.
+    let (_, audit) = s.get("/audit").await;
+    let actions: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|e| e["record"]["action"].as_str().unwrap()).collect();
+    for want in ["config.apply", "token.create", "incident.open", "incident.acknowledge", "token.revoke"] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_actions_and_conflicts() {
+    let s = TestServer::start().await;
+    let id = open_incident(&s, "actions").await;
+    let (status, _) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!((status, v["error"]["code"].clone()), (409, json!("invalid_transition")));
+
+    let (status, v) = s
+        .api(Method::POST, &format!("/incidents/{id}/notes"), Some(ADMIN), Some(json!({"text": "rolled back v42"})))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(v["kind"], "note");
+    assert_eq!(v["payload"]["text"], "rolled back v42");
+    for (bad, field) in
+        [(json!({"text": ""}), "text"), (json!({}), "text"), (json!({"text": 5}), "text"), (json!([1]), "body")]
+    {
+        let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/notes"), Some(ADMIN), Some(bad)).await;
+        assert_eq!((status, v["error"]["field"].clone()), (400, json!(field)));
+    }
+
+    let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/resolve"), Some(ADMIN), None).await;
+    assert_eq!(
+        (status, v["status"].clone(), v["resolved_by"].clone()),
+        (200, json!("resolved"), json!("token:admin (TOCSIN_ADMIN_TOKEN)"))
+    );
+    let (_, detail) = s.get(&format!("/incidents/{id}")).await;
+    assert_eq!(detail["alerts"][0]["status"], "resolved", "resolving an incident resolves its alerts");
+    let (status, _) = s.api(Method::POST, &format!("/incidents/{id}/resolve"), Some(ADMIN), None).await;
+    assert_eq!(status, 409);
+
+    for path in ["/incidents/999999", "/incidents/abc", "/alerts/0", "/services/nope"] {
+        let (status, v) = s.get(path).await;
+        assert_eq!((status, v["error"]["code"].clone()), (404, json!("not_found")), "{path}");
+    }
+    let (status, _) = s.api(Method::POST, "/incidents/999999/acknowledge", Some(ADMIN), None).await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagination_and_filters() {
+    let s = TestServer::start().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(open_incident(&s, &format!("page-{i}")).await);
+    }
+    s.post("/v2/enqueue", body(&pd_trigger(SEARCH_PD_KEY, "search-1", "search is slow"))).await;
+    s.api(Method::POST, &format!("/incidents/{}/acknowledge", ids[1]), Some(ADMIN), None).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/incidents?service=checkout&limit=2&cursor={c}"),
+            None => "/incidents?service=checkout&limit=2".to_string(),
+        };
+        let (status, page) = s.get(&q).await;
+        assert_eq!(status, 200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|i| i["id"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    let (_, acked) = s.get("/incidents?status=acknowledged").await;
+    assert_eq!(
+        acked["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+        [ids[1]]
+    );
+    let (_, search) = s.get("/incidents?service=search").await;
+    assert_eq!(search["items"].as_array().unwrap().len(), 1);
+    let (_, future) = s.get("/incidents?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(future["items"], json!([]));
+    let (_, triggered_alerts) = s.get("/alerts?status=triggered&service=checkout").await;
+    assert_eq!(triggered_alerts["items"].as_array().unwrap().len(), 5);
+
+    for (q, field) in [
+        ("/incidents?status=open", "status"),
+        ("/incidents?limit=0", "limit"),
+        ("/incidents?limit=501", "limit"),
+        ("/incidents?cursor=zzz", "cursor"),
+        ("/incidents?since=yesterday", "since"),
+        ("/alerts?status=firing", "status"),
+    ] {
+        let (status, v) = s.get(q).await;
+        assert_eq!((status, v["error"]["field"].clone()), (400, json!(field)), "{q}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_health_metrics_and_openapi() {
+    let s = TestServer::start().await;
+    open_incident(&s, "svc").await;
+    let (_, services) = s.get("/services").await;
+    let checkout = services["items"].as_array().unwrap().iter().find(|x| x["id"] == "checkout").unwrap().clone();
+    assert_eq!(checkout["name"], "Checkout API");
+    assert_eq!(checkout["open_incidents"], 1);
+    assert!(!services.to_string().contains(PD_KEY), "integration keys are secrets");
+    let pd = checkout["integrations"].as_array().unwrap().iter().find(|i| i["kind"] == "pagerduty").unwrap().clone();
+    assert_eq!(pd["key_hint"], "…5e6f");
+
+    let health: Value = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready = s.http.get(format!("{}/readyz", s.url)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "tocsin_events_received_total{source=\"pagerduty\"}",
+        "tocsin_events_accepted_total{source=\"pagerduty\"}",
+        "tocsin_ingest_duration_seconds_bucket{source=\"pagerduty\"",
+        "tocsin_open_incidents",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics");
+    }
+
+    let (status, doc) = s.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/incidents", "/incidents/{id}/acknowledge", "/alerts", "/services", "/tokens"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    }
+    let (status, _) = s.api(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 401);
+    let r = s.http.get(format!("{}/nope", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    s.stop().await;
+}

@@ -1,0 +1,95 @@
+//! The `tocsin` binary's client commands and config validation, run as a
+//! user would run them.
+
+use crate::harness::*;
+use tokio::process::Command;
+
+async fn tocsin(s: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .args(args)
+        .env("TOCSIN_URL", &s.url)
+        .env("TOCSIN_TOKEN", ADMIN)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_list_ack_note_resolve() {
+    let s = TestServer::start().await;
+    let (ok, out, err) = tocsin(&s, &["send", "--key", PD_KEY, "--dedup-key", "cli-1", "--summary", "CLI smoke"]).await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, _) = tocsin(&s, &["incidents", "list", "--output", "json"]).await;
+    assert!(ok);
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = page["items"][0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(page["items"][0]["title"], "CLI smoke");
+
+    let (ok, out, _) = tocsin(&s, &["incidents", "list"]).await;
+    assert!(ok && out.contains("CLI smoke") && out.contains("triggered"), "{out}");
+    assert!(tocsin(&s, &["incidents", "ack", &id]).await.0);
+    assert!(tocsin(&s, &["incidents", "note", &id, "looking at it"]).await.0);
+    assert!(tocsin(&s, &["incidents", "resolve", &id]).await.0);
+    let (ok, out, _) = tocsin(&s, &["incidents", "show", &id]).await;
+    assert!(ok && out.contains("resolved") && out.contains("looking at it"), "{out}");
+
+    for kind in ["alertmanager", "prometheus", "generic"] {
+        let key = match kind {
+            "alertmanager" => AM_KEY,
+            "prometheus" => PROM_KEY,
+            _ => GENERIC_KEY,
+        };
+        let summary = format!("from cli via {kind}");
+        let (ok, out, err) = tocsin(&s, &["send", "--kind", kind, "--key", key, "--summary", &summary]).await;
+        assert!(ok, "{kind}: {out}{err}");
+    }
+    let (_, page) = s.get("/alerts?status=triggered").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+
+    // Failures exit non-zero with one line on stderr.
+    let (ok, _, err) = tocsin(&s, &["incidents", "ack", "999999"]).await;
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("404"), "{err}");
+    let (ok, _, err) = tocsin(&s, &["send", "--key", "nope-nope-nope-nope"]).await;
+    assert!(!ok, "{err}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_via_cli() {
+    let s = TestServer::start().await;
+    let (ok, out, err) = tocsin(&s, &["tokens", "create", "--name", "bot", "--role", "viewer"]).await;
+    assert!(ok, "{err}");
+    let secret = out.trim().to_string();
+    assert!(secret.starts_with("tcs_"));
+    let (ok, out, _) = tocsin(&s, &["tokens", "list"]).await;
+    assert!(ok && out.contains("bot") && !out.contains(&secret));
+    let viewer = s.client(&secret);
+    assert!(viewer.list_incidents(&Default::default()).await.is_ok());
+    let tokens = s.admin().list_tokens().await.unwrap();
+    let id = tokens.iter().find(|t| t.name == "bot").unwrap().id.to_string();
+    assert!(tocsin(&s, &["tokens", "revoke", &id]).await.0);
+    assert!(viewer.list_incidents(&Default::default()).await.is_err());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_validate() {
+    let s = TestServer::start().await;
+    let (ok, out, _) = tocsin(&s, &["config", "validate", example_config().to_str().unwrap()]).await;
+    assert!(ok, "{out}");
+    let bad = s.dir.path().join("bad.yaml");
+    std::fs::write(&bad, "services:\n  - id: checkout\n    name: Checkout\n    team: ghosts\n    colour: red\n")
+        .unwrap();
+    let (ok, _, err) = tocsin(&s, &["config", "validate", bad.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(err.contains("bad.yaml:5:5") && err.contains("colour"), "{err}");
+    assert!(err.contains("ghosts"), "{err}");
+    s.stop().await;
+}

@@ -1,0 +1,169 @@
+//! Durability of the real binary: whatever was acknowledged with a 2xx is
+//! there after `kill -9` or after a graceful SIGTERM shutdown.
+
+use crate::harness::*;
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+/// Starts `tocsin serve` on a free port and waits for its "listening" line.
+async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--config")
+        .arg(example_config())
+        .env("TOCSIN_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .env_remove("TOCSIN_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if let Some(pg) = pg {
+        cmd.arg("--database-url").arg(&pg.url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("server exited before listening");
+        if let Some(url) = line.strip_prefix("tocsin listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc { child, url }
+}
+
+/// Sends PagerDuty triggers from `workers` concurrent clients until stopped;
+/// returns the dedup keys that were answered 202.
+fn start_load(
+    url: &str,
+    workers: usize,
+) -> (Arc<Mutex<BTreeSet<String>>>, Arc<Notify>, Vec<tokio::task::JoinHandle<()>>) {
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let progress = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (acked, progress, url) = (acked.clone(), progress.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0.. {
+                let key = format!("crash-{w}-{i}");
+                let sent = http.post(format!("{url}/v2/enqueue")).json(&pd_trigger(PD_KEY, &key, "load")).send().await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        acked.lock().unwrap().insert(key);
+                        progress.notify_waiters();
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    // The server went away mid-request: that event was never acknowledged.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    (acked, progress, tasks)
+}
+
+async fn wait_for_acks(acked: &Mutex<BTreeSet<String>>, progress: &Notify, at_least: usize) {
+    loop {
+        let notified = progress.notified();
+        if acked.lock().unwrap().len() >= at_least {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Every alert key stored, following cursors.
+async fn stored_keys(url: &str) -> BTreeSet<String> {
+    let client = tocsin_client::Client::new(url, Some(ADMIN)).unwrap();
+    let mut keys = BTreeSet::new();
+    let mut cursor = None;
+    loop {
+        let q = tocsin_client::AlertQuery {
+            service: Some("checkout".into()),
+            cursor,
+            limit: Some(500),
+            ..Default::default()
+        };
+        let page = client.list_alerts(&q).await.unwrap();
+        keys.extend(page.items.into_iter().map(|a| a.dedup_key));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return keys,
+        }
+    }
+}
+
+async fn stop_load(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        // A worker ends when its connection fails; a panic is a test failure.
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let mut server = spawn_binary(dir.path(), pg.as_ref()).await;
+    let (acked, progress, tasks) = start_load(&server.url, 16);
+    wait_for_acks(&acked, &progress, 400).await;
+    server.child.start_kill().unwrap(); // SIGKILL
+    server.child.wait().await.unwrap();
+    stop_load(tasks).await;
+    let acked = acked.lock().unwrap().clone();
+
+    let restarted = spawn_binary(dir.path(), pg.as_ref()).await;
+    let stored = stored_keys(&restarted.url).await;
+    let missing: Vec<&String> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(acked.len() >= 400);
+    drop(restarted);
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let mut server = spawn_binary(dir.path(), pg.as_ref()).await;
+    let (acked, progress, tasks) = start_load(&server.url, 8);
+    wait_for_acks(&acked, &progress, 200).await;
+    let pid = server.child.id().unwrap().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().await.unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    stop_load(tasks).await;
+    let acked = acked.lock().unwrap().clone();
+
+    let restarted = spawn_binary(dir.path(), pg.as_ref()).await;
+    let stored = stored_keys(&restarted.url).await;
+    assert!(acked.is_subset(&stored), "{} acknowledged events missing", acked.difference(&stored).count());
+    drop(restarted);
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}

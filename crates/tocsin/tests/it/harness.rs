@@ -1,0 +1,189 @@
+//! Starting servers for tests and talking to them.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tocsin::serve::{Running, ServeConfig, start};
+use tocsin_core::clock::{Clock, ManualClock, SystemClock};
+use tocsin_http::IngestLimits;
+
+pub const ADMIN: &str = "tcs_test_admin_0123456789abcdef0123456789";
+pub const PD_KEY: &str = "6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f";
+pub const SEARCH_PD_KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+pub const AM_KEY: &str = "am-checkout-0123456789abcdef";
+pub const PROM_KEY: &str = "prom-checkout-0123456789abcdef";
+pub const GENERIC_KEY: &str = "generic-checkout-0123456789ab";
+
+pub fn example_config() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tocsin.yaml"))
+}
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().unwrap()
+}
+
+/// A fresh PostgreSQL database for one test, when `TOCSIN_TEST_PG_URL` is set.
+pub struct PgDb {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDb {
+    pub async fn create() -> Option<PgDb> {
+        let admin_url = std::env::var("TOCSIN_TEST_PG_URL").ok().filter(|u| !u.is_empty())?;
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("TOCSIN_TEST_PG_URL is set but PostgreSQL is unreachable: {e}"));
+        let mut rnd = [0u8; 8];
+        getrandom::fill(&mut rnd).unwrap();
+        let name = format!("tocsin_it_{}", hex(&rnd));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+        Some(PgDb { url: format!("{base}/{name}"), admin_url, name })
+    }
+
+    pub async fn drop_db(&self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct TestServer {
+    running: Option<Running>,
+    pub url: String,
+    pub dir: TempDir,
+    pub pg: Option<PgDb>,
+    pub http: reqwest::Client,
+}
+
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub limits: IngestLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), limits: IngestLimits::default() }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(Options::default()).await
+    }
+
+    /// A server whose clock only moves when the test moves it.
+    pub async fn start_at(t: DateTime<Utc>) -> (TestServer, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(t));
+        let server = Self::start_with(Options { clock: clock.clone(), ..Options::default() }).await;
+        (server, clock)
+    }
+
+    pub async fn start_with(opts: Options) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = PgDb::create().await;
+        let cfg = ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().join("data"),
+            config: Some(example_config()),
+            database_url: pg.as_ref().map(|p| p.url.clone()),
+            tls: None,
+            admin_token: Some(ADMIN.into()),
+            limits: opts.limits,
+            clock: opts.clock,
+        };
+        let running = start(cfg).await.unwrap();
+        let url = format!("http://{}", running.addr);
+        TestServer { running: Some(running), url, dir, pg, http: reqwest::Client::new() }
+    }
+
+    pub fn client(&self, token: &str) -> tocsin_client::Client {
+        tocsin_client::Client::new(&self.url, Some(token)).unwrap()
+    }
+
+    pub fn admin(&self) -> tocsin_client::Client {
+        self.client(ADMIN)
+    }
+
+    /// POSTs raw bytes; returns status and the body parsed as JSON (Null if empty).
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.api(reqwest::Method::GET, path, Some(ADMIN), None).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.unwrap();
+        }
+        if let Some(pg) = &self.pg {
+            pg.drop_db().await;
+        }
+    }
+}
+
+/// A PagerDuty Events v2 trigger body.
+pub fn pd_trigger(key: &str, dedup: &str, summary: &str) -> Value {
+    serde_json::json!({
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": dedup,
+        "payload": {"summary": summary, "source": "db-1", "severity": "critical"}
+    })
+}
+
+pub fn pd_action(key: &str, dedup: &str, action: &str) -> Value {
+    serde_json::json!({"routing_key": key, "event_action": action, "dedup_key": dedup})
+}
+
+pub fn body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}

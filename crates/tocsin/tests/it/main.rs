@@ -1,0 +1,12 @@
+//! End-to-end tests: real servers on loopback over a real SQLite file, or a
+//! real PostgreSQL database when `TOCSIN_TEST_PG_URL` is set. One binary,
+//! because every test binary is a slow link on two cores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod cli;
+mod crash;
+mod harness;
+mod ingest;
+mod tls;

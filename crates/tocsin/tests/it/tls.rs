@@ -1,0 +1,48 @@
+//! Native HTTPS from PEM files.
+
+use crate::harness::*;
+use std::sync::Arc;
+use tocsin::serve::{ServeConfig, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_from_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate (.ci/run installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let pg = PgDb::create().await;
+    let running = start(ServeConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().join("data"),
+        config: Some(example_config()),
+        database_url: pg.as_ref().map(|p| p.url.clone()),
+        tls: Some((cert.clone(), key)),
+        admin_token: Some(ADMIN.into()),
+        limits: Default::default(),
+        clock: Arc::new(tocsin_core::clock::SystemClock),
+    })
+    .await
+    .unwrap();
+    assert!(running.tls);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let http = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let url = format!("https://localhost:{}", running.addr.port());
+    let r = http.post(format!("{url}/v2/enqueue")).json(&pd_trigger(PD_KEY, "tls-1", "over TLS")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    // Plain HTTP to the TLS port does not get through.
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{}/healthz", running.addr.port())).send().await;
+    assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+    running.shutdown().await.unwrap();
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
