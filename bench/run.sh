@@ -212,10 +212,11 @@ wrk_once() {
 	# CPU time wrk used (this subshell's only waited-for child so far), in
 	# clock ticks like /proc/stat, appended to the result line.
 	local wrk_ticks
-	wrk_ticks=$(times | awk 'NR == 2 {
+	times >"$out.times" # a builtin: no fork, so it sees this shell's children
+	wrk_ticks=$(awk 'NR == 2 {
 		t = 0
 		for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
-		printf "%d", t * 100 }')
+		printf "%d", t * 100 }' "$out.times")
 	local result
 	result=$(grep '^WRKRESULT ' "$out" | tail -n 1) || {
 		cat "$out" >&2

@@ -143,7 +143,7 @@ fn init_logging(format: &str) {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging(&args.log_format);
-    if !(args.ingest_rate > 0.0) {
+    if !args.ingest_rate.is_finite() || args.ingest_rate <= 0.0 {
         anyhow::bail!("--ingest-rate must be positive");
     }
     let cfg = ServeConfig {

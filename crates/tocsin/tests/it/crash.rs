@@ -46,12 +46,18 @@ async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
     Proc { child, url }
 }
 
-/// Sends PagerDuty triggers from `workers` concurrent clients until stopped;
-/// returns the dedup keys that were answered 202.
-fn start_load(
-    url: &str,
-    workers: usize,
-) -> (Arc<Mutex<BTreeSet<String>>>, Arc<Notify>, Vec<tokio::task::JoinHandle<()>>) {
+/// Concurrent senders and what they saw acknowledged.
+struct Load {
+    /// Dedup keys that were answered 202.
+    acked: Arc<Mutex<BTreeSet<String>>>,
+    /// Notified after every acknowledgement.
+    progress: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Sends PagerDuty triggers from `workers` concurrent clients until the
+/// server goes away.
+fn start_load(url: &str, workers: usize) -> Load {
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let progress = Arc::new(Notify::new());
     let mut tasks = Vec::new();
@@ -74,7 +80,7 @@ fn start_load(
             }
         }));
     }
-    (acked, progress, tasks)
+    Load { acked, progress, tasks }
 }
 
 async fn wait_for_acks(acked: &Mutex<BTreeSet<String>>, progress: &Notify, at_least: usize) {
@@ -120,7 +126,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let pg = PgDb::create().await;
     let mut server = spawn_binary(dir.path(), pg.as_ref()).await;
-    let (acked, progress, tasks) = start_load(&server.url, 16);
+    let Load { acked, progress, tasks } = start_load(&server.url, 16);
     wait_for_acks(&acked, &progress, 400).await;
     server.child.start_kill().unwrap(); // SIGKILL
     server.child.wait().await.unwrap();
@@ -149,7 +155,7 @@ async fn sigterm_drains_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let pg = PgDb::create().await;
     let mut server = spawn_binary(dir.path(), pg.as_ref()).await;
-    let (acked, progress, tasks) = start_load(&server.url, 8);
+    let Load { acked, progress, tasks } = start_load(&server.url, 8);
     wait_for_acks(&acked, &progress, 200).await;
     let pid = server.child.id().unwrap().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
