@@ -292,3 +292,38 @@ async fn rate_limit_answers_429_and_stores_nothing_extra() {
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_bad_bodies_with_4xx_and_stores_nothing() {
+    let s = TestServer::start().await;
+    let endpoints = [
+        (format!("/integrations/alertmanager/{AM_KEY}"), 4 * 1024 * 1024),
+        (format!("/integrations/prometheus/{PROM_KEY}/api/v2/alerts"), 4 * 1024 * 1024),
+        (format!("/integrations/generic/{GENERIC_KEY}"), 256 * 1024),
+    ];
+    for (path, limit) in &endpoints {
+        let bad: Vec<(&str, Vec<u8>)> = vec![
+            ("truncated", b"{\"alerts\": [".to_vec()),
+            ("invalid UTF-8", b"[{\"labels\":{\"a\":\"\xc3\x28\"}}]".to_vec()),
+            ("wrong type", br#"{"alerts": 7, "summary": 7}"#.to_vec()),
+            ("empty", Vec::new()),
+            ("deep", format!("{}{}", "[".repeat(100), "]".repeat(100)).into_bytes()),
+        ];
+        for (name, bytes) in bad {
+            let (status, v) = s.post(path, bytes).await;
+            assert_eq!(status, 400, "{path} {name}: {v}");
+            assert_eq!(v["error"]["code"], "validation_failed", "{path} {name}");
+            assert!(v["error"]["field"].is_string(), "{path} {name}: the error names a field");
+        }
+        let (status, v) = s.post(path, vec![b' '; limit + 1]).await;
+        assert_eq!((status, v["error"]["code"].clone()), (413, json!("payload_too_large")), "{path}");
+    }
+    // An oversized API body is refused too.
+    let (status, _) = s
+        .api(reqwest::Method::POST, "/incidents/1/notes", Some(ADMIN), Some(json!({"text": "x".repeat(70_000)})))
+        .await;
+    assert_eq!(status, 413);
+    let (_, page) = s.get("/alerts").await;
+    assert_eq!(page["items"], json!([]));
+    s.stop().await;
+}
