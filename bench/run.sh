@@ -15,7 +15,9 @@
 #   READY_TIMEOUT=60   seconds to wait for each server to become ready
 #   NOISY_PCT=10       flag a run when other processes used more than this % of the CPU
 #   BENCH_KEEP=1       keep the temp dir (logs, raw wrk output, data)
-#   BENCH_RESULTS=FILE also write the results as TSV to FILE
+#   BENCH_RESULTS=FILE also write the results as TSV to FILE (adds the server's
+#                      CPU use in % of one core, and other processes' CPU use)
+#   TMPDIR             where the temp dir (and so Tocsin's database) goes
 #
 # Exit status: 0 when every measured run completed without errors, 1 when any
 # run saw non-2xx responses or socket errors (the table marks those rows),
@@ -197,7 +199,7 @@ alerts_body() {
 
 # ------------------------------------------------------------ load runs ----
 mkdir -p "$TMP/wrk"
-declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=() R_OTHER=()
+declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=() R_OTHER=() R_SCPU=()
 RUN_SEQ=0
 
 # wrk_once OUTFILE DURATION SCRIPT URL ARGS...: runs wrk, prints the WRKRESULT line.
@@ -226,8 +228,10 @@ wrk_once() {
 }
 
 # Machine-wide CPU: "busy total" in clock ticks since boot (/proc/stat).
+# Busy leaves out irq/softirq time: loopback traffic is processed there and
+# is charged to no process, so it would otherwise look like "other" work.
 cpu_ticks() {
-	head -n 1 /proc/stat | awk '{ t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }'
+	head -n 1 /proc/stat | awk '{ print $2 + $3 + $4 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }'
 }
 
 # CPU ticks (user + system) a process has used so far.
@@ -273,6 +277,10 @@ measure() {
 		split(c0, a, " "); split(c1, b, " "); busy = b[1] - a[1]; tot = b[2] - a[2]
 		o = tot > 0 ? 100 * (busy - s - w) / tot : 0
 		printf "%.0f", (o < 0 ? 0 : o) }')
+	# Server CPU during the run, in percent of one core (TSV only).
+	R_SCPU[$key]=$(awk -v c0="$c0" -v c1="$c1" -v s="$((s1 - s0))" -v n="$(nproc)" 'BEGIN {
+		split(c0, a, " "); split(c1, b, " "); tot = b[2] - a[2]
+		printf "%.0f", (tot > 0 ? 100 * n * s / tot : 0) }')
 	local requests duration status connect read write timeouts p50 p99
 	requests=$(field "$line" requests)
 	duration=$(field "$line" duration_us)
@@ -401,8 +409,8 @@ row() { # row SCENARIO TARGET
 	printf '%-24s %-13s %9.0f %10.0f %8s %8s%s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
 		"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}" "$note"
 	if [[ -n $BENCH_RESULTS ]]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
-			"${R_P50[$key]}" "${R_P99[$key]}" "${R_OTHER[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+			"${R_P50[$key]}" "${R_P99[$key]}" "${R_SCPU[$key]}" "${R_OTHER[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
 	fi
 }
 
@@ -421,7 +429,7 @@ ratio() {
 }
 
 if [[ -n $BENCH_RESULTS ]]; then
-	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
+	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tserver_cpu_pct_of_core\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
 fi
 echo
 echo "Tocsin ingest benchmark: $(nproc) cores, wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"

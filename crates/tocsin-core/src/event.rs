@@ -89,6 +89,29 @@ pub struct Event {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl Event {
+    /// Text that PostgreSQL cannot store (NUL characters) is refused on every
+    /// backend alike, naming the field.
+    pub fn check_storable(&self) -> Result<(), crate::CoreError> {
+        no_nul("dedup_key", &self.dedup_key)?;
+        no_nul("summary", &self.summary)?;
+        self.source.as_deref().map_or(Ok(()), |s| no_nul("source", s))
+    }
+}
+
+impl ChangeEvent {
+    /// See [`Event::check_storable`].
+    pub fn check_storable(&self) -> Result<(), crate::CoreError> {
+        no_nul("summary", &self.summary)?;
+        self.source.as_deref().map_or(Ok(()), |s| no_nul("source", s))
+    }
+}
+
+/// Refuses text containing U+0000.
+pub fn no_nul(field: &str, text: &str) -> Result<(), crate::CoreError> {
+    if text.contains('\0') { Err(crate::CoreError::invalid(field, "must not contain NUL characters")) } else { Ok(()) }
+}
+
 /// A change event (deploy, config push): context on the service timeline,
 /// never an alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod fingerprint;
 pub mod incident;
+pub mod intake;
 pub mod model;
 pub mod ratelimit;
 pub mod timeline;

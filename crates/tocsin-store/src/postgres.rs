@@ -11,6 +11,10 @@ pub type PgStore = StoreImpl;
 
 mod dialect {
     pub const NAME: &str = "postgres";
+    /// Moves identity sequences past ids that bulk inserts assigned explicitly.
+    pub const SYNC_ID_SEQUENCES: Option<&str> = Some(
+        "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1), setval(pg_get_serial_sequence('alerts', 'id'), $2)",
+    );
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
     pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
         WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \

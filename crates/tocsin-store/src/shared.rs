@@ -10,17 +10,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Pool, Row};
-use std::collections::BTreeMap;
+use sqlx::{AssertSqlSafe, Pool, Row};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
 use tocsin_core::alert::{Alert, AlertStatus};
 use tocsin_core::audit::{AuditRecord, chain_hash};
 use tocsin_core::auth::Role;
-use tocsin_core::dedup::{Fold, fold};
-use tocsin_core::event::{ChangeEvent, Event, Link, Severity};
-use tocsin_core::incident::{Incident, IncidentStatus, resolves_with_alerts};
+use tocsin_core::event::{ChangeEvent, Event, EventAction, Link, Severity};
+use tocsin_core::incident::{Incident, IncidentStatus};
+use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NextIds, OpenAlert, Plan};
 use tocsin_core::model::{Catalog, IntegrationKind};
 use tocsin_core::timeline::{TimelineEntry, TimelineKind, actor};
 
@@ -138,166 +138,324 @@ fn audit_record(at: DateTime<Utc>, actor: &str, action: &str, target: String, de
 }
 
 // ---------------------------------------------------------------------------
-// Ingestion
+// Ingestion: read what the batch names, plan in the domain, write in bulk.
+// A commit costs a fixed handful of statements however many events it holds,
+// which is what makes group commit pay off.
+
+/// Rows per bulk statement; keeps bind counts far below both backends' limits.
+const CHUNK: usize = 200;
 
 #[async_trait]
 impl BatchWriter for Writer {
     async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
+        let incoming: Vec<Incoming<'_>> = batches
+            .iter()
+            .flat_map(|b| {
+                b.events.iter().map(move |event| Incoming {
+                    service_id: &b.origin.service_id,
+                    integration_id: &b.origin.id,
+                    kind: b.origin.kind,
+                    event,
+                    at: b.received_at,
+                })
+            })
+            .collect();
         let mut w = begin_write(&self.pool).await?;
-        let mut all = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let mut outcomes = Vec::with_capacity(batch.events.len());
-            for event in &batch.events {
-                outcomes.push(apply_event(&mut w, &batch.origin, event, batch.received_at).await?);
-            }
-            all.push(outcomes);
-        }
+        let mut outcomes = write_events(&mut w, &incoming).await?.into_iter();
         w.commit(&self.signal).await?;
-        Ok(all)
+        Ok(batches
+            .iter()
+            .map(|b| {
+                b.events
+                    .iter()
+                    .zip(outcomes.by_ref())
+                    .map(|(event, o)| IngestOutcome {
+                        dedup_key: event.dedup_key.clone(),
+                        effect: o.effect.as_str(),
+                        alert_id: o.alert_id,
+                        incident_id: o.incident_id,
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }
 
-struct OpenAlert {
-    id: i64,
-    status: AlertStatus,
-    incident_id: Option<i64>,
-}
-
-async fn find_open_alert(tx: &mut Tx, service_id: &str, dedup_key: &str) -> Result<Option<OpenAlert>> {
-    let row = sqlx::query(
-        "SELECT id, status, incident_id FROM alerts WHERE service_id = $1 AND dedup_key = $2 AND status <> 'resolved'",
-    )
-    .bind(service_id)
-    .bind(dedup_key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|r| {
-        Ok(OpenAlert {
-            id: r.try_get("id")?,
-            status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
-            incident_id: r.try_get("incident_id")?,
-        })
-    })
-    .transpose()
-}
-
-async fn apply_event(w: &mut WriteTx, origin: &IntegrationRef, event: &Event, now: DateTime<Utc>) -> Result<IngestOutcome> {
-    let open = find_open_alert(&mut w.tx, &origin.service_id, &event.dedup_key).await?;
-    let who = actor::integration(&origin.id);
-    let outcome = |effect, alert_id, incident_id| IngestOutcome { dedup_key: event.dedup_key.clone(), effect, alert_id, incident_id };
-    match (fold(open.as_ref().map(|a| a.status), event.action), open) {
-        (Fold::Open, _) => {
-            let (alert_id, incident_id) = open_alert(w, origin, event, now, &who).await?;
-            Ok(outcome("opened", Some(alert_id), Some(incident_id)))
-        }
-        (Fold::Repeat, Some(a)) => {
-            sqlx::query(
-                "UPDATE alerts SET occurrences = occurrences + 1, last_seen = $1, summary = $2, severity = $3, source = $4, \
-                 labels = $5, details = $6, links = $7, expires_at = $8 WHERE id = $9",
-            )
-            .bind(to_us(now))
-            .bind(&event.summary)
-            .bind(event.severity.as_str())
-            .bind(&event.source)
-            .bind(json_to(&event.labels))
-            .bind(event.details.to_string())
-            .bind(json_to(&event.links))
-            .bind(event.expires_at.map(to_us))
-            .bind(a.id)
-            .execute(&mut *w.tx)
-            .await?;
-            Ok(outcome("repeated", Some(a.id), a.incident_id))
-        }
-        (Fold::Acknowledge, Some(a)) => {
-            sqlx::query("UPDATE alerts SET status = 'acknowledged', acknowledged_at = $1, last_seen = $1 WHERE id = $2")
-                .bind(to_us(now))
-                .bind(a.id)
-                .execute(&mut *w.tx)
-                .await?;
-            if let Some(incident_id) = a.incident_id {
-                w.timeline(incident_id, now, TimelineKind::AlertAcknowledged, &who, json!({"alert_id": a.id, "dedup_key": event.dedup_key}))
-                    .await?;
-                let incident = load_incident(&mut w.tx, incident_id).await?;
-                if incident.status == IncidentStatus::Triggered {
-                    acknowledge_in_tx(w, incident, &who, now).await?;
-                }
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` placeholders.
+fn values_list(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
             }
-            Ok(outcome("acknowledged", Some(a.id), a.incident_id))
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
         }
-        (Fold::Resolve, Some(a)) => {
-            resolve_alert(w, a.id, a.incident_id, &event.dedup_key, &who, now).await?;
-            Ok(outcome("resolved", Some(a.id), a.incident_id))
-        }
-        (Fold::Ignore(_), _) | (_, None) => Ok(outcome("ignored", None, None)),
+        sql.push(')');
     }
+    sql
 }
 
-/// Opens an alert and, since grouping is not configured, an incident for it.
-async fn open_alert(w: &mut WriteTx, origin: &IntegrationRef, event: &Event, now: DateTime<Utc>, who: &str) -> Result<(i64, i64)> {
-    let incident_id: i64 = sqlx::query_scalar(
-        "INSERT INTO incidents (service_id, title, severity, status, created_at, alert_count, open_alerts) \
-         VALUES ($1, $2, $3, 'triggered', $4, 1, 1) RETURNING id",
-    )
-    .bind(&origin.service_id)
-    .bind(&event.summary)
-    .bind(event.severity.as_str())
-    .bind(to_us(now))
-    .fetch_one(&mut *w.tx)
-    .await?;
-    let alert_id: i64 = sqlx::query_scalar(
-        "INSERT INTO alerts (service_id, integration_id, kind, dedup_key, status, summary, severity, source, labels, details, \
-         links, first_seen, last_seen, occurrences, expires_at, incident_id) \
-         VALUES ($1, $2, $3, $4, 'triggered', $5, $6, $7, $8, $9, $10, $11, $11, 1, $12, $13) RETURNING id",
-    )
-    .bind(&origin.service_id)
-    .bind(&origin.id)
-    .bind(origin.kind.as_str())
-    .bind(&event.dedup_key)
-    .bind(&event.summary)
-    .bind(event.severity.as_str())
-    .bind(&event.source)
-    .bind(json_to(&event.labels))
-    .bind(event.details.to_string())
-    .bind(json_to(&event.links))
-    .bind(to_us(now))
-    .bind(event.expires_at.map(to_us))
-    .bind(incident_id)
-    .fetch_one(&mut *w.tx)
-    .await?;
-    let payload = json!({
-        "alert_id": alert_id,
-        "dedup_key": event.dedup_key,
-        "summary": event.summary,
-        "severity": event.severity.as_str(),
-        "integration": origin.id,
-    });
-    w.timeline(incident_id, now, TimelineKind::Opened, who, payload.clone()).await?;
-    w.audit(audit_record(now, who, "incident.open", format!("incident:{incident_id}"), payload)).await?;
-    w.enqueue("incident.opened", json!({"incident_id": incident_id}), now, now).await?;
-    Ok((alert_id, incident_id))
+/// `SELECT $1 AS a, $2 AS b UNION ALL SELECT $3, $4`: an inline table that
+/// both backends accept (SQLite has no column list on VALUES aliases).
+fn inline_rows(names: &[&str], rows: usize) -> String {
+    let mut sql = String::new();
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "SELECT " } else { " UNION ALL SELECT " });
+        for (c, name) in names.iter().enumerate() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * names.len() + c + 1).to_string());
+            if r == 0 {
+                sql.push_str(" AS ");
+                sql.push_str(name);
+            }
+        }
+    }
+    sql
 }
 
-/// Resolves one open alert and, if it was the incident's last open alert,
-/// the incident.
-async fn resolve_alert(w: &mut WriteTx, alert_id: i64, incident_id: Option<i64>, dedup_key: &str, who: &str, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1, last_seen = $1 WHERE id = $2")
-        .bind(to_us(now))
-        .bind(alert_id)
-        .execute(&mut *w.tx)
-        .await?;
-    let Some(incident_id) = incident_id else { return Ok(()) };
-    sqlx::query("UPDATE incidents SET open_alerts = open_alerts - 1 WHERE id = $1 AND open_alerts > 0")
-        .bind(incident_id)
-        .execute(&mut *w.tx)
-        .await?;
-    w.timeline(incident_id, now, TimelineKind::AlertResolved, who, json!({"alert_id": alert_id, "dedup_key": dedup_key})).await?;
-    let left: i64 = sqlx::query_scalar("SELECT open_alerts FROM incidents WHERE id = $1")
-        .bind(incident_id)
+/// Folds events into alerts and incidents inside an open write transaction.
+async fn write_events(w: &mut WriteTx, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+    let open = load_open_alerts(&mut w.tx, incoming).await?;
+    let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE((SELECT MAX(id) FROM incidents), 0), COALESCE((SELECT MAX(id) FROM alerts), 0)",
+    )
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let plan = intake::plan(incoming, &open, &incidents, NextIds { incident: max_incident + 1, alert: max_alert + 1 });
+    write_plan(w, incoming, &plan).await?;
+    Ok(plan.outcomes)
+}
+
+async fn load_open_alerts(tx: &mut Tx, incoming: &[Incoming<'_>]) -> Result<HashMap<(String, String), OpenAlert>> {
+    let mut keys: Vec<(&str, &str)> = incoming.iter().map(|i| (i.service_id, i.event.dedup_key.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut open = HashMap::new();
+    for chunk in keys.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT a.id, a.service_id, a.dedup_key, a.status, a.incident_id FROM alerts a JOIN ({}) q \
+             ON a.service_id = q.s AND a.dedup_key = q.k WHERE a.status <> 'resolved'",
+            inline_rows(&["s", "k"], chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (service, key) in chunk {
+            q = q.bind(service.to_string()).bind(key.to_string());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let alert = OpenAlert {
+                id: r.try_get("id")?,
+                status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
+                incident_id: r.try_get("incident_id")?,
+            };
+            open.insert((r.try_get("service_id")?, r.try_get("dedup_key")?), alert);
+        }
+    }
+    Ok(open)
+}
+
+async fn load_incident_states(tx: &mut Tx, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut states = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT i.id, i.status, i.open_alerts FROM incidents i JOIN ({}) q ON i.id = q.id",
+            inline_rows(&["id"], chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let state = IncidentState {
+                status: parse_enum("incidents.status", &r.try_get::<String, _>("status")?, IncidentStatus::parse)?,
+                open_alerts: r.try_get("open_alerts")?,
+            };
+            states.insert(r.try_get("id")?, state);
+        }
+    }
+    Ok(states)
+}
+
+async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
+    let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
+    let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) = plan.incidents.iter().partition(|i| i.is_new);
+    let (new_alerts, changed_alerts): (Vec<&AlertRow>, Vec<&AlertRow>) = plan.alerts.iter().partition(|a| a.is_new);
+
+    for chunk in new_incidents.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO incidents (id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count, open_alerts) VALUES {}",
+            values_list(chunk.len(), 12)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for i in chunk {
+            let opened = event(i.opened_by).ok_or_else(|| StoreError::Corrupt("incident without its event".into()))?;
+            q = q
+                .bind(i.id)
+                .bind(i.service_id.clone())
+                .bind(opened.summary.clone())
+                .bind(opened.severity.as_str())
+                .bind(i.status.as_str())
+                .bind(to_us(i.created_at))
+                .bind(i.acknowledged_at.map(to_us))
+                .bind(i.acknowledged_by.clone())
+                .bind(i.resolved_at.map(to_us))
+                .bind(i.resolved_by.clone())
+                .bind(i.alerts_added)
+                .bind(i.open_alerts);
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    for chunk in new_alerts.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO alerts (id, service_id, integration_id, kind, dedup_key, status, summary, severity, source, labels, \
+             details, links, first_seen, last_seen, occurrences, acknowledged_at, resolved_at, expires_at, incident_id) VALUES {}",
+            values_list(chunk.len(), 19)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in chunk {
+            let e = event(a.content_from).ok_or_else(|| StoreError::Corrupt("alert without its event".into()))?;
+            q = q
+                .bind(a.id)
+                .bind(a.service_id.clone())
+                .bind(a.integration_id.clone())
+                .bind(a.kind.as_str())
+                .bind(a.dedup_key.clone())
+                .bind(a.status.as_str())
+                .bind(e.summary.clone())
+                .bind(e.severity.as_str())
+                .bind(e.source.clone())
+                .bind(json_to(&e.labels))
+                .bind(e.details.to_string())
+                .bind(json_to(&e.links))
+                .bind(to_us(a.first_seen))
+                .bind(to_us(a.last_seen))
+                .bind(a.occurrences)
+                .bind(a.acknowledged_at.map(to_us))
+                .bind(a.resolved_at.map(to_us))
+                .bind(e.expires_at.map(to_us))
+                .bind(a.incident_id);
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    if let Some(sync) = dialect::SYNC_ID_SEQUENCES
+        && (!new_incidents.is_empty() || !new_alerts.is_empty())
+    {
+        let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MAX(id) FROM incidents), 1), COALESCE((SELECT MAX(id) FROM alerts), 1)",
+        )
         .fetch_one(&mut *w.tx)
         .await?;
-    let incident = load_incident(&mut w.tx, incident_id).await?;
-    if resolves_with_alerts(incident.status, left) {
-        set_resolved(w, incident, who, now, "all alerts resolved").await?;
+        sqlx::query(sync).bind(max_incident).bind(max_alert).execute(&mut *w.tx).await?;
+    }
+    for chunk in changed_alerts.chunks(CHUNK) {
+        let columns = [
+            "id", "status", "added", "last_seen", "ack", "res", "content", "summary", "severity", "source", "labels", "details",
+            "links", "expires_at",
+        ];
+        let sql = format!(
+            "UPDATE alerts SET status = u.status, occurrences = alerts.occurrences + u.added, last_seen = u.last_seen, \
+             acknowledged_at = COALESCE(u.ack, alerts.acknowledged_at), resolved_at = COALESCE(u.res, alerts.resolved_at), \
+             summary = COALESCE(u.summary, alerts.summary), severity = COALESCE(u.severity, alerts.severity), \
+             source = CASE WHEN u.content = 1 THEN u.source ELSE alerts.source END, \
+             labels = COALESCE(u.labels, alerts.labels), details = COALESCE(u.details, alerts.details), \
+             links = COALESCE(u.links, alerts.links), \
+             expires_at = CASE WHEN u.content = 1 THEN u.expires_at ELSE alerts.expires_at END \
+             FROM ({}) AS u WHERE alerts.id = u.id",
+            inline_rows(&columns, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in chunk {
+            let e = event(a.content_from);
+            q = q
+                .bind(a.id)
+                .bind(a.status.as_str())
+                .bind(a.occurrences)
+                .bind(to_us(a.last_seen))
+                .bind(a.acknowledged_at.map(to_us))
+                .bind(a.resolved_at.map(to_us))
+                .bind(i64::from(e.is_some()))
+                .bind(e.map(|e| e.summary.clone()))
+                .bind(e.map(|e| e.severity.as_str()))
+                .bind(e.and_then(|e| e.source.clone()))
+                .bind(e.map(|e| json_to(&e.labels)))
+                .bind(e.map(|e| e.details.to_string()))
+                .bind(e.map(|e| json_to(&e.links)))
+                .bind(e.and_then(|e| e.expires_at.map(to_us)));
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    for chunk in changed_incidents.chunks(CHUNK) {
+        let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by"];
+        let sql = format!(
+            "UPDATE incidents SET status = u.status, open_alerts = u.open_alerts, alert_count = incidents.alert_count + u.added, \
+             acknowledged_at = COALESCE(u.ack_at, incidents.acknowledged_at), \
+             acknowledged_by = COALESCE(u.ack_by, incidents.acknowledged_by), \
+             resolved_at = COALESCE(u.res_at, incidents.resolved_at), resolved_by = COALESCE(u.res_by, incidents.resolved_by) \
+             FROM ({}) AS u WHERE incidents.id = u.id",
+            inline_rows(&columns, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for i in chunk {
+            q = q
+                .bind(i.id)
+                .bind(i.status.as_str())
+                .bind(i.open_alerts)
+                .bind(i.alerts_added)
+                .bind(i.acknowledged_at.map(to_us))
+                .bind(i.acknowledged_by.clone())
+                .bind(i.resolved_at.map(to_us))
+                .bind(i.resolved_by.clone());
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    for chunk in plan.timeline.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES {}",
+            values_list(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for t in chunk {
+            q = q.bind(t.incident_id).bind(to_us(t.at)).bind(t.kind.as_str()).bind(t.actor.clone()).bind(t.payload.to_string());
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    for chunk in plan.audit.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES {}",
+            values_list(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for record in chunk {
+            let hash = chain_hash(&w.head, record);
+            q = q
+                .bind(to_us(record.at))
+                .bind(record.actor.clone())
+                .bind(record.action.clone())
+                .bind(record.target.clone())
+                .bind(record.details.to_string())
+                .bind(std::mem::replace(&mut w.head, hash.clone()))
+                .bind(hash);
+            w.head_dirty = true;
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    for chunk in plan.outbox.chunks(CHUNK) {
+        let sql = format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for o in chunk {
+            q = q.bind(o.kind).bind(o.payload.to_string()).bind(to_us(o.due_at)).bind(to_us(o.due_at));
+        }
+        q.execute(&mut *w.tx).await?;
+        w.queued_work = true;
     }
     Ok(())
 }
@@ -574,10 +732,14 @@ impl Store for StoreImpl {
         if batch.events.is_empty() {
             return Ok(Vec::new());
         }
+        for event in &batch.events {
+            event.check_storable()?;
+        }
         self.batcher.submit(batch).await
     }
 
     async fn record_change(&self, origin: &IntegrationRef, change: &ChangeEvent, at: DateTime<Utc>) -> Result<i64> {
+        change.check_storable()?;
         let mut w = begin_write(&self.write).await?;
         let who = actor::integration(&origin.id);
         let id: i64 = sqlx::query_scalar(
@@ -627,24 +789,57 @@ impl Store for StoreImpl {
     }
 
     async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+        // Read first: most sweeps find nothing and should not take the write lock.
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alerts WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(to_us(now))
+        .fetch_one(&self.read)
+        .await?;
+        if due == 0 {
+            return Ok(0);
+        }
         let mut w = begin_write(&self.write).await?;
         let rows = sqlx::query(
-            "SELECT id, incident_id, dedup_key, integration_id FROM alerts \
+            "SELECT service_id, integration_id, kind, dedup_key FROM alerts \
              WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
         )
         .bind(to_us(now))
         .bind(limit)
         .fetch_all(&mut *w.tx)
         .await?;
+        // An expiry is a resolve from the sender that went quiet.
+        let mut expired = Vec::with_capacity(rows.len());
         for r in &rows {
-            let integration: String = r.try_get("integration_id")?;
-            let dedup_key: String = r.try_get("dedup_key")?;
-            resolve_alert(&mut w, r.try_get("id")?, r.try_get("incident_id")?, &dedup_key, &actor::integration(&integration), now)
-                .await?;
+            let service_id: String = r.try_get("service_id")?;
+            let integration_id: String = r.try_get("integration_id")?;
+            let kind = parse_enum("alerts.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?;
+            let event = Event {
+                action: EventAction::Resolve,
+                dedup_key: r.try_get("dedup_key")?,
+                summary: String::new(),
+                severity: Severity::Info,
+                source: None,
+                labels: BTreeMap::new(),
+                details: serde_json::Value::Null,
+                links: Vec::new(),
+                occurred_at: None,
+                expires_at: None,
+            };
+            expired.push((service_id, integration_id, kind, event));
         }
-        if !rows.is_empty() {
-            w.commit(&self.signal).await?;
-        }
+        let incoming: Vec<Incoming<'_>> = expired
+            .iter()
+            .map(|(service_id, integration_id, kind, event)| Incoming {
+                service_id,
+                integration_id,
+                kind: *kind,
+                event,
+                at: now,
+            })
+            .collect();
+        write_events(&mut w, &incoming).await?;
+        w.commit(&self.signal).await?;
         Ok(rows.len())
     }
 
@@ -841,7 +1036,13 @@ impl Store for StoreImpl {
     }
 
     async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let due: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE done_at IS NULL").fetch_one(&self.read).await?;
+        // A leased item becomes claimable when its lease runs out, not before.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END) \
+             FROM outbox WHERE done_at IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?;
         opt_from_us(due)
     }
 

@@ -12,6 +12,8 @@ pub type SqliteStore = StoreImpl;
 
 mod dialect {
     pub const NAME: &str = "sqlite";
+    /// Moves identity sequences past ids that bulk inserts assigned explicitly.
+    pub const SYNC_ID_SEQUENCES: Option<&str> = None;
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
     pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
         WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \

@@ -25,6 +25,7 @@ impl Params {
         match self.0.get(name) {
             None => Ok(None),
             Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.contains('\0') => Err(ApiError::validation(name, "must not contain NUL characters")),
             Some(v) if v.chars().count() > max => Err(ApiError::validation(name, format!("at most {max} characters"))),
             Some(v) => Ok(Some(v.clone())),
         }

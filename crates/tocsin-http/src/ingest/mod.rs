@@ -150,6 +150,7 @@ fn wrong_type(path: &str, expected: &str, got: &Value) -> FieldError {
 fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a str>, FieldError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.contains('\0') => Err(FieldError::new(path, "must not contain NUL characters")),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
         Some(other) => Err(wrong_type(path, "a string", other)),
     }

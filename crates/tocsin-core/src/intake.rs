@@ -1,0 +1,510 @@
+//! Planning what a batch of events does, as one pure function.
+//!
+//! The store reads the open alerts the batch names and the incidents they
+//! belong to, asks [`plan`] for the resulting rows, and writes them with a
+//! handful of bulk statements. Keeping the decisions here makes them
+//! testable without a database and keeps both backends identical.
+//!
+//! Events apply in order: a trigger, resolve and trigger of one key in one
+//! batch open an alert, resolve it, and open a new one.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::HashMap;
+
+use crate::alert::AlertStatus;
+use crate::audit::AuditRecord;
+use crate::dedup::{Fold, fold};
+use crate::event::Event;
+use crate::incident::{IncidentStatus, resolves_with_alerts};
+use crate::model::IntegrationKind;
+use crate::timeline::{TimelineKind, actor};
+
+/// One event with where and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub service_id: &'a str,
+    pub integration_id: &'a str,
+    pub kind: IntegrationKind,
+    pub event: &'a Event,
+    pub at: DateTime<Utc>,
+}
+
+/// The open alert stored for a (service, dedup key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenAlert {
+    pub id: i64,
+    pub status: AlertStatus,
+    pub incident_id: Option<i64>,
+}
+
+/// The parts of a stored incident that alert changes can move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentState {
+    pub status: IncidentStatus,
+    pub open_alerts: i64,
+}
+
+/// First free ids; the store reserves them under its write lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextIds {
+    pub incident: i64,
+    pub alert: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Opened,
+    Repeated,
+    Acknowledged,
+    Resolved,
+    Ignored,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Opened => "opened",
+            Effect::Repeated => "repeated",
+            Effect::Acknowledged => "acknowledged",
+            Effect::Resolved => "resolved",
+            Effect::Ignored => "ignored",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub effect: Effect,
+    pub alert_id: Option<i64>,
+    pub incident_id: Option<i64>,
+}
+
+/// The final state of an alert row touched by the batch. `content_from`
+/// is the index of the latest trigger whose summary, labels and details the
+/// row carries (always set for new alerts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub is_new: bool,
+    pub service_id: String,
+    pub integration_id: String,
+    pub kind: IntegrationKind,
+    pub dedup_key: String,
+    pub incident_id: Option<i64>,
+    pub status: AlertStatus,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Total for new rows; added to the stored count for existing ones.
+    pub occurrences: i64,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub content_from: Option<usize>,
+}
+
+/// The final state of an incident row touched by the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub is_new: bool,
+    pub service_id: String,
+    /// Index of the event that opened it (new rows only).
+    pub opened_by: Option<usize>,
+    pub status: IncidentStatus,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    /// Alerts added by this batch (new rows: all of them).
+    pub alerts_added: i64,
+    pub open_alerts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineDraft {
+    pub incident_id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub actor: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxDraft {
+    pub kind: &'static str,
+    pub payload: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Everything a batch writes, in the order it happened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub outcomes: Vec<Outcome>,
+    pub alerts: Vec<AlertRow>,
+    pub incidents: Vec<IncidentRow>,
+    pub timeline: Vec<TimelineDraft>,
+    pub audit: Vec<AuditRecord>,
+    pub outbox: Vec<OutboxDraft>,
+}
+
+/// Working state while planning: rows by id, open alerts by key.
+struct Planner<'a> {
+    incoming: &'a [Incoming<'a>],
+    open: HashMap<(&'a str, &'a str), OpenAlert>,
+    stored_incidents: &'a HashMap<i64, IncidentState>,
+    alerts: Vec<AlertRow>,
+    alert_index: HashMap<i64, usize>,
+    incidents: Vec<IncidentRow>,
+    incident_index: HashMap<i64, usize>,
+    next: NextIds,
+    plan: Plan,
+}
+
+/// Plans a batch. `open` holds the stored open alert for every (service,
+/// dedup key) in the batch that has one; `incidents` the stored state of
+/// every incident those alerts belong to.
+pub fn plan(
+    incoming: &[Incoming<'_>],
+    open: &HashMap<(String, String), OpenAlert>,
+    incidents: &HashMap<i64, IncidentState>,
+    next: NextIds,
+) -> Plan {
+    let open = incoming
+        .iter()
+        .filter_map(|i| {
+            open.get(&(i.service_id.to_string(), i.event.dedup_key.clone()))
+                .map(|a| ((i.service_id, i.event.dedup_key.as_str()), *a))
+        })
+        .collect();
+    let mut p = Planner {
+        incoming,
+        open,
+        stored_incidents: incidents,
+        alerts: Vec::new(),
+        alert_index: HashMap::new(),
+        incidents: Vec::new(),
+        incident_index: HashMap::new(),
+        next,
+        plan: Plan::default(),
+    };
+    for idx in 0..incoming.len() {
+        let outcome = p.apply(idx);
+        p.plan.outcomes.push(outcome);
+    }
+    p.plan.alerts = p.alerts;
+    p.plan.incidents = p.incidents;
+    p.plan
+}
+
+impl<'a> Planner<'a> {
+    fn apply(&mut self, idx: usize) -> Outcome {
+        let inc = self.incoming[idx];
+        let key = (inc.service_id, inc.event.dedup_key.as_str());
+        let open = self.open.get(&key).copied();
+        match (fold(open.map(|a| a.status), inc.event.action), open) {
+            (Fold::Open, _) => self.open_alert(idx),
+            (Fold::Repeat, Some(a)) => {
+                let row = self.alert_row(a, &inc);
+                row.occurrences += 1;
+                row.last_seen = inc.at;
+                row.content_from = Some(idx);
+                Outcome { effect: Effect::Repeated, alert_id: Some(a.id), incident_id: a.incident_id }
+            }
+            (Fold::Acknowledge, Some(a)) => {
+                let who = actor::integration(inc.integration_id);
+                let row = self.alert_row(a, &inc);
+                row.status = AlertStatus::Acknowledged;
+                row.acknowledged_at = Some(inc.at);
+                row.last_seen = inc.at;
+                self.open.insert(key, OpenAlert { status: AlertStatus::Acknowledged, ..a });
+                if let Some(incident_id) = a.incident_id {
+                    self.timeline(incident_id, inc.at, TimelineKind::AlertAcknowledged, &who, alert_ref(a.id, key.1));
+                    if let Some(i) = self.incident_row(incident_id, inc.service_id)
+                        && let Ok(next) = self.incidents[i].status.acknowledge()
+                    {
+                        let row = &mut self.incidents[i];
+                        row.status = next;
+                        row.acknowledged_at = Some(inc.at);
+                        row.acknowledged_by = Some(who.clone());
+                        self.incident_changed(incident_id, inc.at, &who, TimelineKind::Acknowledged, json!({}));
+                    }
+                }
+                Outcome { effect: Effect::Acknowledged, alert_id: Some(a.id), incident_id: a.incident_id }
+            }
+            (Fold::Resolve, Some(a)) => {
+                let who = actor::integration(inc.integration_id);
+                let row = self.alert_row(a, &inc);
+                row.status = AlertStatus::Resolved;
+                row.resolved_at = Some(inc.at);
+                row.last_seen = inc.at;
+                self.open.remove(&key);
+                if let Some(incident_id) = a.incident_id {
+                    self.timeline(incident_id, inc.at, TimelineKind::AlertResolved, &who, alert_ref(a.id, key.1));
+                    if let Some(i) = self.incident_row(incident_id, inc.service_id) {
+                        let row = &mut self.incidents[i];
+                        row.open_alerts = (row.open_alerts - 1).max(0);
+                        if resolves_with_alerts(row.status, row.open_alerts)
+                            && let Ok(next) = row.status.resolve()
+                        {
+                            row.status = next;
+                            row.resolved_at = Some(inc.at);
+                            row.resolved_by = Some(who.clone());
+                            let reason = json!({"reason": "all alerts resolved"});
+                            self.incident_changed(incident_id, inc.at, &who, TimelineKind::Resolved, reason);
+                        }
+                    }
+                }
+                Outcome { effect: Effect::Resolved, alert_id: Some(a.id), incident_id: a.incident_id }
+            }
+            _ => Outcome { effect: Effect::Ignored, alert_id: None, incident_id: None },
+        }
+    }
+
+    /// A new alert, and (until grouping exists) a new incident for it.
+    fn open_alert(&mut self, idx: usize) -> Outcome {
+        let inc = self.incoming[idx];
+        let who = actor::integration(inc.integration_id);
+        let (alert_id, incident_id) = (self.next.alert, self.next.incident);
+        self.next.alert += 1;
+        self.next.incident += 1;
+        self.incident_index.insert(incident_id, self.incidents.len());
+        self.incidents.push(IncidentRow {
+            id: incident_id,
+            is_new: true,
+            service_id: inc.service_id.to_string(),
+            opened_by: Some(idx),
+            status: IncidentStatus::Triggered,
+            created_at: inc.at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            alerts_added: 1,
+            open_alerts: 1,
+        });
+        self.alert_index.insert(alert_id, self.alerts.len());
+        self.alerts.push(AlertRow {
+            id: alert_id,
+            is_new: true,
+            service_id: inc.service_id.to_string(),
+            integration_id: inc.integration_id.to_string(),
+            kind: inc.kind,
+            dedup_key: inc.event.dedup_key.clone(),
+            incident_id: Some(incident_id),
+            status: AlertStatus::Triggered,
+            first_seen: inc.at,
+            last_seen: inc.at,
+            occurrences: 1,
+            acknowledged_at: None,
+            resolved_at: None,
+            content_from: Some(idx),
+        });
+        self.open.insert(
+            (inc.service_id, inc.event.dedup_key.as_str()),
+            OpenAlert { id: alert_id, status: AlertStatus::Triggered, incident_id: Some(incident_id) },
+        );
+        let payload = json!({
+            "alert_id": alert_id,
+            "dedup_key": inc.event.dedup_key,
+            "summary": inc.event.summary,
+            "severity": inc.event.severity.as_str(),
+            "integration": inc.integration_id,
+        });
+        self.incident_changed(incident_id, inc.at, &who, TimelineKind::Opened, payload);
+        Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
+    }
+
+    /// The working row for a stored (or earlier in this batch) alert.
+    fn alert_row(&mut self, a: OpenAlert, inc: &Incoming<'_>) -> &mut AlertRow {
+        let i = match self.alert_index.get(&a.id) {
+            Some(i) => *i,
+            None => {
+                self.alert_index.insert(a.id, self.alerts.len());
+                self.alerts.push(AlertRow {
+                    id: a.id,
+                    is_new: false,
+                    service_id: inc.service_id.to_string(),
+                    integration_id: inc.integration_id.to_string(),
+                    kind: inc.kind,
+                    dedup_key: inc.event.dedup_key.clone(),
+                    incident_id: a.incident_id,
+                    status: a.status,
+                    first_seen: inc.at,
+                    last_seen: inc.at,
+                    occurrences: 0,
+                    acknowledged_at: None,
+                    resolved_at: None,
+                    content_from: None,
+                });
+                self.alerts.len() - 1
+            }
+        };
+        &mut self.alerts[i]
+    }
+
+    /// The working row for an incident, loaded from the stored state on
+    /// first touch; `None` if the store did not supply it.
+    fn incident_row(&mut self, id: i64, service_id: &str) -> Option<usize> {
+        if let Some(i) = self.incident_index.get(&id) {
+            return Some(*i);
+        }
+        let stored = self.stored_incidents.get(&id)?;
+        self.incident_index.insert(id, self.incidents.len());
+        self.incidents.push(IncidentRow {
+            id,
+            is_new: false,
+            service_id: service_id.to_string(),
+            opened_by: None,
+            status: stored.status,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            alerts_added: 0,
+            open_alerts: stored.open_alerts,
+        });
+        Some(self.incidents.len() - 1)
+    }
+
+    fn timeline(
+        &mut self,
+        incident_id: i64,
+        at: DateTime<Utc>,
+        kind: TimelineKind,
+        who: &str,
+        payload: serde_json::Value,
+    ) {
+        self.plan.timeline.push(TimelineDraft { incident_id, at, kind, actor: who.to_string(), payload });
+    }
+
+    /// A lifecycle change: timeline, audit and engine work, together.
+    fn incident_changed(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+        who: &str,
+        kind: TimelineKind,
+        payload: serde_json::Value,
+    ) {
+        let (action, work) = match kind {
+            TimelineKind::Opened => ("incident.open", "incident.opened"),
+            TimelineKind::Acknowledged => ("incident.acknowledge", "incident.acknowledged"),
+            _ => ("incident.resolve", "incident.resolved"),
+        };
+        self.timeline(id, at, kind, who, payload.clone());
+        self.plan.audit.push(AuditRecord {
+            at,
+            actor: who.to_string(),
+            action: action.to_string(),
+            target: format!("incident:{id}"),
+            details: payload,
+        });
+        self.plan.outbox.push(OutboxDraft { kind: work, payload: json!({"incident_id": id}), due_at: at });
+    }
+}
+
+fn alert_ref(alert_id: i64, dedup_key: &str) -> serde_json::Value {
+    json!({"alert_id": alert_id, "dedup_key": dedup_key})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventAction, Severity};
+    use chrono::TimeZone;
+    use std::collections::BTreeMap;
+
+    fn ev(key: &str, action: EventAction) -> Event {
+        Event {
+            action,
+            dedup_key: key.into(),
+            summary: format!("{key} {action:?}"),
+            severity: Severity::Critical,
+            source: None,
+            labels: BTreeMap::new(),
+            details: json!({}),
+            links: vec![],
+            occurred_at: None,
+            expires_at: None,
+        }
+    }
+
+    fn incoming(events: &[Event]) -> Vec<Incoming<'_>> {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+        events
+            .iter()
+            .map(|event| Incoming {
+                service_id: "svc",
+                integration_id: "svc-pd",
+                kind: IntegrationKind::Pagerduty,
+                event,
+                at,
+            })
+            .collect()
+    }
+
+    const IDS: NextIds = NextIds { incident: 10, alert: 100 };
+
+    fn effects(p: &Plan) -> Vec<Effect> {
+        p.outcomes.iter().map(|o| o.effect).collect()
+    }
+
+    #[test]
+    fn trigger_resolve_trigger_in_one_batch() {
+        use EventAction::*;
+        let events = [ev("k", Trigger), ev("k", Trigger), ev("k", Resolve), ev("k", Trigger)];
+        let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), IDS);
+        assert_eq!(effects(&p), [Effect::Opened, Effect::Repeated, Effect::Resolved, Effect::Opened]);
+        assert_eq!(p.alerts.len(), 2);
+        assert_eq!((p.alerts[0].id, p.alerts[0].occurrences, p.alerts[0].status), (100, 2, AlertStatus::Resolved));
+        assert_eq!(p.alerts[0].content_from, Some(1));
+        assert_eq!((p.alerts[1].id, p.alerts[1].status), (101, AlertStatus::Triggered));
+        assert_eq!(p.incidents[0].status, IncidentStatus::Resolved);
+        assert_eq!(p.incidents[1].status, IncidentStatus::Triggered);
+        let kinds: Vec<_> = p.timeline.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            [TimelineKind::Opened, TimelineKind::AlertResolved, TimelineKind::Resolved, TimelineKind::Opened]
+        );
+        assert_eq!(p.audit.len(), 3);
+        assert_eq!(
+            p.outbox.iter().map(|o| o.kind).collect::<Vec<_>>(),
+            ["incident.opened", "incident.resolved", "incident.opened"]
+        );
+    }
+
+    #[test]
+    fn acknowledging_a_stored_alert_acknowledges_its_incident_once() {
+        use EventAction::*;
+        let open = HashMap::from([(
+            ("svc".to_string(), "k".to_string()),
+            OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
+        )]);
+        let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Triggered, open_alerts: 1 })]);
+        let events = [ev("k", Acknowledge), ev("k", Acknowledge), ev("other", Resolve)];
+        let p = plan(&incoming(&events), &open, &incidents, IDS);
+        assert_eq!(effects(&p), [Effect::Acknowledged, Effect::Ignored, Effect::Ignored]);
+        assert_eq!(p.alerts.len(), 1);
+        assert!(!p.alerts[0].is_new);
+        assert_eq!(p.alerts[0].occurrences, 0, "acknowledging is not an occurrence");
+        assert_eq!(p.incidents[0].status, IncidentStatus::Acknowledged);
+        assert_eq!(p.incidents[0].acknowledged_by.as_deref(), Some("integration:svc-pd"));
+        assert_eq!(p.audit.len(), 1);
+    }
+
+    #[test]
+    fn incident_with_other_open_alerts_stays_open() {
+        use EventAction::*;
+        let open = HashMap::from([(
+            ("svc".to_string(), "k".to_string()),
+            OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
+        )]);
+        let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Acknowledged, open_alerts: 2 })]);
+        let p = plan(&incoming(&[ev("k", Resolve)]), &open, &incidents, IDS);
+        assert_eq!(effects(&p), [Effect::Resolved]);
+        assert_eq!((p.incidents[0].status, p.incidents[0].open_alerts), (IncidentStatus::Acknowledged, 1));
+        assert!(p.audit.is_empty());
+    }
+}

@@ -1,0 +1,1847 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Storage conformance suite: every behaviour of the [`Store`] trait, run
+//! against whichever backend the environment selects.
+//!
+//! * `TOCSIN_TEST_PG_URL` set (non-empty), e.g.
+//!   `postgres://postgres@127.0.0.1:5432/postgres`: each test creates a fresh
+//!   database `tocsin_t_<random hex>` on that server, runs against it and drops
+//!   it in [`TestStore::finish`]. An unreachable server fails the test; it
+//!   never skips.
+//! * Otherwise: each test uses a fresh SQLite file in its own temporary
+//!   directory.
+//!
+//! All instants are fixed (see [`t`]) and carry microseconds, the precision
+//! the store keeps, so timestamps are asserted exactly.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Connection};
+use tempfile::TempDir;
+
+use tocsin_core::CoreError;
+use tocsin_core::alert::{Alert, AlertStatus};
+use tocsin_core::audit::{self, GENESIS};
+use tocsin_core::auth::{Role, hash_secret};
+use tocsin_core::event::{ChangeEvent, Event, EventAction, Link, Severity};
+use tocsin_core::incident::{Incident, IncidentStatus};
+use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
+use tocsin_store::{
+    AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, IncidentFilter, IngestBatch, IngestOutcome, IntegrationRef,
+    IntegrationView, NewToken, OutboxItem, ServiceView, Store, StoreError, TokenInfo, cursor,
+};
+
+// ===========================================================================
+// Backend selection and lifecycle
+// ===========================================================================
+
+const PG_ENV: &str = "TOCSIN_TEST_PG_URL";
+
+/// How long connecting to the PostgreSQL server named by [`PG_ENV`] may take
+/// before the test fails.
+const PG_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+
+/// What must be cleaned up after a test.
+enum Backend {
+    /// The temporary directory holding the database file; removed on drop.
+    Sqlite { dir: TempDir },
+    /// A per-test database on a shared server, dropped by [`TestStore::finish`].
+    Postgres { admin_url: String, database: String },
+}
+
+/// An open store on a fresh, empty database, plus what is needed to reopen
+/// and clean it up. Derefs to `dyn Store`.
+struct TestStore {
+    store: Arc<dyn Store>,
+    /// What `tocsin_store::open` was given: a file path or a URL.
+    location: String,
+    backend: Backend,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.store
+    }
+}
+
+impl TestStore {
+    fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres { .. })
+    }
+
+    /// Another handle on the same store, for spawned tasks.
+    fn handle(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Closes the store and opens the same database again.
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = open_store(&self.location).await;
+    }
+
+    /// Closes the store and removes the database. Call at the end of every
+    /// test; a test that panics before this leaks its PostgreSQL database.
+    async fn finish(self) {
+        self.store.close().await;
+        match self.backend {
+            Backend::Sqlite { dir } => drop(dir),
+            Backend::Postgres { admin_url, database } => {
+                let mut conn = pg_admin_connect(&admin_url).await;
+                sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("dropping test database {database}: {e}"));
+                conn.close().await.ok();
+            }
+        }
+    }
+}
+
+/// A fresh store on the backend the environment selects (see the module docs).
+async fn backend() -> TestStore {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.trim().is_empty() => postgres_backend(url.trim()).await,
+        Ok(_) | Err(std::env::VarError::NotPresent) => sqlite_backend().await,
+        Err(e) => panic!("{PG_ENV} is not valid: {e}"),
+    }
+}
+
+async fn sqlite_backend() -> TestStore {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    let path = dir.path().join("tocsin.db");
+    let location = path.to_str().expect("temporary path is UTF-8").to_string();
+    let store = open_store(&location).await;
+    TestStore { store, location, backend: Backend::Sqlite { dir } }
+}
+
+async fn postgres_backend(admin_url: &str) -> TestStore {
+    let database = format!("tocsin_t_{}", random_hex());
+    let mut conn = pg_admin_connect(admin_url).await;
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("creating test database {database}: {e}"));
+    conn.close().await.ok();
+    let location = with_database(admin_url, &database);
+    let store = open_store(&location).await;
+    TestStore { store, location, backend: Backend::Postgres { admin_url: admin_url.to_string(), database } }
+}
+
+/// A plain connection to the server named by [`PG_ENV`]; panics (never skips)
+/// when it cannot be reached. The URL is not printed, as it may hold a password.
+async fn pg_admin_connect(admin_url: &str) -> sqlx::PgConnection {
+    match tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect(admin_url)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => panic!("{PG_ENV} is set but the PostgreSQL server it names is unreachable: {e}"),
+        Err(_) => {
+            panic!("{PG_ENV} is set but connecting to the PostgreSQL server timed out after {PG_CONNECT_TIMEOUT:?}")
+        }
+    }
+}
+
+async fn open_store(location: &str) -> Arc<dyn Store> {
+    tocsin_store::open(location).await.unwrap_or_else(|e| panic!("opening the store: {e}"))
+}
+
+/// `url` with its database name replaced by `database` (query string kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// 16 random hex digits for unique database names.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ===========================================================================
+// Fixtures
+// ===========================================================================
+
+/// The fixed instant `secs` seconds after the suite's epoch
+/// (2026-03-01T12:00:00.123456Z; the microseconds check precision).
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap()
+        + Duration::microseconds(123_456)
+        + Duration::seconds(secs)
+}
+
+const KEY_API_PD: &str = "pd-key-api-7f3a";
+const KEY_API_AM: &str = "am-key-api-91bc";
+const KEY_DB: &str = "gen-key-db-0d4e";
+const KEY_WEB: &str = "prom-key-web-55aa";
+
+const CONFIG_ACTOR: &str = "config:test";
+
+fn team(id: &str, name: &str) -> Team {
+    Team { id: id.into(), name: name.into() }
+}
+
+fn service(id: &str, name: &str, description: Option<&str>, team: Option<&str>) -> Service {
+    Service { id: id.into(), name: name.into(), description: description.map(Into::into), team: team.map(Into::into) }
+}
+
+fn integration(id: &str, service_id: &str, kind: IntegrationKind, key: &str) -> IntegrationSpec {
+    IntegrationSpec { id: id.into(), service_id: service_id.into(), kind, key: key.into() }
+}
+
+/// Three services with four integrations among them.
+fn catalog_v1() -> Catalog {
+    Catalog {
+        teams: vec![team("ops", "Operations")],
+        users: vec![User { id: "alice".into(), name: "Alice".into(), email: "alice@example.com".into() }],
+        services: vec![
+            service("svc-api", "API", Some("Public HTTP API"), Some("ops")),
+            service("svc-db", "Database", None, Some("ops")),
+            service("svc-web", "Web", None, None),
+        ],
+        integrations: vec![
+            integration("int-api-pd", "svc-api", IntegrationKind::Pagerduty, KEY_API_PD),
+            integration("int-api-am", "svc-api", IntegrationKind::Alertmanager, KEY_API_AM),
+            integration("int-db", "svc-db", IntegrationKind::Generic, KEY_DB),
+            integration("int-web", "svc-web", IntegrationKind::Prometheus, KEY_WEB),
+        ],
+    }
+}
+
+/// `catalog_v1` without `svc-web` (and its integration), and with the
+/// PagerDuty key of `svc-api` moved to a new integration id.
+fn catalog_v2() -> Catalog {
+    Catalog {
+        services: vec![
+            service("svc-api", "API", Some("Public HTTP API"), Some("ops")),
+            service("svc-db", "Database", None, Some("ops")),
+        ],
+        integrations: vec![
+            integration("int-api-events", "svc-api", IntegrationKind::Generic, KEY_API_PD),
+            integration("int-api-am", "svc-api", IntegrationKind::Alertmanager, KEY_API_AM),
+            integration("int-db", "svc-db", IntegrationKind::Generic, KEY_DB),
+        ],
+        ..catalog_v1()
+    }
+}
+
+/// Integrations of `catalog_v1`, resolved from their keys.
+struct Fixture {
+    /// `int-api-pd` on `svc-api`.
+    api: IntegrationRef,
+    /// `int-api-am` on `svc-api`.
+    api_am: IntegrationRef,
+    /// `int-db` on `svc-db`.
+    db: IntegrationRef,
+}
+
+/// A fresh store with `catalog_v1` applied at `t(-3600)`.
+async fn with_catalog() -> (TestStore, Fixture) {
+    let ts = backend().await;
+    ts.apply_catalog(&catalog_v1(), CONFIG_ACTOR, t(-3600)).await.unwrap();
+    let fixture = Fixture {
+        api: resolve_key(&ts, KEY_API_PD).await,
+        api_am: resolve_key(&ts, KEY_API_AM).await,
+        db: resolve_key(&ts, KEY_DB).await,
+    };
+    (ts, fixture)
+}
+
+/// The integration a key opens; panics if it opens none.
+async fn resolve_key(store: &TestStore, key: &str) -> IntegrationRef {
+    store.find_integration(&hash_secret(key)).await.unwrap().unwrap_or_else(|| panic!("key {key} resolves to nothing"))
+}
+
+// --- events ---
+
+/// An event with fixed, recognisable content.
+fn event(action: EventAction, key: &str, summary: &str) -> Event {
+    Event {
+        action,
+        dedup_key: key.into(),
+        summary: summary.into(),
+        severity: Severity::Error,
+        source: Some("host-1".into()),
+        labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        details: json!({"mount": "/var", "used_pct": 91}),
+        links: vec![Link { href: "https://runbooks.example/disk".into(), text: Some("runbook".into()) }],
+        occurred_at: None,
+        expires_at: None,
+    }
+}
+
+fn trigger(key: &str, summary: &str) -> Event {
+    event(EventAction::Trigger, key, summary)
+}
+
+fn ack(key: &str) -> Event {
+    event(EventAction::Acknowledge, key, "")
+}
+
+fn resolve(key: &str) -> Event {
+    event(EventAction::Resolve, key, "")
+}
+
+/// A trigger that expires at `expires_at` unless re-sent.
+fn expiring(key: &str, expires_at: DateTime<Utc>) -> Event {
+    Event { expires_at: Some(expires_at), ..trigger(key, "expiring alert") }
+}
+
+/// Ingests one batch and returns its outcomes.
+async fn ingest(
+    store: &TestStore,
+    origin: &IntegrationRef,
+    events: Vec<Event>,
+    at: DateTime<Utc>,
+) -> Vec<IngestOutcome> {
+    store.ingest(IngestBatch { origin: origin.clone(), events, received_at: at }).await.unwrap()
+}
+
+/// Ingests a single event and returns its outcome.
+async fn ingest_one(store: &TestStore, origin: &IntegrationRef, event: Event, at: DateTime<Utc>) -> IngestOutcome {
+    let mut outcomes = ingest(store, origin, vec![event], at).await;
+    assert_eq!(outcomes.len(), 1, "one outcome per event");
+    outcomes.remove(0)
+}
+
+/// Opens an alert for `key` and returns `(alert_id, incident_id)`.
+async fn open(store: &TestStore, origin: &IntegrationRef, key: &str, at: DateTime<Utc>) -> (i64, i64) {
+    let outcome = ingest_one(store, origin, trigger(key, &format!("{key} is failing")), at).await;
+    assert_eq!(outcome.effect, "opened", "{outcome:?}");
+    (outcome.alert_id.unwrap(), outcome.incident_id.unwrap())
+}
+
+fn outcome(key: &str, effect: &'static str, alert_id: Option<i64>, incident_id: Option<i64>) -> IngestOutcome {
+    IngestOutcome { dedup_key: key.into(), effect, alert_id, incident_id }
+}
+
+// --- reading back ---
+
+async fn alert(store: &TestStore, id: i64) -> Alert {
+    store.get_alert(id).await.unwrap().unwrap_or_else(|| panic!("alert {id} not found"))
+}
+
+async fn incident(store: &TestStore, id: i64) -> Incident {
+    store.get_incident(id).await.unwrap().unwrap_or_else(|| panic!("incident {id} not found"))
+}
+
+async fn timeline_kinds(store: &TestStore, incident_id: i64) -> Vec<String> {
+    store.incident_timeline(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
+}
+
+async fn incident_ids(store: &TestStore, filter: IncidentFilter) -> Vec<i64> {
+    let page = store.list_incidents(&filter).await.unwrap();
+    assert_eq!(page.next_cursor, None, "expected a single page for {filter:?}");
+    page.items.into_iter().map(|i| i.id).collect()
+}
+
+async fn alert_ids(store: &TestStore, filter: AlertFilter) -> Vec<i64> {
+    let page = store.list_alerts(&filter).await.unwrap();
+    assert_eq!(page.next_cursor, None, "expected a single page for {filter:?}");
+    page.items.into_iter().map(|a| a.id).collect()
+}
+
+async fn audit_entries(store: &TestStore) -> Vec<AuditEntry> {
+    store.audit_log(0, 500).await.unwrap()
+}
+
+async fn audit_with_action(store: &TestStore, action: &str) -> Vec<AuditEntry> {
+    audit_entries(store).await.into_iter().filter(|e| e.record.action == action).collect()
+}
+
+/// Asserts the entries form one unbroken hash chain from [`GENESIS`].
+fn assert_chain(entries: &[AuditEntry]) {
+    assert!(!entries.is_empty(), "audit log is empty");
+    assert_eq!(entries[0].prev_hash, GENESIS, "first entry must follow the genesis hash");
+    for pair in entries.windows(2) {
+        assert!(pair[1].id > pair[0].id, "audit ids must increase: {} then {}", pair[0].id, pair[1].id);
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "entry {} does not follow entry {}", pair[1].id, pair[0].id);
+    }
+    assert_eq!(audit::verify(entries.iter().map(|e| (&e.record, e.hash.as_str()))), Ok(()));
+}
+
+fn assert_invalid_transition<T: std::fmt::Debug>(result: Result<T, StoreError>, action: &str, from: &str) {
+    match result {
+        Err(StoreError::Domain(CoreError::InvalidTransition { action: a, from: f })) if a == action && f == from => {}
+        other => panic!("expected InvalidTransition {{ {action}, {from} }}, got {other:?}"),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(matches!(result, Err(StoreError::NotFound)), "expected NotFound, got {result:?}");
+}
+
+// ===========================================================================
+// 1. Catalog
+// ===========================================================================
+
+fn view(id: &str, kind: IntegrationKind, key: &str) -> IntegrationView {
+    IntegrationView { id: id.into(), kind, key_hint: format!("…{}", &key[key.len() - 4..]) }
+}
+
+fn api_view(integrations: Vec<IntegrationView>, open_incidents: i64) -> ServiceView {
+    ServiceView {
+        id: "svc-api".into(),
+        name: "API".into(),
+        description: Some("Public HTTP API".into()),
+        team: Some("ops".into()),
+        integrations,
+        open_incidents,
+    }
+}
+
+fn db_view(open_incidents: i64) -> ServiceView {
+    ServiceView {
+        id: "svc-db".into(),
+        name: "Database".into(),
+        description: None,
+        team: Some("ops".into()),
+        integrations: vec![view("int-db", IntegrationKind::Generic, KEY_DB)],
+        open_incidents,
+    }
+}
+
+fn web_view() -> ServiceView {
+    ServiceView {
+        id: "svc-web".into(),
+        name: "Web".into(),
+        description: None,
+        team: None,
+        integrations: vec![view("int-web", IntegrationKind::Prometheus, KEY_WEB)],
+        open_incidents: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_apply_lists_services_and_resolves_keys() {
+    let ts = backend().await;
+    let changes = ts.apply_catalog(&catalog_v1(), CONFIG_ACTOR, t(0)).await.unwrap();
+    assert_eq!(
+        changes,
+        CatalogChanges {
+            teams: 1,
+            users: 1,
+            services: 3,
+            integrations: 4,
+            services_inactive: 0,
+            integrations_disabled: 0
+        }
+    );
+
+    let api_integrations = vec![
+        view("int-api-am", IntegrationKind::Alertmanager, KEY_API_AM),
+        view("int-api-pd", IntegrationKind::Pagerduty, KEY_API_PD),
+    ];
+    assert_eq!(api_integrations[1].key_hint, "…7f3a");
+    assert_eq!(ts.list_services().await.unwrap(), vec![api_view(api_integrations.clone(), 0), db_view(0), web_view()]);
+    assert_eq!(ts.get_service("svc-db").await.unwrap(), Some(db_view(0)));
+    assert_eq!(ts.get_service("svc-nope").await.unwrap(), None);
+
+    // Keys are looked up by hash only; the key itself opens nothing.
+    assert_eq!(
+        ts.find_integration(&hash_secret(KEY_API_PD)).await.unwrap(),
+        Some(IntegrationRef {
+            id: "int-api-pd".into(),
+            service_id: "svc-api".into(),
+            kind: IntegrationKind::Pagerduty
+        })
+    );
+    assert_eq!(
+        ts.find_integration(&hash_secret(KEY_WEB)).await.unwrap(),
+        Some(IntegrationRef { id: "int-web".into(), service_id: "svc-web".into(), kind: IntegrationKind::Prometheus })
+    );
+    assert_eq!(ts.find_integration(KEY_API_PD).await.unwrap(), None);
+    assert_eq!(ts.find_integration(&hash_secret("no-such-key")).await.unwrap(), None);
+
+    // Open incidents are counted per service.
+    let db = resolve_key(&ts, KEY_DB).await;
+    open(&ts, &db, "db-down", t(1)).await;
+    assert_eq!(ts.get_service("svc-db").await.unwrap(), Some(db_view(1)));
+
+    // Nothing in the service listing reveals a key.
+    let listing = serde_json::to_string(&ts.list_services().await.unwrap()).unwrap();
+    for key in [KEY_API_PD, KEY_API_AM, KEY_DB, KEY_WEB] {
+        assert!(!listing.contains(key), "listing reveals {key}");
+        assert!(!listing.contains(&hash_secret(key)), "listing reveals the hash of {key}");
+    }
+
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_reapply_deactivates_removed_and_moves_keys() {
+    let ts = backend().await;
+    let v1 = ts.apply_catalog(&catalog_v1(), CONFIG_ACTOR, t(0)).await.unwrap();
+    let v2 = ts.apply_catalog(&catalog_v2(), CONFIG_ACTOR, t(10)).await.unwrap();
+    // int-web is disabled; int-api-pd gave its key away and is gone.
+    assert_eq!(
+        v2,
+        CatalogChanges {
+            teams: 1,
+            users: 1,
+            services: 2,
+            integrations: 3,
+            services_inactive: 1,
+            integrations_disabled: 1
+        }
+    );
+
+    let api_integrations = vec![
+        view("int-api-am", IntegrationKind::Alertmanager, KEY_API_AM),
+        view("int-api-events", IntegrationKind::Generic, KEY_API_PD),
+    ];
+    assert_eq!(ts.list_services().await.unwrap(), vec![api_view(api_integrations, 0), db_view(0)]);
+    assert_eq!(ts.get_service("svc-web").await.unwrap(), None);
+    assert_eq!(ts.find_integration(&hash_secret(KEY_WEB)).await.unwrap(), None, "removed service's key still opens");
+    assert_eq!(
+        ts.find_integration(&hash_secret(KEY_API_PD)).await.unwrap(),
+        Some(IntegrationRef {
+            id: "int-api-events".into(),
+            service_id: "svc-api".into(),
+            kind: IntegrationKind::Generic
+        }),
+        "a moved key resolves to its new integration"
+    );
+
+    // Declaring v1 again brings the service back and moves the key home.
+    let v3 = ts.apply_catalog(&catalog_v1(), CONFIG_ACTOR, t(20)).await.unwrap();
+    assert_eq!(v3, v1);
+    assert_eq!(ts.get_service("svc-web").await.unwrap(), Some(web_view()));
+    assert_eq!(resolve_key(&ts, KEY_WEB).await.id, "int-web");
+    assert_eq!(resolve_key(&ts, KEY_API_PD).await.id, "int-api-pd");
+
+    // Every apply is audited with its counts.
+    let applies = audit_with_action(&ts, "config.apply").await;
+    let got: Vec<_> = applies
+        .iter()
+        .map(|e| (e.record.at, e.record.actor.as_str(), e.record.target.as_str(), &e.record.details))
+        .collect();
+    let (d1, d2, d3) =
+        (serde_json::to_value(&v1).unwrap(), serde_json::to_value(&v2).unwrap(), serde_json::to_value(&v3).unwrap());
+    assert_eq!(
+        got,
+        vec![
+            (t(0), CONFIG_ACTOR, "catalog", &d1),
+            (t(10), CONFIG_ACTOR, "catalog", &d2),
+            (t(20), CONFIG_ACTOR, "catalog", &d3)
+        ]
+    );
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 2. Dedup
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_opens_alert_and_incident_then_repeats() {
+    let (ts, fx) = with_catalog().await;
+
+    let first = ingest_one(&ts, &fx.api, trigger("disk-full", "Disk /var 91% full"), t(0)).await;
+    assert_eq!(first.effect, "opened");
+    assert_eq!(first.dedup_key, "disk-full");
+    let (alert_id, incident_id) = (first.alert_id.unwrap(), first.incident_id.unwrap());
+
+    let opened = Alert {
+        id: alert_id,
+        service_id: "svc-api".into(),
+        integration_id: "int-api-pd".into(),
+        kind: IntegrationKind::Pagerduty,
+        dedup_key: "disk-full".into(),
+        status: AlertStatus::Triggered,
+        summary: "Disk /var 91% full".into(),
+        severity: Severity::Error,
+        source: Some("host-1".into()),
+        labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        details: json!({"mount": "/var", "used_pct": 91}),
+        links: vec![Link { href: "https://runbooks.example/disk".into(), text: Some("runbook".into()) }],
+        first_seen: t(0),
+        last_seen: t(0),
+        occurrences: 1,
+        acknowledged_at: None,
+        resolved_at: None,
+        expires_at: None,
+        incident_id: Some(incident_id),
+    };
+    assert_eq!(alert(&ts, alert_id).await, opened);
+    let expected_incident = Incident {
+        id: incident_id,
+        service_id: "svc-api".into(),
+        title: "Disk /var 91% full".into(),
+        severity: Severity::Error,
+        status: IncidentStatus::Triggered,
+        created_at: t(0),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+        alert_count: 1,
+    };
+    assert_eq!(incident(&ts, incident_id).await, expected_incident);
+    assert_eq!(ts.incident_alerts(incident_id).await.unwrap(), vec![opened.clone()]);
+
+    let timeline = ts.incident_timeline(incident_id).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(
+        (timeline[0].incident_id, timeline[0].at, timeline[0].kind.as_str(), timeline[0].actor.as_str()),
+        (incident_id, t(0), "opened", "integration:int-api-pd")
+    );
+    assert_eq!(
+        timeline[0].payload,
+        json!({"alert_id": alert_id, "dedup_key": "disk-full", "summary": "Disk /var 91% full", "severity": "error", "integration": "int-api-pd"})
+    );
+
+    // The same key again: counted, content refreshed, first_seen kept.
+    let repeat = Event {
+        severity: Severity::Critical,
+        details: json!({"mount": "/var", "used_pct": 97}),
+        ..trigger("disk-full", "Disk /var 97% full")
+    };
+    assert_eq!(
+        ingest_one(&ts, &fx.api, repeat, t(5)).await,
+        outcome("disk-full", "repeated", Some(alert_id), Some(incident_id))
+    );
+    assert_eq!(
+        alert(&ts, alert_id).await,
+        Alert {
+            summary: "Disk /var 97% full".into(),
+            severity: Severity::Critical,
+            details: json!({"mount": "/var", "used_pct": 97}),
+            last_seen: t(5),
+            occurrences: 2,
+            ..opened.clone()
+        }
+    );
+    assert_eq!(incident(&ts, incident_id).await, expected_incident, "a repeat leaves the incident alone");
+    assert_eq!(timeline_kinds(&ts, incident_id).await, ["opened"]);
+
+    // Dedup is per service, not per integration: another integration of
+    // svc-api with the same key repeats the same alert.
+    assert_eq!(
+        ingest_one(&ts, &fx.api_am, trigger("disk-full", "Disk /var 98% full"), t(6)).await,
+        outcome("disk-full", "repeated", Some(alert_id), Some(incident_id))
+    );
+    let after = alert(&ts, alert_id).await;
+    assert_eq!((after.occurrences, after.first_seen, after.last_seen), (3, t(0), t(6)));
+
+    // A different key opens a second incident.
+    let (other_alert, other_incident) = open(&ts, &fx.api, "cpu-high", t(7)).await;
+    assert_ne!(other_alert, alert_id);
+    assert_ne!(other_incident, incident_id);
+
+    // The same key on a different service is a different alert.
+    let on_db = ingest_one(&ts, &fx.db, trigger("disk-full", "Disk /var 91% full"), t(8)).await;
+    assert_eq!(on_db.effect, "opened");
+    let (db_alert, db_incident) = (on_db.alert_id.unwrap(), on_db.incident_id.unwrap());
+    assert_eq!(HashSet::from([alert_id, other_alert, db_alert]).len(), 3);
+    assert_eq!(HashSet::from([incident_id, other_incident, db_incident]).len(), 3);
+    assert_eq!(alert(&ts, db_alert).await.service_id, "svc-db");
+    assert_eq!(alert(&ts, alert_id).await.occurrences, 3, "the svc-api alert is untouched");
+
+    assert_eq!(ts.open_incident_count().await.unwrap(), 3);
+    let open_counts: Vec<_> = ts.list_services().await.unwrap().into_iter().map(|s| (s.id, s.open_incidents)).collect();
+    assert_eq!(open_counts, [("svc-api".to_string(), 2), ("svc-db".to_string(), 1), ("svc-web".to_string(), 0)]);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 3. Acknowledge and resolve by event
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledge_and_resolve_events_follow_the_lifecycle() {
+    let (ts, fx) = with_catalog().await;
+    let (alert_id, incident_id) = open(&ts, &fx.api, "k", t(0)).await;
+
+    assert_eq!(
+        ingest_one(&ts, &fx.api, ack("k"), t(10)).await,
+        outcome("k", "acknowledged", Some(alert_id), Some(incident_id))
+    );
+    let a = alert(&ts, alert_id).await;
+    assert_eq!((a.status, a.acknowledged_at, a.resolved_at), (AlertStatus::Acknowledged, Some(t(10)), None));
+    let i = incident(&ts, incident_id).await;
+    assert_eq!(
+        (i.status, i.acknowledged_at, i.acknowledged_by.as_deref()),
+        (IncidentStatus::Acknowledged, Some(t(10)), Some("integration:int-api-pd"))
+    );
+
+    // A second ack changes nothing.
+    assert_eq!(ingest_one(&ts, &fx.api, ack("k"), t(11)).await.effect, "ignored");
+    assert_eq!(alert(&ts, alert_id).await.acknowledged_at, Some(t(10)));
+    assert_eq!(incident(&ts, incident_id).await, i);
+
+    // Ack and resolve for a key with no open alert are accepted and ignored.
+    assert_eq!(ingest_one(&ts, &fx.api, ack("unknown"), t(12)).await, outcome("unknown", "ignored", None, None));
+    assert_eq!(ingest_one(&ts, &fx.api, resolve("unknown"), t(12)).await, outcome("unknown", "ignored", None, None));
+    assert_eq!(
+        ts.list_alerts(&AlertFilter { dedup_key: Some("unknown".into()), ..Default::default() }).await.unwrap().items,
+        []
+    );
+
+    assert_eq!(
+        ingest_one(&ts, &fx.api, resolve("k"), t(20)).await,
+        outcome("k", "resolved", Some(alert_id), Some(incident_id))
+    );
+    let a = alert(&ts, alert_id).await;
+    assert_eq!((a.status, a.acknowledged_at, a.resolved_at), (AlertStatus::Resolved, Some(t(10)), Some(t(20))));
+    assert_eq!(
+        incident(&ts, incident_id).await,
+        Incident {
+            status: IncidentStatus::Resolved,
+            resolved_at: Some(t(20)),
+            resolved_by: Some("integration:int-api-pd".into()),
+            ..i.clone()
+        }
+    );
+
+    let timeline = ts.incident_timeline(incident_id).await.unwrap();
+    let got: Vec<_> = timeline.iter().map(|e| (e.kind.as_str(), e.at, e.actor.as_str())).collect();
+    let who = "integration:int-api-pd";
+    assert_eq!(
+        got,
+        [
+            ("opened", t(0), who),
+            ("alert_acknowledged", t(10), who),
+            ("acknowledged", t(10), who),
+            ("alert_resolved", t(20), who),
+            ("resolved", t(20), who)
+        ]
+    );
+    assert_eq!(timeline[1].payload, json!({"alert_id": alert_id, "dedup_key": "k"}));
+    assert_eq!(timeline[3].payload, json!({"alert_id": alert_id, "dedup_key": "k"}));
+    assert_eq!(timeline[4].payload, json!({"reason": "all alerts resolved"}));
+    assert!(timeline.windows(2).all(|w| w[0].id < w[1].id), "timeline ids increase");
+
+    // Resolved is final for the alert: resolve again is ignored…
+    assert_eq!(ingest_one(&ts, &fx.api, resolve("k"), t(21)).await, outcome("k", "ignored", None, None));
+    // …and a new trigger opens a new alert and a new incident.
+    let (alert2, incident2) = open(&ts, &fx.api, "k", t(30)).await;
+    assert_ne!(alert2, alert_id);
+    assert_ne!(incident2, incident_id);
+    let a2 = alert(&ts, alert2).await;
+    assert_eq!((a2.status, a2.occurrences, a2.first_seen), (AlertStatus::Triggered, 1, t(30)));
+    assert_eq!(alert(&ts, alert_id).await.status, AlertStatus::Resolved);
+    assert_eq!(incident(&ts, incident_id).await.status, IncidentStatus::Resolved);
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { dedup_key: Some("k".into()), ..Default::default() }).await,
+        [alert2, alert_id]
+    );
+    assert_eq!(ts.open_incident_count().await.unwrap(), 1);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 4. Order within a batch
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_one_batch_apply_in_order() {
+    let (ts, fx) = with_catalog().await;
+    let outcomes = ingest(
+        &ts,
+        &fx.api,
+        vec![trigger("flap", "flapping"), ack("other"), resolve("flap"), trigger("flap", "flapping")],
+        t(0),
+    )
+    .await;
+    let effects: Vec<_> = outcomes.iter().map(|o| (o.dedup_key.as_str(), o.effect)).collect();
+    assert_eq!(effects, [("flap", "opened"), ("other", "ignored"), ("flap", "resolved"), ("flap", "opened")]);
+    assert_eq!((outcomes[2].alert_id, outcomes[2].incident_id), (outcomes[0].alert_id, outcomes[0].incident_id));
+    assert_ne!(outcomes[3].alert_id, outcomes[0].alert_id);
+    assert_ne!(outcomes[3].incident_id, outcomes[0].incident_id);
+
+    let (first, second) = (outcomes[0].alert_id.unwrap(), outcomes[3].alert_id.unwrap());
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { dedup_key: Some("flap".into()), ..Default::default() }).await,
+        [second, first]
+    );
+    assert_eq!(alert(&ts, first).await.status, AlertStatus::Resolved);
+    assert_eq!(alert(&ts, second).await.status, AlertStatus::Triggered);
+    assert_eq!(incident(&ts, outcomes[0].incident_id.unwrap()).await.status, IncidentStatus::Resolved);
+    assert_eq!(ts.open_incident_count().await.unwrap(), 1);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 5. Manual transitions and notes
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_acknowledge_resolve_and_notes() {
+    let (ts, fx) = with_catalog().await;
+    let (alert_id, incident_id) = open(&ts, &fx.api, "k1", t(0)).await;
+    let opened = incident(&ts, incident_id).await;
+
+    let acked = ts.acknowledge_incident(incident_id, "user:alice", t(10)).await.unwrap();
+    assert_eq!(
+        acked,
+        Incident {
+            status: IncidentStatus::Acknowledged,
+            acknowledged_at: Some(t(10)),
+            acknowledged_by: Some("user:alice".into()),
+            ..opened.clone()
+        }
+    );
+    assert_eq!(incident(&ts, incident_id).await, acked);
+    assert_invalid_transition(
+        ts.acknowledge_incident(incident_id, "user:alice", t(11)).await,
+        "acknowledge",
+        "acknowledged",
+    );
+
+    let resolved = ts.resolve_incident(incident_id, "user:bob", t(20)).await.unwrap();
+    assert_eq!(
+        resolved,
+        Incident {
+            status: IncidentStatus::Resolved,
+            resolved_at: Some(t(20)),
+            resolved_by: Some("user:bob".into()),
+            ..acked.clone()
+        }
+    );
+    assert_eq!(incident(&ts, incident_id).await, resolved);
+    // Its open alert is resolved with it.
+    let a = alert(&ts, alert_id).await;
+    assert_eq!((a.status, a.resolved_at), (AlertStatus::Resolved, Some(t(20))));
+
+    // Refused transitions change nothing and write nothing.
+    let audit_before = audit_entries(&ts).await.len();
+    assert_invalid_transition(
+        ts.acknowledge_incident(incident_id, "user:alice", t(21)).await,
+        "acknowledge",
+        "resolved",
+    );
+    assert_invalid_transition(ts.resolve_incident(incident_id, "user:alice", t(21)).await, "resolve", "resolved");
+    assert_eq!(incident(&ts, incident_id).await, resolved);
+    assert_eq!(audit_entries(&ts).await.len(), audit_before);
+
+    let timeline = ts.incident_timeline(incident_id).await.unwrap();
+    let got: Vec<_> = timeline.iter().map(|e| (e.kind.as_str(), e.at, e.actor.as_str(), e.payload.clone())).collect();
+    assert_eq!(
+        got,
+        [
+            ("opened", t(0), "integration:int-api-pd", timeline[0].payload.clone()),
+            ("acknowledged", t(10), "user:alice", json!({})),
+            ("resolved", t(20), "user:bob", json!({"reason": "resolved by hand"})),
+        ]
+    );
+
+    // The alert is closed: its key opens a new incident.
+    assert_eq!(ingest_one(&ts, &fx.api, resolve("k1"), t(22)).await, outcome("k1", "ignored", None, None));
+    let (_, reopened) = open(&ts, &fx.api, "k1", t(23)).await;
+    assert_ne!(reopened, incident_id);
+
+    // A triggered incident resolves directly, with its acknowledged alert.
+    let (alert2, incident2) = open(&ts, &fx.db, "k2", t(30)).await;
+    ingest_one(&ts, &fx.db, ack("k2"), t(31)).await;
+    let i2 = ts.resolve_incident(incident2, "user:alice", t(32)).await.unwrap();
+    assert_eq!(
+        (i2.status, i2.resolved_at, i2.resolved_by.as_deref()),
+        (IncidentStatus::Resolved, Some(t(32)), Some("user:alice"))
+    );
+    let a2 = alert(&ts, alert2).await;
+    assert_eq!((a2.status, a2.resolved_at), (AlertStatus::Resolved, Some(t(32))));
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { status: Some(AlertStatus::Resolved), ..Default::default() }).await,
+        [alert2, alert_id]
+    );
+
+    // Notes land on the timeline, on open and resolved incidents alike.
+    let note = ts.add_note(incident_id, "user:alice", "rolled back v1.2.3", t(40)).await.unwrap();
+    assert_eq!(
+        (note.incident_id, note.at, note.kind.as_str(), note.actor.as_str(), &note.payload),
+        (incident_id, t(40), "note", "user:alice", &json!({"text": "rolled back v1.2.3"}))
+    );
+    assert_eq!(ts.incident_timeline(incident_id).await.unwrap().last(), Some(&note));
+    let notes = audit_with_action(&ts, "incident.note").await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].record.at, notes[0].record.actor.as_str(), notes[0].record.target.clone(), &notes[0].record.details),
+        (t(40), "user:alice", format!("incident:{incident_id}"), &json!({"timeline_id": note.id}))
+    );
+
+    // Unknown incidents.
+    let missing = 9_999_999;
+    assert_not_found(ts.acknowledge_incident(missing, "user:alice", t(50)).await);
+    assert_not_found(ts.resolve_incident(missing, "user:alice", t(50)).await);
+    assert_not_found(ts.add_note(missing, "user:alice", "hello", t(50)).await);
+    assert_eq!(ts.get_incident(missing).await.unwrap(), None);
+    assert_eq!(ts.get_alert(missing).await.unwrap(), None);
+    assert_eq!(ts.incident_timeline(missing).await.unwrap(), []);
+    assert_eq!(ts.incident_alerts(missing).await.unwrap(), []);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 6. Expiry
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expire_alerts_resolves_only_what_expired() {
+    let (ts, fx) = with_catalog().await;
+    let (alert_a, incident_a) = {
+        let o = ingest_one(&ts, &fx.api_am, expiring("exp-a", t(60)), t(0)).await;
+        (o.alert_id.unwrap(), o.incident_id.unwrap())
+    };
+    let alert_b = ingest_one(&ts, &fx.api_am, expiring("exp-b", t(600)), t(0)).await.alert_id.unwrap();
+    let alert_c = ingest_one(&ts, &fx.api_am, expiring("exp-c", t(60)), t(0)).await.alert_id.unwrap();
+    let (alert_forever, _) = open(&ts, &fx.api_am, "no-expiry", t(0)).await;
+
+    // A resend pushes exp-c's expiry out.
+    assert_eq!(ingest_one(&ts, &fx.api_am, expiring("exp-c", t(300)), t(30)).await.effect, "repeated");
+    assert_eq!(alert(&ts, alert_c).await.expires_at, Some(t(300)));
+
+    // Nothing has expired yet.
+    assert_eq!(ts.expire_alerts(t(59), 100).await.unwrap(), 0);
+
+    assert_eq!(ts.expire_alerts(t(120), 100).await.unwrap(), 1);
+    let a = alert(&ts, alert_a).await;
+    assert_eq!((a.status, a.resolved_at), (AlertStatus::Resolved, Some(t(120))));
+    let i = incident(&ts, incident_a).await;
+    assert_eq!(
+        (i.status, i.resolved_at, i.resolved_by.as_deref()),
+        (IncidentStatus::Resolved, Some(t(120)), Some("integration:int-api-am"))
+    );
+    assert_eq!(timeline_kinds(&ts, incident_a).await, ["opened", "alert_resolved", "resolved"]);
+    for id in [alert_b, alert_c, alert_forever] {
+        assert_eq!(alert(&ts, id).await.status, AlertStatus::Triggered, "alert {id} must not expire at t(120)");
+    }
+
+    // Sweeping again finds nothing new.
+    assert_eq!(ts.expire_alerts(t(120), 100).await.unwrap(), 0);
+
+    // exp-c expires at its pushed-out time, exp-b later; `limit` caps a sweep.
+    assert_eq!(ts.expire_alerts(t(301), 100).await.unwrap(), 1);
+    assert_eq!(alert(&ts, alert_c).await.status, AlertStatus::Resolved);
+    assert_eq!(alert(&ts, alert_b).await.status, AlertStatus::Triggered);
+    let late = ingest_one(&ts, &fx.api_am, expiring("exp-d", t(700)), t(400)).await.alert_id.unwrap();
+    assert_eq!(ts.expire_alerts(t(1000), 1).await.unwrap(), 1);
+    assert_eq!(alert(&ts, alert_b).await.status, AlertStatus::Resolved, "the earliest expiry goes first");
+    assert_eq!(alert(&ts, late).await.status, AlertStatus::Triggered);
+    assert_eq!(ts.expire_alerts(t(1000), 1).await.unwrap(), 1);
+    assert_eq!(alert(&ts, late).await.status, AlertStatus::Resolved);
+
+    assert_eq!(ts.expire_alerts(t(1_000_000), 100).await.unwrap(), 0);
+    assert_eq!(alert(&ts, alert_forever).await.status, AlertStatus::Triggered);
+    assert_eq!(ts.open_incident_count().await.unwrap(), 1);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 7. Listing and pagination
+// ===========================================================================
+
+/// Follows `next_cursor` from the first page to the last; returns the ids
+/// of every page.
+async fn incident_pages(store: &TestStore, filter: IncidentFilter) -> Vec<Vec<i64>> {
+    let mut pages = Vec::new();
+    let mut filter = filter;
+    loop {
+        let page = store.list_incidents(&filter).await.unwrap();
+        pages.push(page.items.iter().map(|i| i.id).collect());
+        match page.next_cursor {
+            Some(c) => filter.before_id = Some(cursor::decode(&c).unwrap_or_else(|| panic!("bad cursor {c:?}"))),
+            None => return pages,
+        }
+        assert!(pages.len() <= 100, "pagination does not terminate");
+    }
+}
+
+/// Like [`incident_pages`] for alerts.
+async fn alert_pages(store: &TestStore, filter: AlertFilter) -> Vec<Vec<i64>> {
+    let mut pages = Vec::new();
+    let mut filter = filter;
+    loop {
+        let page = store.list_alerts(&filter).await.unwrap();
+        pages.push(page.items.iter().map(|a| a.id).collect());
+        match page.next_cursor {
+            Some(c) => filter.before_id = Some(cursor::decode(&c).unwrap_or_else(|| panic!("bad cursor {c:?}"))),
+            None => return pages,
+        }
+        assert!(pages.len() <= 100, "pagination does not terminate");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_paginates_newest_first_and_filters() {
+    let (ts, fx) = with_catalog().await;
+    // k0..k6 ten seconds apart; even ones on svc-api, odd ones on svc-db.
+    let mut alerts = Vec::new();
+    let mut incidents = Vec::new();
+    for n in 0..7 {
+        let origin = if n % 2 == 0 { &fx.api } else { &fx.db };
+        let (a, i) = open(&ts, origin, &format!("k{n}"), t(10 * n)).await;
+        alerts.push(a);
+        incidents.push(i);
+    }
+    let newest_first = |ids: &[i64], pick: &[usize]| -> Vec<i64> { pick.iter().rev().map(|&n| ids[n]).collect() };
+    let all: Vec<i64> = newest_first(&incidents, &[0, 1, 2, 3, 4, 5, 6]);
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "later incidents have larger ids");
+
+    // First page: three newest, with a cursor.
+    let first = ts.list_incidents(&IncidentFilter { limit: 3, ..Default::default() }).await.unwrap();
+    assert_eq!(first.items.iter().map(|i| i.id).collect::<Vec<_>>(), all[..3]);
+    assert_eq!(first.items.iter().map(|i| i.created_at).collect::<Vec<_>>(), [t(60), t(50), t(40)]);
+    assert!(first.next_cursor.is_some());
+
+    // Following cursors yields every incident exactly once.
+    let pages = incident_pages(&ts, IncidentFilter { limit: 3, ..Default::default() }).await;
+    assert_eq!(pages, [all[..3].to_vec(), all[3..6].to_vec(), all[6..].to_vec()]);
+    // A page that is exactly full has no cursor; limit 0 means the default page size.
+    assert_eq!(incident_pages(&ts, IncidentFilter { limit: 7, ..Default::default() }).await, vec![all.clone()]);
+    assert_eq!(incident_pages(&ts, IncidentFilter { limit: 0, ..Default::default() }).await, vec![all.clone()]);
+
+    // Status filter.
+    ts.resolve_incident(incidents[2], "user:alice", t(100)).await.unwrap();
+    ts.acknowledge_incident(incidents[3], "user:alice", t(100)).await.unwrap();
+    let by_status = |status| IncidentFilter { status: Some(status), ..Default::default() };
+    assert_eq!(
+        incident_ids(&ts, by_status(IncidentStatus::Triggered)).await,
+        newest_first(&incidents, &[0, 1, 4, 5, 6])
+    );
+    assert_eq!(incident_ids(&ts, by_status(IncidentStatus::Acknowledged)).await, [incidents[3]]);
+    assert_eq!(incident_ids(&ts, by_status(IncidentStatus::Resolved)).await, [incidents[2]]);
+
+    // Service filter, alone, with status, and paginated.
+    let svc = |s: &str| IncidentFilter { service: Some(s.into()), ..Default::default() };
+    assert_eq!(incident_ids(&ts, svc("svc-db")).await, newest_first(&incidents, &[1, 3, 5]));
+    assert_eq!(
+        incident_ids(&ts, IncidentFilter { status: Some(IncidentStatus::Triggered), ..svc("svc-api") }).await,
+        newest_first(&incidents, &[0, 4, 6])
+    );
+    assert_eq!(
+        incident_pages(&ts, IncidentFilter { limit: 2, ..svc("svc-api") }).await,
+        [newest_first(&incidents, &[4, 6]), newest_first(&incidents, &[0, 2])]
+    );
+    assert_eq!(incident_ids(&ts, svc("svc-web")).await, Vec::<i64>::new());
+
+    // Since: created at or after.
+    let since = |at| IncidentFilter { since: Some(at), ..Default::default() };
+    assert_eq!(incident_ids(&ts, since(t(35))).await, newest_first(&incidents, &[4, 5, 6]));
+    assert_eq!(incident_ids(&ts, since(t(61))).await, Vec::<i64>::new());
+    assert_eq!(
+        incident_ids(&ts, IncidentFilter { since: Some(t(15)), ..svc("svc-db") }).await,
+        newest_first(&incidents, &[3, 5])
+    );
+
+    // Alerts: pagination and filters.
+    let all_alerts = newest_first(&alerts, &[0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        alert_pages(&ts, AlertFilter { limit: 3, ..Default::default() }).await,
+        [all_alerts[..3].to_vec(), all_alerts[3..6].to_vec(), all_alerts[6..].to_vec()]
+    );
+    assert_eq!(alert_ids(&ts, AlertFilter { dedup_key: Some("k3".into()), ..Default::default() }).await, [alerts[3]]);
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { dedup_key: Some("k9".into()), ..Default::default() }).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { status: Some(AlertStatus::Resolved), ..Default::default() }).await,
+        [alerts[2]]
+    );
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { status: Some(AlertStatus::Triggered), ..Default::default() }).await,
+        newest_first(&alerts, &[0, 1, 3, 4, 5, 6]),
+        "acknowledging an incident by hand leaves its alert triggered"
+    );
+    assert_eq!(
+        alert_ids(&ts, AlertFilter { service: Some("svc-db".into()), ..Default::default() }).await,
+        newest_first(&alerts, &[1, 3, 5])
+    );
+    assert_eq!(
+        alert_ids(
+            &ts,
+            AlertFilter { service: Some("svc-api".into()), dedup_key: Some("k3".into()), ..Default::default() }
+        )
+        .await,
+        Vec::<i64>::new()
+    );
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 8. API tokens
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_create_authenticate_revoke() {
+    let ts = backend().await;
+    let ci_hash = hash_secret("tcs_ci_secret");
+    let ci = ts
+        .create_token(
+            &NewToken { name: "ci".into(), role: Role::Responder, secret_hash: ci_hash.clone() },
+            "token:root",
+            t(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ci,
+        TokenInfo {
+            id: ci.id,
+            name: "ci".into(),
+            role: Role::Responder,
+            created_at: t(0),
+            created_by: "token:root".into(),
+            revoked_at: None
+        }
+    );
+    let dash_hash = hash_secret("tcs_dashboard_secret");
+    let dash = ts
+        .create_token(
+            &NewToken { name: "dashboard".into(), role: Role::Viewer, secret_hash: dash_hash.clone() },
+            "token:root",
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert_ne!(dash.id, ci.id);
+
+    assert_eq!(ts.authenticate(&ci_hash).await.unwrap(), Some(ci.clone()));
+    assert_eq!(ts.authenticate(&dash_hash).await.unwrap(), Some(dash.clone()));
+    assert_eq!(ts.authenticate(&hash_secret("tcs_wrong")).await.unwrap(), None);
+    assert_eq!(ts.list_tokens().await.unwrap(), [ci.clone(), dash.clone()]);
+    assert_eq!(ts.active_token_count().await.unwrap(), 2);
+
+    // A second token with the same secret is refused and leaves no trace.
+    let dup = ts
+        .create_token(
+            &NewToken { name: "copy".into(), role: Role::Admin, secret_hash: ci_hash.clone() },
+            "token:root",
+            t(2),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "expected Conflict, got {dup:?}");
+    assert_eq!(ts.list_tokens().await.unwrap(), [ci.clone(), dash.clone()]);
+
+    assert!(ts.revoke_token(ci.id, "token:root", t(10)).await.unwrap());
+    assert!(!ts.revoke_token(ci.id, "token:root", t(11)).await.unwrap(), "revoking twice");
+    assert!(!ts.revoke_token(9_999_999, "token:root", t(11)).await.unwrap(), "revoking an unknown id");
+    assert_eq!(ts.authenticate(&ci_hash).await.unwrap(), None);
+    assert_eq!(ts.authenticate(&dash_hash).await.unwrap(), Some(dash.clone()));
+    assert_eq!(ts.list_tokens().await.unwrap(), [TokenInfo { revoked_at: Some(t(10)), ..ci.clone() }, dash.clone()]);
+    assert_eq!(ts.active_token_count().await.unwrap(), 1);
+
+    // A revoked secret is not reusable either.
+    let reuse = ts
+        .create_token(
+            &NewToken { name: "again".into(), role: Role::Viewer, secret_hash: ci_hash.clone() },
+            "token:root",
+            t(12),
+        )
+        .await;
+    assert!(matches!(reuse, Err(StoreError::Conflict(_))), "expected Conflict, got {reuse:?}");
+
+    // Audit: two creations and one revocation, nothing for the refusals.
+    let got: Vec<_> = audit_entries(&ts)
+        .await
+        .into_iter()
+        .map(|e| (e.record.action, e.record.target, e.record.at, e.record.actor, e.record.details))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "token.create".into(),
+                format!("token:{}", ci.id),
+                t(0),
+                "token:root".into(),
+                json!({"name": "ci", "role": "responder"})
+            ),
+            (
+                "token.create".into(),
+                format!("token:{}", dash.id),
+                t(1),
+                "token:root".into(),
+                json!({"name": "dashboard", "role": "viewer"})
+            ),
+            ("token.revoke".into(), format!("token:{}", ci.id), t(10), "token:root".into(), json!({})),
+        ]
+    );
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 9. Engine outbox
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_leases_reclaims_and_completes() {
+    let (ts, fx) = with_catalog().await;
+    let signal = ts.work_signal();
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+
+    let (_, incident_id) = open(&ts, &fx.api, "k", t(0)).await;
+    tokio::time::timeout(StdDuration::from_secs(5), signal.notified())
+        .await
+        .expect("the work signal fires after a commit that queued work");
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(0)));
+
+    // Not due yet.
+    assert_eq!(ts.claim_outbox("worker-a", t(-1), t(29), 10).await.unwrap(), []);
+
+    let claimed = ts.claim_outbox("worker-a", t(1), t(31), 10).await.unwrap();
+    let item = OutboxItem {
+        id: claimed.first().map_or(0, |i| i.id),
+        kind: "incident.opened".into(),
+        payload: json!({"incident_id": incident_id}),
+        due_at: t(0),
+        attempts: 1,
+    };
+    assert_eq!(claimed, vec![item.clone()]);
+
+    // Leased to A: B gets nothing until the lease runs out…
+    assert_eq!(ts.claim_outbox("worker-b", t(10), t(40), 10).await.unwrap(), []);
+    assert_eq!(ts.claim_outbox("worker-b", t(30), t(60), 10).await.unwrap(), []);
+    // …then B takes it over.
+    assert_eq!(
+        ts.claim_outbox("worker-b", t(32), t(62), 10).await.unwrap(),
+        [OutboxItem { attempts: 2, ..item.clone() }]
+    );
+
+    // A's late completion does nothing: the item is B's now.
+    ts.complete_outbox(item.id, "worker-a", t(33)).await.unwrap();
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(62)), "claimable again when B's lease ends");
+    assert_eq!(ts.claim_outbox("worker-a", t(34), t(64), 10).await.unwrap(), [], "still leased to B");
+
+    ts.complete_outbox(item.id, "worker-b", t(35)).await.unwrap();
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.claim_outbox("worker-c", t(100_000), t(100_030), 10).await.unwrap(), []);
+    // Completing again is harmless.
+    ts.complete_outbox(item.id, "worker-b", t(36)).await.unwrap();
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+
+    // `limit` caps a claim; items come oldest first.
+    let (_, ix) = open(&ts, &fx.api, "x", t(100)).await;
+    let (_, iy) = open(&ts, &fx.api, "y", t(101)).await;
+    let (_, iz) = open(&ts, &fx.api, "z", t(102)).await;
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(100)));
+    let payloads = |items: &[OutboxItem]| {
+        items.iter().map(|i| (i.kind.clone(), i.payload.clone(), i.due_at, i.attempts)).collect::<Vec<_>>()
+    };
+    let opened = |id: i64, at| ("incident.opened".to_string(), json!({"incident_id": id}), at, 1);
+    let first = ts.claim_outbox("w", t(200), t(230), 2).await.unwrap();
+    assert_eq!(payloads(&first), [opened(ix, t(100)), opened(iy, t(101))]);
+    let rest = ts.claim_outbox("w", t(200), t(230), 2).await.unwrap();
+    assert_eq!(payloads(&rest), [opened(iz, t(102))]);
+    for item in first.iter().chain(&rest) {
+        ts.complete_outbox(item.id, "w", t(201)).await.unwrap();
+    }
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+
+    // Manual transitions queue their own work.
+    ts.acknowledge_incident(iz, "user:alice", t(300)).await.unwrap();
+    ts.resolve_incident(iz, "user:alice", t(301)).await.unwrap();
+    let later = ts.claim_outbox("w", t(400), t(430), 10).await.unwrap();
+    assert_eq!(
+        payloads(&later),
+        [
+            ("incident.acknowledged".to_string(), json!({"incident_id": iz}), t(300), 1),
+            ("incident.resolved".to_string(), json!({"incident_id": iz}), t(301), 1)
+        ]
+    );
+
+    ts.finish().await;
+}
+
+/// `next_outbox_due` exists so the engine can sleep until work is due
+/// (`Engine::sleep_for`). Work leased to another worker cannot be claimed
+/// before its lease runs out, so the next due time must not be earlier than
+/// that; otherwise every other node spins without sleeping for the length of
+/// the lease (60 s by default) whenever one node dies holding a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_next_due_waits_for_leases() {
+    let (ts, fx) = with_catalog().await;
+    open(&ts, &fx.api, "k", t(0)).await;
+    assert_eq!(ts.claim_outbox("worker-a", t(1), t(61), 10).await.unwrap().len(), 1);
+    assert_eq!(ts.claim_outbox("worker-b", t(2), t(62), 10).await.unwrap(), []);
+    let due = ts.next_outbox_due().await.unwrap();
+    assert_eq!(due, Some(t(61)), "the only unfinished item is leased until t(61), so nothing is claimable before then");
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 10. Audit chain
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_log_is_one_verified_hash_chain() {
+    let (ts, fx) = with_catalog().await;
+    open(&ts, &fx.api, "a", t(0)).await;
+    ingest_one(&ts, &fx.api, ack("a"), t(1)).await;
+    ingest_one(&ts, &fx.api, resolve("a"), t(2)).await;
+    let (_, i) = open(&ts, &fx.db, "b", t(3)).await;
+    ts.acknowledge_incident(i, "user:alice", t(4)).await.unwrap();
+    ts.resolve_incident(i, "user:alice", t(5)).await.unwrap();
+    assert_invalid_transition(ts.resolve_incident(i, "user:alice", t(6)).await, "resolve", "resolved");
+    ts.add_note(i, "user:alice", "post-mortem scheduled", t(7)).await.unwrap();
+    let token = ts
+        .create_token(
+            &NewToken { name: "ci".into(), role: Role::Admin, secret_hash: hash_secret("s") },
+            "token:root",
+            t(8),
+        )
+        .await
+        .unwrap();
+    ts.revoke_token(token.id, "token:root", t(9)).await.unwrap();
+    let change =
+        ChangeEvent { summary: "deploy".into(), source: None, occurred_at: None, details: json!({}), links: vec![] };
+    ts.record_change(&fx.api, &change, t(10)).await.unwrap();
+    ts.expire_alerts(t(11), 100).await.unwrap(); // nothing to expire: no entry
+
+    let entries = audit_entries(&ts).await;
+    assert_chain(&entries);
+    let got: Vec<_> = entries.iter().map(|e| (e.record.action.as_str(), e.record.at)).collect();
+    assert_eq!(
+        got,
+        [
+            ("config.apply", t(-3600)),
+            ("incident.open", t(0)),
+            ("incident.acknowledge", t(1)),
+            ("incident.resolve", t(2)),
+            ("incident.open", t(3)),
+            ("incident.acknowledge", t(4)),
+            ("incident.resolve", t(5)),
+            ("incident.note", t(7)),
+            ("token.create", t(8)),
+            ("token.revoke", t(9)),
+            ("service.change", t(10)),
+        ]
+    );
+    assert_eq!(entries[1].record.actor, "integration:int-api-pd");
+    assert_eq!(entries[5].record.actor, "user:alice");
+
+    // Reading in pages returns the same entries.
+    assert_eq!(ts.audit_log(entries[3].id, 3).await.unwrap(), entries[4..7]);
+    assert_eq!(ts.audit_log(entries[10].id, 500).await.unwrap(), []);
+
+    // A forged record no longer verifies.
+    let mut forged = entries.clone();
+    forged[5].record.actor = "user:mallory".into();
+    assert_eq!(audit::verify(forged.iter().map(|e| (&e.record, e.hash.as_str()))), Err(5));
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 11. Group commit under concurrency
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingest_of_distinct_keys() {
+    let (ts, fx) = with_catalog().await;
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let (store, origin) = (ts.handle(), fx.api.clone());
+            tokio::spawn(async move {
+                store
+                    .ingest(IngestBatch {
+                        origin,
+                        events: vec![trigger(&format!("key-{n}"), "load")],
+                        received_at: t(n),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut incidents = HashSet::new();
+    let mut alerts = HashSet::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let outcomes = task.await.unwrap().unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!((outcomes[0].dedup_key.clone(), outcomes[0].effect), (format!("key-{n}"), "opened"));
+        incidents.insert(outcomes[0].incident_id.unwrap());
+        alerts.insert(outcomes[0].alert_id.unwrap());
+    }
+    assert_eq!(incidents.len(), 50, "every ingest got its own incident id");
+    assert_eq!(alerts.len(), 50, "every ingest got its own alert id");
+    let listed: HashSet<i64> = ts
+        .list_incidents(&IncidentFilter { limit: 500, ..Default::default() })
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(listed, incidents);
+    assert_eq!(ts.open_incident_count().await.unwrap(), 50);
+    for id in &incidents {
+        assert_eq!(timeline_kinds(&ts, *id).await, ["opened"]);
+    }
+    assert_chain(&audit_entries(&ts).await);
+    assert_eq!(audit_with_action(&ts, "incident.open").await.len(), 50);
+
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_triggers_of_one_key_open_once() {
+    let (ts, fx) = with_catalog().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, origin) = (ts.handle(), fx.api.clone());
+            tokio::spawn(async move {
+                store.ingest(IngestBatch { origin, events: vec![trigger("same", "same")], received_at: t(0) }).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap().unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.effect == "opened").count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| o.effect == "repeated").count(), 19);
+    let alert_ids: HashSet<_> = outcomes.iter().map(|o| o.alert_id).collect();
+    let incident_ids: HashSet<_> = outcomes.iter().map(|o| o.incident_id).collect();
+    assert_eq!((alert_ids.len(), incident_ids.len()), (1, 1));
+    let alert_id = outcomes[0].alert_id.unwrap();
+    assert_eq!(alert(&ts, alert_id).await.occurrences, 20);
+    assert_eq!(
+        ts.list_alerts(&AlertFilter { dedup_key: Some("same".into()), ..Default::default() })
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(ts.open_incident_count().await.unwrap(), 1);
+
+    ts.finish().await;
+}
+
+/// A batch that cannot be written (its service does not exist) fails alone,
+/// whether or not it shared a group commit with others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_batch_does_not_fail_its_neighbours() {
+    let (ts, fx) = with_catalog().await;
+    let ghost =
+        IntegrationRef { id: "int-ghost".into(), service_id: "svc-ghost".into(), kind: IntegrationKind::Generic };
+    let tasks: Vec<_> = (0..21)
+        .map(|n| {
+            let store = ts.handle();
+            let origin = if n == 10 { ghost.clone() } else { fx.api.clone() };
+            tokio::spawn(async move {
+                store
+                    .ingest(IngestBatch { origin, events: vec![trigger(&format!("n-{n}"), "x")], received_at: t(0) })
+                    .await
+            })
+        })
+        .collect();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        if n == 10 {
+            assert!(
+                matches!(result, Err(StoreError::Database(_))),
+                "ghost batch: expected a database error, got {result:?}"
+            );
+        } else {
+            assert_eq!(result.unwrap()[0].effect, "opened", "batch {n}");
+        }
+    }
+    assert_eq!(ts.open_incident_count().await.unwrap(), 20);
+    assert_chain(&audit_entries(&ts).await);
+
+    ts.finish().await;
+}
+
+/// Every kind of writer, running at once (and, on PostgreSQL, from two
+/// nodes), appends to one unbroken audit chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_keep_one_audit_chain() {
+    let (ts, fx) = with_catalog().await;
+    let (_, incident_id) = open(&ts, &fx.api, "base", t(0)).await;
+    let node_b = if ts.is_postgres() { open_store(&ts.location).await } else { ts.handle() };
+    let nodes = [ts.handle(), node_b.clone()];
+
+    let mut tasks = Vec::new();
+    for n in 0..60i64 {
+        let store = nodes[usize::from(n % 2 == 1)].clone();
+        let (api, db) = (fx.api.clone(), fx.db.clone());
+        tasks.push(tokio::spawn(async move {
+            match n % 4 {
+                0 => store.add_note(incident_id, "user:alice", &format!("note {n}"), t(n)).await.map(drop),
+                1 => {
+                    let change = ChangeEvent {
+                        summary: format!("deploy {n}"),
+                        source: None,
+                        occurred_at: None,
+                        details: json!({}),
+                        links: vec![],
+                    };
+                    store.record_change(&db, &change, t(n)).await.map(drop)
+                }
+                2 => {
+                    let new = NewToken {
+                        name: format!("tok-{n}"),
+                        role: Role::Viewer,
+                        secret_hash: hash_secret(&format!("s{n}")),
+                    };
+                    store.create_token(&new, "token:root", t(n)).await.map(drop)
+                }
+                _ => store
+                    .ingest(IngestBatch {
+                        origin: api,
+                        events: vec![trigger(&format!("c-{n}"), "x")],
+                        received_at: t(n),
+                    })
+                    .await
+                    .map(drop),
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let entries = audit_entries(&ts).await;
+    assert_chain(&entries);
+    let count = |action: &str| entries.iter().filter(|e| e.record.action == action).count();
+    assert_eq!(
+        (count("incident.note"), count("service.change"), count("token.create"), count("incident.open")),
+        (15, 15, 15, 16)
+    );
+    assert_eq!(ts.incident_timeline(incident_id).await.unwrap().len(), 16, "opened + 15 notes");
+    assert_eq!(ts.active_token_count().await.unwrap(), 15);
+
+    if ts.is_postgres() {
+        node_b.close().await;
+    }
+    ts.finish().await;
+}
+
+/// Several nodes share one PostgreSQL database: dedup and outbox claims must
+/// hold across them, not only within one process. (SQLite is single-node by
+/// design — one process owns the file — so there this test only checks that
+/// a second store can open the same file after the first closed; see
+/// [`data_survives_close_and_reopen`].)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_a_database_dedup_and_claim_once() {
+    let (ts, fx) = with_catalog().await;
+    if !ts.is_postgres() {
+        ts.finish().await;
+        return;
+    }
+    let node_b = open_store(&ts.location).await;
+    let nodes = [ts.handle(), node_b.clone()];
+
+    // 20 triggers of one key, alternating between the nodes.
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let (store, origin) = (nodes[n % 2].clone(), fx.api.clone());
+            tokio::spawn(async move {
+                store.ingest(IngestBatch { origin, events: vec![trigger("shared", "shared")], received_at: t(0) }).await
+            })
+        })
+        .collect();
+    let mut effects = Vec::new();
+    for task in tasks {
+        effects.extend(task.await.unwrap().unwrap().into_iter().map(|o| (o.effect, o.alert_id.unwrap())));
+    }
+    assert_eq!(effects.iter().filter(|(e, _)| *e == "opened").count(), 1, "{effects:?}");
+    assert_eq!(effects.iter().map(|(_, a)| *a).collect::<HashSet<_>>().len(), 1);
+    assert_eq!(alert(&ts, effects[0].1).await.occurrences, 20);
+
+    // Distinct keys from both nodes; then both nodes claim concurrently:
+    // every item goes to exactly one of them.
+    for n in 0..10 {
+        let batch =
+            IngestBatch { origin: fx.api.clone(), events: vec![trigger(&format!("n-{n}"), "x")], received_at: t(1) };
+        assert_eq!(nodes[n % 2].ingest(batch).await.unwrap()[0].effect, "opened");
+    }
+    let claims: Vec<_> = (0..2)
+        .map(|n| {
+            let store = nodes[n].clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let items = store.claim_outbox(&format!("node-{n}"), t(10), t(70), 2).await.unwrap();
+                    if items.is_empty() {
+                        return got;
+                    }
+                    got.extend(items.into_iter().map(|i| i.id));
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in claims {
+        claimed.extend(task.await.unwrap());
+    }
+    assert_eq!(claimed.len(), 11, "one incident.opened per incident: {claimed:?}");
+    assert_eq!(claimed.iter().collect::<HashSet<_>>().len(), 11, "an item was claimed twice: {claimed:?}");
+    assert_chain(&audit_entries(&ts).await);
+
+    node_b.close().await;
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 12. Durability and shutdown
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_close_and_reopen() {
+    let (mut ts, fx) = with_catalog().await;
+    let (alert_id, incident_id) = open(&ts, &fx.api, "durable", t(0)).await;
+    ingest_one(&ts, &fx.api, trigger("durable", "again"), t(1)).await;
+    let token = ts
+        .create_token(
+            &NewToken { name: "ci".into(), role: Role::Admin, secret_hash: hash_secret("s") },
+            "token:root",
+            t(2),
+        )
+        .await
+        .unwrap();
+    let before = (
+        alert(&ts, alert_id).await,
+        incident(&ts, incident_id).await,
+        ts.incident_timeline(incident_id).await.unwrap(),
+    );
+    let audit_before = audit_entries(&ts).await;
+    let services_before = ts.list_services().await.unwrap();
+
+    let old = ts.handle();
+    ts.reopen().await;
+
+    // The closed handle refuses new work.
+    let refused = old
+        .ingest(IngestBatch { origin: fx.api.clone(), events: vec![trigger("late", "late")], received_at: t(3) })
+        .await;
+    assert!(matches!(refused, Err(StoreError::Closed)), "expected Closed, got {refused:?}");
+    drop(old);
+
+    let after = (
+        alert(&ts, alert_id).await,
+        incident(&ts, incident_id).await,
+        ts.incident_timeline(incident_id).await.unwrap(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(after.0.occurrences, 2);
+    assert_eq!(ts.authenticate(&hash_secret("s")).await.unwrap(), Some(token));
+    assert_eq!(ts.list_services().await.unwrap(), services_before);
+    assert_eq!(resolve_key(&ts, KEY_API_PD).await, fx.api);
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(0)));
+
+    // Dedup and the audit chain carry on where they left off.
+    assert_eq!(ingest_one(&ts, &fx.api, trigger("durable", "third"), t(4)).await.effect, "repeated");
+    let (_, next) = open(&ts, &fx.api, "fresh", t(5)).await;
+    assert!(next > incident_id);
+    let audit_after = audit_entries(&ts).await;
+    assert_eq!(audit_after[..audit_before.len()], audit_before[..]);
+    assert_eq!(audit_after.len(), audit_before.len() + 1);
+    assert_chain(&audit_after);
+
+    ts.finish().await;
+}
+
+/// `close` waits for in-flight ingestion: whatever reported success is there
+/// after reopening, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_in_flight_ingestion() {
+    let (mut ts, fx) = with_catalog().await;
+    let tasks: Vec<_> = (0..30)
+        .map(|n| {
+            let (store, origin) = (ts.handle(), fx.api.clone());
+            tokio::spawn(async move {
+                store
+                    .ingest(IngestBatch { origin, events: vec![trigger(&format!("f-{n}"), "x")], received_at: t(n) })
+                    .await
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    ts.reopen().await;
+    let mut committed = HashSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcomes) => {
+                committed.insert(outcomes[0].incident_id.unwrap());
+            }
+            Err(StoreError::Closed) => {}
+            Err(e) => panic!("unexpected error while closing: {e}"),
+        }
+    }
+    let stored: HashSet<i64> = ts
+        .list_incidents(&IncidentFilter { limit: 500, ..Default::default() })
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(stored, committed);
+    assert_chain(&audit_entries(&ts).await);
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// 13. Change events
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_change_round_trips() {
+    let (ts, fx) = with_catalog().await;
+    let deploy = ChangeEvent {
+        summary: "deploy api v1.2.3".into(),
+        source: Some("ci".into()),
+        occurred_at: Some(t(-60)),
+        details: json!({"sha": "abc123", "env": "prod"}),
+        links: vec![Link { href: "https://ci.example/runs/42".into(), text: Some("run 42".into()) }],
+    };
+    let flag = ChangeEvent {
+        summary: "flag checkout_v2 on".into(),
+        source: None,
+        occurred_at: None,
+        details: json!({}),
+        links: vec![],
+    };
+    let id1 = ts.record_change(&fx.api, &deploy, t(0)).await.unwrap();
+    let id2 = ts.record_change(&fx.api_am, &flag, t(10)).await.unwrap();
+    let id3 = ts.record_change(&fx.db, &deploy, t(20)).await.unwrap();
+    assert_eq!(HashSet::from([id1, id2, id3]).len(), 3);
+
+    let rec1 = ChangeRecord {
+        id: id1,
+        service_id: "svc-api".into(),
+        at: t(0),
+        occurred_at: Some(t(-60)),
+        summary: "deploy api v1.2.3".into(),
+        source: Some("ci".into()),
+        actor: "integration:int-api-pd".into(),
+        details: json!({"sha": "abc123", "env": "prod"}),
+        links: vec![Link { href: "https://ci.example/runs/42".into(), text: Some("run 42".into()) }],
+    };
+    let rec2 = ChangeRecord {
+        id: id2,
+        service_id: "svc-api".into(),
+        at: t(10),
+        occurred_at: None,
+        summary: "flag checkout_v2 on".into(),
+        source: None,
+        actor: "integration:int-api-am".into(),
+        details: json!({}),
+        links: vec![],
+    };
+    assert_eq!(ts.list_changes("svc-api", 50).await.unwrap(), [rec2.clone(), rec1.clone()]);
+    assert_eq!(ts.list_changes("svc-api", 1).await.unwrap(), [rec2]);
+    assert_eq!(
+        ts.list_changes("svc-db", 50).await.unwrap(),
+        [ChangeRecord { id: id3, service_id: "svc-db".into(), at: t(20), actor: "integration:int-db".into(), ..rec1 }]
+    );
+    assert_eq!(ts.list_changes("svc-web", 50).await.unwrap(), []);
+
+    // Changes are context, never alerts or incidents.
+    assert_eq!(ts.open_incident_count().await.unwrap(), 0);
+    assert_eq!(ts.list_alerts(&AlertFilter::default()).await.unwrap().items, []);
+
+    let audited: Vec<_> = audit_with_action(&ts, "service.change")
+        .await
+        .into_iter()
+        .map(|e| (e.record.target, e.record.actor, e.record.details))
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            (
+                "service:svc-api".into(),
+                "integration:int-api-pd".into(),
+                json!({"change_id": id1, "summary": "deploy api v1.2.3"})
+            ),
+            (
+                "service:svc-api".into(),
+                "integration:int-api-am".into(),
+                json!({"change_id": id2, "summary": "flag checkout_v2 on"})
+            ),
+            (
+                "service:svc-db".into(),
+                "integration:int-db".into(),
+                json!({"change_id": id3, "summary": "deploy api v1.2.3"})
+            ),
+        ]
+    );
+
+    ts.finish().await;
+}
+
+// ===========================================================================
+// Both backends accept the same text
+// ===========================================================================
+
+/// Text is stored as given on both backends. A NUL character is valid in a
+/// Rust string and in JSON (`"\u0000"`) and the intake adapters let it
+/// through, so the store must not accept it on SQLite but fail on
+/// PostgreSQL (whose TEXT cannot hold NUL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_nul_characters_is_refused_alike_on_every_backend() {
+    // PostgreSQL text cannot hold U+0000; both backends refuse it the same way,
+    // naming the field, and store nothing.
+    let (ts, fx) = with_catalog().await;
+    let event = Event { source: Some("host\u{0}1".into()), ..trigger("nul-key", "disk full") };
+    let result = ts.ingest(IngestBatch { origin: fx.api.clone(), events: vec![event], received_at: t(0) }).await;
+    match result {
+        Err(StoreError::Domain(CoreError::Invalid { field, .. })) => assert_eq!(field, "source"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let result = ts
+        .ingest(IngestBatch { origin: fx.api.clone(), events: vec![trigger("nul\u{0}key", "x")], received_at: t(0) })
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Domain(CoreError::Invalid { ref field, .. })) if field == "dedup_key"),
+        "{result:?}"
+    );
+    let change = ChangeEvent {
+        summary: "deploy\u{0}".into(),
+        source: None,
+        occurred_at: None,
+        details: json!({}),
+        links: vec![],
+    };
+    let result = ts.record_change(&fx.api, &change, t(1)).await;
+    assert!(matches!(result, Err(StoreError::Domain(CoreError::Invalid { .. }))), "{result:?}");
+    assert_eq!(ts.list_alerts(&AlertFilter { limit: 50, ..Default::default() }).await.unwrap().items.len(), 0);
+    ts.finish().await;
+}
+
+// ===========================================================================
+// Misc
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_name_ping_and_empty_batches() {
+    let (ts, fx) = with_catalog().await;
+    assert_eq!(ts.backend(), if ts.is_postgres() { "postgres" } else { "sqlite" });
+    ts.ping().await.unwrap();
+    assert_eq!(ingest(&ts, &fx.api, vec![], t(0)).await, []);
+    assert_eq!(ts.open_incident_count().await.unwrap(), 0);
+    ts.finish().await;
+}
+
+#[test]
+fn with_database_replaces_only_the_database_name() {
+    assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+    assert_eq!(with_database("postgres://u:p@h/postgres?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+    assert_eq!(with_database("postgresql://h:5432", "x"), "postgresql://h:5432/x");
+}
