@@ -44,7 +44,7 @@ async fn lookup(state: &AppState, key: &str, kind: IntegrationKind) -> Option<In
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return None;
     }
-    match state.store.find_integration(&hash_secret(key)).await {
+    match state.integration(&hash_secret(key)).await {
         Ok(Some(found)) if found.kind == kind => Some(found),
         Ok(_) => None,
         Err(err) => {

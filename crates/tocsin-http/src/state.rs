@@ -3,9 +3,10 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
 use tocsin_core::ratelimit::TokenBucket;
-use tocsin_store::Store;
+use tocsin_store::{IntegrationRef, Store, StoreError};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,7 +14,17 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
+    integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
 }
+
+/// A key lookup result (including "no such key") and when it was made.
+type CachedKey = (Option<IntegrationRef>, Instant);
+
+/// How long a key lookup is reused. Config changes reach every node within
+/// this time; unknown keys are cached too, so guessing costs no queries.
+const INTEGRATION_TTL: Duration = Duration::from_secs(10);
+/// Bound on cached lookups, so random keys cannot grow memory without limit.
+const MAX_CACHED_KEYS: usize = 10_000;
 
 /// Per-integration ingestion rate limit: a sustained rate and a burst.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +41,30 @@ impl Default for IngestLimits {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: IngestLimits) -> Self {
-        Self { store, clock, limits, buckets: Arc::new(Mutex::new(HashMap::new())) }
+        Self {
+            store,
+            clock,
+            limits,
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+            integrations: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The enabled integration whose key hashes to `key_hash`, from a short
+    /// cache in front of the store (one database read per key per TTL).
+    pub async fn integration(&self, key_hash: &str) -> Result<Option<IntegrationRef>, StoreError> {
+        if let Some((found, at)) = self.integrations.lock().unwrap_or_else(|e| e.into_inner()).get(key_hash)
+            && at.elapsed() < INTEGRATION_TTL
+        {
+            return Ok(found.clone());
+        }
+        let found = self.store.find_integration(key_hash).await?;
+        let mut cache = self.integrations.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED_KEYS {
+            cache.clear();
+        }
+        cache.insert(key_hash.to_string(), (found.clone(), Instant::now()));
+        Ok(found)
     }
 
     /// The current instant at the precision the store keeps (microseconds),

@@ -75,7 +75,10 @@ async fn run(writer: Arc<dyn BatchWriter>, mut rx: mpsc::Receiver<Job>) {
 
 async fn commit(writer: &dyn BatchWriter, jobs: Vec<Job>) {
     let batches: Vec<&IngestBatch> = jobs.iter().map(|j| &j.batch).collect();
+    let started = std::time::Instant::now();
     let result = writer.write(&batches).await;
+    metrics::histogram!("tocsin_store_group_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("tocsin_store_group_commit_requests").record(jobs.len() as f64);
     drop(batches);
     match result {
         Ok(outcomes) => {

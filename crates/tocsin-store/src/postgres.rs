@@ -10,6 +10,12 @@ type Db = sqlx::Postgres;
 pub type PgStore = StoreImpl;
 
 mod dialect {
+    pub fn push_param(sql: &mut String, n: usize) {
+        sql.push('$');
+        sql.push_str(&n.to_string());
+    }
+    /// Whether one query string may carry several statements with binds.
+    pub const MULTI_STATEMENT_QUERIES: bool = false;
     pub const NAME: &str = "postgres";
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = Some(

@@ -190,8 +190,7 @@ fn values_list(rows: usize, cols: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            dialect::push_param(&mut sql, r * cols + c + 1);
         }
         sql.push(')');
     }
@@ -208,8 +207,7 @@ fn inline_rows(names: &[&str], rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * names.len() + c + 1).to_string());
+            dialect::push_param(&mut sql, r * names.len() + c + 1);
             if r == 0 {
                 sql.push_str(" AS ");
                 sql.push_str(name);
@@ -284,7 +282,120 @@ async fn load_incident_states(tx: &mut Tx, mut ids: Vec<i64>) -> Result<HashMap<
     Ok(states)
 }
 
+/// A bind value of the column types bulk statements use.
+enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Self {
+        Val::OptInt(v)
+    }
+}
+
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(v)
+    }
+}
+
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(v.to_string())
+    }
+}
+
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        Val::OptText(v)
+    }
+}
+
+impl From<Option<&str>> for Val {
+    fn from(v: Option<&str>) -> Self {
+        Val::OptText(v.map(str::to_string))
+    }
+}
+
+/// One statement's text and its parameters, in order.
+struct Binds {
+    sql: String,
+    vals: Vec<Val>,
+}
+
+impl Binds {
+    fn new(sql: String) -> Self {
+        Self { sql, vals: Vec::new() }
+    }
+
+    fn bind(mut self, v: impl Into<Val>) -> Self {
+        self.vals.push(v.into());
+        self
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+fn bind_val(q: Query<'_>, v: Val) -> Query<'_> {
+    match v {
+        Val::Int(v) => q.bind(v),
+        Val::OptInt(v) => q.bind(v),
+        Val::Text(v) => q.bind(v),
+        Val::OptText(v) => q.bind(v),
+    }
+}
+
+/// The bulk statements of one commit. Where the driver allows it (SQLite)
+/// they travel as one multi-statement query, one round trip to the database
+/// thread; otherwise one after another.
+#[derive(Default)]
+struct Script {
+    statements: Vec<Binds>,
+}
+
+impl Script {
+    fn push(&mut self, statement: Binds) {
+        self.statements.push(statement);
+    }
+
+    async fn run(&mut self, tx: &mut Tx) -> Result<()> {
+        let statements = std::mem::take(&mut self.statements);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        if dialect::MULTI_STATEMENT_QUERIES {
+            let sql = statements.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>().join(";\n");
+            // Row counts vary per commit, so these texts rarely repeat: keep them
+            // out of the prepared-statement cache.
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for v in statements.into_iter().flat_map(|s| s.vals) {
+                q = bind_val(q, v);
+            }
+            q.execute(&mut **tx).await?;
+        } else {
+            for s in statements {
+                let mut q = sqlx::query(AssertSqlSafe(s.sql)).persistent(false);
+                for v in s.vals {
+                    q = bind_val(q, v);
+                }
+                q.execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
+    let mut script = Script::default();
     let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
     let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) = plan.incidents.iter().partition(|i| i.is_new);
     let (new_alerts, changed_alerts): (Vec<&AlertRow>, Vec<&AlertRow>) = plan.alerts.iter().partition(|a| a.is_new);
@@ -295,7 +406,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
              resolved_at, resolved_by, alert_count, open_alerts) VALUES {}",
             values_list(chunk.len(), 12)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for i in chunk {
             let opened = event(i.opened_by).ok_or_else(|| StoreError::Corrupt("incident without its event".into()))?;
             q = q
@@ -312,7 +423,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
                 .bind(i.alerts_added)
                 .bind(i.open_alerts);
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
     for chunk in new_alerts.chunks(CHUNK) {
         let sql = format!(
@@ -320,7 +431,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
              details, links, first_seen, last_seen, occurrences, acknowledged_at, resolved_at, expires_at, incident_id) VALUES {}",
             values_list(chunk.len(), 19)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for a in chunk {
             let e = event(a.content_from).ok_or_else(|| StoreError::Corrupt("alert without its event".into()))?;
             q = q
@@ -344,8 +455,9 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
                 .bind(e.expires_at.map(to_us))
                 .bind(a.incident_id);
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
+    script.run(&mut w.tx).await?;
     if let Some(sync) = dialect::SYNC_ID_SEQUENCES
         && (!new_incidents.is_empty() || !new_alerts.is_empty())
     {
@@ -372,7 +484,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
              FROM ({}) AS u WHERE alerts.id = u.id",
             inline_rows(&columns, chunk.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for a in chunk {
             let e = event(a.content_from);
             q = q
@@ -391,7 +503,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
                 .bind(e.map(|e| json_to(&e.links)))
                 .bind(e.and_then(|e| e.expires_at.map(to_us)));
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
     for chunk in changed_incidents.chunks(CHUNK) {
         let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by"];
@@ -403,7 +515,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
              FROM ({}) AS u WHERE incidents.id = u.id",
             inline_rows(&columns, chunk.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for i in chunk {
             q = q
                 .bind(i.id)
@@ -415,25 +527,25 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
                 .bind(i.resolved_at.map(to_us))
                 .bind(i.resolved_by.clone());
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
     for chunk in plan.timeline.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES {}",
             values_list(chunk.len(), 5)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for t in chunk {
             q = q.bind(t.incident_id).bind(to_us(t.at)).bind(t.kind.as_str()).bind(t.actor.clone()).bind(t.payload.to_string());
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
     for chunk in plan.audit.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES {}",
             values_list(chunk.len(), 7)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for record in chunk {
             let hash = chain_hash(&w.head, record);
             q = q
@@ -446,18 +558,18 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
                 .bind(hash);
             w.head_dirty = true;
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
     }
     for chunk in plan.outbox.chunks(CHUNK) {
         let sql = format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = Binds::new(sql);
         for o in chunk {
             q = q.bind(o.kind).bind(o.payload.to_string()).bind(to_us(o.due_at)).bind(to_us(o.due_at));
         }
-        q.execute(&mut *w.tx).await?;
+        script.push(q);
         w.queued_work = true;
     }
-    Ok(())
+    script.run(&mut w.tx).await
 }
 
 async fn acknowledge_in_tx(w: &mut WriteTx, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {

@@ -11,6 +11,14 @@ type Db = sqlx::Sqlite;
 pub type SqliteStore = StoreImpl;
 
 mod dialect {
+    /// Bulk statements use anonymous `?` parameters: SQLite resolves a named
+    /// one (`$n`) by walking every parameter name, which is quadratic in
+    /// statements with thousands of them. Parameters are bound in order.
+    pub fn push_param(sql: &mut String, _n: usize) {
+        sql.push('?');
+    }
+    /// Whether one query string may carry several statements with binds.
+    pub const MULTI_STATEMENT_QUERIES: bool = true;
     pub const NAME: &str = "sqlite";
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = None;
@@ -30,13 +38,20 @@ impl StoreImpl {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Connections are local and never go stale: skip the ping sqlx would
+        // otherwise send before every acquire.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new().max_connections(4).connect_with(base.read_only(true)).await?;
+        let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(4)
+            .connect_with(base.read_only(true))
+            .await?;
         Ok(Self::from_pools(read, write))
     }
 }
