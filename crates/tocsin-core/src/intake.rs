@@ -507,4 +507,90 @@ mod tests {
         assert_eq!((p.incidents[0].status, p.incidents[0].open_alerts), (IncidentStatus::Acknowledged, 1));
         assert!(p.audit.is_empty());
     }
+
+    mod model {
+        //! The batch planner agrees with applying events one at a time.
+        use super::*;
+        use crate::event::EventAction;
+        use proptest::prelude::*;
+
+        #[derive(Default)]
+        struct Model {
+            open: HashMap<u8, i64>,
+            alerts: HashMap<i64, (AlertStatus, i64, i64)>, // status, occurrences, incident
+            incidents: HashMap<i64, (IncidentStatus, i64)>, // status, open alerts
+            next: i64,
+            changes: usize,
+        }
+
+        impl Model {
+            fn apply(&mut self, key: u8, action: EventAction) -> Effect {
+                let current = self.open.get(&key).map(|id| self.alerts[id].0);
+                match fold(current, action) {
+                    Fold::Open => {
+                        let id = self.next;
+                        self.next += 1;
+                        self.open.insert(key, id);
+                        self.alerts.insert(id, (AlertStatus::Triggered, 1, id));
+                        self.incidents.insert(id, (IncidentStatus::Triggered, 1));
+                        self.changes += 1;
+                        Effect::Opened
+                    }
+                    Fold::Repeat => {
+                        self.alerts.get_mut(&self.open[&key]).unwrap().1 += 1;
+                        Effect::Repeated
+                    }
+                    Fold::Acknowledge => {
+                        let a = self.alerts.get_mut(&self.open[&key]).unwrap();
+                        a.0 = AlertStatus::Acknowledged;
+                        let inc = self.incidents.get_mut(&a.2).unwrap();
+                        if inc.0 == IncidentStatus::Triggered {
+                            inc.0 = IncidentStatus::Acknowledged;
+                            self.changes += 1;
+                        }
+                        Effect::Acknowledged
+                    }
+                    Fold::Resolve => {
+                        let id = self.open.remove(&key).unwrap();
+                        let a = self.alerts.get_mut(&id).unwrap();
+                        a.0 = AlertStatus::Resolved;
+                        let inc = self.incidents.get_mut(&a.2).unwrap();
+                        inc.1 -= 1;
+                        if inc.1 == 0 {
+                            inc.0 = IncidentStatus::Resolved;
+                            self.changes += 1;
+                        }
+                        Effect::Resolved
+                    }
+                    Fold::Ignore(_) => Effect::Ignored,
+                }
+            }
+        }
+
+        fn action() -> impl Strategy<Value = EventAction> {
+            prop_oneof![Just(EventAction::Trigger), Just(EventAction::Acknowledge), Just(EventAction::Resolve)]
+        }
+
+        proptest! {
+            #[test]
+            fn plan_matches_one_at_a_time(steps in proptest::collection::vec((0u8..3, action()), 0..40)) {
+                let events: Vec<Event> = steps.iter().map(|(k, a)| ev(&format!("k{k}"), *a)).collect();
+                let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), NextIds { incident: 1, alert: 1 });
+                let mut m = Model { next: 1, ..Model::default() };
+                let want: Vec<Effect> = steps.iter().map(|(k, a)| m.apply(*k, *a)).collect();
+                prop_assert_eq!(effects(&p), want);
+                prop_assert_eq!(p.alerts.len(), m.alerts.len());
+                for row in &p.alerts {
+                    let (status, occurrences, incident) = m.alerts[&row.id];
+                    prop_assert_eq!((row.status, row.occurrences, row.incident_id), (status, occurrences, Some(incident)));
+                }
+                for row in &p.incidents {
+                    let (status, open) = m.incidents[&row.id];
+                    prop_assert_eq!((row.status, row.open_alerts), (status, open));
+                }
+                prop_assert_eq!(p.audit.len(), m.changes);
+                prop_assert_eq!(p.outbox.len(), m.changes);
+            }
+        }
+    }
 }
