@@ -16,6 +16,10 @@ mod dialect {
     }
     /// Whether one query string may carry several statements with binds.
     pub const MULTI_STATEMENT_QUERIES: bool = false;
+    /// Write transactions take the write lock up front (SQLite: a deferred
+    /// transaction that reads and then writes can fail when another writer
+    /// committed in between).
+    pub const BEGIN_WRITE: &str = "BEGIN";
     pub const NAME: &str = "postgres";
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = Some(
@@ -35,7 +39,7 @@ impl StoreImpl {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self::from_pools(pool.clone(), pool))
+        Self::from_pools(pool.clone(), pool).await
     }
 }
 

@@ -29,7 +29,8 @@ use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
 use crate::*;
 
 type DbRow = <Db as sqlx::Database>::Row;
-type Tx = sqlx::Transaction<'static, Db>;
+type Tx<'c> = sqlx::Transaction<'c, Db>;
+type Conn = <Db as sqlx::Database>::Connection;
 
 /// A store over one database: a pool for reads, a pool for writes (one
 /// connection on SQLite, where there is only ever one writer), and the
@@ -41,16 +42,19 @@ pub struct StoreImpl {
     signal: Arc<Notify>,
 }
 
+/// The group-commit writer keeps one connection of its own, so a commit
+/// never waits for the previous one's connection to return to a pool.
 struct Writer {
-    pool: Pool<Db>,
+    conn: tokio::sync::Mutex<Conn>,
     signal: Arc<Notify>,
 }
 
 impl StoreImpl {
-    fn from_pools(read: Pool<Db>, write: Pool<Db>) -> Self {
+    async fn from_pools(read: Pool<Db>, write: Pool<Db>) -> Result<Self> {
         let signal = Arc::new(Notify::new());
-        let writer = Arc::new(Writer { pool: write.clone(), signal: signal.clone() });
-        Self { read, write, batcher: Batcher::start(writer), signal }
+        let conn = write.acquire().await?.detach();
+        let writer = Arc::new(Writer { conn: tokio::sync::Mutex::new(conn), signal: signal.clone() });
+        Ok(Self { read, write, batcher: Batcher::start(writer), signal })
     }
 }
 
@@ -59,20 +63,27 @@ impl StoreImpl {
 // row lock serialises writers across nodes, so dedup never races; on SQLite
 // the single write connection already does.
 
-struct WriteTx {
-    tx: Tx,
+struct WriteTx<'c> {
+    tx: Tx<'c>,
     head: String,
     head_dirty: bool,
     queued_work: bool,
 }
 
-async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx> {
-    let mut tx = pool.begin().await?;
+async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx<'static>> {
+    lock_head(pool.begin_with(dialect::BEGIN_WRITE).await?).await
+}
+
+async fn begin_write_on(conn: &mut Conn) -> Result<WriteTx<'_>> {
+    lock_head(sqlx::Connection::begin_with(conn, dialect::BEGIN_WRITE).await?).await
+}
+
+async fn lock_head(mut tx: Tx<'_>) -> Result<WriteTx<'_>> {
     let head: String = sqlx::query_scalar(dialect::LOCK_AUDIT_HEAD).fetch_one(&mut *tx).await?;
     Ok(WriteTx { tx, head, head_dirty: false, queued_work: false })
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     async fn audit(&mut self, record: AuditRecord) -> Result<()> {
         let hash = chain_hash(&self.head, &record);
         sqlx::query(
@@ -160,7 +171,8 @@ impl BatchWriter for Writer {
                 })
             })
             .collect();
-        let mut w = begin_write(&self.pool).await?;
+        let mut conn = self.conn.lock().await;
+        let mut w = begin_write_on(&mut conn).await?;
         let mut outcomes = write_events(&mut w, &incoming).await?.into_iter();
         w.commit(&self.signal).await?;
         Ok(batches
@@ -218,7 +230,7 @@ fn inline_rows(names: &[&str], rows: usize) -> String {
 }
 
 /// Folds events into alerts and incidents inside an open write transaction.
-async fn write_events(w: &mut WriteTx, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
     let open = load_open_alerts(&mut w.tx, incoming).await?;
     let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
     let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
@@ -231,7 +243,7 @@ async fn write_events(w: &mut WriteTx, incoming: &[Incoming<'_>]) -> Result<Vec<
     Ok(plan.outcomes)
 }
 
-async fn load_open_alerts(tx: &mut Tx, incoming: &[Incoming<'_>]) -> Result<HashMap<(String, String), OpenAlert>> {
+async fn load_open_alerts(tx: &mut Tx<'_>, incoming: &[Incoming<'_>]) -> Result<HashMap<(String, String), OpenAlert>> {
     let mut keys: Vec<(&str, &str)> = incoming.iter().map(|i| (i.service_id, i.event.dedup_key.as_str())).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -258,7 +270,7 @@ async fn load_open_alerts(tx: &mut Tx, incoming: &[Incoming<'_>]) -> Result<Hash
     Ok(open)
 }
 
-async fn load_incident_states(tx: &mut Tx, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
+async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
     ids.sort_unstable();
     ids.dedup();
     let mut states = HashMap::new();
@@ -367,7 +379,7 @@ impl Script {
         self.statements.push(statement);
     }
 
-    async fn run(&mut self, tx: &mut Tx) -> Result<()> {
+    async fn run(&mut self, tx: &mut Tx<'_>) -> Result<()> {
         let statements = std::mem::take(&mut self.statements);
         if statements.is_empty() {
             return Ok(());
@@ -394,7 +406,7 @@ impl Script {
     }
 }
 
-async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
+async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
     let mut script = Script::default();
     let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
     let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) = plan.incidents.iter().partition(|i| i.is_new);
@@ -572,7 +584,7 @@ async fn write_plan(w: &mut WriteTx, incoming: &[Incoming<'_>], plan: &Plan) -> 
     script.run(&mut w.tx).await
 }
 
-async fn acknowledge_in_tx(w: &mut WriteTx, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {
+async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {
     let status = incident.status.acknowledge()?;
     sqlx::query("UPDATE incidents SET status = $1, acknowledged_at = $2, acknowledged_by = $3 WHERE id = $4")
         .bind(status.as_str())
@@ -587,7 +599,7 @@ async fn acknowledge_in_tx(w: &mut WriteTx, incident: Incident, who: &str, now: 
     Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
 }
 
-async fn set_resolved(w: &mut WriteTx, incident: Incident, who: &str, now: DateTime<Utc>, reason: &str) -> Result<Incident> {
+async fn set_resolved(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: DateTime<Utc>, reason: &str) -> Result<Incident> {
     let status = incident.status.resolve()?;
     sqlx::query("UPDATE incidents SET status = $1, resolved_at = $2, resolved_by = $3 WHERE id = $4")
         .bind(status.as_str())
@@ -667,7 +679,7 @@ fn token_from_row(r: &DbRow) -> Result<TokenInfo> {
     })
 }
 
-async fn load_incident(tx: &mut Tx, id: i64) -> Result<Incident> {
+async fn load_incident(tx: &mut Tx<'_>, id: i64) -> Result<Incident> {
     let row = sqlx::query(
         "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
          resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",

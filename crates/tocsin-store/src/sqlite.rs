@@ -19,6 +19,10 @@ mod dialect {
     }
     /// Whether one query string may carry several statements with binds.
     pub const MULTI_STATEMENT_QUERIES: bool = true;
+    /// Write transactions take the write lock up front (SQLite: a deferred
+    /// transaction that reads and then writes can fail when another writer
+    /// committed in between).
+    pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
     pub const NAME: &str = "sqlite";
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = None;
@@ -52,7 +56,7 @@ impl StoreImpl {
             .max_connections(4)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self::from_pools(read, write))
+        Self::from_pools(read, write).await
     }
 }
 
