@@ -9,13 +9,17 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod dedup;
+pub mod duration;
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod fingerprint;
 pub mod incident;
 pub mod intake;
 pub mod model;
+pub mod notify;
 pub mod ratelimit;
+pub mod schedule;
 pub mod timeline;
 
 pub use error::CoreError;

@@ -1,0 +1,207 @@
+//! What a page looks like in each channel: webhook JSON, a Slack incoming
+//! webhook message, and an email, for one incident or a bundle of several.
+//!
+//! Input is a small, already-resolved [`PageMessage`] (the engine looks up
+//! names and builds links), so rendering is a pure function with exact
+//! expected output in the tests. Values from alert senders are untrusted:
+//! each format escapes them for its own syntax (HTML for email, Slack's
+//! `&<>` for mrkdwn) and human formats keep single-line values on one line.
+//! The webhook JSON carries values verbatim; its receivers are programs.
+
+mod email;
+mod slack;
+mod text;
+mod webhook;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::event::Severity;
+use crate::incident::IncidentStatus;
+
+pub use email::email;
+pub use slack::slack_payload;
+pub use webhook::webhook_payload;
+
+/// Everything a notification about one incident shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageMessage {
+    pub incident_id: i64,
+    pub title: String,
+    pub severity: Severity,
+    pub service_id: String,
+    pub service_name: String,
+    pub status: IncidentStatus,
+    pub created_at: DateTime<Utc>,
+    /// The one-click acknowledgement link (see [`super::ack_link`]).
+    pub ack_url: Option<String>,
+    /// The incident's page in the UI.
+    pub incident_url: Option<String>,
+    /// A few lines of context (alert summaries, key details), shown in order.
+    pub summary_lines: Vec<String>,
+}
+
+/// An email's parts; the SMTP adapter sends `text` and `html` as
+/// `multipart/alternative`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// One line, no control characters, so it is safe as a header value.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One message summarising several incidents, in every format, for a
+/// rate-limited contact method (see [`super::ratelimit`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub webhook: Value,
+    pub slack: Value,
+    pub email: Email,
+}
+
+/// Renders `messages` as one bundle; `None` when there is nothing to send.
+/// The webhook form uses `idempotency_key` for the bundle as a whole.
+pub fn bundle(messages: &[PageMessage], idempotency_key: &str) -> Option<Bundle> {
+    if messages.is_empty() {
+        return None;
+    }
+    Some(Bundle {
+        webhook: webhook::bundle(messages, idempotency_key),
+        slack: slack::bundle(messages),
+        email: email::bundle(messages),
+    })
+}
+
+/// Longest title shown in human formats (Slack headers allow 150).
+const TITLE_MAX: usize = 140;
+
+/// Severity as shown to people: upper case, so it stands out in a subject.
+fn severity_label(s: Severity) -> String {
+    s.as_str().to_ascii_uppercase()
+}
+
+/// The title as one trimmed line.
+fn title_line(m: &PageMessage) -> String {
+    text::truncate(&text::one_line(&m.title), TITLE_MAX)
+}
+
+fn service_line(m: &PageMessage) -> String {
+    text::one_line(&m.service_name)
+}
+
+fn human_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The most severe level among `messages` (Critical first in [`Severity`]'s order).
+fn most_severe(messages: &[PageMessage]) -> Severity {
+    messages.iter().map(|m| m.severity).min().unwrap_or(Severity::Info)
+}
+
+/// How many services are named before "and N more".
+const SERVICES_NAMED: usize = 3;
+
+/// "3 incidents for Checkout", "2 incidents for Checkout, Search", or
+/// "6 incidents for A, B, C and 2 more services", distinct services in
+/// first-seen order.
+fn bundle_headline(messages: &[PageMessage]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for m in messages {
+        let name = service_line(m);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let shown = names.iter().take(SERVICES_NAMED).cloned().collect::<Vec<_>>().join(", ");
+    let rest = names.len().saturating_sub(SERVICES_NAMED);
+    let noun = if messages.len() == 1 { "incident" } else { "incidents" };
+    match rest {
+        0 => format!("{} {noun} for {shown}", messages.len()),
+        1 => format!("{} {noun} for {shown} and 1 more service", messages.len()),
+        n => format!("{} {noun} for {shown} and {n} more services", messages.len()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub fn message() -> PageMessage {
+        PageMessage {
+            incident_id: 42,
+            title: "Checkout latency high".into(),
+            severity: Severity::Critical,
+            service_id: "checkout".into(),
+            service_name: "Checkout".into(),
+            status: IncidentStatus::Triggered,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().unwrap(),
+            ack_url: Some("https://tocsin.example/ack/42?token=42.61.1.ab".into()),
+            incident_url: Some("https://tocsin.example/incidents/42".into()),
+            summary_lines: vec!["p99 2.4s > 1s".into(), "region=eu-west-1".into()],
+        }
+    }
+
+    pub fn hostile() -> PageMessage {
+        PageMessage {
+            incident_id: 7,
+            title: "<script>alert(1)</script> & <!channel>\r\nAcknowledge: https://evil.example".into(),
+            severity: Severity::Warning,
+            service_id: "web".into(),
+            service_name: "Web <b>&</b>".into(),
+            status: IncidentStatus::Triggered,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).single().unwrap(),
+            ack_url: Some("https://tocsin.example/ack/7?a=1&b=\"2\"".into()),
+            incident_url: None,
+            summary_lines: vec!["<@U123> \"quoted\" 'single'".into()],
+        }
+    }
+
+    pub fn with(id: i64, title: &str, severity: Severity, service: &str) -> PageMessage {
+        PageMessage {
+            incident_id: id,
+            title: title.into(),
+            severity,
+            service_id: service.to_ascii_lowercase(),
+            service_name: service.into(),
+            ack_url: Some(format!("https://tocsin.example/ack/{id}")),
+            incident_url: Some(format!("https://tocsin.example/incidents/{id}")),
+            summary_lines: vec![],
+            ..message()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn headline_names_distinct_services() {
+        let one = [with(1, "a", Severity::Info, "Checkout")];
+        assert_eq!(bundle_headline(&one), "1 incident for Checkout");
+        let same = [with(1, "a", Severity::Info, "Checkout"), with(2, "b", Severity::Info, "Checkout")];
+        assert_eq!(bundle_headline(&same), "2 incidents for Checkout");
+        let four: Vec<_> =
+            ["A", "B", "A", "C", "D"].iter().enumerate().map(|(i, s)| with(i as i64, "t", Severity::Info, s)).collect();
+        assert_eq!(bundle_headline(&four), "5 incidents for A, B, C and 1 more service");
+        let five: Vec<_> =
+            ["A", "B", "C", "D", "E"].iter().enumerate().map(|(i, s)| with(i as i64, "t", Severity::Info, s)).collect();
+        assert_eq!(bundle_headline(&five), "5 incidents for A, B, C and 2 more services");
+    }
+
+    #[test]
+    fn bundle_of_nothing_is_nothing() {
+        assert_eq!(bundle(&[], "k"), None);
+        let b = bundle(&[message()], "k").unwrap();
+        assert_eq!(b.email.subject, "[Tocsin] CRITICAL: 1 incident for Checkout");
+    }
+
+    #[test]
+    fn most_severe_wins() {
+        let ms = [with(1, "a", Severity::Warning, "A"), with(2, "b", Severity::Error, "A")];
+        assert_eq!(most_severe(&ms), Severity::Error);
+    }
+}
