@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use tocsin_core::duration::DurationError;
+
 use crate::path::Path;
 
 /// One problem in a config file.
@@ -145,6 +147,56 @@ pub(crate) enum Problem {
     DuplicateKey { first: Path },
     #[error("team `{}` is not declared under `teams`", Shown(.team))]
     UnknownTeam { team: String },
+    /// A reference to a user, schedule or escalation policy that does not exist.
+    #[error("{what} `{}` is not declared under `{section}`", Shown(.id))]
+    Undeclared { what: &'static str, id: String, section: &'static str },
+    #[error("unknown time zone `{}`; expected an IANA name such as `America/New_York` or `UTC`", Shown(.zone))]
+    UnknownZone { zone: String },
+    /// The duration parser's message, which quotes the input.
+    #[error("{0}")]
+    Duration(DurationError),
+    #[error("{0}; or write `off` for no acknowledgement timeout")]
+    AckTimeout(DurationError),
+    #[error("a turn is a whole number of hours, days or weeks, like `12h`, `1d` or `1w`; found `{}`", Shown(.found))]
+    Turn { found: String },
+    #[error(
+        "expected a local date and time like `2026-03-02T09:00:00` (no offset: it is read in the layer's time zone), found `{}`",
+        Shown(.found)
+    )]
+    LocalDateTime { found: String },
+    #[error("expected an RFC 3339 instant with an offset, like `2026-03-06T18:00:00Z`, found `{}`", Shown(.found))]
+    Instant { found: String },
+    #[error("expected a time of day like `09:00`, found `{}`", Shown(.found))]
+    TimeOfDay { found: String },
+    #[error("expected a weekday and a time of day like `mon 09:00`, found `{}`", Shown(.found))]
+    WeekdayTime { found: String },
+    #[error("expected a whole number from {min} to {max}, found `{}`", Shown(.found))]
+    Number { found: String, min: u64, max: u64 },
+    #[error("`{field}` does not apply to {kind} contact methods, which take `{expected}`")]
+    FieldNotForKind { field: &'static str, kind: &'static str, expected: &'static str },
+    /// Deliberately does not show the URL: webhook URLs (Slack's in
+    /// particular) carry secrets.
+    #[error("invalid URL: expected `http://` or `https://` followed by a host")]
+    Url,
+    #[error(
+        "contact method `{}` belongs to user `{}`; a notification rule may only use its own user's contact methods",
+        Shown(.method),
+        Shown(.owner)
+    )]
+    ForeignContactMethod { method: String, owner: String },
+    #[error("contact method `{}` is not declared under this user's `contact_methods`", Shown(.method))]
+    UnknownContactMethod { method: String },
+    #[error("repeats {first} (same contact method, same delay)")]
+    DuplicateRule { first: Path },
+    #[error("a target names exactly one of `user` or `schedule`")]
+    TargetShape,
+    #[error("host must not be empty or contain spaces")]
+    Host,
+    #[error("`username` and `password` go together: set both or neither")]
+    Credentials,
+    /// A rule of the domain (`tocsin-core`), with its message.
+    #[error("{0}")]
+    Domain(String),
 }
 
 /// Shows user text inside a message: control characters escaped so every error

@@ -1,5 +1,7 @@
-//! Config as code: reads the YAML file that declares teams, users, services
-//! and integrations, checks it, and produces a [`Catalog`].
+//! Config as code: reads the YAML file that declares teams, users (with
+//! their contact methods and notification rules), services, integrations,
+//! on-call schedules, escalation policies and notification settings, checks
+//! it, and produces a [`Catalog`].
 //!
 //! Every problem is reported with the file, line and column, and a path such
 //! as `services[1].integrations[0].key`, and all problems are reported at
@@ -12,23 +14,66 @@
 //! The work happens in three steps, one module each: `yaml` parses the text
 //! into a tree of located nodes, `schema` checks its shape (types, known and
 //! required fields), and `validate` checks the values (ids, keys,
-//! uniqueness, references) and builds the catalog.
+//! uniqueness, references, zones, durations, times) and builds the catalog.
+//! Schedules and escalation policies also pass the domain's own checks
+//! (`tocsin_core::schedule::problems`, `tocsin_core::escalation::validate`),
+//! reported at the config path they concern.
 //!
 //! ```yaml
 //! teams:
 //!   - { id: payments, name: Payments }
 //! users:
-//!   - { id: alice, name: Alice Example, email: alice@example.com }
+//!   - id: alice
+//!     name: Alice Example
+//!     email: alice@example.com
+//!     time_zone: Europe/Berlin        # optional IANA zone
+//!     contact_methods:                # ids unique across the file
+//!       - { id: alice-hook, kind: webhook, url: "http://127.0.0.1:9000/hook" }   # webhook | slack: http(s) url
+//!       - { id: alice-mail, kind: email, address: alice@example.com }
+//!     notification_rules:             # only this user's methods; none = every method at 0s
+//!       - { contact_method: alice-hook, after: 0s }
+//!       - { contact_method: alice-mail, after: 2m }
+//! schedules:
+//!   - id: primary
+//!     time_zone: America/New_York     # required, IANA
+//!     layers:                         # later layers win where they are active
+//!       - id: weekly
+//!         users: [alice]              # at least one; declared users
+//!         start: "2026-03-02T09:00:00"  # local time in the layer's zone, no offset
+//!         time_zone: America/Chicago  # optional; default the schedule's
+//!         turn: 1w                    # one unit: 12h (absolute), 1d or 1w (calendar)
+//!         handoff: "09:00"            # optional; must equal start's time of day
+//!         restrictions:               # optional windows; `from` and `to` differ
+//!           - { kind: weekly, from: "mon 09:00", to: "fri 17:00" }
+//!           - { kind: daily, from: "22:00", to: "06:00" }
+//!         end: "2026-12-31T00:00:00Z" # optional RFC 3339 instant
+//!     overrides:                      # RFC 3339 instants; the later entry wins
+//!       - { user: alice, start: "2026-03-06T18:00:00Z", end: "2026-03-09T09:00:00Z" }
+//! escalation_policies:
+//!   - id: checkout-primary
+//!     repeat: 2                       # extra passes; default 0
+//!     levels:                         # at least one
+//!       - { targets: [{ schedule: primary }, { user: alice }], escalate_after: 5m }   # > 0
 //! services:
 //!   - id: checkout
 //!     name: Checkout API
 //!     description: Takes money        # optional
 //!     team: payments                  # optional, must name a team above
+//!     escalation_policy: checkout-primary  # optional, must name a policy above
+//!     ack_timeout: 30m                # optional: > 0, or `off`; default 30m
 //!     integrations:
 //!       - kind: pagerduty             # pagerduty | alertmanager | prometheus | generic
 //!         key: 6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f
 //!         id: checkout-pd             # optional; default "<service id>-<kind>"
+//! notifications:
+//!   smtp:                             # optional; username and password together
+//!     { host: 127.0.0.1, port: 2525, from: tocsin@example.com, username: u, password: p, starttls: false }
 //! ```
+//!
+//! Durations are `<number><unit>` parts with units s, m, h, d, w (`30s`,
+//! `1h30m`), as `tocsin_core::duration` parses them. Time zones, durations
+//! and references are checked wherever they appear; the SMTP password is
+//! never shown in an error.
 
 mod error;
 mod path;

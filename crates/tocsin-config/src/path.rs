@@ -26,6 +26,18 @@ impl Path {
     pub(crate) fn index(&self, index: usize) -> Self {
         Self(format!("{}[{index}]", self.0))
     }
+
+    /// This path followed by `relative`, a path in the same notation that
+    /// starts with a key (`layers[1].users`), as the domain's validators
+    /// name fields.
+    pub(crate) fn join(&self, relative: &str) -> Self {
+        self.key(relative)
+    }
+
+    /// Like [`Path::join`], but an empty `relative` names this path itself.
+    pub(crate) fn join_opt(&self, relative: &str) -> Self {
+        if relative.is_empty() { self.clone() } else { self.join(relative) }
+    }
 }
 
 impl fmt::Display for Path {
@@ -44,5 +56,9 @@ mod tests {
         assert_eq!(path.to_string(), "services[1].integrations[0].key");
         assert_eq!(Path::root().to_string(), "");
         assert_eq!(Path::root().index(2).to_string(), "[2]");
+        assert_eq!(
+            Path::root().key("schedules").index(0).join("layers[1].users").to_string(),
+            "schedules[0].layers[1].users"
+        );
     }
 }

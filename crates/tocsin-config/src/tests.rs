@@ -2,7 +2,12 @@
 //! breaks it, and the assertions pin the exact file, line, column, path and
 //! message.
 
-use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
+use tocsin_core::escalation::{Level, Policy, Target};
+use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Notifications, Service, Smtp, Team, User};
+use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule};
+use tocsin_core::schedule::{self, Layer, Override, Restriction, Schedule, Turn};
 
 use crate::{ConfigError, ConfigErrors, MAX_FILE_BYTES, load, parse};
 
@@ -49,8 +54,24 @@ fn example_catalog() -> Catalog {
     Catalog {
         teams: vec![Team { id: "payments".into(), name: "Payments".into() }],
         users: vec![
-            User { id: "alice".into(), name: "Alice Example".into(), email: "alice@example.com".into() },
-            User { id: "bob".into(), name: "Bob Example".into(), email: "bob@example.com".into() },
+            User {
+                id: "alice".into(),
+                name: "Alice Example".into(),
+                email: "alice@example.com".into(),
+                time_zone: Some(Tz::Europe__Berlin),
+                contact_methods: vec![
+                    webhook("alice-hook", "http://127.0.0.1:9000/hook"),
+                    email_method("alice-mail", "alice@example.com"),
+                ],
+                notification_rules: vec![rule("alice-hook", 0), rule("alice-mail", 120)],
+            },
+            User {
+                id: "bob".into(),
+                name: "Bob Example".into(),
+                email: "bob@example.com".into(),
+                contact_methods: vec![email_method("bob-mail", "bob@example.com")],
+                ..User::default()
+            },
         ],
         services: vec![
             Service {
@@ -58,8 +79,10 @@ fn example_catalog() -> Catalog {
                 name: "Checkout API".into(),
                 description: Some("Takes payment for baskets and confirms orders.".into()),
                 team: Some("payments".into()),
+                escalation_policy: Some("checkout-primary".into()),
+                ack_timeout: Some(Duration::minutes(30)),
             },
-            Service { id: "search".into(), name: "Search".into(), description: None, team: None },
+            Service { id: "search".into(), name: "Search".into(), description: None, team: None, ..Service::default() },
         ],
         integrations: vec![
             integration("checkout-pagerduty", "checkout", Pagerduty, "6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f"),
@@ -68,6 +91,78 @@ fn example_catalog() -> Catalog {
             integration("checkout-generic", "checkout", Generic, "generic-checkout-0123456789ab"),
             integration("search-pagerduty", "search", Pagerduty, "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
         ],
+        schedules: vec![primary_schedule("bob")],
+        escalation_policies: vec![checkout_policy("bob")],
+        notifications: smtp_on_2525(),
+    }
+}
+
+fn webhook(id: &str, url: &str) -> ContactMethod {
+    ContactMethod { id: id.into(), kind: ContactKind::Webhook { url: url.into() } }
+}
+
+fn email_method(id: &str, address: &str) -> ContactMethod {
+    ContactMethod { id: id.into(), kind: ContactKind::Email { address: address.into() } }
+}
+
+fn rule(method: &str, after_seconds: i64) -> Rule {
+    Rule { contact_method: method.into(), after: Duration::seconds(after_seconds) }
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn hm(hour: u32, minute: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(hour, minute, 0).unwrap()
+}
+
+/// The contract's `primary` schedule; `substitute` takes the override.
+fn primary_schedule(substitute: &str) -> Schedule {
+    Schedule {
+        id: "primary".into(),
+        time_zone: Tz::America__New_York,
+        layers: vec![Layer {
+            id: "weekly".into(),
+            users: vec!["alice".into(), "bob".into()],
+            time_zone: None,
+            start: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap().and_hms_opt(9, 0, 0).unwrap(),
+            turn: Turn::Weeks(1),
+            handoff: hm(9, 0),
+            restrictions: vec![Restriction::Weekly { from: (Weekday::Mon, hm(9, 0)), to: (Weekday::Fri, hm(17, 0)) }],
+            end: None,
+        }],
+        overrides: vec![Override {
+            user: substitute.into(),
+            start: utc("2026-03-06T18:00:00Z"),
+            end: utc("2026-03-09T09:00:00Z"),
+            created_seq: 0,
+        }],
+    }
+}
+
+/// The contract's `checkout-primary` policy; `second` is the second level.
+fn checkout_policy(second: &str) -> Policy {
+    Policy {
+        id: "checkout-primary".into(),
+        repeat: 2,
+        levels: vec![
+            Level { targets: vec![Target::Schedule("primary".into())], escalate_after: Duration::minutes(5) },
+            Level { targets: vec![Target::User(second.into())], escalate_after: Duration::minutes(10) },
+        ],
+    }
+}
+
+fn smtp_on_2525() -> Notifications {
+    Notifications {
+        smtp: Some(Smtp {
+            host: "127.0.0.1".into(),
+            port: 2525,
+            from: "tocsin@example.com".into(),
+            username: None,
+            password: None,
+            starttls: false,
+        }),
     }
 }
 
@@ -215,7 +310,12 @@ fn unknown_fields_are_reported_at_the_key() {
         errors("teams:\n  - id: payments\n    name: Payments\n    colour: blue\nowners: []\n"),
         [
             error(4, 5, "teams[0].colour", "unknown field `colour`, expected one of id, name"),
-            error(5, 1, "owners", "unknown field `owners`, expected one of teams, users, services"),
+            error(
+                5,
+                1,
+                "owners",
+                "unknown field `owners`, expected one of teams, users, services, schedules, escalation_policies, notifications"
+            ),
         ]
     );
 }
@@ -517,6 +617,592 @@ services:
         rendered.lines().nth(4),
         Some("t.yaml:9:11: services[0].team: team `billing` is not declared under `teams`")
     );
+}
+
+// --- on-call: the issue-3 contract ------------------------------------------
+
+/// The config contract of issue 3, verbatim. It is an excerpt: it names
+/// `bob` and `carol` without declaring them, and its service has no `name`.
+const CONTRACT: &str = r#"users:
+  - id: alice
+    name: Alice Example
+    email: alice@example.com
+    time_zone: Europe/Berlin
+    contact_methods:
+      - { id: alice-hook, kind: webhook, url: "http://127.0.0.1:9000/hook" }
+      - { id: alice-mail, kind: email, address: alice@example.com }
+    notification_rules:
+      - { contact_method: alice-hook, after: 0s }
+      - { contact_method: alice-mail, after: 2m }
+schedules:
+  - id: primary
+    time_zone: America/New_York
+    layers:
+      - id: weekly
+        users: [alice, bob]
+        start: "2026-03-02T09:00:00"     # local time in the layer's zone (a layer may carry its own time_zone)
+        turn: 1w                          # 12h, 1d, 1w ...
+        handoff: "09:00"
+        restrictions: [{ kind: weekly, from: "mon 09:00", to: "fri 17:00" }]   # or { kind: daily, from: "22:00", to: "06:00" }
+    overrides:
+      - { user: carol, start: "2026-03-06T18:00:00Z", end: "2026-03-09T09:00:00Z" }
+escalation_policies:
+  - id: checkout-primary
+    repeat: 2
+    levels:
+      - { targets: [{ schedule: primary }], escalate_after: 5m }
+      - { targets: [{ user: carol }], escalate_after: 10m }
+services:
+  - id: checkout
+    escalation_policy: checkout-primary
+    ack_timeout: 30m
+notifications:
+  smtp: { host: 127.0.0.1, port: 2525, from: "tocsin@example.com" }
+"#;
+
+/// [`CONTRACT`] with only what it leaves out added: users `bob` and `carol`
+/// and the service's name.
+fn contract_completed() -> String {
+    let users_end = "      - { contact_method: alice-mail, after: 2m }\n";
+    let service = "  - id: checkout\n";
+    assert!(CONTRACT.contains(users_end) && CONTRACT.contains(service));
+    CONTRACT
+        .replace(
+            users_end,
+            &format!(
+                "{users_end}  - {{ id: bob, name: Bob Example, email: bob@example.com }}\n  - {{ id: carol, name: Carol Example, email: carol@example.com }}\n"
+            ),
+        )
+        .replace(service, &format!("{service}    name: Checkout API\n"))
+}
+
+#[test]
+fn the_contract_excerpt_fails_only_on_what_it_leaves_out() {
+    assert_eq!(
+        errors(CONTRACT),
+        [
+            error(17, 24, "schedules[0].layers[0].users[1]", "user `bob` is not declared under `users`"),
+            error(23, 17, "schedules[0].overrides[0].user", "user `carol` is not declared under `users`"),
+            error(
+                29,
+                29,
+                "escalation_policies[0].levels[1].targets[0].user",
+                "user `carol` is not declared under `users`"
+            ),
+            error(31, 5, "services[0]", "missing field `name`"),
+        ]
+    );
+}
+
+#[test]
+fn the_contract_parses_to_domain_values() {
+    let user = |id: &str, name: &str| User {
+        id: id.into(),
+        name: name.into(),
+        email: format!("{id}@example.com"),
+        ..User::default()
+    };
+    let expected = Catalog {
+        users: vec![
+            User {
+                time_zone: Some(Tz::Europe__Berlin),
+                contact_methods: vec![
+                    webhook("alice-hook", "http://127.0.0.1:9000/hook"),
+                    email_method("alice-mail", "alice@example.com"),
+                ],
+                notification_rules: vec![rule("alice-hook", 0), rule("alice-mail", 120)],
+                ..user("alice", "Alice Example")
+            },
+            user("bob", "Bob Example"),
+            user("carol", "Carol Example"),
+        ],
+        services: vec![Service {
+            id: "checkout".into(),
+            name: "Checkout API".into(),
+            escalation_policy: Some("checkout-primary".into()),
+            ack_timeout: Some(Duration::minutes(30)),
+            ..Service::default()
+        }],
+        schedules: vec![primary_schedule("carol")],
+        escalation_policies: vec![checkout_policy("carol")],
+        notifications: smtp_on_2525(),
+        ..Catalog::default()
+    };
+    let parsed = catalog(&contract_completed());
+    assert_eq!(parsed, expected);
+    // The values are what the domain takes: the schedule resolves. Alice has
+    // the first week until carol's override (Friday 13:00 EST to Monday
+    // 05:00 EDT, across the DST change); then a gap until the weekly window
+    // opens at 09:00 EDT with bob's turn.
+    let primary = &parsed.schedules[0];
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-06T17:59:00Z")).as_deref(), Some("alice"));
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-07T12:00:00Z")).as_deref(), Some("carol"));
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-09T12:00:00Z")), None);
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-09T13:00:00Z")).as_deref(), Some("bob"));
+    assert!(tocsin_core::escalation::validate(&parsed.escalation_policies[0]).is_ok());
+}
+
+/// Users `alice` and `bob` (with contact methods), then `rest` from line 9.
+fn on_call(rest: &str) -> String {
+    format!(
+        "users:\n  - id: alice\n    name: Alice\n    email: alice@example.com\n    contact_methods: [{{ id: alice-hook, kind: webhook, url: 'https://hooks.example.com/a' }}]\n  - id: bob\n    name: Bob\n    email: bob@example.com\n{rest}"
+    )
+}
+
+/// A schedule `primary` in New York whose single layer `weekly` (line 13
+/// on) has `layer` appended.
+fn with_layer(layer: &str) -> String {
+    on_call(&format!(
+        "schedules:\n  - id: primary\n    time_zone: America/New_York\n    layers:\n      - id: weekly\n{layer}"
+    ))
+}
+
+const LAYER_OK: &str = "        users: [alice, bob]\n        start: '2026-03-02T09:00:00'\n        turn: 1w\n";
+
+#[test]
+fn unknown_time_zones_name_the_path_and_the_value() {
+    let text = on_call(
+        "    time_zone: Europe/Berlln\nschedules:\n  - id: primary\n    time_zone: Mars/Olympus\n    layers:\n      - { id: a, users: [alice], start: '2026-03-02T09:00:00', turn: 1d, time_zone: america/new_york }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                9,
+                16,
+                "users[1].time_zone",
+                "unknown time zone `Europe/Berlln`; expected an IANA name such as `America/New_York` or `UTC`"
+            ),
+            error(
+                12,
+                16,
+                "schedules[0].time_zone",
+                "unknown time zone `Mars/Olympus`; expected an IANA name such as `America/New_York` or `UTC`"
+            ),
+            error(
+                14,
+                85,
+                "schedules[0].layers[0].time_zone",
+                "unknown time zone `america/new_york`; expected an IANA name such as `America/New_York` or `UTC`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn references_to_users_and_schedules_must_be_declared() {
+    let text = on_call(
+        "schedules:\n  - id: primary\n    time_zone: UTC\n    layers:\n      - { id: a, users: [alice, dave], start: '2026-03-02T09:00:00', turn: 1d }\n    overrides:\n      - { user: erin, start: '2026-03-06T18:00:00Z', end: '2026-03-09T09:00:00Z' }\nescalation_policies:\n  - id: p\n    levels:\n      - { targets: [{ user: frank }, { schedule: secondary }, { schedule: primary }], escalate_after: 5m }\nservices:\n  - { id: checkout, name: Checkout, escalation_policy: checkout-primary }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(13, 33, "schedules[0].layers[0].users[1]", "user `dave` is not declared under `users`"),
+            error(15, 17, "schedules[0].overrides[0].user", "user `erin` is not declared under `users`"),
+            error(
+                19,
+                29,
+                "escalation_policies[0].levels[0].targets[0].user",
+                "user `frank` is not declared under `users`"
+            ),
+            error(
+                19,
+                50,
+                "escalation_policies[0].levels[0].targets[1].schedule",
+                "schedule `secondary` is not declared under `schedules`"
+            ),
+            error(
+                21,
+                56,
+                "services[0].escalation_policy",
+                "escalation policy `checkout-primary` is not declared under `escalation_policies`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_empty_rotation_is_rejected_but_overlapping_layers_are_fine() {
+    assert_eq!(
+        errors(&with_layer("        users: []\n        start: '2026-03-02T09:00:00'\n        turn: 1w\n")),
+        [error(14, 16, "schedules[0].layers[0].users", "a rotation needs at least one user")]
+    );
+    // Two always-active layers over the same time, and two overlapping
+    // overrides: later layers and later overrides win.
+    let parsed = catalog(&with_layer(&format!(
+        "{LAYER_OK}      - {{ id: days, users: [bob], start: '2026-03-02T09:00:00', turn: 1d }}\n    overrides:\n      - {{ user: alice, start: '2026-03-05T00:00:00Z', end: '2026-03-07T00:00:00Z' }}\n      - {{ user: bob, start: '2026-03-06T00:00:00Z', end: '2026-03-08T00:00:00Z' }}\n"
+    )));
+    let primary = &parsed.schedules[0];
+    assert_eq!(primary.layers.len(), 2);
+    assert_eq!(primary.overrides.iter().map(|o| o.created_seq).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-03T12:00:00Z")).as_deref(), Some("bob"));
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-05T12:00:00Z")).as_deref(), Some("alice"));
+    assert_eq!(schedule::on_call_at(primary, utc("2026-03-06T12:00:00Z")).as_deref(), Some("bob"));
+}
+
+#[test]
+fn turns_keep_their_unit() {
+    let turn = |turn: &str| {
+        let text =
+            with_layer(&format!("        users: [alice]\n        start: '2026-03-02T09:00'\n        turn: {turn}\n"));
+        catalog(&text).schedules[0].layers[0].turn
+    };
+    assert_eq!(turn("12h"), Turn::Hours(12));
+    assert_eq!(turn("24h"), Turn::Hours(24));
+    assert_eq!(turn("1d"), Turn::Days(1));
+    assert_eq!(turn("2w"), Turn::Weeks(2));
+}
+
+#[test]
+fn layer_values_are_checked() {
+    let text = with_layer(
+        "        users: [alice]\n        start: '2026-03-02T09:00:00Z'\n        turn: 90m\n        handoff: 9am\n        end: '2026-06-01'\n      - id: weekly\n        users: [bob]\n        start: '2026-03-02T09:00:00'\n        turn: 0d\n        handoff: '10:00'\n        end: '2026-03-01T00:00:00Z'\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                15,
+                16,
+                "schedules[0].layers[0].start",
+                "expected a local date and time like `2026-03-02T09:00:00` (no offset: it is read in the layer's time zone), found `2026-03-02T09:00:00Z`"
+            ),
+            error(
+                16,
+                15,
+                "schedules[0].layers[0].turn",
+                "a turn is a whole number of hours, days or weeks, like `12h`, `1d` or `1w`; found `90m`"
+            ),
+            error(17, 18, "schedules[0].layers[0].handoff", "expected a time of day like `09:00`, found `9am`"),
+            error(
+                18,
+                14,
+                "schedules[0].layers[0].end",
+                "expected an RFC 3339 instant with an offset, like `2026-03-06T18:00:00Z`, found `2026-06-01`"
+            ),
+            error(19, 13, "schedules[0].layers[1].id", "duplicate layer id `weekly` (first defined at line 13)"),
+            error(22, 15, "schedules[0].layers[1].turn", "a turn must be longer than zero"),
+            error(
+                23,
+                18,
+                "schedules[0].layers[1].handoff",
+                "must equal the time of day of start (09:00:00), the rotation's first handoff"
+            ),
+            error(24, 14, "schedules[0].layers[1].end", "must be after the layer's start"),
+        ]
+    );
+}
+
+#[test]
+fn restrictions_are_spelled_as_documented() {
+    let text = with_layer(&format!(
+        "{LAYER_OK}        restrictions:\n          - {{ kind: weekly, from: mon 9am, to: 'fri 17:00' }}\n          - {{ kind: daily, from: '9:00', to: '17:00' }}\n          - {{ kind: hourly, from: '09:00', to: '10:00' }}\n          - {{ kind: daily, from: '22:00', to: '22:00' }}\n          - {{ kind: weekly, from: 'funday 09:00', to: 'fri 17:00' }}\n"
+    ));
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                18,
+                35,
+                "schedules[0].layers[0].restrictions[0].from",
+                "expected a weekday and a time of day like `mon 09:00`, found `mon 9am`"
+            ),
+            error(
+                19,
+                34,
+                "schedules[0].layers[0].restrictions[1].from",
+                "expected a time of day like `09:00`, found `9:00`"
+            ),
+            error(
+                20,
+                21,
+                "schedules[0].layers[0].restrictions[2].kind",
+                "unknown variant `hourly`, expected one of daily, weekly"
+            ),
+            error(
+                22,
+                35,
+                "schedules[0].layers[0].restrictions[4].from",
+                "expected a weekday and a time of day like `mon 09:00`, found `funday 09:00`"
+            ),
+        ]
+    );
+    // With the spelling fixed, the domain's rule about empty windows applies.
+    let text = with_layer(&format!(
+        "{LAYER_OK}        restrictions:\n          - {{ kind: daily, from: '22:00', to: '06:00' }}\n          - {{ kind: daily, from: '22:00', to: '22:00' }}\n"
+    ));
+    assert_eq!(errors(&text), [error(19, 13, "schedules[0].layers[0].restrictions[1]", "from and to must differ")]);
+    let parsed = catalog(&with_layer(&format!(
+        "{LAYER_OK}        restrictions: [{{ kind: daily, from: '22:00', to: '06:00' }}, {{ kind: weekly, from: 'Saturday 10:00', to: 'sun 10:00:30' }}]\n"
+    )));
+    assert_eq!(
+        parsed.schedules[0].layers[0].restrictions,
+        [
+            Restriction::Daily { from: hm(22, 0), to: hm(6, 0) },
+            Restriction::Weekly {
+                from: (Weekday::Sat, hm(10, 0)),
+                to: (Weekday::Sun, NaiveTime::from_hms_opt(10, 0, 30).unwrap())
+            },
+        ]
+    );
+}
+
+#[test]
+fn overrides_are_instants_that_end_after_they_start() {
+    let text = with_layer(&format!(
+        "{LAYER_OK}    overrides:\n      - {{ user: bob, start: '2026-03-06 18:00', end: '2026-03-09T09:00:00Z' }}\n      - {{ user: bob, start: '2026-03-09T09:00:00+01:00', end: '2026-03-09T08:00:00Z' }}\n"
+    ));
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                18,
+                29,
+                "schedules[0].overrides[0].start",
+                "expected an RFC 3339 instant with an offset, like `2026-03-06T18:00:00Z`, found `2026-03-06 18:00`"
+            ),
+            error(19, 63, "schedules[0].overrides[1].end", "must be after the override's start"),
+        ]
+    );
+}
+
+#[test]
+fn escalate_after_must_be_greater_than_zero() {
+    let text = on_call(
+        "escalation_policies:\n  - id: p\n    levels:\n      - { targets: [{ user: alice }], escalate_after: 0s }\n      - { targets: [], escalate_after: 0m }\n  - { id: q, levels: [] }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                12,
+                55,
+                "escalation_policies[0].levels[0].escalate_after",
+                "duration must be greater than zero, got `0s`"
+            ),
+            error(13, 20, "escalation_policies[0].levels[1].targets", "needs at least one user or schedule to page"),
+            error(
+                13,
+                40,
+                "escalation_policies[0].levels[1].escalate_after",
+                "duration must be greater than zero, got `0m`"
+            ),
+            error(
+                14,
+                22,
+                "escalation_policies[1].levels",
+                "a policy needs at least one level, or nobody would be paged"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn policy_shapes_are_checked() {
+    let text = on_call(
+        "escalation_policies:\n  - id: p\n    repeat: -1\n    levels:\n      - { targets: [{ user: alice, schedule: primary }, {}], escalate_after: 5m }\n      - { targets: [{ user: alice }] }\n  - { id: p, repeat: 'two', levels: [{ targets: [{ user: bob }], escalate_after: 1m }] }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(11, 13, "escalation_policies[0].repeat", "expected a whole number from 0 to 4294967295, found `-1`"),
+            error(
+                13,
+                21,
+                "escalation_policies[0].levels[0].targets[0]",
+                "a target names exactly one of `user` or `schedule`"
+            ),
+            error(
+                13,
+                57,
+                "escalation_policies[0].levels[0].targets[1]",
+                "a target names exactly one of `user` or `schedule`"
+            ),
+            error(14, 9, "escalation_policies[0].levels[1]", "missing field `escalate_after`"),
+            error(15, 11, "escalation_policies[1].id", "duplicate escalation policy id `p` (first defined at line 10)"),
+            error(15, 22, "escalation_policies[1].repeat", "expected a number, found a string"),
+        ]
+    );
+}
+
+#[test]
+fn durations_must_be_well_formed() {
+    let text = on_call(
+        "    notification_rules: [{ contact_method: bob-hook, after: -5m }]\n    contact_methods: [{ id: bob-hook, kind: slack, url: 'https://hooks.example.com/b' }]\nescalation_policies:\n  - { id: p, levels: [{ targets: [{ user: alice }], escalate_after: 5 min }] }\nservices:\n  - { id: a, name: A, ack_timeout: 0s }\n  - { id: b, name: B, ack_timeout: soon }\nschedules:\n  - { id: s, time_zone: UTC, layers: [{ id: l, users: [alice], start: '2026-03-02T09:00:00', turn: 1.5h }] }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                9,
+                61,
+                "users[1].notification_rules[0].after",
+                "negative duration `-5m`; durations count forward, drop the `-`"
+            ),
+            error(
+                12,
+                69,
+                "escalation_policies[0].levels[0].escalate_after",
+                "unknown unit ` min` in `5 min`; use s, m, h, d or w"
+            ),
+            error(
+                14,
+                36,
+                "services[0].ack_timeout",
+                "duration must be greater than zero, got `0s`; or write `off` for no acknowledgement timeout"
+            ),
+            error(
+                15,
+                36,
+                "services[1].ack_timeout",
+                "expected a number at `soon` in `soon`; write for example `5m`; or write `off` for no acknowledgement timeout"
+            ),
+            error(
+                17,
+                100,
+                "schedules[0].layers[0].turn",
+                "fractional amount in `1.5h`; use whole numbers, for example `1h30m` instead of `1.5h`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ack_timeout_defaults_to_30_minutes_and_may_be_off() {
+    let parsed = catalog(
+        "services:\n  - { id: a, name: A }\n  - { id: b, name: B, ack_timeout: off }\n  - { id: c, name: C, ack_timeout: 90s }\n",
+    );
+    let timeouts: Vec<Option<Duration>> = parsed.services.iter().map(|s| s.ack_timeout).collect();
+    assert_eq!(timeouts, [Some(Duration::minutes(30)), None, Some(Duration::seconds(90))]);
+}
+
+#[test]
+fn rules_may_only_use_the_users_own_contact_methods() {
+    let text = on_call(
+        "    contact_methods: [{ id: bob-mail, kind: email, address: bob@example.com }]\n    notification_rules:\n      - { contact_method: alice-hook, after: 0s }\n      - { contact_method: bob-pager, after: 1m }\n      - { contact_method: bob-mail, after: 2m }\n      - { contact_method: bob-mail, after: 120s }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(
+                11,
+                27,
+                "users[1].notification_rules[0].contact_method",
+                "contact method `alice-hook` belongs to user `alice`; a notification rule may only use its own user's contact methods"
+            ),
+            error(
+                12,
+                27,
+                "users[1].notification_rules[1].contact_method",
+                "contact method `bob-pager` is not declared under this user's `contact_methods`"
+            ),
+            error(
+                14,
+                9,
+                "users[1].notification_rules[3]",
+                "repeats users[1].notification_rules[2] (same contact method, same delay)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn contact_methods_are_checked() {
+    let text = "users:\n  - id: alice\n    name: Alice\n    email: alice@example.com\n    contact_methods:\n      - { id: hook, kind: webhook, url: 'ftp://secret.example.com/x' }\n      - { id: slack, kind: slack, url: 'https://' }\n      - { id: mail, kind: email, address: alice.example.com }\n      - { id: mail2, kind: email, url: 'https://x.example.com' }\n      - { id: pager, kind: pager, number: 5 }\n  - id: bob\n    name: Bob\n    email: bob@example.com\n    contact_methods: [{ id: hook, kind: webhook, url: 'http://127.0.0.1:9000/hook' }]\n";
+    let found = errors(text);
+    assert_eq!(
+        found,
+        [
+            error(
+                6,
+                41,
+                "users[0].contact_methods[0].url",
+                "invalid URL: expected `http://` or `https://` followed by a host"
+            ),
+            error(
+                7,
+                40,
+                "users[0].contact_methods[1].url",
+                "invalid URL: expected `http://` or `https://` followed by a host"
+            ),
+            error(
+                8,
+                43,
+                "users[0].contact_methods[2].address",
+                "invalid email `alice.example.com`: expected one `@` with text on both sides"
+            ),
+            error(9, 9, "users[0].contact_methods[3]", "missing field `address`"),
+            error(
+                9,
+                35,
+                "users[0].contact_methods[3].url",
+                "`url` does not apply to email contact methods, which take `address`"
+            ),
+            error(
+                10,
+                28,
+                "users[0].contact_methods[4].kind",
+                "unknown variant `pager`, expected one of webhook, slack, email"
+            ),
+            error(
+                10,
+                35,
+                "users[0].contact_methods[4].number",
+                "unknown field `number`, expected one of id, kind, url, address"
+            ),
+            error(
+                14,
+                29,
+                "users[1].contact_methods[0].id",
+                "duplicate contact method id `hook` (first defined at line 6)"
+            ),
+        ]
+    );
+    assert!(found.iter().all(|e| !e.message.contains("secret")));
+}
+
+#[test]
+fn smtp_settings_are_checked_and_the_password_is_never_shown() {
+    let text = "notifications:\n  smtp:\n    host: ''\n    port: 70000\n    from: tocsin\n    password: hunter2\n    starttls: 'yes'\n";
+    let found = errors(text);
+    assert_eq!(
+        found,
+        [
+            error(3, 5, "notifications.smtp", "`username` and `password` go together: set both or neither"),
+            error(3, 11, "notifications.smtp.host", "host must not be empty or contain spaces"),
+            error(4, 11, "notifications.smtp.port", "expected a whole number from 1 to 65535, found `70000`"),
+            error(5, 11, "notifications.smtp.from", "invalid email `tocsin`: expected one `@` with text on both sides"),
+            error(7, 15, "notifications.smtp.starttls", "expected a boolean, found a string"),
+        ]
+    );
+    assert!(found.iter().all(|e| !e.to_string().contains("hunter2")));
+    let parsed = catalog(
+        "notifications:\n  smtp: { host: mail.example.com, port: 587, from: tocsin@example.com, username: tocsin, password: hunter2, starttls: true }\n",
+    );
+    let smtp = parsed.notifications.smtp.unwrap();
+    assert_eq!((smtp.port, smtp.starttls, smtp.password.as_deref()), (587, true, Some("hunter2")));
+    assert!(!format!("{smtp:?}").contains("hunter2"));
+    assert_eq!(catalog("notifications:\n").notifications, Notifications::default());
+}
+
+#[test]
+fn on_call_ids_are_checked_and_unique() {
+    let text = on_call(
+        "schedules:\n  - { id: Primary, time_zone: UTC }\n  - { id: s, time_zone: UTC }\n  - { id: s, time_zone: UTC }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            error(10, 11, "schedules[0].id", "id `Primary` must start with a lowercase letter or a digit"),
+            error(12, 11, "schedules[2].id", "duplicate schedule id `s` (first defined at line 11)"),
+        ]
+    );
+}
+
+#[test]
+fn references_are_not_checked_when_the_user_list_is_broken() {
+    let text = "users:\n  - { id: alice, name: Alice }\nschedules:\n  - { id: s, time_zone: UTC, layers: [{ id: l, users: [alice], start: '2026-03-02T09:00:00', turn: 1d }] }\n";
+    assert_eq!(errors(text), [error(2, 5, "users[0]", "missing field `email`")]);
 }
 
 // --- load -----------------------------------------------------------------

@@ -1,6 +1,20 @@
-//! Catalog entities declared as code: teams, users, services, integrations.
+//! Catalog entities declared as code: teams, users (with their contact
+//! methods and notification rules), services, integrations, schedules,
+//! escalation policies and the notification settings.
+//!
+//! The catalog is an in-process value handed from config to the store and
+//! the engine; wire formats live in the adapters. [`Catalog`] and [`User`]
+//! therefore do not implement serde: schedules, time zones and notification
+//! rules have no serde form in the domain, and the SMTP password must not
+//! leak into a serialized catalog by accident.
 
+use chrono::Duration;
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use crate::escalation::Policy;
+use crate::notify::rules::{ContactMethod, Rule};
+use crate::schedule::Schedule;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Team {
@@ -8,19 +22,60 @@ pub struct Team {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A person who can be paged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub name: String,
     pub email: String,
+    /// The zone the user reads times in (display, iCal); `None` when not
+    /// declared.
+    pub time_zone: Option<Tz>,
+    /// Ways to reach the user, in declaration order. Ids are unique across
+    /// the whole catalog.
+    pub contact_methods: Vec<ContactMethod>,
+    /// The rules as declared, in declaration order; each names one of this
+    /// user's `contact_methods`. The engine follows
+    /// [`effective_rules`](crate::notify::rules::effective_rules) of them
+    /// (firing order, and one rule per method at 0 s when none are declared).
+    pub notification_rules: Vec<Rule>,
 }
 
+/// The acknowledgement timeout a service gets when its config does not set
+/// one: an acknowledged incident re-triggers after 30 minutes.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::minutes(30);
+
+/// Something that has incidents.
+///
+/// `Default` gives empty strings, no policy and [`DEFAULT_ACK_TIMEOUT`], the
+/// same values config produces when the optional keys are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
     pub team: Option<String>,
+    /// Id of the escalation policy that pages for this service's incidents;
+    /// `None` pages nobody.
+    pub escalation_policy: Option<String>,
+    /// How long an acknowledgement holds before the incident returns to
+    /// triggered and paging starts over. `None` means off (config:
+    /// `ack_timeout: off`); an absent key means [`DEFAULT_ACK_TIMEOUT`].
+    /// Passed as is to [`escalation::start`](crate::escalation::start).
+    pub ack_timeout: Option<Duration>,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            name: String::new(),
+            description: None,
+            team: None,
+            escalation_policy: None,
+            ack_timeout: Some(DEFAULT_ACK_TIMEOUT),
+        }
+    }
 }
 
 /// The wire format an integration key accepts.
@@ -65,11 +120,80 @@ pub struct IntegrationSpec {
     pub key: String,
 }
 
+/// Server-wide settings for delivering notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// The relay email contact methods are sent through; `None` when email
+    /// is not configured.
+    pub smtp: Option<Smtp>,
+}
+
+/// An SMTP relay. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// The sender address of every email.
+    pub from: String,
+    /// Credentials, both set or both unset.
+    pub username: Option<String>,
+    /// A secret: never echoed in errors or debug output.
+    pub password: Option<String>,
+    /// Upgrade the connection with STARTTLS; `false` when not set.
+    pub starttls: bool,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("starttls", &self.starttls)
+            .finish()
+    }
+}
+
 /// Everything config-as-code declares, validated and ready to apply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     pub teams: Vec<Team>,
     pub users: Vec<User>,
     pub services: Vec<Service>,
     pub integrations: Vec<IntegrationSpec>,
+    /// Every schedule passes [`schedule::validate`](crate::schedule::validate);
+    /// layer users and override users are declared users.
+    pub schedules: Vec<Schedule>,
+    /// Every policy passes [`escalation::validate`](crate::escalation::validate);
+    /// targets name declared users and schedules.
+    pub escalation_policies: Vec<Policy>,
+    pub notifications: Notifications,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_debug_hides_the_password() {
+        let smtp = Smtp {
+            host: "127.0.0.1".into(),
+            port: 2525,
+            from: "tocsin@example.com".into(),
+            username: Some("tocsin".into()),
+            password: Some("hunter2".into()),
+            starttls: false,
+        };
+        let shown =
+            format!("{:?}", Catalog { notifications: Notifications { smtp: Some(smtp) }, ..Catalog::default() });
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_default_service_has_the_default_ack_timeout() {
+        assert_eq!(Service::default().ack_timeout, Some(Duration::seconds(1800)));
+    }
 }

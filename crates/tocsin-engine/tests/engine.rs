@@ -17,7 +17,13 @@ const KEY: &str = "prom-engine-test-key-0001";
 async fn store_with_service(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     let store = tocsin_store::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
     let catalog = Catalog {
-        services: vec![Service { id: "api".into(), name: "API".into(), description: None, team: None }],
+        services: vec![Service {
+            id: "api".into(),
+            name: "API".into(),
+            description: None,
+            team: None,
+            ..Default::default()
+        }],
         integrations: vec![IntegrationSpec {
             id: "api-prom".into(),
             service_id: "api".into(),

@@ -196,7 +196,13 @@ fn team(id: &str, name: &str) -> Team {
 }
 
 fn service(id: &str, name: &str, description: Option<&str>, team: Option<&str>) -> Service {
-    Service { id: id.into(), name: name.into(), description: description.map(Into::into), team: team.map(Into::into) }
+    Service {
+        id: id.into(),
+        name: name.into(),
+        description: description.map(Into::into),
+        team: team.map(Into::into),
+        ..Default::default()
+    }
 }
 
 fn integration(id: &str, service_id: &str, kind: IntegrationKind, key: &str) -> IntegrationSpec {
@@ -207,7 +213,12 @@ fn integration(id: &str, service_id: &str, kind: IntegrationKind, key: &str) -> 
 fn catalog_v1() -> Catalog {
     Catalog {
         teams: vec![team("ops", "Operations")],
-        users: vec![User { id: "alice".into(), name: "Alice".into(), email: "alice@example.com".into() }],
+        users: vec![User {
+            id: "alice".into(),
+            name: "Alice".into(),
+            email: "alice@example.com".into(),
+            ..Default::default()
+        }],
         services: vec![
             service("svc-api", "API", Some("Public HTTP API"), Some("ops")),
             service("svc-db", "Database", None, Some("ops")),
@@ -219,6 +230,7 @@ fn catalog_v1() -> Catalog {
             integration("int-db", "svc-db", IntegrationKind::Generic, KEY_DB),
             integration("int-web", "svc-web", IntegrationKind::Prometheus, KEY_WEB),
         ],
+        ..Default::default()
     }
 }
 

@@ -118,12 +118,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(ConfigCmd::Validate { file }) => match tocsin_config::load(&file) {
             Ok(catalog) => {
                 println!(
-                    "{}: ok ({} teams, {} users, {} services, {} integrations)",
+                    "{}: ok ({} teams, {} users, {} services, {} integrations, {} schedules, {} escalation policies)",
                     file.display(),
                     catalog.teams.len(),
                     catalog.users.len(),
                     catalog.services.len(),
-                    catalog.integrations.len()
+                    catalog.integrations.len(),
+                    catalog.schedules.len(),
+                    catalog.escalation_policies.len()
                 );
                 Ok(ExitCode::SUCCESS)
             }

@@ -72,6 +72,14 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
         tracing::info!(?changes, file = %path.display(), "config applied");
+        if !catalog.schedules.is_empty() || !catalog.escalation_policies.is_empty() {
+            // Say so loudly rather than let a team believe it is being paged.
+            tracing::warn!(
+                schedules = catalog.schedules.len(),
+                escalation_policies = catalog.escalation_policies.len(),
+                "schedules and escalation policies are validated but paging is not active in this version"
+            );
+        }
     }
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
