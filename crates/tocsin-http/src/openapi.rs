@@ -87,6 +87,13 @@ pub fn build() -> Value {
             "/services": {"get": op("Services declared in config", "viewer", json!([]), None, ("200", page_of("Service")))},
             "/services/{id}": {"get": op("One service", "viewer", json!([path_id("service id")]), None, ("200", r("Service")))},
             "/services/{id}/changes": {"get": op("Change events recorded for a service", "viewer", json!([path_id("service id")]), None, ("200", json!({"type": "object"})))},
+            "/schedules": {"get": op("Schedules declared in config", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
+            "/schedules/{id}/oncall": {"get": op("Users on call at an instant (default now); empty in a gap", "viewer",
+                json!([path_id("schedule id"), q("at", ts.clone(), "the instant (default now)")]), None,
+                ("200", json!({"type": "object", "properties": {"schedule": {"type": "string"}, "at": ts, "users": {"type": "array", "items": {"type": "string"}}}})))},
+            "/schedules/{id}/segments": {"get": op("Who is on call across [from, to); gaps are absent", "viewer",
+                json!([path_id("schedule id"), q("from", ts.clone(), "range start (required)"), q("to", ts.clone(), "range end (required, at most 400 days after from)")]), None,
+                ("200", json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"start": ts, "end": ts, "user": {"type": "string"}}}}}})))},
             "/tokens": {
                 "get": op("List API tokens (never their secrets)", "admin", json!([]), None, ("200", page_of("Token"))),
                 "post": op("Create an API token; the secret is returned once", "admin", json!([]),

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
 use tocsin_core::ratelimit::TokenBucket;
+use tocsin_core::schedule::Schedule;
 use tocsin_store::{IntegrationRef, Store, StoreError};
 
 #[derive(Clone)]
@@ -15,6 +16,8 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
+    /// On-call schedules as declared in the applied config.
+    pub schedules: Arc<Vec<Schedule>>,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -47,7 +50,14 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
+            schedules: Arc::new(Vec::new()),
         }
+    }
+
+    /// Serves these schedules (from the applied config).
+    pub fn with_schedules(mut self, schedules: Vec<Schedule>) -> Self {
+        self.schedules = Arc::new(schedules);
+        self
     }
 
     /// The enabled integration whose key hashes to `key_hash`, from a short

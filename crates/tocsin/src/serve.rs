@@ -68,6 +68,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let clock = cfg.clock.clone();
     let store = open_store(cfg.database_url.as_deref(), &cfg.data_dir).await?;
 
+    let mut schedules = Vec::new();
     if let Some(path) = &cfg.config {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
@@ -77,9 +78,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
             tracing::warn!(
                 schedules = catalog.schedules.len(),
                 escalation_policies = catalog.escalation_policies.len(),
-                "schedules and escalation policies are validated but paging is not active in this version"
+                "schedules answer who is on call, but paging (escalation and notifications) is not active in this version"
             );
         }
+        schedules = catalog.schedules;
     }
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
@@ -89,7 +91,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let app = tocsin_http::router(AppState::new(store.clone(), clock.clone(), cfg.limits));
+    let app = tocsin_http::router(AppState::new(store.clone(), clock.clone(), cfg.limits).with_schedules(schedules));
     let handle = axum_server::Handle::<SocketAddr>::new();
     let server = match &cfg.tls {
         Some((cert, key)) => {

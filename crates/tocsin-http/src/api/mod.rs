@@ -5,6 +5,7 @@ mod alerts;
 mod audit;
 mod incidents;
 pub(crate) mod params;
+mod schedules;
 mod services;
 mod tokens;
 
@@ -25,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/services", get(services::list))
         .route("/services/{id}", get(services::show))
         .route("/services/{id}/changes", get(services::changes))
+        .route("/schedules", get(schedules::list))
+        .route("/schedules/{id}/oncall", get(schedules::oncall))
+        .route("/schedules/{id}/segments", get(schedules::segments))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/audit", get(audit::list))

@@ -202,3 +202,53 @@ async fn services_health_metrics_and_openapi() {
     assert_eq!(r.status().as_u16(), 404);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_answer_who_is_on_call() {
+    // examples/tocsin.yaml: `primary` in America/New_York, alice then bob weekly
+    // from Mon 2026-03-02 09:00, active Mon 09:00–Fri 17:00, and bob overriding
+    // 2026-03-06T18:00Z–2026-03-09T09:00Z. DST starts 2026-03-08.
+    let s = TestServer::start().await;
+    let (status, list) = s.get("/schedules").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["id"], "primary");
+    assert_eq!(list["items"][0]["time_zone"], "America/New_York");
+
+    for (at, users) in [
+        ("2026-03-03T15:00:00Z", json!(["alice"])), // Tue 10:00 EST, alice's week
+        ("2026-03-07T12:00:00Z", json!(["bob"])),   // Saturday: the override
+        ("2026-03-09T11:00:00Z", json!([])),        // Mon 07:00 EDT: override over, window not open
+        ("2026-03-10T15:00:00Z", json!(["bob"])),   // Tue 11:00 EDT, bob's week
+        ("2026-03-14T15:00:00Z", json!([])),        // Saturday without override: a gap
+    ] {
+        let (status, v) = s.get(&format!("/schedules/primary/oncall?at={at}")).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["users"], users, "at {at}");
+    }
+
+    let (status, v) = s.get("/schedules/primary/segments?from=2026-03-06T00:00:00Z&to=2026-03-10T00:00:00Z").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["items"],
+        json!([
+            {"start": "2026-03-06T00:00:00Z", "end": "2026-03-06T18:00:00Z", "user": "alice"},
+            {"start": "2026-03-06T18:00:00Z", "end": "2026-03-09T09:00:00Z", "user": "bob"},
+            {"start": "2026-03-09T13:00:00Z", "end": "2026-03-10T00:00:00Z", "user": "bob"},
+        ])
+    );
+
+    for (q, field) in [
+        ("/schedules/primary/segments?from=2026-03-06T00:00:00Z", "to"),
+        ("/schedules/primary/segments?from=2026-03-06T00:00:00Z&to=2026-03-05T00:00:00Z", "to"),
+        ("/schedules/primary/segments?from=2026-01-01T00:00:00Z&to=2028-01-01T00:00:00Z", "to"),
+        ("/schedules/primary/oncall?at=tomorrow", "at"),
+    ] {
+        let (status, v) = s.get(q).await;
+        assert_eq!((status, v["error"]["field"].clone()), (400, json!(field)), "{q}");
+    }
+    let (status, _) = s.get("/schedules/nope/oncall").await;
+    assert_eq!(status, 404);
+    let (status, _) = s.api(Method::GET, "/schedules", None, None).await;
+    assert_eq!(status, 401);
+    s.stop().await;
+}
