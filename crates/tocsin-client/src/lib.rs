@@ -17,6 +17,7 @@ mod types;
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
@@ -143,6 +144,25 @@ impl Client {
     pub async fn get_service(&self, id: &str) -> Result<Service, ClientError> {
         let url = self.api(&["services", id])?;
         self.call(self.req(Method::GET, url)).await
+    }
+
+    // ---- schedules ----
+
+    /// `GET /api/v1/schedules`
+    pub async fn list_schedules(&self) -> Result<Vec<Schedule>, ClientError> {
+        let url = self.api(&["schedules"])?;
+        let page: Page<Schedule> = self.call(self.req(Method::GET, url)).await?;
+        Ok(page.items)
+    }
+
+    /// `GET /api/v1/schedules/{id}/oncall?at=` (the server's now when `at` is None).
+    pub async fn oncall(&self, schedule: &str, at: Option<DateTime<Utc>>) -> Result<OnCall, ClientError> {
+        let url = self.api(&["schedules", schedule, "oncall"])?;
+        let mut req = self.req(Method::GET, url);
+        if let Some(at) = at {
+            req = req.query(&[("at", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]);
+        }
+        self.call(req).await
     }
 
     // ---- tokens ----

@@ -182,3 +182,25 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
         Id::N(n) => n.to_string(),
     })
 }
+
+/// A schedule as listed by `GET /api/v1/schedules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: String,
+    pub time_zone: String,
+    pub layers: Vec<ScheduleLayer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleLayer {
+    pub id: String,
+    pub users: Vec<String>,
+}
+
+/// Who a schedule has on call at an instant; empty in a gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnCall {
+    pub schedule: String,
+    pub at: DateTime<Utc>,
+    pub users: Vec<String>,
+}

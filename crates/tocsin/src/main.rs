@@ -40,6 +40,8 @@ enum Command {
     Tokens(cli::TokensCmd),
     /// Send a test event of any supported format to an integration key.
     Send(cli::SendArgs),
+    /// Who is on call now (or at --at), per schedule.
+    Oncall(cli::OncallArgs),
 }
 
 #[derive(clap::Args)]
@@ -108,6 +110,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Incidents(cmd) => cli::run_incidents(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(cmd) => cli::run_tokens(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Send(args) => cli::run_send(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Oncall(args) => cli::run_oncall(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
             init_logging("text");
             let store = open_store(args.database_url.as_deref(), &args.data_dir).await?;

@@ -2,6 +2,7 @@
 //! through `tocsin-client` and print tables for people or JSON for scripts.
 
 mod incidents;
+mod oncall;
 mod send;
 mod table;
 mod tokens;
@@ -12,6 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tocsin_client::{Client, ClientError};
 
 pub use incidents::{IncidentsCmd, run_incidents};
+pub use oncall::{OncallArgs, run_oncall};
 pub use send::{SendArgs, run_send};
 pub use tokens::{TokensCmd, run_tokens};
 

@@ -93,3 +93,20 @@ async fn config_validate() {
     assert!(err.contains("ghosts"), "{err}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oncall_via_cli() {
+    let s = TestServer::start().await;
+    // Saturday 2026-03-07: the example's override puts bob on call.
+    let (ok, out, err) = tocsin(&s, &["oncall", "--at", "2026-03-07T12:00:00Z"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("primary") && out.contains("bob"), "{out}");
+    let (ok, out, _) =
+        tocsin(&s, &["oncall", "--schedule", "primary", "--at", "2026-03-14T15:00:00Z", "-o", "json"]).await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["users"], serde_json::json!([]), "a Saturday without override is a gap");
+    let (ok, _, err) = tocsin(&s, &["oncall", "--schedule", "nope"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    s.stop().await;
+}
