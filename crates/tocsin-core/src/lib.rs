@@ -18,6 +18,7 @@ pub mod incident;
 pub mod intake;
 pub mod model;
 pub mod notify;
+pub mod oncall;
 pub mod ratelimit;
 pub mod schedule;
 pub mod timeline;

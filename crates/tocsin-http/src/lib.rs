@@ -12,7 +12,7 @@ pub mod metrics;
 mod openapi;
 mod state;
 
-pub use state::{AppState, IngestLimits};
+pub use state::{AppState, IngestLimits, OnCallConfig};
 
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;

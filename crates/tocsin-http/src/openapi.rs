@@ -87,6 +87,8 @@ pub fn build() -> Value {
             "/services": {"get": op("Services declared in config", "viewer", json!([]), None, ("200", page_of("Service")))},
             "/services/{id}": {"get": op("One service", "viewer", json!([path_id("service id")]), None, ("200", r("Service")))},
             "/services/{id}/changes": {"get": op("Change events recorded for a service", "viewer", json!([path_id("service id")]), None, ("200", json!({"type": "object"})))},
+            "/services/{id}/oncall": {"get": op("Who the service's escalation policy pages first at an instant (default now)", "viewer",
+                json!([path_id("service id"), q("at", ts.clone(), "the instant (default now)")]), None, ("200", json!({"type": "object"})))},
             "/schedules": {"get": op("Schedules declared in config", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
             "/schedules/{id}/oncall": {"get": op("Users on call at an instant (default now); empty in a gap", "viewer",
                 json!([path_id("schedule id"), q("at", ts.clone(), "the instant (default now)")]), None,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
+use tocsin_core::escalation::Policy;
 use tocsin_core::ratelimit::TokenBucket;
 use tocsin_core::schedule::Schedule;
 use tocsin_store::{IntegrationRef, Store, StoreError};
@@ -16,8 +17,17 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
-    /// On-call schedules as declared in the applied config.
-    pub schedules: Arc<Vec<Schedule>>,
+    /// On-call configuration as declared in the applied config.
+    pub oncall: Arc<OnCallConfig>,
+}
+
+/// Schedules, escalation policies and which policy each service uses.
+#[derive(Debug, Default)]
+pub struct OnCallConfig {
+    pub schedules: Vec<Schedule>,
+    pub policies: Vec<Policy>,
+    /// Service id → escalation policy id.
+    pub service_policies: HashMap<String, String>,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -50,13 +60,13 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
-            schedules: Arc::new(Vec::new()),
+            oncall: Arc::new(OnCallConfig::default()),
         }
     }
 
-    /// Serves these schedules (from the applied config).
-    pub fn with_schedules(mut self, schedules: Vec<Schedule>) -> Self {
-        self.schedules = Arc::new(schedules);
+    /// Serves this on-call configuration (from the applied config).
+    pub fn with_oncall(mut self, oncall: OnCallConfig) -> Self {
+        self.oncall = Arc::new(oncall);
         self
     }
 

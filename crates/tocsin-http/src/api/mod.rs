@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/services", get(services::list))
         .route("/services/{id}", get(services::show))
         .route("/services/{id}/changes", get(services::changes))
+        .route("/services/{id}/oncall", get(services::oncall))
         .route("/schedules", get(schedules::list))
         .route("/schedules/{id}/oncall", get(schedules::oncall))
         .route("/schedules/{id}/segments", get(schedules::segments))

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use tocsin_core::auth::Role;
 use tocsin_store::ServiceView;
 
+use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -35,4 +36,28 @@ pub async fn changes(
     state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?;
     let items = state.store.list_changes(&id, 100).await?;
     Ok(Json(json!({"items": items, "next_cursor": null})))
+}
+
+/// `?at=` (default now): who the service's escalation policy pages first.
+pub async fn oncall(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: RawParams,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer, "read services")?;
+    let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
+    state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?;
+    let oncall = &state.oncall;
+    let policy = oncall.service_policies.get(&id).and_then(|p| oncall.policies.iter().find(|x| &x.id == p));
+    let responders =
+        policy.map(|p| tocsin_core::oncall::first_responders(p, &oncall.schedules, at)).unwrap_or_default();
+    let users: Vec<Value> =
+        responders.iter().map(|r| json!({"user": r.user, "via_schedule": r.via_schedule})).collect();
+    Ok(Json(json!({
+        "service": id,
+        "escalation_policy": policy.map(|p| p.id.clone()),
+        "at": at,
+        "users": users,
+    })))
 }

@@ -252,3 +252,22 @@ async fn schedules_answer_who_is_on_call() {
     assert_eq!(status, 401);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_name_who_their_policy_pages_first() {
+    // checkout uses checkout-primary, whose first level is the `primary` schedule.
+    let s = TestServer::start().await;
+    let (status, v) = s.get("/services/checkout/oncall?at=2026-03-07T12:00:00Z").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["escalation_policy"], "checkout-primary");
+    assert_eq!(v["users"], json!([{"user": "bob", "via_schedule": "primary"}]));
+    let (_, v) = s.get("/services/checkout/oncall?at=2026-03-03T15:00:00Z").await;
+    assert_eq!(v["users"], json!([{"user": "alice", "via_schedule": "primary"}]));
+    let (_, v) = s.get("/services/checkout/oncall?at=2026-03-14T15:00:00Z").await;
+    assert_eq!(v["users"], json!([]), "the schedule has a gap on Saturdays");
+    let (_, v) = s.get("/services/search/oncall").await;
+    assert_eq!((v["escalation_policy"].clone(), v["users"].clone()), (Value::Null, json!([])));
+    let (status, _) = s.get("/services/nope/oncall").await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
