@@ -713,6 +713,49 @@ fn key_hint(key: &str) -> String {
 
 // ---------------------------------------------------------------------------
 
+impl StoreImpl {
+    /// Active services with their enabled integrations: all of them, or the
+    /// one named by `only`.
+    async fn services(&self, only: Option<&str>) -> Result<Vec<ServiceView>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, s.description, s.team_id, \
+             (SELECT COUNT(*) FROM incidents i WHERE i.service_id = s.id AND i.status <> 'resolved') AS open_incidents \
+             FROM services s WHERE s.active AND ($1 IS NULL OR s.id = $1) ORDER BY s.id",
+        )
+        .bind(only)
+        .fetch_all(&self.read)
+        .await?;
+        let integrations = sqlx::query(
+            "SELECT id, service_id, kind, key_hint FROM integrations WHERE enabled AND ($1 IS NULL OR service_id = $1) \
+             ORDER BY id",
+        )
+        .bind(only)
+        .fetch_all(&self.read)
+        .await?;
+        let mut by_service: BTreeMap<String, Vec<IntegrationView>> = BTreeMap::new();
+        for r in &integrations {
+            by_service.entry(r.try_get("service_id")?).or_default().push(IntegrationView {
+                id: r.try_get("id")?,
+                kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+                key_hint: r.try_get("key_hint")?,
+            });
+        }
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(ServiceView {
+                    integrations: by_service.remove(&id).unwrap_or_default(),
+                    id,
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    team: r.try_get("team_id")?,
+                    open_incidents: r.try_get("open_incidents")?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl Store for StoreImpl {
     fn backend(&self) -> &'static str {
@@ -815,41 +858,11 @@ impl Store for StoreImpl {
     }
 
     async fn list_services(&self) -> Result<Vec<ServiceView>> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.name, s.description, s.team_id, \
-             (SELECT COUNT(*) FROM incidents i WHERE i.service_id = s.id AND i.status <> 'resolved') AS open_incidents \
-             FROM services s WHERE s.active ORDER BY s.id",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        let integrations = sqlx::query("SELECT id, service_id, kind, key_hint FROM integrations WHERE enabled ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
-        let mut by_service: BTreeMap<String, Vec<IntegrationView>> = BTreeMap::new();
-        for r in &integrations {
-            by_service.entry(r.try_get("service_id")?).or_default().push(IntegrationView {
-                id: r.try_get("id")?,
-                kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
-                key_hint: r.try_get("key_hint")?,
-            });
-        }
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(ServiceView {
-                    integrations: by_service.remove(&id).unwrap_or_default(),
-                    id,
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    team: r.try_get("team_id")?,
-                    open_incidents: r.try_get("open_incidents")?,
-                })
-            })
-            .collect()
+        self.services(None).await
     }
 
     async fn get_service(&self, id: &str) -> Result<Option<ServiceView>> {
-        Ok(self.list_services().await?.into_iter().find(|s| s.id == id))
+        Ok(self.services(Some(id)).await?.pop())
     }
 
     async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
