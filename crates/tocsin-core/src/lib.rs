@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod dedup;
+pub mod directory;
 pub mod duration;
 pub mod error;
 pub mod escalation;

@@ -12,7 +12,7 @@ pub mod metrics;
 mod openapi;
 mod state;
 
-pub use state::{AppState, IngestLimits, OnCallConfig};
+pub use state::{AppState, IngestLimits};
 
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;

@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
-use tocsin_core::escalation::Policy;
+use tocsin_core::directory::Directory;
 use tocsin_core::ratelimit::TokenBucket;
-use tocsin_core::schedule::Schedule;
 use tocsin_store::{IntegrationRef, Store, StoreError};
 
 #[derive(Clone)]
@@ -17,17 +16,9 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
-    /// On-call configuration as declared in the applied config.
-    pub oncall: Arc<OnCallConfig>,
-}
-
-/// Schedules, escalation policies and which policy each service uses.
-#[derive(Debug, Default)]
-pub struct OnCallConfig {
-    pub schedules: Vec<Schedule>,
-    pub policies: Vec<Policy>,
-    /// Service id → escalation policy id.
-    pub service_policies: HashMap<String, String>,
+    /// Users, schedules, policies and services as declared in the applied
+    /// config (shared with the engine).
+    pub directory: Arc<Directory>,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -60,13 +51,13 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
-            oncall: Arc::new(OnCallConfig::default()),
+            directory: Arc::new(Directory::default()),
         }
     }
 
-    /// Serves this on-call configuration (from the applied config).
-    pub fn with_oncall(mut self, oncall: OnCallConfig) -> Self {
-        self.oncall = Arc::new(oncall);
+    /// Serves this directory (from the applied config).
+    pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
+        self.directory = directory;
         self
     }
 

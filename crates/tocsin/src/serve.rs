@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
+use tocsin_core::directory::Directory;
 use tocsin_engine::{Engine, EngineConfig};
-use tocsin_http::{AppState, IngestLimits, OnCallConfig};
+use tocsin_http::{AppState, IngestLimits};
 use tocsin_store::{NewToken, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,7 +69,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let clock = cfg.clock.clone();
     let store = open_store(cfg.database_url.as_deref(), &cfg.data_dir).await?;
 
-    let mut oncall = OnCallConfig::default();
+    let mut directory = Directory::default();
     if let Some(path) = &cfg.config {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
@@ -81,15 +82,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
                 "schedules answer who is on call, but paging (escalation and notifications) is not active in this version"
             );
         }
-        oncall = OnCallConfig {
-            service_policies: catalog
-                .services
-                .iter()
-                .filter_map(|s| s.escalation_policy.clone().map(|p| (s.id.clone(), p)))
-                .collect(),
-            schedules: catalog.schedules,
-            policies: catalog.escalation_policies,
-        };
+        directory = Directory::from_catalog(&catalog);
     }
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
@@ -99,7 +92,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let app = tocsin_http::router(AppState::new(store.clone(), clock.clone(), cfg.limits).with_oncall(oncall));
+    let app = tocsin_http::router(
+        AppState::new(store.clone(), clock.clone(), cfg.limits).with_directory(Arc::new(directory)),
+    );
     let handle = axum_server::Handle::<SocketAddr>::new();
     let server = match &cfg.tls {
         Some((cert, key)) => {

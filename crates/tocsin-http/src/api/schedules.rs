@@ -14,13 +14,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a Schedule, ApiError> {
-    state.oncall.schedules.iter().find(|s| s.id == id).ok_or_else(|| ApiError::not_found("schedule"))
+    state.directory.schedule(id).ok_or_else(|| ApiError::not_found("schedule"))
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer, "read schedules")?;
     let items: Vec<Value> = state
-        .oncall
+        .directory
         .schedules
         .iter()
         .map(|s| {

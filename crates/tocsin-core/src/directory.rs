@@ -1,0 +1,75 @@
+//! The on-call directory: who exists, how to reach them, which schedules and
+//! policies page whom, as declared in the applied config. The HTTP API and
+//! the engine read the same value, so an answer to "who is on call" and the
+//! page that follows never disagree.
+
+use crate::escalation::Policy;
+use crate::model::{Catalog, Notifications, Service, User};
+use crate::schedule::{Override, Schedule};
+
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub users: Vec<User>,
+    pub services: Vec<Service>,
+    pub schedules: Vec<Schedule>,
+    pub policies: Vec<Policy>,
+    pub notifications: Notifications,
+}
+
+impl Directory {
+    pub fn from_catalog(catalog: &Catalog) -> Self {
+        Self {
+            users: catalog.users.clone(),
+            services: catalog.services.clone(),
+            schedules: catalog.schedules.clone(),
+            policies: catalog.escalation_policies.clone(),
+            notifications: catalog.notifications.clone(),
+        }
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn schedule(&self, id: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.id == id)
+    }
+
+    pub fn policy(&self, id: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.id == id)
+    }
+
+    /// The escalation policy that pages for `service_id`, if any.
+    pub fn service_policy(&self, service_id: &str) -> Option<&Policy> {
+        self.service(service_id).and_then(|s| s.escalation_policy.as_deref()).and_then(|p| self.policy(p))
+    }
+}
+
+/// `schedule` with overrides created at run time (API, CLI) added after the
+/// ones declared in config. Where overrides overlap, the one created last
+/// wins: config overrides rank in list order, stored ones after all of them
+/// in the order the store assigned their ids.
+pub fn with_stored_overrides(schedule: &Schedule, stored: impl IntoIterator<Item = StoredOverride>) -> Schedule {
+    let mut merged = schedule.clone();
+    let base = merged.overrides.iter().map(|o| o.created_seq).max().map_or(0, |m| m.saturating_add(1));
+    merged.overrides.extend(stored.into_iter().map(|o| Override {
+        user: o.user,
+        start: o.start,
+        end: o.end,
+        created_seq: base.saturating_add(o.id.max(0) as u64),
+    }));
+    merged
+}
+
+/// An override as the store keeps it: its id orders creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOverride {
+    pub id: i64,
+    pub user: String,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub end: chrono::DateTime<chrono::Utc>,
+}
