@@ -194,6 +194,9 @@ pub(crate) enum Problem {
     Host,
     #[error("`username` and `password` go together: set both or neither")]
     Credentials,
+    /// Deliberately does not show the secret.
+    #[error("a signing secret needs at least 16 characters")]
+    ShortSecret,
     /// A rule of the domain (`tocsin-core`), with its message.
     #[error("{0}")]
     Domain(String),

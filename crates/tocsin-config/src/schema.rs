@@ -29,7 +29,8 @@ const OVERRIDE_FIELDS: &[&str] = &["user", "start", "end"];
 const POLICY_FIELDS: &[&str] = &["id", "repeat", "levels"];
 const LEVEL_FIELDS: &[&str] = &["targets", "escalate_after"];
 const TARGET_FIELDS: &[&str] = &["user", "schedule"];
-const NOTIFICATIONS_FIELDS: &[&str] = &["smtp"];
+const NOTIFICATIONS_FIELDS: &[&str] = &["smtp", "public_url", "webhook_secret", "ack_link_ttl", "rate_limit"];
+const RATE_LIMIT_FIELDS: &[&str] = &["messages", "window"];
 const SMTP_FIELDS: &[&str] = &["host", "port", "from", "username", "password", "starttls"];
 
 /// A string value and where it was written.
@@ -241,6 +242,17 @@ pub(crate) enum Target {
 #[derive(Debug, Default)]
 pub(crate) struct Notifications {
     pub(crate) smtp: Option<Entry<Smtp>>,
+    pub(crate) public_url: Option<Text>,
+    /// A secret: only its place is ever reported, never its text.
+    pub(crate) webhook_secret: Option<Text>,
+    pub(crate) ack_link_ttl: Option<Text>,
+    pub(crate) rate_limit: Option<Entry<RateLimit>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RateLimit {
+    pub(crate) messages: Text,
+    pub(crate) window: Text,
 }
 
 #[derive(Debug)]
@@ -654,7 +666,20 @@ impl Reader<'_> {
             let value = self.smtp(node, path.clone())?;
             Some(Entry { path, pos: pos(&node.referenced), value })
         });
-        Notifications { smtp }
+        let rate_limit = fields.non_null("rate_limit").and_then(|node| {
+            let path = fields.path.key("rate_limit");
+            let limit = self.mapping(node, path.clone(), RATE_LIMIT_FIELDS)?;
+            let messages = self.required_number(&limit, "messages");
+            let window = self.required_text(&limit, "window");
+            Some(Entry { path, pos: pos(&node.referenced), value: RateLimit { messages: messages?, window: window? } })
+        });
+        Notifications {
+            smtp,
+            public_url: self.optional_text(&fields, "public_url"),
+            webhook_secret: self.optional_text(&fields, "webhook_secret"),
+            ack_link_ttl: self.optional_text(&fields, "ack_link_ttl"),
+            rate_limit,
+        }
     }
 
     fn smtp(&mut self, node: &Spanned<Node>, path: Path) -> Option<Smtp> {

@@ -163,7 +163,27 @@ fn smtp_on_2525() -> Notifications {
             password: None,
             starttls: false,
         }),
+        ..Notifications::default()
     }
+}
+
+#[test]
+fn notification_settings_parse_and_errors_name_the_field() {
+    let yaml = "notifications:\n  public_url: \"https://tocsin.example.com/\"\n  webhook_secret: \"0123456789abcdef0123\"\n  ack_link_ttl: 2h\n  rate_limit: { messages: 3, window: 5m }\n";
+    let catalog = crate::parse("t.yaml", yaml).unwrap();
+    let n = &catalog.notifications;
+    assert_eq!(n.public_url.as_deref(), Some("https://tocsin.example.com"));
+    assert_eq!(n.webhook_secret.as_deref(), Some("0123456789abcdef0123"));
+    assert_eq!(n.ack_link_ttl, Duration::hours(2));
+    assert_eq!(n.rate_limit, tocsin_core::model::RateLimit { messages: 3, window: Duration::minutes(5) });
+    assert!(!format!("{n:?}").contains("0123456789abcdef"), "the secret stays out of debug output");
+
+    let bad = "notifications:\n  public_url: ftp://x\n  webhook_secret: short\n  ack_link_ttl: 0s\n  rate_limit: { messages: 0, window: 5m }\n";
+    let err = crate::parse("t.yaml", bad).unwrap_err().to_string();
+    for field in ["notifications.public_url", "notifications.webhook_secret", "notifications.ack_link_ttl", "notifications.rate_limit.messages"] {
+        assert!(err.contains(field), "{field} missing from:\n{err}");
+    }
+    assert!(!err.contains("short"), "the secret is not echoed:\n{err}");
 }
 
 #[test]

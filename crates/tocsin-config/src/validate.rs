@@ -16,7 +16,7 @@ use tocsin_core::CoreError;
 use tocsin_core::duration::{DurationError, parse_duration, parse_positive_duration};
 use tocsin_core::escalation::{self, Level, Policy, Target};
 use tocsin_core::model::{
-    Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, Service, Smtp, Team, User,
+    Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
 };
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, RuleError, effective_rules};
 use tocsin_core::schedule::{self, Layer, Override, Restriction, Schedule, Turn};
@@ -563,9 +563,43 @@ impl Checker<'_> {
     }
 
     fn notifications(&mut self, notifications: &schema::Notifications) -> Notifications {
-        let Some(Entry { path, pos, value }) = &notifications.smtp else {
-            return Notifications::default();
-        };
+        let base = Path::root().key("notifications");
+        let mut out = Notifications { smtp: self.smtp(notifications), ..Notifications::default() };
+        if let Some(url) = &notifications.public_url {
+            if is_http_url(&url.value) {
+                out.public_url = Some(url.value.trim_end_matches('/').to_string());
+            } else {
+                self.diagnostics.report(&base.key("public_url"), url.pos, Problem::Url);
+            }
+        }
+        if let Some(secret) = &notifications.webhook_secret {
+            if secret.value.chars().count() < 16 {
+                self.diagnostics.report(&base.key("webhook_secret"), secret.pos, Problem::ShortSecret);
+            } else {
+                out.webhook_secret = Some(secret.value.clone());
+            }
+        }
+        if let Some(ttl) = &notifications.ack_link_ttl
+            && let Some(ttl) = self.parsed(&base.key("ack_link_ttl"), ttl, |s| {
+                parse_positive_duration(s).map_err(Problem::Duration)
+            })
+        {
+            out.ack_link_ttl = ttl;
+        }
+        if let Some(Entry { path, value, .. }) = &notifications.rate_limit {
+            let messages = self.parsed(&path.key("messages"), &value.messages, |s| whole_number(s, 1, 10_000));
+            let window = self.parsed(&path.key("window"), &value.window, |s| {
+                parse_positive_duration(s).map_err(Problem::Duration)
+            });
+            if let (Some(messages), Some(window)) = (messages, window) {
+                out.rate_limit = RateLimit { messages: u32::try_from(messages).unwrap_or(u32::MAX), window };
+            }
+        }
+        out
+    }
+
+    fn smtp(&mut self, notifications: &schema::Notifications) -> Option<Smtp> {
+        let Entry { path, pos, value } = notifications.smtp.as_ref()?;
         let host = &value.host;
         if host.value.is_empty() || host.value.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
             self.diagnostics.report(&path.key("host"), host.pos, Problem::Host);
@@ -577,16 +611,14 @@ impl Checker<'_> {
         if value.username.is_some() != value.password.is_some() {
             self.diagnostics.report(path, *pos, Problem::Credentials);
         }
-        Notifications {
-            smtp: Some(Smtp {
-                host: host.value.clone(),
-                port,
-                from: value.from.value.clone(),
-                username: value.username.as_ref().map(|u| u.value.clone()),
-                password: value.password.as_ref().map(|p| p.value.clone()),
-                starttls: value.starttls.unwrap_or(false),
-            }),
-        }
+        Some(Smtp {
+            host: host.value.clone(),
+            port,
+            from: value.from.value.clone(),
+            username: value.username.as_ref().map(|u| u.value.clone()),
+            password: value.password.as_ref().map(|p| p.value.clone()),
+            starttls: value.starttls.unwrap_or(false),
+        })
     }
 
     /// Checks the integrations of the service `service_id` and adds them to

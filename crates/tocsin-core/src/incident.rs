@@ -48,6 +48,15 @@ impl IncidentStatus {
         }
     }
 
+    /// Re-trigger: an acknowledgement that timed out returns the incident to
+    /// triggered, so it pages again and shows as unhandled.
+    pub fn retrigger(self) -> Result<IncidentStatus, CoreError> {
+        match self {
+            IncidentStatus::Acknowledged => Ok(IncidentStatus::Triggered),
+            from => Err(CoreError::InvalidTransition { action: "retrigger", from: from.as_str() }),
+        }
+    }
+
     pub fn is_open(self) -> bool {
         self != IncidentStatus::Resolved
     }
@@ -87,6 +96,9 @@ mod tests {
         assert_eq!(Triggered.resolve(), Ok(Resolved));
         assert_eq!(Acknowledged.resolve(), Ok(Resolved));
         assert!(Resolved.resolve().is_err());
+        assert_eq!(Acknowledged.retrigger(), Ok(Triggered));
+        assert!(Triggered.retrigger().is_err());
+        assert!(Resolved.retrigger().is_err());
     }
 
     #[test]

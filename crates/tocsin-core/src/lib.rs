@@ -20,6 +20,7 @@ pub mod intake;
 pub mod model;
 pub mod notify;
 pub mod oncall;
+pub mod paging;
 pub mod ratelimit;
 pub mod schedule;
 pub mod timeline;

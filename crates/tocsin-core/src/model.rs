@@ -120,12 +120,60 @@ pub struct IntegrationSpec {
     pub key: String,
 }
 
-/// Server-wide settings for delivering notifications.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Server-wide settings for delivering notifications. `Debug` never shows
+/// the webhook secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notifications {
     /// The relay email contact methods are sent through; `None` when email
     /// is not configured.
     pub smtp: Option<Smtp>,
+    /// Where people reach this server (acknowledge links in pages), without
+    /// a trailing slash; `None` means the listen address.
+    pub public_url: Option<String>,
+    /// Key of the `Tocsin-Signature` HMAC on outgoing webhooks; `None` means
+    /// a secret the server generates and keeps.
+    pub webhook_secret: Option<String>,
+    /// How long a one-click acknowledge link stays valid.
+    pub ack_link_ttl: Duration,
+    /// Per contact method: pages beyond this are bundled.
+    pub rate_limit: RateLimit,
+}
+
+/// At most `messages` notifications per `window` through one contact method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub messages: u32,
+    pub window: Duration,
+}
+
+/// Acknowledge links last a day: long enough for a page read in the
+/// morning, short enough that an old email is not a standing credential.
+pub const DEFAULT_ACK_LINK_TTL: Duration = Duration::hours(24);
+/// Ten messages per ten minutes per contact method, then bundles.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit { messages: 10, window: Duration::minutes(10) };
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            smtp: None,
+            public_url: None,
+            webhook_secret: None,
+            ack_link_ttl: DEFAULT_ACK_LINK_TTL,
+            rate_limit: DEFAULT_RATE_LIMIT,
+        }
+    }
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("smtp", &self.smtp)
+            .field("public_url", &self.public_url)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
+            .field("ack_link_ttl", &self.ack_link_ttl)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
 }
 
 /// An SMTP relay. `Debug` never shows the password.
@@ -187,7 +235,10 @@ mod tests {
             starttls: false,
         };
         let shown =
-            format!("{:?}", Catalog { notifications: Notifications { smtp: Some(smtp) }, ..Catalog::default() });
+            format!("{:?}", Catalog {
+                notifications: Notifications { smtp: Some(smtp), ..Notifications::default() },
+                ..Catalog::default()
+            });
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }

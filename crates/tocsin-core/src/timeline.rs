@@ -13,6 +13,24 @@ pub enum TimelineKind {
     Acknowledged,
     Resolved,
     Note,
+    /// A person was paged by the escalation policy (one entry per person).
+    Paged,
+    /// The escalation moved on to a later level or pass.
+    Escalated,
+    /// A level's schedule had nobody on call, or a level reached nobody.
+    NobodyPaged,
+    /// A notification reached its channel.
+    Notified,
+    /// A contact method failed for good; the payload names the fallback.
+    NotificationFailed,
+    /// The acknowledgement timed out: the incident is triggered again.
+    AckTimeout,
+    /// Every level of every pass was paged and nobody acknowledged.
+    EscalationExhausted,
+    /// Someone asked to page the next level now.
+    EscalatedByHand,
+    /// Someone paged specific people in place of the current level.
+    Reassigned,
 }
 
 impl TimelineKind {
@@ -25,6 +43,15 @@ impl TimelineKind {
             TimelineKind::Acknowledged => "acknowledged",
             TimelineKind::Resolved => "resolved",
             TimelineKind::Note => "note",
+            TimelineKind::Paged => "paged",
+            TimelineKind::Escalated => "escalated",
+            TimelineKind::NobodyPaged => "nobody_paged",
+            TimelineKind::Notified => "notified",
+            TimelineKind::NotificationFailed => "notification_failed",
+            TimelineKind::AckTimeout => "ack_timeout",
+            TimelineKind::EscalationExhausted => "escalation_exhausted",
+            TimelineKind::EscalatedByHand => "escalated_by_hand",
+            TimelineKind::Reassigned => "reassigned",
         }
     }
 }

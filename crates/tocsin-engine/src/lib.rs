@@ -1,9 +1,13 @@
-//! The background engine: it claims due work from the durable outbox and
-//! resolves alerts whose senders stopped re-sending them.
+//! The background engine: it claims due work from the durable outbox (pages,
+//! escalation timers, notifications; see [`paging`]) and resolves alerts
+//! whose senders stopped re-sending them.
 //!
 //! All due work lives in the database, so a restart loses nothing: work that
 //! fell due while the process was down is claimed on the first tick. The
 //! engine never reads the wall clock directly; it takes a [`Clock`].
+
+pub mod channels;
+pub mod paging;
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -44,11 +48,18 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    paging: Option<Arc<paging::Paging>>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        Self { store, clock, config }
+        Self { store, clock, config, paging: None }
+    }
+
+    /// Pages people: escalation policies and notification delivery.
+    pub fn with_paging(mut self, paging: paging::Paging) -> Self {
+        self.paging = Some(Arc::new(paging));
+        self
     }
 
     /// One pass: resolve expired alerts, then work off everything due now.
@@ -68,20 +79,57 @@ impl Engine {
             if items.is_empty() {
                 break;
             }
+            // Escalation steps run in claim order (an incident's open comes
+            // before its acknowledgement); deliveries wait on the network, so
+            // they run side by side.
+            let mut deliveries = tokio::task::JoinSet::new();
             for item in items {
-                self.handle(&item);
-                self.store.complete_outbox(item.id, &self.config.worker_id, self.clock.now()).await?;
-                report.processed.push(item.kind);
+                report.processed.push(item.kind.clone());
+                if paging::Paging::is_delivery(&item.kind)
+                    && let Some(paging) = self.paging.clone()
+                {
+                    let worker = self.config.worker_id.clone();
+                    let clock = self.clock.clone();
+                    deliveries.spawn(async move {
+                        let result = paging.handle(&item, &worker, clock.now()).await;
+                        (item, result)
+                    });
+                    continue;
+                }
+                let result = self.handle(&item).await;
+                self.finish(&item, result).await?;
+            }
+            while let Some(joined) = deliveries.join_next().await {
+                match joined {
+                    Ok((item, result)) => self.finish(&item, result).await?,
+                    Err(err) => tracing::error!(error = %err, "delivery task failed"),
+                }
             }
         }
         Ok(report)
     }
 
-    /// Delivery channels hang off this point; today each item is recorded
-    /// in metrics and logs and marked done.
-    fn handle(&self, item: &OutboxItem) {
-        tracing::debug!(id = item.id, kind = %item.kind, payload = %item.payload, "outbox item processed");
+    /// Handles one item; `Ok(true)` when paging completed it in its own step.
+    async fn handle(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        tracing::debug!(id = item.id, kind = %item.kind, "outbox item");
         metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.clone()).increment(1);
+        match &self.paging {
+            Some(paging) => paging.handle(item, &self.config.worker_id, self.clock.now()).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Completes an item paging did not complete itself. A failed item stays
+    /// leased and is retried once the lease runs out.
+    async fn finish(&self, item: &OutboxItem, result: Result<bool, StoreError>) -> Result<(), StoreError> {
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => self.store.complete_outbox(item.id, &self.config.worker_id, self.clock.now()).await,
+            Err(err) => {
+                tracing::error!(id = item.id, kind = %item.kind, error = %err, "outbox item failed; retried after its lease");
+                Ok(())
+            }
+        }
     }
 
     /// Runs ticks until `shutdown` turns true. Wakes on commit (the store's

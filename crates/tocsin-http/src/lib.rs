@@ -2,6 +2,7 @@
 //! health and metrics. This is the only crate that knows JSON wire types;
 //! everything it hands inward is a domain type.
 
+mod ack;
 pub mod api;
 mod auth;
 pub mod error;
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(intake::routes())
+        .merge(ack::routes())
         .nest("/api/v1", api::routes())
         .merge(health::routes())
         .fallback(error::not_found)

@@ -19,6 +19,8 @@ pub struct AppState {
     /// Users, schedules, policies and services as declared in the applied
     /// config (shared with the engine).
     pub directory: Arc<Directory>,
+    /// Key that signs and checks one-click acknowledge links.
+    pub ack_secret: Arc<Vec<u8>>,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -52,12 +54,19 @@ impl AppState {
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
             directory: Arc::new(Directory::default()),
+            ack_secret: Arc::new(random_bytes().to_vec()),
         }
     }
 
     /// Serves this directory (from the applied config).
     pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
         self.directory = directory;
+        self
+    }
+
+    /// Checks acknowledge links with this key (shared with the engine).
+    pub fn with_ack_secret(mut self, secret: Vec<u8>) -> Self {
+        self.ack_secret = Arc::new(secret);
         self
     }
 

@@ -44,3 +44,4 @@ impl StoreImpl {
 }
 
 include!("shared.rs");
+include!("shared_paging.rs");

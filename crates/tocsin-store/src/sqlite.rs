@@ -61,3 +61,4 @@ impl StoreImpl {
 }
 
 include!("shared.rs");
+include!("shared_paging.rs");

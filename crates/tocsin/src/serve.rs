@@ -7,7 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
+use tocsin_core::notify::backoff::RetryPolicy;
+use tocsin_core::notify::ratelimit::RateLimiter;
 use tocsin_core::directory::Directory;
+use tocsin_engine::channels::Channels;
+use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits};
 use tocsin_store::{NewToken, Store};
@@ -16,6 +20,9 @@ use tokio::task::JoinHandle;
 
 /// File name of the embedded database inside the data directory.
 pub const SQLITE_FILE: &str = "tocsin.db";
+
+/// Longest one notification attempt (HTTP request or SMTP session) may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for in-flight requests before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,14 +81,6 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
         tracing::info!(?changes, file = %path.display(), "config applied");
-        if !catalog.schedules.is_empty() || !catalog.escalation_policies.is_empty() {
-            // Say so loudly rather than let a team believe it is being paged.
-            tracing::warn!(
-                schedules = catalog.schedules.len(),
-                escalation_policies = catalog.escalation_policies.len(),
-                "schedules answer who is on call, but paging (escalation and notifications) is not active in this version"
-            );
-        }
         directory = Directory::from_catalog(&catalog);
     }
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
@@ -92,8 +91,14 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
+    let directory = Arc::new(directory);
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let public_url = directory.notifications.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let paging = paging_settings(&*store, &directory, public_url, clock.now()).await?;
     let app = tocsin_http::router(
-        AppState::new(store.clone(), clock.clone(), cfg.limits).with_directory(Arc::new(directory)),
+        AppState::new(store.clone(), clock.clone(), cfg.limits)
+            .with_directory(directory.clone())
+            .with_ack_secret(paging.ack_secret.clone()),
     );
     let handle = axum_server::Handle::<SocketAddr>::new();
     let server = match &cfg.tls {
@@ -111,7 +116,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     };
 
     let (stop_engine, stopped) = watch::channel(false);
-    let engine = Engine::new(store.clone(), clock, EngineConfig::default());
+    let channels = Channels::new(directory.notifications.smtp.clone(), NOTIFY_TIMEOUT)
+        .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
+    let engine = Engine::new(store.clone(), clock, EngineConfig::default())
+        .with_paging(Paging::new(store.clone(), directory, channels, paging));
     let engine = tokio::spawn(engine.run(stopped));
     tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), "tocsin listening");
     Ok(Running { addr, store, created_admin_token, tls: cfg.tls.is_some(), handle, server, engine, stop_engine })
@@ -159,6 +167,32 @@ async fn bootstrap_admin(
     let new = NewToken { name: "admin".into(), role: Role::Admin, secret_hash: hash_secret(&secret) };
     store.create_token(&new, "system", now).await?;
     Ok(Some(secret))
+}
+
+/// Signing keys and limits for paging. Keys not set in config are generated
+/// once and kept in the database, so every node and every restart agrees.
+async fn paging_settings(
+    store: &dyn Store,
+    directory: &Directory,
+    public_url: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PagingSettings> {
+    let n = &directory.notifications;
+    let ack_secret = store.server_secret("ack_link", &hex::encode(random_token_bytes()?), now).await?;
+    let webhook_secret = match &n.webhook_secret {
+        Some(secret) => secret.clone(),
+        None => store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
+    };
+    let limiter = RateLimiter::new(n.rate_limit.messages, n.rate_limit.window)
+        .map_err(|e| anyhow::anyhow!("notifications.rate_limit: {e}"))?;
+    Ok(PagingSettings {
+        public_url,
+        webhook_secret: webhook_secret.into_bytes(),
+        ack_secret: ack_secret.into_bytes(),
+        ack_link_ttl: n.ack_link_ttl,
+        retry: RetryPolicy::default(),
+        limiter,
+    })
 }
 
 fn random_token_bytes() -> Result<[u8; 32]> {

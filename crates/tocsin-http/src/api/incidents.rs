@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use tocsin_core::alert::Alert;
 use tocsin_core::auth::Role;
+use tocsin_core::escalation::Target;
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::timeline::TimelineEntry;
 use tocsin_store::{IncidentFilter, Page};
@@ -100,4 +101,83 @@ fn not_found_as_incident(err: tocsin_store::StoreError) -> ApiError {
         tocsin_store::StoreError::NotFound => ApiError::not_found("incident"),
         other => other.into(),
     }
+}
+
+/// Most people one reassignment may page.
+const MAX_REASSIGN_TARGETS: usize = 20;
+
+/// "Escalate now": the engine pages the next level at once. Answers 202: the
+/// page happens in the engine, which the commit wakes immediately.
+pub async fn escalate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.require(Role::Responder, "escalate incidents")?;
+    let id = params::id(&id, "incident")?;
+    state
+        .store
+        .request_incident_work(id, "incident.escalate", serde_json::json!({}), &caller.actor(), "incident.escalate", state.now())
+        .await
+        .map_err(not_found_as_incident)?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "escalation": "requested"}))))
+}
+
+/// Pages the given users or schedules in place of the current level.
+/// Body: `{"targets": [{"user": "carol"}, {"schedule": "primary"}]}`.
+pub async fn reassign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.require(Role::Responder, "reassign incidents")?;
+    let id = params::id(&id, "incident")?;
+    let bytes = read_body(body, params::MAX_API_BODY).await?;
+    let object = params::json_object(&bytes)?;
+    let targets = parse_targets(&state, object.get("targets"))?;
+    let payload = serde_json::json!({"targets": targets});
+    state
+        .store
+        .request_incident_work(id, "incident.reassign", payload.clone(), &caller.actor(), "incident.reassign", state.now())
+        .await
+        .map_err(not_found_as_incident)?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "reassigned_to": payload["targets"]}))))
+}
+
+fn parse_targets(state: &AppState, value: Option<&serde_json::Value>) -> Result<Vec<Target>, ApiError> {
+    let Some(list) = value.and_then(|v| v.as_array()) else {
+        return Err(ApiError::validation("targets", "a list of {\"user\": id} or {\"schedule\": id}"));
+    };
+    if list.is_empty() || list.len() > MAX_REASSIGN_TARGETS {
+        return Err(ApiError::validation("targets", format!("between 1 and {MAX_REASSIGN_TARGETS} targets")));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = format!("targets[{i}]");
+            let user = t.get("user").and_then(|v| v.as_str());
+            let schedule = t.get("schedule").and_then(|v| v.as_str());
+            match (user, schedule) {
+                (Some(u), None) if state.directory.user(u).is_some() => Ok(Target::User(u.to_string())),
+                (None, Some(s)) if state.directory.schedule(s).is_some() => Ok(Target::Schedule(s.to_string())),
+                (Some(_), None) => Err(ApiError::validation(format!("{field}.user"), "no such user")),
+                (None, Some(_)) => Err(ApiError::validation(format!("{field}.schedule"), "no such schedule")),
+                _ => Err(ApiError::validation(field, "exactly one of `user` or `schedule`")),
+            }
+        })
+        .collect()
+}
+
+/// Every notification sent (or tried) for the incident, oldest first.
+pub async fn notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Viewer, "read incidents")?;
+    let id = params::id(&id, "incident")?;
+    state.store.get_incident(id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
+    let items = state.store.incident_notifications(id).await?;
+    Ok(Json(serde_json::json!({ "items": items })))
 }

@@ -40,8 +40,16 @@ async fn pagerduty_trigger_repeat_ack_resolve() {
     let inc = incident(&s, incident_id).await;
     assert_eq!(inc["status"], "resolved");
     assert_eq!(inc["resolved_by"], "integration:checkout-pagerduty");
-    let kinds: Vec<&str> = inc["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["opened", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"]);
+    // Paging entries (the engine runs alongside) are covered by the paging tests.
+    let lifecycle = ["opened", "alert_acknowledged", "acknowledged", "alert_resolved", "resolved"];
+    let kinds: Vec<&str> = inc["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .filter(|k| lifecycle.contains(k))
+        .collect();
+    assert_eq!(kinds, lifecycle);
 
     // After resolve, the same key opens a new alert and a new incident.
     s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, "disk-db-1", "Disk full again"))).await;

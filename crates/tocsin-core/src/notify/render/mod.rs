@@ -10,7 +10,7 @@
 
 mod email;
 mod slack;
-mod text;
+pub mod text;
 mod webhook;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -2,7 +2,7 @@
 //! summaries, service names) and so may be hostile.
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn html(s: &str) -> String {
+pub fn html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,0 +1,582 @@
+//! Paging: walks incidents through their escalation policies and delivers
+//! the notifications that follow, all driven by outbox items.
+//!
+//! Every decision is made by the pure domain (`escalation`, `paging`,
+//! `notify`); this module reads what a decision needs, asks, and writes the
+//! result as one [`EngineStep`] that also completes the outbox item, so a
+//! step happens exactly once even across crashes and several nodes. Network
+//! sends happen between a read and the step that records them: a crash in
+//! between re-sends with the same idempotency key (at least once).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tocsin_core::audit::AuditRecord;
+use tocsin_core::directory::{Directory, with_stored_overrides};
+use tocsin_core::escalation::{self, Action, EscState, EscalationState, Target, Timer};
+use tocsin_core::incident::{Incident, IncidentStatus};
+use tocsin_core::model::User;
+use tocsin_core::notify::backoff::RetryPolicy;
+use tocsin_core::notify::ratelimit::{Admit, MethodWindow, RateLimiter};
+use tocsin_core::notify::render::{self, PageMessage};
+use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, effective_rules, fallback_after_failure};
+use tocsin_core::notify::ack_link;
+use tocsin_core::paging::{Cause, Effects, channel_of, effects};
+use tocsin_core::schedule::Schedule;
+use tocsin_core::timeline::{TimelineKind, actor};
+use tocsin_store::{
+    EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate, OutboxItem,
+    StepTimeline, Store, StoreError,
+};
+
+use crate::channels::{Channels, Outcome};
+
+/// Outbox kinds this module handles.
+pub mod kinds {
+    pub const OPENED: &str = "incident.opened";
+    pub const ACKNOWLEDGED: &str = "incident.acknowledged";
+    pub const RESOLVED: &str = "incident.resolved";
+    pub const TIMER: &str = "escalation.timer";
+    pub const ESCALATE: &str = "incident.escalate";
+    pub const REASSIGN: &str = "incident.reassign";
+    pub const SEND: &str = "notify.send";
+    pub const BUNDLE: &str = "notify.bundle";
+}
+
+/// How paging behaves, resolved at start.
+#[derive(Clone)]
+pub struct PagingSettings {
+    /// Base of links in pages, without a trailing slash.
+    pub public_url: String,
+    pub webhook_secret: Vec<u8>,
+    pub ack_secret: Vec<u8>,
+    pub ack_link_ttl: Duration,
+    pub retry: RetryPolicy,
+    pub limiter: RateLimiter,
+}
+
+pub struct Paging {
+    store: Arc<dyn Store>,
+    directory: Arc<Directory>,
+    channels: Channels,
+    settings: PagingSettings,
+    /// One lock per contact method: a method's rate-limit window is read,
+    /// used and written by one delivery at a time on this node, so a storm
+    /// of concurrent deliveries cannot all slip under the limit.
+    method_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Attempts at a step that lost a race with another node before giving up
+/// (the item stays leased and is retried when the lease runs out).
+const MAX_CONFLICTS: usize = 3;
+
+impl Paging {
+    pub fn new(store: Arc<dyn Store>, directory: Arc<Directory>, channels: Channels, settings: PagingSettings) -> Self {
+        Self { store, directory, channels, settings, method_locks: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn method_lock(&self, method_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.method_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(method_id.to_string()).or_default().clone()
+    }
+
+    /// Whether `kind` is a delivery (slow, network-bound, safe to run
+    /// alongside others) rather than an escalation step (ordered).
+    pub fn is_delivery(kind: &str) -> bool {
+        kind == kinds::SEND || kind == kinds::BUNDLE
+    }
+
+    /// Handles one claimed item. `Ok(false)` means the item is not about
+    /// paging and the caller completes it.
+    pub async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let incident_id = item.payload.get("incident_id").and_then(Value::as_i64);
+        let done = Some((item.id, worker.to_string()));
+        match (item.kind.as_str(), incident_id) {
+            (kinds::OPENED, Some(id)) => self.opened(id, done, now).await?,
+            (kinds::ACKNOWLEDGED, Some(id)) => {
+                self.transition(id, done, now, Cause::Timer, None, |s, now| escalation::on_acknowledge(s, now)).await?
+            }
+            (kinds::RESOLVED, Some(id)) => {
+                self.transition(id, done, now, Cause::Timer, None, |s, now| escalation::on_resolve(s, now)).await?
+            }
+            (kinds::TIMER, Some(id)) => {
+                let generation = item.payload.get("generation").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                let timer: Timer = match serde_json::from_value(item.payload["timer"].clone()) {
+                    Ok(t) => t,
+                    Err(_) => Timer::Escalate,
+                };
+                self.transition(id, done, now, Cause::Timer, None, move |s, now| escalation::on_timer(s, timer, generation, now))
+                    .await?
+            }
+            (kinds::ESCALATE, Some(id)) => {
+                let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
+                self.transition(id, done, now, Cause::ByHand, Some(who), |s, now| escalation::escalate_now(s, now)).await?
+            }
+            (kinds::REASSIGN, Some(id)) => {
+                let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
+                let targets: Vec<Target> = serde_json::from_value(item.payload["targets"].clone()).unwrap_or_default();
+                self.transition(id, done, now, Cause::Reassign, Some(who), move |s, now| {
+                    escalation::reassign(s, targets.clone(), now).unwrap_or_default()
+                })
+                .await?
+            }
+            (kinds::SEND, _) => match item.payload.get("notification_id").and_then(Value::as_i64) {
+                Some(id) => self.send(id, done, now).await?,
+                None => return Ok(false),
+            },
+            (kinds::BUNDLE, _) => match item.payload.get("contact_method").and_then(Value::as_str) {
+                Some(method) => self.bundle(method, done, now).await?,
+                None => return Ok(false),
+            },
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    // --- escalation -------------------------------------------------------
+
+    /// A new incident: snapshot its service's policy and page level 0.
+    async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let incident = self.store.get_incident(id).await?;
+        let service = incident.as_ref().and_then(|i| self.directory.service(&i.service_id));
+        let policy = incident.as_ref().and_then(|i| self.directory.service_policy(&i.service_id));
+        let (Some(incident), Some(service), Some(policy)) = (incident, service, policy) else {
+            return self.complete_only(done, now).await;
+        };
+        if self.store.get_escalation(id).await?.is_some() || !incident.status.is_open() {
+            return self.complete_only(done, now).await;
+        }
+        let (state, actions) = match escalation::start(policy.clone(), service.ack_timeout, now) {
+            Ok(started) => started,
+            Err(err) => {
+                tracing::error!(incident = id, error = %err, "escalation policy cannot start");
+                return self.complete_only(done, now).await;
+            }
+        };
+        let schedules = self.schedules(now).await?;
+        let fx = effects(&actions, &self.directory, &schedules, Cause::Opened, now);
+        let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
+        step.escalation = Some(EscalationWrite::Insert {
+            incident_id: id,
+            policy_id: policy.id.clone(),
+            status: status_name(state.status).to_string(),
+            state: state_json(&state),
+            episode: 0,
+        });
+        self.add_effects(&mut step, &incident, fx, 0, now);
+        self.store.apply_step(&step).await
+    }
+
+    /// Feeds one event to an incident's escalation and writes the outcome.
+    /// Retries when another node changed the escalation meanwhile.
+    async fn transition(
+        &self,
+        id: i64,
+        done: Option<(i64, String)>,
+        now: DateTime<Utc>,
+        cause: Cause,
+        by: Option<String>,
+        event: impl Fn(&mut EscalationState, DateTime<Utc>) -> Vec<Action>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..MAX_CONFLICTS {
+            let (Some(row), Some(incident)) = (self.store.get_escalation(id).await?, self.store.get_incident(id).await?)
+            else {
+                return self.complete_only(done, now).await;
+            };
+            let Ok(mut state) = serde_json::from_value::<EscalationState>(row.state.clone()) else {
+                tracing::error!(incident = id, "stored escalation state is unreadable; paging for it stops");
+                return self.complete_only(done, now).await;
+            };
+            let actions = event(&mut state, now);
+            let mut step = EngineStep { at: now, complete: done.clone(), ..EngineStep::default() };
+            if let Some(who) = &by {
+                let kind = if cause == Cause::Reassign { TimelineKind::Reassigned } else { TimelineKind::EscalatedByHand };
+                let payload = match (cause, actions.is_empty()) {
+                    (_, true) => json!({"applied": false, "reason": "nothing left to escalate to"}),
+                    (Cause::Reassign, false) => json!({"applied": true, "targets": reassigned_targets(&actions)}),
+                    _ => json!({"applied": true}),
+                };
+                step.timeline.push(StepTimeline { incident_id: id, kind, actor: who.clone(), payload });
+            }
+            if actions.is_empty() {
+                match self.store.apply_step(&step).await {
+                    Err(StoreError::Conflict(_)) => continue,
+                    other => return other,
+                }
+            }
+            // Paging stops for good or for now: queued notifications of the
+            // old episode are dropped when they fall due.
+            let stopped = matches!(state.status, EscState::Acknowledged | EscState::Resolved);
+            let episode = if stopped { row.episode.saturating_add(1) } else { row.episode };
+            let schedules = self.schedules(now).await?;
+            let fx = effects(&actions, &self.directory, &schedules, cause, now);
+            step.escalation = Some(EscalationWrite::Update {
+                incident_id: id,
+                status: status_name(state.status).to_string(),
+                state: state_json(&state),
+                episode,
+                expected_version: row.version,
+            });
+            self.add_effects(&mut step, &incident, fx, episode, now);
+            match self.store.apply_step(&step).await {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns domain effects into rows of `step`.
+    fn add_effects(&self, step: &mut EngineStep, incident: &Incident, fx: Effects, episode: i64, now: DateTime<Utc>) {
+        let id = incident.id;
+        for (kind, payload) in fx.timeline {
+            step.timeline.push(StepTimeline { incident_id: id, kind, actor: actor::SYSTEM.to_string(), payload });
+        }
+        if fx.retrigger && incident.status == IncidentStatus::Acknowledged {
+            step.retrigger = Some(id);
+            step.audit.push(AuditRecord {
+                at: now,
+                actor: actor::SYSTEM.to_string(),
+                action: "incident.retrigger".into(),
+                target: format!("incident:{id}"),
+                details: json!({"reason": "acknowledgement timed out"}),
+            });
+        }
+        for notice in fx.notices {
+            step.notifications.push(NewNotification {
+                incident_id: id,
+                user_id: notice.user,
+                contact_method: notice.contact_method,
+                channel: notice.channel.to_string(),
+                episode,
+                idempotency_key: idempotency_key(),
+                due_at: notice.due_at,
+            });
+        }
+        for timer in fx.timers {
+            step.outbox.push((
+                kinds::TIMER.to_string(),
+                json!({"incident_id": id, "generation": timer.generation, "timer": timer.timer}),
+                timer.due_at,
+            ));
+        }
+    }
+
+    /// Every schedule with the overrides stored at run time.
+    async fn schedules(&self, now: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
+        let stored: Vec<(String, tocsin_core::directory::StoredOverride)> = Vec::new(); // OVERRIDES-MERGE
+        let _ = now;
+        Ok(self
+            .directory
+            .schedules
+            .iter()
+            .map(|s| with_stored_overrides(s, stored.iter().filter(|o| o.0 == s.id).map(|o| o.1.clone())))
+            .collect())
+    }
+
+    async fn complete_only(&self, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if done.is_none() {
+            return Ok(());
+        }
+        self.store.apply_step(&EngineStep { at: now, complete: done, ..EngineStep::default() }).await
+    }
+
+    // --- delivery ---------------------------------------------------------
+
+    /// Whether a notification should still go out: its incident is still
+    /// triggered and paging has not stopped since it was queued.
+    async fn still_wanted(&self, n: &NotificationRow) -> Result<Option<Incident>, StoreError> {
+        let Some(incident) = self.store.get_incident(n.incident_id).await? else { return Ok(None) };
+        if incident.status != IncidentStatus::Triggered {
+            return Ok(None);
+        }
+        let episode = self.store.get_escalation(n.incident_id).await?.map_or(n.episode, |e: EscalationRow| e.episode);
+        Ok((episode == n.episode).then_some(incident))
+    }
+
+    fn method(&self, user_id: &str, method_id: &str) -> Option<(&User, &ContactMethod)> {
+        let user = self.directory.user(user_id)?;
+        let method = user.contact_methods.iter().find(|m| m.id == method_id)?;
+        Some((user, method))
+    }
+
+    async fn send(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let Some(n) = self.store.get_notification(id).await? else { return self.complete_only(done, now).await };
+        if n.status != "pending" {
+            return self.complete_only(done, now).await;
+        }
+        let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
+        let Some(incident) = self.still_wanted(&n).await? else {
+            step.notification_updates.push(update(&n, "cancelled", n.attempts, None, None));
+            return self.store.apply_step(&step).await;
+        };
+        let Some((user, method)) = self.method(&n.user_id, &n.contact_method) else {
+            self.failed(&mut step, &n, n.attempts, "the contact method is no longer configured".into(), now).await?;
+            return self.store.apply_step(&step).await;
+        };
+        let lock = self.method_lock(&method.id);
+        let _serial = lock.lock().await;
+        let mut window = MethodWindow { sent: self.store.method_window(&method.id).await?.into() };
+        if let Admit::Bundle { until } = self.settings.limiter.admit(&mut window, now) {
+            if self.store.held_notifications(&method.id).await?.is_empty() {
+                step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": method.id}), until));
+            }
+            step.notification_updates.push(update(&n, "held", n.attempts, None, None));
+            return self.store.apply_step(&step).await;
+        }
+        step.method_window = Some((method.id.clone(), window.sent.iter().copied().collect()));
+        let message = self.message(&incident, &user.id, now).await?;
+        let outcome = self.deliver(method, &[message], &n.idempotency_key, now).await;
+        self.record(&mut step, &[n], &method.kind, outcome, now).await?;
+        self.store.apply_step(&step).await
+    }
+
+    /// Sends everything a rate limit held for `method_id` as one message.
+    async fn bundle(&self, method_id: &str, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let lock = self.method_lock(method_id);
+        let _serial = lock.lock().await;
+        let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
+        let mut wanted = Vec::new();
+        let mut messages = Vec::new();
+        for n in self.store.held_notifications(method_id).await? {
+            match self.still_wanted(&n).await? {
+                Some(incident) => {
+                    messages.push(self.message(&incident, &n.user_id, now).await?);
+                    wanted.push(n);
+                }
+                None => step.notification_updates.push(update(&n, "cancelled", n.attempts, None, None)),
+            }
+        }
+        let Some(first) = wanted.first() else { return self.store.apply_step(&step).await };
+        let Some((_, method)) = self.method(&first.user_id, method_id) else {
+            for n in &wanted {
+                self.failed(&mut step, n, n.attempts, "the contact method is no longer configured".into(), now).await?;
+            }
+            return self.store.apply_step(&step).await;
+        };
+        let mut window = MethodWindow { sent: self.store.method_window(method_id).await?.into() };
+        if let Admit::Bundle { until } = self.settings.limiter.admit(&mut window, now) {
+            step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": method_id}), until));
+            return self.store.apply_step(&step).await;
+        }
+        step.method_window = Some((method_id.to_string(), window.sent.iter().copied().collect()));
+        let key = idempotency_key();
+        let outcome = self.deliver(method, &messages, &key, now).await;
+        self.record(&mut step, &wanted, &method.kind, outcome, now).await?;
+        self.store.apply_step(&step).await
+    }
+
+    /// Sends one message (or a bundle of several) through `method`.
+    async fn deliver(&self, method: &ContactMethod, messages: &[PageMessage], key: &str, now: DateTime<Utc>) -> Outcome {
+        let single = messages.len() == 1;
+        let bundle = if single { None } else { render::bundle(messages, key) };
+        match (&method.kind, messages.first(), bundle) {
+            (_, None, _) => Outcome::Permanent { reason: "nothing to send".into() },
+            (ContactKind::Webhook { url }, Some(m), b) => {
+                let body = b.map_or_else(|| render::webhook_payload(m, key), |b| b.webhook);
+                self.channels.webhook(url, &body, key, &self.settings.webhook_secret, now.timestamp()).await
+            }
+            (ContactKind::Slack { url }, Some(m), b) => {
+                let body = b.map_or_else(|| render::slack_payload(m), |b| b.slack);
+                self.channels.slack(url, &body, key).await
+            }
+            (ContactKind::Email { address }, Some(m), b) => {
+                let email = b.map_or_else(|| render::email(m), |b| b.email);
+                self.channels.email(address, &email, key).await
+            }
+        }
+    }
+
+    /// Records what a delivery of `sent` (one notification, or a bundle)
+    /// came to: sent, retry later, or failed and fall through.
+    async fn record(
+        &self,
+        step: &mut EngineStep,
+        sent: &[NotificationRow],
+        kind: &ContactKind,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let attempts = sent.iter().map(|n| n.attempts).max().unwrap_or(0).saturating_add(1);
+        let channel = channel_of(kind);
+        metrics::counter!("tocsin_notifications_total", "channel" => channel, "outcome" => outcome_name(&outcome))
+            .increment(sent.len() as u64);
+        match outcome {
+            Outcome::Delivered => {
+                for n in sent {
+                    step.notification_updates.push(update(n, "sent", attempts, Some(now), None));
+                    step.timeline.push(StepTimeline {
+                        incident_id: n.incident_id,
+                        kind: TimelineKind::Notified,
+                        actor: actor::SYSTEM.to_string(),
+                        payload: json!({
+                            "user": n.user_id, "contact_method": n.contact_method, "channel": channel,
+                            "attempts": attempts, "bundled": sent.len() > 1,
+                        }),
+                    });
+                }
+            }
+            Outcome::Retry { reason, retry_after } => {
+                let failed_attempt = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
+                let asked = retry_after.and_then(|d| d.to_std().ok());
+                match self.settings.retry.next_delay_with_retry_after(failed_attempt, random_u64(), asked) {
+                    Some(delay) => {
+                        let due = now + Duration::from_std(delay).unwrap_or(Duration::seconds(1));
+                        for n in sent {
+                            let status = if sent.len() > 1 { "held" } else { "pending" };
+                            step.notification_updates.push(update(n, status, attempts, None, Some(reason.clone())));
+                        }
+                        match sent {
+                            [n] => step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": n.id}), due)),
+                            [n, ..] => step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": n.contact_method}), due)),
+                            [] => {}
+                        }
+                    }
+                    None => {
+                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        for n in sent {
+                            self.failed(step, n, attempts, reason.clone(), now).await?;
+                        }
+                    }
+                }
+            }
+            Outcome::Permanent { reason } => {
+                for n in sent {
+                    self.failed(step, n, attempts, reason.clone(), now).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A method failed for good: say so on the incident and page the user
+    /// through their next method right away.
+    async fn failed(
+        &self,
+        step: &mut EngineStep,
+        n: &NotificationRow,
+        attempts: i64,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        step.notification_updates.push(update(n, "failed", attempts, None, Some(reason.clone())));
+        let rules = self.directory.user(&n.user_id).map(user_rules).unwrap_or_default();
+        let fallback = fallback_after_failure(&rules, &n.contact_method).map(|r| r.contact_method.clone());
+        step.timeline.push(StepTimeline {
+            incident_id: n.incident_id,
+            kind: TimelineKind::NotificationFailed,
+            actor: actor::SYSTEM.to_string(),
+            payload: json!({
+                "user": n.user_id, "contact_method": n.contact_method, "channel": n.channel,
+                "reason": reason, "attempts": attempts, "fallback": fallback,
+            }),
+        });
+        let Some(next) = fallback else { return Ok(()) };
+        // A later rule for that method is sent now instead of at its time.
+        if let Some(pending) =
+            self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
+        {
+            step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": pending.id}), now));
+            return Ok(());
+        }
+        let Some((_, method)) = self.method(&n.user_id, &next) else { return Ok(()) };
+        step.notifications.push(NewNotification {
+            incident_id: n.incident_id,
+            user_id: n.user_id.clone(),
+            contact_method: method.id.clone(),
+            channel: channel_of(&method.kind).to_string(),
+            episode: n.episode,
+            idempotency_key: idempotency_key(),
+            due_at: now,
+        });
+        Ok(())
+    }
+
+    /// What a page about `incident` shows `user_id`, with their own
+    /// acknowledge link.
+    async fn message(&self, incident: &Incident, user_id: &str, now: DateTime<Utc>) -> Result<PageMessage, StoreError> {
+        let service_name = match self.directory.service(&incident.service_id) {
+            Some(s) if !s.name.is_empty() => s.name.clone(),
+            _ => incident.service_id.clone(),
+        };
+        let alerts = self.store.incident_alerts(incident.id).await?;
+        let summary_lines = alerts.iter().take(5).map(|a| a.summary.clone()).collect();
+        let token = ack_link::issue(&self.settings.ack_secret, incident.id, user_id, now + self.settings.ack_link_ttl);
+        Ok(PageMessage {
+            incident_id: incident.id,
+            title: incident.title.clone(),
+            severity: incident.severity,
+            service_id: incident.service_id.clone(),
+            service_name,
+            status: incident.status,
+            created_at: incident.created_at,
+            ack_url: Some(format!("{}/ack/{}?token={token}", self.settings.public_url, incident.id)),
+            incident_url: None,
+            summary_lines,
+        })
+    }
+}
+
+fn user_rules(user: &User) -> Vec<Rule> {
+    effective_rules(&user.contact_methods, &user.notification_rules).unwrap_or_default()
+}
+
+fn update(n: &NotificationRow, status: &str, attempts: i64, sent_at: Option<DateTime<Utc>>, error: Option<String>) -> NotificationUpdate {
+    NotificationUpdate {
+        id: n.id,
+        status: status.to_string(),
+        attempts,
+        sent_at,
+        last_error: error.or_else(|| n.last_error.clone()),
+    }
+}
+
+fn reassigned_targets(actions: &[Action]) -> Value {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Page { targets, .. } => serde_json::to_value(targets).ok(),
+            _ => None,
+        })
+        .unwrap_or(Value::Null)
+}
+
+fn status_name(s: EscState) -> &'static str {
+    match s {
+        EscState::Active => "active",
+        EscState::Acknowledged => "acknowledged",
+        EscState::Resolved => "resolved",
+        EscState::Exhausted => "exhausted",
+    }
+}
+
+fn state_json(state: &EscalationState) -> Value {
+    serde_json::to_value(state).unwrap_or(Value::Null)
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Permanent { .. } => "failed",
+    }
+}
+
+/// A fresh idempotency key: receivers drop repeats of the same key.
+fn idempotency_key() -> String {
+    format!("tcn_{}", hex::encode(random_bytes::<16>()))
+}
+
+fn random_u64() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if getrandom::fill(&mut bytes).is_err() {
+        tracing::error!("operating system random source failed");
+        std::process::abort();
+    }
+    bytes
+}
