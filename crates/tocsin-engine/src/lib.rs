@@ -5,6 +5,8 @@
 //! fell due while the process was down is claimed on the first tick. The
 //! engine never reads the wall clock directly; it takes a [`Clock`].
 
+pub mod channels;
+
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
