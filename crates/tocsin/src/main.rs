@@ -40,7 +40,7 @@ enum Command {
     Tokens(cli::TokensCmd),
     /// Send a test event of any supported format to an integration key.
     Send(cli::SendArgs),
-    /// Who is on call now (or at --at), per schedule.
+    /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
     Oncall(cli::OncallArgs),
 }
 

@@ -9,4 +9,5 @@ mod cli;
 mod crash;
 mod harness;
 mod ingest;
+mod oncall_feeds;
 mod tls;
