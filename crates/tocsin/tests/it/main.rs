@@ -10,4 +10,5 @@ mod crash;
 mod harness;
 mod ingest;
 mod oncall_feeds;
+mod paging;
 mod tls;
