@@ -438,3 +438,26 @@ async fn the_engine_wakes_on_commit_without_a_tick() {
     assert_eq!(pages[0].path, "/alice");
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_escalates_reassigns_and_lists_notifications() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("cli-page", "Paged from the CLI").await;
+    r.s.tick().await;
+    let id_text = id.to_string();
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["incidents", "escalate", &id_text]).await;
+    assert!(ok && out.contains("requested"), "{out}{err}");
+    r.s.tick().await;
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["incidents", "reassign", &id_text, "--user", "carol"]).await;
+    assert!(ok && out.contains("carol"), "{out}{err}");
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob", "/carol"]);
+    let (ok, out, _) = crate::cli::tocsin(&r.s, &["incidents", "notifications", &id_text]).await;
+    assert!(ok, "{out}");
+    for expected in ["alice-hook", "alice-mail", "bob-hook", "carol-slack", "sent", "pending"] {
+        assert!(out.contains(expected), "{expected} in:\n{out}");
+    }
+    let (ok, _, err) = crate::cli::tocsin(&r.s, &["incidents", "reassign", &id_text]).await;
+    assert!(!ok, "a reassignment needs a target: {err}");
+    r.s.stop().await;
+}
