@@ -461,3 +461,21 @@ async fn the_cli_escalates_reassigns_and_lists_notifications() {
     assert!(!ok, "a reassignment needs a target: {err}");
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalating_an_acknowledged_incident_triggers_it_again() {
+    let r = Rig::start(0, "off").await;
+    let id = r.trigger("help", "Need help").await;
+    r.s.tick().await;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    r.s.tick().await;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(ADMIN), None).await;
+    assert_eq!(status, 202);
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "the responder asked for help: level 1 is paged");
+    let inc = r.incident(id).await;
+    assert_eq!(inc["status"], "triggered", "bob has not acknowledged");
+    assert_eq!(inc["acknowledged_by"], Value::Null);
+    r.s.stop().await;
+}
