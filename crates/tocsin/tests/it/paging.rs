@@ -479,3 +479,22 @@ async fn escalating_an_acknowledged_incident_triggers_it_again() {
     assert_eq!(inc["acknowledged_by"], Value::Null);
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_answers_whom_each_level_pages() {
+    let r = Rig::start(1, "30m").await;
+    let (status, list) = r.s.get("/escalation_policies").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["id"], "two-level");
+    assert_eq!(list["items"][0]["services"], json!(["checkout"]));
+    assert_eq!(list["items"][0]["levels"][1]["escalate_after"], "10m");
+    let (status, day) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T10:00:00Z").await;
+    assert_eq!(status, 200);
+    assert_eq!(day["levels"][0]["users"], json!([{"user": "alice", "via_schedule": "primary"}]));
+    assert_eq!(day["levels"][1]["users"], json!([{"user": "bob", "via_schedule": null}]));
+    let (_, night) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T22:00:00Z").await;
+    assert_eq!(night["levels"][0]["users"], json!([]), "a gap pages nobody at level 0");
+    let (status, _) = r.s.get("/escalation_policies/nope/oncall").await;
+    assert_eq!(status, 404);
+    r.s.stop().await;
+}
