@@ -24,15 +24,17 @@ use tempfile::TempDir;
 
 use tocsin_core::CoreError;
 use tocsin_core::alert::{Alert, AlertStatus};
-use tocsin_core::audit::{self, GENESIS};
+use tocsin_core::audit::{self, AuditRecord, GENESIS};
 use tocsin_core::auth::{Role, hash_secret};
 use tocsin_core::event::{ChangeEvent, Event, EventAction, Link, Severity};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
+use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use tocsin_store::{
-    AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, IncidentFilter, IngestBatch, IngestOutcome, IntegrationRef,
-    IntegrationView, NewOverride, NewToken, OutboxItem, ScheduleOverride, ServiceView, Store, StoreError, TokenInfo,
-    cursor,
+    AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, EngineStep, EscalationRow, EscalationWrite, IncidentFilter,
+    IngestBatch, IngestOutcome, IntegrationRef, IntegrationView, NewNotification, NewOverride, NewToken,
+    NotificationRow, NotificationUpdate, OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError,
+    TokenInfo, cursor,
 };
 
 // ===========================================================================
@@ -1951,6 +1953,693 @@ async fn ical_tokens_rotate_and_resolve() {
         "the audit log never holds the secret's hash"
     );
     assert_chain(&audit_entries(&ts).await);
+    ts.finish().await;
+}
+
+// ===========================================================================
+// Paging store: escalations, notifications, rate-limit windows, secrets
+// ===========================================================================
+
+const SYSTEM: &str = "system";
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "expected Conflict, got {result:?}");
+}
+
+/// Claims and completes every unfinished outbox item, so that later checks
+/// see only the work queued after this.
+async fn drain_outbox(store: &TestStore) {
+    let far = t(10_000_000);
+    loop {
+        let items = store.claim_outbox("drain", far, far + Duration::seconds(30), 100).await.unwrap();
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            store.complete_outbox(item.id, "drain", far).await.unwrap();
+        }
+    }
+    assert_eq!(store.next_outbox_due().await.unwrap(), None, "outbox drained");
+}
+
+/// Outbox items as `(kind, payload, due_at, attempts)`, ids left out.
+fn outbox_summary(items: &[OutboxItem]) -> Vec<(String, serde_json::Value, DateTime<Utc>, i64)> {
+    items.iter().map(|i| (i.kind.clone(), i.payload.clone(), i.due_at, i.attempts)).collect()
+}
+
+fn insert_escalation(incident_id: i64, policy_id: &str, state: serde_json::Value, episode: i64) -> EscalationWrite {
+    EscalationWrite::Insert { incident_id, policy_id: policy_id.into(), status: "active".into(), state, episode }
+}
+
+fn update_escalation(
+    incident_id: i64,
+    state: serde_json::Value,
+    episode: i64,
+    expected_version: i64,
+) -> EscalationWrite {
+    EscalationWrite::Update { incident_id, status: "active".into(), state, episode, expected_version }
+}
+
+fn step_timeline(incident_id: i64, kind: TimelineKind, payload: serde_json::Value) -> StepTimeline {
+    StepTimeline { incident_id, kind, actor: SYSTEM.into(), payload }
+}
+
+fn new_notification(
+    incident_id: i64,
+    user: &str,
+    method: &str,
+    episode: i64,
+    due_at: DateTime<Utc>,
+) -> NewNotification {
+    NewNotification {
+        incident_id,
+        user_id: user.into(),
+        contact_method: method.into(),
+        channel: format!("{method}-channel"),
+        episode,
+        idempotency_key: format!("{incident_id}/{user}/{method}/{episode}/{}", due_at.timestamp_micros()),
+        due_at,
+    }
+}
+
+/// The row `new` becomes when a step at `created_at` stores it as `id`.
+fn stored(id: i64, new: &NewNotification, created_at: DateTime<Utc>) -> NotificationRow {
+    NotificationRow {
+        id,
+        incident_id: new.incident_id,
+        user_id: new.user_id.clone(),
+        contact_method: new.contact_method.clone(),
+        channel: new.channel.clone(),
+        episode: new.episode,
+        idempotency_key: new.idempotency_key.clone(),
+        status: "pending".into(),
+        attempts: 0,
+        due_at: new.due_at,
+        created_at,
+        sent_at: None,
+        last_error: None,
+    }
+}
+
+fn notification_update(
+    id: i64,
+    status: &str,
+    attempts: i64,
+    sent_at: Option<DateTime<Utc>>,
+    last_error: Option<&str>,
+) -> NotificationUpdate {
+    NotificationUpdate { id, status: status.into(), attempts, sent_at, last_error: last_error.map(Into::into) }
+}
+
+/// A step at `at` that writes one of everything about `incident_id` except
+/// the escalation row, outbox completion and retrigger: a timeline entry,
+/// an audit record, a notification due at `at`, an outbox item and an `sms`
+/// rate-limit window. `tag` keeps its keys unique.
+fn side_effects(incident_id: i64, at: DateTime<Utc>, tag: &str) -> EngineStep {
+    let mut notification = new_notification(incident_id, "alice", "sms", 1, at);
+    notification.idempotency_key = format!("side-effect/{tag}");
+    EngineStep {
+        at,
+        timeline: vec![step_timeline(incident_id, TimelineKind::Paged, json!({"user": "alice", "tag": tag}))],
+        audit: vec![AuditRecord {
+            at,
+            actor: SYSTEM.into(),
+            action: "escalation.test".into(),
+            target: format!("incident:{incident_id}"),
+            details: json!({"tag": tag}),
+        }],
+        notifications: vec![notification],
+        outbox: vec![("escalation.tick".into(), json!({"incident_id": incident_id, "tag": tag}), at)],
+        method_window: Some(("sms".into(), vec![at])),
+        ..Default::default()
+    }
+}
+
+/// Everything a step can change that concerns `incident_id`.
+#[derive(Debug, PartialEq)]
+struct PagingSnapshot {
+    escalation: Option<EscalationRow>,
+    incident: Incident,
+    timeline: Vec<TimelineEntry>,
+    notifications: Vec<NotificationRow>,
+    audit: Vec<AuditEntry>,
+    next_outbox_due: Option<DateTime<Utc>>,
+    sms_window: Vec<DateTime<Utc>>,
+}
+
+async fn paging_snapshot(store: &TestStore, incident_id: i64) -> PagingSnapshot {
+    PagingSnapshot {
+        escalation: store.get_escalation(incident_id).await.unwrap(),
+        incident: incident(store, incident_id).await,
+        timeline: store.incident_timeline(incident_id).await.unwrap(),
+        notifications: store.incident_notifications(incident_id).await.unwrap(),
+        audit: audit_entries(store).await,
+        next_outbox_due: store.next_outbox_due().await.unwrap(),
+        sms_window: store.method_window("sms").await.unwrap(),
+    }
+}
+
+/// Asserts that a refused step wrote none of what [`side_effects`] carries.
+async fn assert_no_side_effects(store: &TestStore, incident_id: i64, tag: &str, before: &PagingSnapshot) {
+    let after = paging_snapshot(store, incident_id).await;
+    assert!(
+        !after.timeline.iter().any(|e| e.payload.get("tag") == Some(&json!(tag))),
+        "timeline entry of refused step {tag} was written: {:?}",
+        after.timeline
+    );
+    assert!(
+        !after.notifications.iter().any(|n| n.idempotency_key == format!("side-effect/{tag}")),
+        "notification of refused step {tag} was written: {:?}",
+        after.notifications
+    );
+    assert!(
+        !after.audit.iter().any(|e| e.record.action == "escalation.test" && e.record.details["tag"] == json!(tag)),
+        "audit record of refused step {tag} was written"
+    );
+    assert_eq!(&after, before, "refused step {tag} changed something");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_escalation_insert_creates_once() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "esc-insert", t(0)).await;
+    let (_, other) = open(&ts, &fx.db, "esc-other", t(1)).await;
+    drain_outbox(&ts).await;
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), None);
+
+    let state = json!({"level": 0, "pass": 0, "targets": ["alice"]});
+    ts.apply_step(&EngineStep {
+        at: t(5),
+        escalation: Some(insert_escalation(inc, "pol-api", state.clone(), 1)),
+        timeline: vec![step_timeline(inc, TimelineKind::Paged, json!({"user": "alice"}))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let row =
+        EscalationRow { incident_id: inc, policy_id: "pol-api".into(), state: state.clone(), episode: 1, version: 1 };
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row.clone()));
+    assert_eq!(ts.get_escalation(other).await.unwrap(), None, "only the named incident has a row");
+    let timeline = ts.incident_timeline(inc).await.unwrap();
+    let last = timeline.last().unwrap();
+    assert_eq!(
+        (last.incident_id, last.at, last.kind.as_str(), last.actor.as_str(), &last.payload),
+        (inc, t(5), "paged", SYSTEM, &json!({"user": "alice"}))
+    );
+
+    // A second insert for the same incident is refused whole.
+    let before = paging_snapshot(&ts, inc).await;
+    let again = EngineStep {
+        escalation: Some(insert_escalation(inc, "pol-other", json!({"level": 3}), 7)),
+        ..side_effects(inc, t(6), "dup-insert")
+    };
+    assert_conflict(ts.apply_step(&again).await);
+    assert_no_side_effects(&ts, inc, "dup-insert", &before).await;
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row), "the first row is kept");
+    assert_eq!(ts.incident_notifications(inc).await.unwrap(), []);
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+
+    // Another incident gets its own row, with the episode it was given.
+    ts.apply_step(&EngineStep {
+        at: t(7),
+        escalation: Some(insert_escalation(other, "pol-db", json!({"level": 1}), 3)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ts.get_escalation(other).await.unwrap(),
+        Some(EscalationRow {
+            incident_id: other,
+            policy_id: "pol-db".into(),
+            state: json!({"level": 1}),
+            episode: 3,
+            version: 1
+        })
+    );
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_escalation_update_needs_the_version_it_read() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "esc-update", t(0)).await;
+    let (_, bare) = open(&ts, &fx.db, "esc-bare", t(1)).await;
+    drain_outbox(&ts).await;
+    ts.apply_step(&EngineStep {
+        at: t(5),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    ts.apply_step(&EngineStep {
+        at: t(10),
+        escalation: Some(update_escalation(inc, json!({"level": 1}), 1, 1)),
+        timeline: vec![step_timeline(inc, TimelineKind::Escalated, json!({"level": 1}))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let row = |state: serde_json::Value, episode, version| EscalationRow {
+        incident_id: inc,
+        policy_id: "pol-api".into(),
+        state,
+        episode,
+        version,
+    };
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row(json!({"level": 1}), 1, 2)));
+    assert_eq!(timeline_kinds(&ts, inc).await.last().map(String::as_str), Some("escalated"));
+
+    ts.apply_step(&EngineStep {
+        at: t(11),
+        escalation: Some(update_escalation(inc, json!({"level": 0, "stopped": true}), 2, 2)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let current = row(json!({"level": 0, "stopped": true}), 2, 3);
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(current.clone()));
+
+    // A stale version (someone else wrote in between) is refused whole, and
+    // so is a version not reached yet.
+    for (tag, version) in [("stale", 2), ("ahead", 4)] {
+        let before = paging_snapshot(&ts, inc).await;
+        let step = EngineStep {
+            escalation: Some(update_escalation(inc, json!({"level": 9}), 5, version)),
+            ..side_effects(inc, t(12), tag)
+        };
+        assert_conflict(ts.apply_step(&step).await);
+        assert_no_side_effects(&ts, inc, tag, &before).await;
+        assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(current.clone()));
+        assert_eq!(ts.incident_notifications(inc).await.unwrap(), [], "{tag}: notifications written");
+        assert_eq!(ts.next_outbox_due().await.unwrap(), None, "{tag}: outbox written");
+        assert!(!timeline_kinds(&ts, inc).await.contains(&"paged".to_string()), "{tag}: timeline written");
+    }
+
+    // Updating an incident that has no escalation row is refused too.
+    let before = paging_snapshot(&ts, bare).await;
+    let step = EngineStep {
+        escalation: Some(update_escalation(bare, json!({"level": 0}), 1, 1)),
+        ..side_effects(bare, t(13), "no-row")
+    };
+    assert_conflict(ts.apply_step(&step).await);
+    assert_no_side_effects(&ts, bare, "no-row", &before).await;
+    assert_eq!(ts.get_escalation(bare).await.unwrap(), None);
+
+    // The right version still applies afterwards.
+    ts.apply_step(&EngineStep {
+        at: t(14),
+        escalation: Some(update_escalation(inc, json!({"level": 2}), 2, 3)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row(json!({"level": 2}), 2, 4)));
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_step_completes_only_a_claim_it_holds() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "complete", t(0)).await;
+
+    // A claims the item, its lease runs out and B takes it over.
+    let claimed = ts.claim_outbox("worker-a", t(1), t(31), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let item = claimed[0].clone();
+    let taken = ts.claim_outbox("worker-b", t(32), t(62), 10).await.unwrap();
+    assert_eq!(taken.iter().map(|i| i.id).collect::<Vec<_>>(), [item.id]);
+
+    // A's late step is refused whole.
+    let before = paging_snapshot(&ts, inc).await;
+    assert_eq!(before.next_outbox_due, Some(t(62)));
+    let late = EngineStep {
+        complete: Some((item.id, "worker-a".into())),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
+        ..side_effects(inc, t(40), "lost-lease")
+    };
+    assert_conflict(ts.apply_step(&late).await);
+    assert_no_side_effects(&ts, inc, "lost-lease", &before).await;
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), None);
+    assert_eq!(ts.claim_outbox("worker-c", t(41), t(71), 10).await.unwrap(), [], "still leased to B");
+
+    // An item that does not exist cannot be completed either.
+    let before = paging_snapshot(&ts, inc).await;
+    let unknown =
+        EngineStep { complete: Some((item.id + 1000, "worker-b".into())), ..side_effects(inc, t(41), "unknown") };
+    assert_conflict(ts.apply_step(&unknown).await);
+    assert_no_side_effects(&ts, inc, "unknown", &before).await;
+
+    // B, which holds the claim, completes it together with its writes.
+    ts.apply_step(&EngineStep {
+        at: t(42),
+        complete: Some((item.id, "worker-b".into())),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
+        outbox: vec![("escalation.tick".into(), json!({"incident_id": inc}), t(300))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ts.get_escalation(inc).await.map(|e| e.map(|e| e.version)).unwrap(), Some(1));
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(300)), "the completed item is no longer due");
+    assert_eq!(ts.claim_outbox("worker-c", t(299), t(329), 10).await.unwrap(), [], "completed item claimed again");
+
+    // Completing it again is refused: the claim is gone.
+    let before = paging_snapshot(&ts, inc).await;
+    let twice = EngineStep { complete: Some((item.id, "worker-b".into())), ..side_effects(inc, t(43), "twice") };
+    assert_conflict(ts.apply_step(&twice).await);
+    assert_no_side_effects(&ts, inc, "twice", &before).await;
+
+    let rest = ts.claim_outbox("worker-c", t(300), t(330), 10).await.unwrap();
+    assert_eq!(outbox_summary(&rest), [("escalation.tick".to_string(), json!({"incident_id": inc}), t(300), 1)]);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_notifications_are_queued_updated_and_found() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "page-1", t(0)).await;
+    let (_, inc2) = open(&ts, &fx.db, "page-2", t(1)).await;
+    drain_outbox(&ts).await;
+    assert_eq!(ts.incident_notifications(inc).await.unwrap(), []);
+
+    let a = new_notification(inc, "alice", "sms", 1, t(10));
+    let b = new_notification(inc, "alice", "email", 1, t(20));
+    let c = new_notification(inc, "bob", "sms", 1, t(30));
+    let d = new_notification(inc2, "alice", "sms", 1, t(35));
+    ts.apply_step(&EngineStep { at: t(5), notifications: vec![a.clone(), b.clone(), c.clone()], ..Default::default() })
+        .await
+        .unwrap();
+    ts.apply_step(&EngineStep { at: t(6), notifications: vec![d.clone()], ..Default::default() }).await.unwrap();
+
+    let rows = ts.incident_notifications(inc).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let (ia, ib, ic) = (rows[0].id, rows[1].id, rows[2].id);
+    assert!(ia < ib && ib < ic, "ids follow creation: {rows:?}");
+    assert_eq!(rows, [stored(ia, &a, t(5)), stored(ib, &b, t(5)), stored(ic, &c, t(5))]);
+    let rows2 = ts.incident_notifications(inc2).await.unwrap();
+    assert_eq!(rows2.len(), 1, "{rows2:?}");
+    let id_d = rows2[0].id;
+    assert!(id_d > ic);
+    assert_eq!(rows2, [stored(id_d, &d, t(6))]);
+    assert_eq!(ts.get_notification(ib).await.unwrap(), Some(stored(ib, &b, t(5))));
+    assert_eq!(ts.get_notification(id_d).await.unwrap(), Some(stored(id_d, &d, t(6))));
+    assert_eq!(ts.get_notification(id_d + 1000).await.unwrap(), None);
+
+    // Each notification is a `notify.send` item due when the notification is.
+    let send = |id: i64, due| ("notify.send".to_string(), json!({"notification_id": id}), due, 1);
+    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(10)));
+    assert_eq!(ts.claim_outbox("w", t(10) - Duration::microseconds(1), t(100), 10).await.unwrap(), []);
+    assert_eq!(outbox_summary(&ts.claim_outbox("w", t(10), t(100), 10).await.unwrap()), [send(ia, t(10))]);
+    assert_eq!(outbox_summary(&ts.claim_outbox("w", t(29), t(100), 10).await.unwrap()), [send(ib, t(20))]);
+    assert_eq!(
+        outbox_summary(&ts.claim_outbox("w", t(35), t(100), 10).await.unwrap()),
+        [send(ic, t(30)), send(id_d, t(35))]
+    );
+
+    // Updates change status, attempts, sent_at and last_error, and nothing else.
+    ts.apply_step(&EngineStep {
+        at: t(40),
+        notification_updates: vec![
+            notification_update(ia, "failed", 1, None, Some("gateway timeout")),
+            notification_update(ib, "held", 0, None, None),
+            notification_update(ic, "held", 0, None, None),
+            notification_update(id_d, "held", 0, None, None),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let failed_a = NotificationRow {
+        status: "failed".into(),
+        attempts: 1,
+        last_error: Some("gateway timeout".into()),
+        ..stored(ia, &a, t(5))
+    };
+    assert_eq!(ts.get_notification(ia).await.unwrap(), Some(failed_a));
+    let sent_at = t(41) + Duration::microseconds(7);
+    ts.apply_step(&EngineStep {
+        at: t(41),
+        notification_updates: vec![notification_update(ia, "sent", 2, Some(sent_at), None)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sent_a = NotificationRow { status: "sent".into(), attempts: 2, sent_at: Some(sent_at), ..stored(ia, &a, t(5)) };
+    assert_eq!(ts.get_notification(ia).await.unwrap(), Some(sent_a.clone()));
+    let held =
+        |id, new: &NewNotification, created| NotificationRow { status: "held".into(), ..stored(id, new, created) };
+    assert_eq!(ts.incident_notifications(inc).await.unwrap(), [sent_a.clone(), held(ib, &b, t(5)), held(ic, &c, t(5))]);
+
+    // Held notifications of one method, oldest first.
+    assert_eq!(ts.held_notifications("sms").await.unwrap(), [held(ic, &c, t(5)), held(id_d, &d, t(6))]);
+    assert_eq!(ts.held_notifications("email").await.unwrap(), [held(ib, &b, t(5))]);
+    assert_eq!(ts.held_notifications("voice").await.unwrap(), []);
+    ts.apply_step(&EngineStep {
+        at: t(42),
+        notification_updates: vec![notification_update(ic, "sent", 1, Some(t(42)), None)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ts.held_notifications("sms").await.unwrap(), [held(id_d, &d, t(6))]);
+
+    // Pending notifications of one page, due after a given instant.
+    let g = new_notification(inc, "alice", "sms", 1, t(50));
+    let e = new_notification(inc, "alice", "sms", 1, t(60));
+    let f = new_notification(inc, "alice", "sms", 2, t(70));
+    ts.apply_step(&EngineStep {
+        at: t(45),
+        notifications: vec![g.clone(), e.clone(), f.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let rows = ts.incident_notifications(inc).await.unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let (ig, ie, i_f) = (rows[3].id, rows[4].id, rows[5].id);
+    ts.apply_step(&EngineStep {
+        at: t(46),
+        notification_updates: vec![notification_update(ig, "cancelled", 0, None, None)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pending = |user: &'static str, method: &'static str, episode: i64, after: i64| {
+        let ts = &ts;
+        async move { ts.pending_notification(inc, user, method, episode, t(after)).await.unwrap() }
+    };
+    // A (sent) and G (cancelled) are not pending; E is.
+    assert_eq!(pending("alice", "sms", 1, 0).await, Some(stored(ie, &e, t(45))));
+    assert_eq!(pending("alice", "sms", 1, 59).await, Some(stored(ie, &e, t(45))));
+    assert_eq!(pending("alice", "sms", 1, 60).await, None, "due at `after` is not due after it");
+    assert_eq!(pending("alice", "sms", 2, 0).await, Some(stored(i_f, &f, t(45))));
+    assert_eq!(pending("alice", "sms", 3, 0).await, None);
+    assert_eq!(pending("alice", "email", 1, 0).await, None, "B is held, not pending");
+    assert_eq!(pending("bob", "sms", 1, 0).await, None, "C was sent");
+    assert_eq!(pending("carol", "sms", 1, 0).await, None);
+    assert_eq!(
+        ts.pending_notification(inc2, "alice", "sms", 1, t(0)).await.unwrap(),
+        None,
+        "D is held, and E belongs to another incident"
+    );
+
+    // A step whose notifications cannot all be stored (a reused idempotency
+    // key) writes none of them, nor anything else it carries.
+    let before = paging_snapshot(&ts, inc).await;
+    let mut step = side_effects(inc, t(47), "dup-key");
+    step.notifications.push(e.clone());
+    assert!(ts.apply_step(&step).await.is_err(), "a reused idempotency key is refused");
+    assert_no_side_effects(&ts, inc, "dup-key", &before).await;
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "retrigger", t(0)).await;
+    let acked = ts.acknowledge_incident(inc, "user:alice", t(10)).await.unwrap();
+    assert_eq!(
+        (acked.status, acked.acknowledged_at, acked.acknowledged_by.as_deref()),
+        (IncidentStatus::Acknowledged, Some(t(10)), Some("user:alice"))
+    );
+    drain_outbox(&ts).await;
+
+    ts.apply_step(&EngineStep {
+        at: t(20),
+        retrigger: Some(inc),
+        timeline: vec![step_timeline(inc, TimelineKind::AckTimeout, json!({}))],
+        outbox: vec![("escalation.tick".into(), json!({"incident_id": inc}), t(25))],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let retriggered =
+        Incident { status: IncidentStatus::Triggered, acknowledged_at: None, acknowledged_by: None, ..acked.clone() };
+    assert_eq!(incident(&ts, inc).await, retriggered);
+    assert_eq!(timeline_kinds(&ts, inc).await.last().map(String::as_str), Some("ack_timeout"));
+
+    // On a triggered incident the retrigger fails, and with it everything
+    // else in the step, including the completion and the escalation row.
+    let tick = ts.claim_outbox("w", t(25), t(85), 10).await.unwrap();
+    assert_eq!(tick.len(), 1, "{tick:?}");
+    let before = paging_snapshot(&ts, inc).await;
+    assert_eq!(before.next_outbox_due, Some(t(85)));
+    let step = EngineStep {
+        complete: Some((tick[0].id, "w".into())),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
+        retrigger: Some(inc),
+        ..side_effects(inc, t(30), "triggered")
+    };
+    assert_invalid_transition(ts.apply_step(&step).await, "retrigger", "triggered");
+    assert_no_side_effects(&ts, inc, "triggered", &before).await;
+    assert_eq!(ts.get_escalation(inc).await.unwrap(), None);
+    assert_eq!(incident(&ts, inc).await, retriggered);
+
+    // The claim survived the refused step.
+    ts.apply_step(&EngineStep { at: t(31), complete: Some((tick[0].id, "w".into())), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+
+    // Nor does a resolved incident come back; a missing one is not found.
+    let resolved = ts.resolve_incident(inc, "user:alice", t(40)).await.unwrap();
+    drain_outbox(&ts).await;
+    let before = paging_snapshot(&ts, inc).await;
+    let step = EngineStep { retrigger: Some(inc), ..side_effects(inc, t(41), "resolved") };
+    assert_invalid_transition(ts.apply_step(&step).await, "retrigger", "resolved");
+    assert_no_side_effects(&ts, inc, "resolved", &before).await;
+    assert_eq!(incident(&ts, inc).await, resolved);
+    let step = EngineStep { retrigger: Some(inc + 1000), ..side_effects(inc, t(42), "missing") };
+    assert_not_found(ts.apply_step(&step).await);
+    assert_no_side_effects(&ts, inc, "missing", &before).await;
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_method_window_is_stored_per_method_and_replaced() {
+    let ts = backend().await;
+    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+
+    let first = vec![t(1), t(2) + Duration::microseconds(1), t(3) - Duration::microseconds(123_456)];
+    ts.apply_step(&EngineStep { at: t(3), method_window: Some(("sms".into(), first.clone())), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ts.method_window("sms").await.unwrap(), first);
+    assert_eq!(ts.method_window("email").await.unwrap(), Vec::<DateTime<Utc>>::new());
+
+    ts.apply_step(&EngineStep { at: t(4), method_window: Some(("email".into(), vec![t(4)])), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ts.method_window("email").await.unwrap(), [t(4)]);
+    assert_eq!(ts.method_window("sms").await.unwrap(), first, "another method's window is its own");
+
+    // A step without a window leaves windows alone.
+    ts.apply_step(&EngineStep { at: t(5), ..Default::default() }).await.unwrap();
+    assert_eq!(ts.method_window("sms").await.unwrap(), first);
+
+    // A later window replaces the earlier one, down to empty.
+    let second = vec![t(3) - Duration::microseconds(123_456), t(6) + Duration::microseconds(999)];
+    ts.apply_step(&EngineStep { at: t(6), method_window: Some(("sms".into(), second.clone())), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ts.method_window("sms").await.unwrap(), second);
+    ts.apply_step(&EngineStep { at: t(7), method_window: Some(("sms".into(), vec![])), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+    assert_eq!(ts.method_window("email").await.unwrap(), [t(4)]);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_server_secret_first_value_wins() {
+    let mut ts = backend().await;
+    assert_eq!(ts.server_secret("ack-link", "secret-one", t(0)).await.unwrap(), "secret-one");
+    assert_eq!(ts.server_secret("ack-link", "secret-two", t(1)).await.unwrap(), "secret-one");
+    assert_eq!(ts.server_secret("other", "secret-three", t(2)).await.unwrap(), "secret-three");
+    assert_eq!(ts.server_secret("ack-link", "secret-four", t(3)).await.unwrap(), "secret-one");
+
+    // Two nodes asking at once read the same value.
+    let (h1, h2) = (ts.handle(), ts.handle());
+    let one = tokio::spawn(async move { h1.server_secret("race", "from-one", t(4)).await.unwrap() });
+    let two = tokio::spawn(async move { h2.server_secret("race", "from-two", t(4)).await.unwrap() });
+    let (one, two) = (one.await.unwrap(), two.await.unwrap());
+    assert_eq!(one, two);
+    assert!(one == "from-one" || one == "from-two", "{one}");
+
+    ts.reopen().await;
+    assert_eq!(ts.server_secret("ack-link", "secret-five", t(5)).await.unwrap(), "secret-one");
+    assert_eq!(ts.server_secret("race", "again", t(5)).await.unwrap(), one);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_request_incident_work_queues_audited_work() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "work", t(0)).await;
+    let (_, done) = open(&ts, &fx.db, "work-done", t(1)).await;
+    ts.resolve_incident(done, "user:alice", t(2)).await.unwrap();
+    drain_outbox(&ts).await;
+
+    let audit_before = audit_entries(&ts).await;
+    ts.request_incident_work(
+        inc,
+        "escalate.now",
+        json!({"level": 2, "note": "by hand"}),
+        "user:alice",
+        "incident.escalate",
+        t(50),
+    )
+    .await
+    .unwrap();
+    let work = ts.claim_outbox("w", t(50), t(80), 10).await.unwrap();
+    assert_eq!(
+        outbox_summary(&work),
+        [(
+            "escalate.now".to_string(),
+            json!({"level": 2, "note": "by hand", "incident_id": inc, "actor": "user:alice"}),
+            t(50),
+            1
+        )]
+    );
+    let audit_after = audit_entries(&ts).await;
+    assert_eq!(audit_after.len(), audit_before.len() + 1, "one audit entry");
+    let entry = &audit_after.last().unwrap().record;
+    assert_eq!(
+        (entry.at, entry.actor.as_str(), entry.action.as_str(), entry.target.as_str()),
+        (t(50), "user:alice", "incident.escalate", format!("incident:{inc}").as_str())
+    );
+    assert_chain(&audit_after);
+
+    // An acknowledged incident is still open.
+    ts.acknowledge_incident(inc, "user:alice", t(60)).await.unwrap();
+    drain_outbox(&ts).await;
+    ts.request_incident_work(inc, "reassign", json!({"users": ["bob"]}), "user:carol", "incident.reassign", t(61))
+        .await
+        .unwrap();
+    let work = ts.claim_outbox("w", t(61), t(91), 10).await.unwrap();
+    assert_eq!(
+        outbox_summary(&work),
+        [("reassign".to_string(), json!({"users": ["bob"], "incident_id": inc, "actor": "user:carol"}), t(61), 1)]
+    );
+    assert_eq!(audit_with_action(&ts, "incident.reassign").await.len(), 1);
+    drain_outbox(&ts).await;
+
+    // Resolved: refused as a conflict; missing: not found. Neither queues
+    // nor audits anything.
+    let audit_before = audit_entries(&ts).await;
+    let result =
+        ts.request_incident_work(done, "escalate.now", json!({}), "user:alice", "incident.escalate", t(70)).await;
+    assert_conflict(result);
+    let result =
+        ts.request_incident_work(inc + 1000, "escalate.now", json!({}), "user:alice", "incident.escalate", t(71)).await;
+    assert_not_found(result);
+    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(audit_entries(&ts).await, audit_before);
     ts.finish().await;
 }
 
