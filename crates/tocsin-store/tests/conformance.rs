@@ -2053,10 +2053,10 @@ fn notification_update(
 
 /// A step at `at` that writes one of everything about `incident_id` except
 /// the escalation row, outbox completion and retrigger: a timeline entry,
-/// an audit record, a notification due at `at`, an outbox item and an `sms`
+/// an audit record, a notification due at `at`, an outbox item and a `hook`
 /// rate-limit window. `tag` keeps its keys unique.
 fn side_effects(incident_id: i64, at: DateTime<Utc>, tag: &str) -> EngineStep {
-    let mut notification = new_notification(incident_id, "alice", "sms", 1, at);
+    let mut notification = new_notification(incident_id, "alice", "hook", 1, at);
     notification.idempotency_key = format!("side-effect/{tag}");
     EngineStep {
         at,
@@ -2070,7 +2070,7 @@ fn side_effects(incident_id: i64, at: DateTime<Utc>, tag: &str) -> EngineStep {
         }],
         notifications: vec![notification],
         outbox: vec![("escalation.tick".into(), json!({"incident_id": incident_id, "tag": tag}), at)],
-        method_window: Some(("sms".into(), vec![at])),
+        method_window: Some(("hook".into(), vec![at])),
         ..Default::default()
     }
 }
@@ -2084,7 +2084,7 @@ struct PagingSnapshot {
     notifications: Vec<NotificationRow>,
     audit: Vec<AuditEntry>,
     next_outbox_due: Option<DateTime<Utc>>,
-    sms_window: Vec<DateTime<Utc>>,
+    hook_window: Vec<DateTime<Utc>>,
 }
 
 async fn paging_snapshot(store: &TestStore, incident_id: i64) -> PagingSnapshot {
@@ -2095,7 +2095,7 @@ async fn paging_snapshot(store: &TestStore, incident_id: i64) -> PagingSnapshot 
         notifications: store.incident_notifications(incident_id).await.unwrap(),
         audit: audit_entries(store).await,
         next_outbox_due: store.next_outbox_due().await.unwrap(),
-        sms_window: store.method_window("sms").await.unwrap(),
+        hook_window: store.method_window("hook").await.unwrap(),
     }
 }
 
@@ -2158,7 +2158,7 @@ async fn paging_escalation_insert_creates_once() {
     assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row), "the first row is kept");
     assert_eq!(ts.incident_notifications(inc).await.unwrap(), []);
     assert_eq!(ts.next_outbox_due().await.unwrap(), None);
-    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+    assert_eq!(ts.method_window("hook").await.unwrap(), Vec::<DateTime<Utc>>::new());
 
     // Another incident gets its own row, with the episode it was given.
     ts.apply_step(&EngineStep {
@@ -2326,10 +2326,10 @@ async fn paging_notifications_are_queued_updated_and_found() {
     drain_outbox(&ts).await;
     assert_eq!(ts.incident_notifications(inc).await.unwrap(), []);
 
-    let a = new_notification(inc, "alice", "sms", 1, t(10));
+    let a = new_notification(inc, "alice", "hook", 1, t(10));
     let b = new_notification(inc, "alice", "email", 1, t(20));
-    let c = new_notification(inc, "bob", "sms", 1, t(30));
-    let d = new_notification(inc2, "alice", "sms", 1, t(35));
+    let c = new_notification(inc, "bob", "hook", 1, t(30));
+    let d = new_notification(inc2, "alice", "hook", 1, t(35));
     ts.apply_step(&EngineStep { at: t(5), notifications: vec![a.clone(), b.clone(), c.clone()], ..Default::default() })
         .await
         .unwrap();
@@ -2395,7 +2395,7 @@ async fn paging_notifications_are_queued_updated_and_found() {
     assert_eq!(ts.incident_notifications(inc).await.unwrap(), [sent_a.clone(), held(ib, &b, t(5)), held(ic, &c, t(5))]);
 
     // Held notifications of one method, oldest first.
-    assert_eq!(ts.held_notifications("sms").await.unwrap(), [held(ic, &c, t(5)), held(id_d, &d, t(6))]);
+    assert_eq!(ts.held_notifications("hook").await.unwrap(), [held(ic, &c, t(5)), held(id_d, &d, t(6))]);
     assert_eq!(ts.held_notifications("email").await.unwrap(), [held(ib, &b, t(5))]);
     assert_eq!(ts.held_notifications("voice").await.unwrap(), []);
     ts.apply_step(&EngineStep {
@@ -2405,12 +2405,12 @@ async fn paging_notifications_are_queued_updated_and_found() {
     })
     .await
     .unwrap();
-    assert_eq!(ts.held_notifications("sms").await.unwrap(), [held(id_d, &d, t(6))]);
+    assert_eq!(ts.held_notifications("hook").await.unwrap(), [held(id_d, &d, t(6))]);
 
     // Pending notifications of one page, due after a given instant.
-    let g = new_notification(inc, "alice", "sms", 1, t(50));
-    let e = new_notification(inc, "alice", "sms", 1, t(60));
-    let f = new_notification(inc, "alice", "sms", 2, t(70));
+    let g = new_notification(inc, "alice", "hook", 1, t(50));
+    let e = new_notification(inc, "alice", "hook", 1, t(60));
+    let f = new_notification(inc, "alice", "hook", 2, t(70));
     ts.apply_step(&EngineStep {
         at: t(45),
         notifications: vec![g.clone(), e.clone(), f.clone()],
@@ -2433,16 +2433,16 @@ async fn paging_notifications_are_queued_updated_and_found() {
         async move { ts.pending_notification(inc, user, method, episode, t(after)).await.unwrap() }
     };
     // A (sent) and G (cancelled) are not pending; E is.
-    assert_eq!(pending("alice", "sms", 1, 0).await, Some(stored(ie, &e, t(45))));
-    assert_eq!(pending("alice", "sms", 1, 59).await, Some(stored(ie, &e, t(45))));
-    assert_eq!(pending("alice", "sms", 1, 60).await, None, "due at `after` is not due after it");
-    assert_eq!(pending("alice", "sms", 2, 0).await, Some(stored(i_f, &f, t(45))));
-    assert_eq!(pending("alice", "sms", 3, 0).await, None);
+    assert_eq!(pending("alice", "hook", 1, 0).await, Some(stored(ie, &e, t(45))));
+    assert_eq!(pending("alice", "hook", 1, 59).await, Some(stored(ie, &e, t(45))));
+    assert_eq!(pending("alice", "hook", 1, 60).await, None, "due at `after` is not due after it");
+    assert_eq!(pending("alice", "hook", 2, 0).await, Some(stored(i_f, &f, t(45))));
+    assert_eq!(pending("alice", "hook", 3, 0).await, None);
     assert_eq!(pending("alice", "email", 1, 0).await, None, "B is held, not pending");
-    assert_eq!(pending("bob", "sms", 1, 0).await, None, "C was sent");
-    assert_eq!(pending("carol", "sms", 1, 0).await, None);
+    assert_eq!(pending("bob", "hook", 1, 0).await, None, "C was sent");
+    assert_eq!(pending("carol", "hook", 1, 0).await, None);
     assert_eq!(
-        ts.pending_notification(inc2, "alice", "sms", 1, t(0)).await.unwrap(),
+        ts.pending_notification(inc2, "alice", "hook", 1, t(0)).await.unwrap(),
         None,
         "D is held, and E belongs to another incident"
     );
@@ -2522,35 +2522,35 @@ async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_method_window_is_stored_per_method_and_replaced() {
     let ts = backend().await;
-    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+    assert_eq!(ts.method_window("hook").await.unwrap(), Vec::<DateTime<Utc>>::new());
 
     let first = vec![t(1), t(2) + Duration::microseconds(1), t(3) - Duration::microseconds(123_456)];
-    ts.apply_step(&EngineStep { at: t(3), method_window: Some(("sms".into(), first.clone())), ..Default::default() })
+    ts.apply_step(&EngineStep { at: t(3), method_window: Some(("hook".into(), first.clone())), ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(ts.method_window("sms").await.unwrap(), first);
+    assert_eq!(ts.method_window("hook").await.unwrap(), first);
     assert_eq!(ts.method_window("email").await.unwrap(), Vec::<DateTime<Utc>>::new());
 
     ts.apply_step(&EngineStep { at: t(4), method_window: Some(("email".into(), vec![t(4)])), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(ts.method_window("email").await.unwrap(), [t(4)]);
-    assert_eq!(ts.method_window("sms").await.unwrap(), first, "another method's window is its own");
+    assert_eq!(ts.method_window("hook").await.unwrap(), first, "another method's window is its own");
 
     // A step without a window leaves windows alone.
     ts.apply_step(&EngineStep { at: t(5), ..Default::default() }).await.unwrap();
-    assert_eq!(ts.method_window("sms").await.unwrap(), first);
+    assert_eq!(ts.method_window("hook").await.unwrap(), first);
 
     // A later window replaces the earlier one, down to empty.
     let second = vec![t(3) - Duration::microseconds(123_456), t(6) + Duration::microseconds(999)];
-    ts.apply_step(&EngineStep { at: t(6), method_window: Some(("sms".into(), second.clone())), ..Default::default() })
+    ts.apply_step(&EngineStep { at: t(6), method_window: Some(("hook".into(), second.clone())), ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(ts.method_window("sms").await.unwrap(), second);
-    ts.apply_step(&EngineStep { at: t(7), method_window: Some(("sms".into(), vec![])), ..Default::default() })
+    assert_eq!(ts.method_window("hook").await.unwrap(), second);
+    ts.apply_step(&EngineStep { at: t(7), method_window: Some(("hook".into(), vec![])), ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(ts.method_window("sms").await.unwrap(), Vec::<DateTime<Utc>>::new());
+    assert_eq!(ts.method_window("hook").await.unwrap(), Vec::<DateTime<Utc>>::new());
     assert_eq!(ts.method_window("email").await.unwrap(), [t(4)]);
     ts.finish().await;
 }
