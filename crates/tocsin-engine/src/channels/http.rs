@@ -144,7 +144,7 @@ fn transport_outcome(e: &reqwest::Error, receiver: &str, timeout: Duration) -> O
     let (kind, reason) = if e.is_timeout() {
         (TransportFailure::Timeout, format!("timed out after {} waiting for {receiver}", human_duration(timeout)))
     } else if e.is_connect() {
-        let reason = match io_kind(e) {
+        let reason = match super::io_kind(e) {
             Some(std::io::ErrorKind::ConnectionRefused) => format!("connection refused by {receiver}"),
             _ => format!("cannot connect to {receiver}: {}", innermost(e)),
         };
@@ -153,17 +153,6 @@ fn transport_outcome(e: &reqwest::Error, receiver: &str, timeout: Duration) -> O
         (TransportFailure::Other, format!("request to {receiver} failed: {}", innermost(e)))
     };
     Outcome::from_delivery(classify_transport(kind), reason, None)
-}
-
-fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = s.source();
-    }
-    None
 }
 
 /// The root cause's message: reqwest's own `Display` includes the URL, which

@@ -191,3 +191,16 @@ mod tests {
         assert_eq!(snippet("abcdef", 3), "abc…");
     }
 }
+
+/// The kind of the first IO error in `e`'s chain of sources, if any: how a
+/// connection failed (refused, reset) decides whether a retry can help.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = s.source();
+    }
+    None
+}

@@ -104,7 +104,7 @@ impl Relay {
                 TransportFailure::Timeout,
                 format!("timed out after {} talking to SMTP relay {relay}", human_duration(self.timeout)),
             )
-        } else if io_kind(e) == Some(std::io::ErrorKind::ConnectionRefused) {
+        } else if super::io_kind(e) == Some(std::io::ErrorKind::ConnectionRefused) {
             (TransportFailure::Connect, format!("connection refused by SMTP relay {relay}"))
         } else {
             (TransportFailure::Other, format!("SMTP relay {relay}: {}", describe(e)))
@@ -129,17 +129,6 @@ fn message_id(idempotency_key: &str) -> String {
     let local = local.trim_end_matches('.');
     let local = if local.is_empty() { "notification" } else { local };
     format!("<{local}@tocsin>")
-}
-
-fn io_kind(e: &lettre::transport::smtp::Error) -> Option<std::io::ErrorKind> {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = s.source();
-    }
-    None
 }
 
 /// lettre's message with its sources; none of them carry the credentials.

@@ -228,27 +228,11 @@ services:
         all.iter().filter(|r| r.path == "/alice").map(|r| r.header("idempotency-key").unwrap()).collect();
     assert_eq!(alice_keys.len(), 1, "a re-sent page keeps its idempotency key");
 
-    let incident: serde_json::Value = http
-        .get(format!("{}/api/v1/incidents?limit=1", restarted.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = incident["items"][0]["id"].as_i64().unwrap();
-    let detail: serde_json::Value = http
-        .get(format!("{}/api/v1/incidents/{id}", restarted.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let paged = detail["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "paged").count();
-    assert_eq!(paged, 2, "one page per level: {}", detail["timeline"]);
+    let client = tocsin_client::Client::new(&restarted.url, Some(ADMIN)).unwrap();
+    let page = client.list_incidents(&Default::default()).await.unwrap();
+    let detail = client.get_incident(page.items[0].id).await.unwrap();
+    let paged = detail.timeline.iter().filter(|e| e.kind == "paged").count();
+    assert_eq!(paged, 2, "one page per level: {:?}", detail.timeline);
     drop(restarted);
     if let Some(pg) = &pg {
         pg.drop_db().await;
