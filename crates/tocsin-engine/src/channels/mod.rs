@@ -139,6 +139,19 @@ fn snippet(s: &str, max: usize) -> String {
     out
 }
 
+/// The kind of the first IO error in `e`'s chain of sources, if any: how a
+/// connection failed (refused, reset) decides whether a retry can help.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = s.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::expect_used)]
@@ -190,17 +203,4 @@ mod tests {
         assert_eq!(snippet("  no\r\nsuch\tchannel ", 100), "no such channel");
         assert_eq!(snippet("abcdef", 3), "abc…");
     }
-}
-
-/// The kind of the first IO error in `e`'s chain of sources, if any: how a
-/// connection failed (refused, reset) decides whether a retry can help.
-fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = s.source();
-    }
-    None
 }
