@@ -160,9 +160,58 @@ impl Client {
         let url = self.api(&["schedules", schedule, "oncall"])?;
         let mut req = self.req(Method::GET, url);
         if let Some(at) = at {
-            req = req.query(&[("at", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]);
+            req = req.query(&[("at", rfc3339(at))]);
         }
         self.call(req).await
+    }
+
+    // ---- overrides ----
+
+    /// `POST /api/v1/schedules/{id}/overrides` → 201: `user` takes the
+    /// schedule during `[start, end)`.
+    pub async fn create_override(
+        &self,
+        schedule: &str,
+        user: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Override, ClientError> {
+        let url = self.api(&["schedules", schedule, "overrides"])?;
+        let body = serde_json::json!({ "user": user, "start": rfc3339(start), "end": rfc3339(end) });
+        self.call(self.req(Method::POST, url).json(&body)).await
+    }
+
+    /// `GET /api/v1/schedules/{id}/overrides`: those that have not ended, or
+    /// all live ones with `include_past`.
+    pub async fn list_overrides(&self, schedule: &str, include_past: bool) -> Result<Vec<Override>, ClientError> {
+        let url = self.api(&["schedules", schedule, "overrides"])?;
+        let mut req = self.req(Method::GET, url);
+        if include_past {
+            req = req.query(&[("include_past", "true")]);
+        }
+        let page: Page<Override> = self.call(req).await?;
+        Ok(page.items)
+    }
+
+    /// `DELETE /api/v1/schedules/{id}/overrides/{override_id}` → 204.
+    pub async fn delete_override(&self, schedule: &str, id: i64) -> Result<(), ClientError> {
+        let url = self.api(&["schedules", schedule, "overrides", &id.to_string()])?;
+        self.send(self.req(Method::DELETE, url)).await.map(|_| ())
+    }
+
+    // ---- calendar feeds ----
+
+    /// `POST /api/v1/users/{id}/ical-token` → 201: a new feed token for the
+    /// user (the previous one stops working). Admin only.
+    pub async fn issue_ical_token(&self, user: &str) -> Result<IcalToken, ClientError> {
+        let url = self.api(&["users", user, "ical-token"])?;
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({}))).await
+    }
+
+    /// A server-relative path (`/api/v1/…`, as in [`IcalUrls`]) as an
+    /// absolute URL on this client's server.
+    pub fn absolute_url(&self, path: &str) -> Result<String, ClientError> {
+        self.raw_url(path).map(String::from)
     }
 
     // ---- tokens ----
@@ -270,6 +319,11 @@ impl Client {
         let (body, what) = self.send(rb).await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
     }
+}
+
+/// `2026-03-06T18:00:00Z`, with fractional seconds only when there are any.
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, ClientError> {

@@ -70,6 +70,11 @@ fn alert_json() -> Value {
     })
 }
 
+fn override_json() -> Value {
+    json!({"id": 3, "schedule": "primary", "user": "bob", "start": "2026-03-06T18:00:00Z",
+        "end": "2026-03-09T09:00:00Z", "created_at": "2026-03-01T12:00:00Z", "created_by": "token:ops"})
+}
+
 async fn start() -> (String, Log) {
     let log: Log = Arc::default();
     let app = Router::new()
@@ -148,6 +153,23 @@ async fn start() -> (String, Log) {
                 json_response(
                     StatusCode::CREATED,
                     json!({"id": 5, "name": "ci", "role": "viewer", "token": "tcs_secret"}),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/schedules/{id}/overrides",
+            get(|| async { json_response(StatusCode::OK, json!({"items": [override_json()], "next_cursor": null})) })
+                .post(|| async { json_response(StatusCode::CREATED, override_json()) }),
+        )
+        .route("/api/v1/schedules/{id}/overrides/{oid}", axum::routing::delete(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/api/v1/users/{id}/ical-token",
+            post(|| async {
+                json_response(
+                    StatusCode::CREATED,
+                    json!({"user": "alice", "token": "tcs_feed", "urls": {
+                        "user": "/api/v1/users/alice/ical?token=tcs_feed",
+                        "schedules": {"primary": "/api/v1/schedules/primary/ical?token=tcs_feed"}}}),
                 )
             }),
         )
@@ -344,4 +366,28 @@ fn base_url_validation_and_prefix() {
     assert_eq!(c.api(&["tokens"]).unwrap().as_str(), "http://h:1/api/v1/tokens");
     assert_eq!(c.raw_url("integrations/generic/k").unwrap().as_str(), "http://h:1/integrations/generic/k");
     assert!(!format!("{c:?}").contains("tcs_"));
+}
+
+#[tokio::test]
+async fn overrides_and_feed_tokens() {
+    let (base, log) = start().await;
+    let c = Client::new(&format!("{base}/"), Some("t")).unwrap();
+    let start = DateTime::parse_from_rfc3339("2026-03-06T18:00:00Z").unwrap().with_timezone(&Utc);
+    let end = DateTime::parse_from_rfc3339("2026-03-09T09:00:00.5Z").unwrap().with_timezone(&Utc);
+    let created = c.create_override("primary", "bob", start, end).await.unwrap();
+    assert_eq!((created.id, created.user.as_str(), created.start), (3, "bob", start));
+    assert_eq!(log.lock().unwrap()[0].line, "POST /api/v1/schedules/primary/overrides");
+    assert_eq!(
+        log.lock().unwrap()[0].body,
+        r#"{"end":"2026-03-09T09:00:00.500Z","start":"2026-03-06T18:00:00Z","user":"bob"}"#
+    );
+    assert_eq!(c.list_overrides("primary", false).await.unwrap(), std::slice::from_ref(&created));
+    c.list_overrides("primary", true).await.unwrap();
+    assert_eq!(log.lock().unwrap()[2].line, "GET /api/v1/schedules/primary/overrides?include_past=true");
+    c.delete_override("primary", 3).await.unwrap();
+    assert_eq!(log.lock().unwrap()[3].line, "DELETE /api/v1/schedules/primary/overrides/3");
+
+    let issued = c.issue_ical_token("alice").await.unwrap();
+    assert_eq!(issued.urls.schedules["primary"], "/api/v1/schedules/primary/ical?token=tcs_feed");
+    assert_eq!(c.absolute_url(&issued.urls.user).unwrap(), format!("{base}/api/v1/users/alice/ical?token=tcs_feed"));
 }

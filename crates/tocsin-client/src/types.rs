@@ -204,3 +204,34 @@ pub struct OnCall {
     pub at: DateTime<Utc>,
     pub users: Vec<String>,
 }
+
+/// An override created at run time: `user` takes `schedule` during
+/// `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub id: i64,
+    pub schedule: String,
+    pub user: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// `POST /api/v1/users/{id}/ical-token`: the feed secret (shown once) and
+/// the feed URLs, relative to the server root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IcalToken {
+    pub user: String,
+    pub token: String,
+    pub urls: IcalUrls,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IcalUrls {
+    /// The user's shifts across all schedules.
+    pub user: String,
+    /// Schedule id → that whole schedule's feed.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, String>,
+}

@@ -180,7 +180,12 @@ fn notification_settings_parse_and_errors_name_the_field() {
 
     let bad = "notifications:\n  public_url: ftp://x\n  webhook_secret: short\n  ack_link_ttl: 0s\n  rate_limit: { messages: 0, window: 5m }\n";
     let err = crate::parse("t.yaml", bad).unwrap_err().to_string();
-    for field in ["notifications.public_url", "notifications.webhook_secret", "notifications.ack_link_ttl", "notifications.rate_limit.messages"] {
+    for field in [
+        "notifications.public_url",
+        "notifications.webhook_secret",
+        "notifications.ack_link_ttl",
+        "notifications.rate_limit.messages",
+    ] {
         assert!(err.contains(field), "{field} missing from:\n{err}");
     }
     assert!(!err.contains("short"), "the secret is not echoed:\n{err}");

@@ -580,17 +580,15 @@ impl Checker<'_> {
             }
         }
         if let Some(ttl) = &notifications.ack_link_ttl
-            && let Some(ttl) = self.parsed(&base.key("ack_link_ttl"), ttl, |s| {
-                parse_positive_duration(s).map_err(Problem::Duration)
-            })
+            && let Some(ttl) =
+                self.parsed(&base.key("ack_link_ttl"), ttl, |s| parse_positive_duration(s).map_err(Problem::Duration))
         {
             out.ack_link_ttl = ttl;
         }
         if let Some(Entry { path, value, .. }) = &notifications.rate_limit {
             let messages = self.parsed(&path.key("messages"), &value.messages, |s| whole_number(s, 1, 10_000));
-            let window = self.parsed(&path.key("window"), &value.window, |s| {
-                parse_positive_duration(s).map_err(Problem::Duration)
-            });
+            let window = self
+                .parsed(&path.key("window"), &value.window, |s| parse_positive_duration(s).map_err(Problem::Duration));
             if let (Some(messages), Some(window)) = (messages, window) {
                 out.rate_limit = RateLimit { messages: u32::try_from(messages).unwrap_or(u32::MAX), window };
             }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod escalation;
 pub mod event;
 pub mod fingerprint;
+pub mod ical;
 pub mod incident;
 pub mod intake;
 pub mod model;

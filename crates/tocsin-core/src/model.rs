@@ -234,11 +234,13 @@ mod tests {
             password: Some("hunter2".into()),
             starttls: false,
         };
-        let shown =
-            format!("{:?}", Catalog {
+        let shown = format!(
+            "{:?}",
+            Catalog {
                 notifications: Notifications { smtp: Some(smtp), ..Notifications::default() },
                 ..Catalog::default()
-            });
+            }
+        );
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }

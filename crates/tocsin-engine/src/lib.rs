@@ -134,7 +134,7 @@ impl Engine {
 
     /// Runs ticks until `shutdown` turns true. Wakes on commit (the store's
     /// work signal), at the next due time, or after the idle interval.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let signal = self.store.work_signal();
         loop {
             if *shutdown.borrow() {

@@ -17,11 +17,11 @@ use tocsin_core::directory::{Directory, with_stored_overrides};
 use tocsin_core::escalation::{self, Action, EscState, EscalationState, Target, Timer};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::User;
+use tocsin_core::notify::ack_link;
 use tocsin_core::notify::backoff::RetryPolicy;
 use tocsin_core::notify::ratelimit::{Admit, MethodWindow, RateLimiter};
 use tocsin_core::notify::render::{self, PageMessage};
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, effective_rules, fallback_after_failure};
-use tocsin_core::notify::ack_link;
 use tocsin_core::paging::{Cause, Effects, channel_of, effects};
 use tocsin_core::schedule::Schedule;
 use tocsin_core::timeline::{TimelineKind, actor};
@@ -95,10 +95,10 @@ impl Paging {
         match (item.kind.as_str(), incident_id) {
             (kinds::OPENED, Some(id)) => self.opened(id, done, now).await?,
             (kinds::ACKNOWLEDGED, Some(id)) => {
-                self.transition(id, done, now, Cause::Timer, None, |s, now| escalation::on_acknowledge(s, now)).await?
+                self.transition(id, done, now, Cause::Timer, None, escalation::on_acknowledge).await?
             }
             (kinds::RESOLVED, Some(id)) => {
-                self.transition(id, done, now, Cause::Timer, None, |s, now| escalation::on_resolve(s, now)).await?
+                self.transition(id, done, now, Cause::Timer, None, escalation::on_resolve).await?
             }
             (kinds::TIMER, Some(id)) => {
                 let generation = item.payload.get("generation").and_then(Value::as_u64).unwrap_or(u64::MAX);
@@ -106,12 +106,14 @@ impl Paging {
                     Ok(t) => t,
                     Err(_) => Timer::Escalate,
                 };
-                self.transition(id, done, now, Cause::Timer, None, move |s, now| escalation::on_timer(s, timer, generation, now))
-                    .await?
+                self.transition(id, done, now, Cause::Timer, None, move |s, now| {
+                    escalation::on_timer(s, timer, generation, now)
+                })
+                .await?
             }
             (kinds::ESCALATE, Some(id)) => {
                 let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
-                self.transition(id, done, now, Cause::ByHand, Some(who), |s, now| escalation::escalate_now(s, now)).await?
+                self.transition(id, done, now, Cause::ByHand, Some(who), escalation::escalate_now).await?
             }
             (kinds::REASSIGN, Some(id)) => {
                 let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
@@ -180,7 +182,8 @@ impl Paging {
         event: impl Fn(&mut EscalationState, DateTime<Utc>) -> Vec<Action>,
     ) -> Result<(), StoreError> {
         for _ in 0..MAX_CONFLICTS {
-            let (Some(row), Some(incident)) = (self.store.get_escalation(id).await?, self.store.get_incident(id).await?)
+            let (Some(row), Some(incident)) =
+                (self.store.get_escalation(id).await?, self.store.get_incident(id).await?)
             else {
                 return self.complete_only(done, now).await;
             };
@@ -191,7 +194,8 @@ impl Paging {
             let actions = event(&mut state, now);
             let mut step = EngineStep { at: now, complete: done.clone(), ..EngineStep::default() };
             if let Some(who) = &by {
-                let kind = if cause == Cause::Reassign { TimelineKind::Reassigned } else { TimelineKind::EscalatedByHand };
+                let kind =
+                    if cause == Cause::Reassign { TimelineKind::Reassigned } else { TimelineKind::EscalatedByHand };
                 let payload = match (cause, actions.is_empty()) {
                     (_, true) => json!({"applied": false, "reason": "nothing left to escalate to"}),
                     (Cause::Reassign, false) => json!({"applied": true, "targets": reassigned_targets(&actions)}),
@@ -265,13 +269,12 @@ impl Paging {
 
     /// Every schedule with the overrides stored at run time.
     async fn schedules(&self, now: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
-        let stored: Vec<(String, tocsin_core::directory::StoredOverride)> = Vec::new(); // OVERRIDES-MERGE
-        let _ = now;
+        let stored = self.store.list_overrides(None, now).await?;
         Ok(self
             .directory
             .schedules
             .iter()
-            .map(|s| with_stored_overrides(s, stored.iter().filter(|o| o.0 == s.id).map(|o| o.1.clone())))
+            .map(|s| with_stored_overrides(s, stored.iter().filter(|o| o.schedule_id == s.id).map(Into::into)))
             .collect())
     }
 
@@ -368,7 +371,13 @@ impl Paging {
     }
 
     /// Sends one message (or a bundle of several) through `method`.
-    async fn deliver(&self, method: &ContactMethod, messages: &[PageMessage], key: &str, now: DateTime<Utc>) -> Outcome {
+    async fn deliver(
+        &self,
+        method: &ContactMethod,
+        messages: &[PageMessage],
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let single = messages.len() == 1;
         let bundle = if single { None } else { render::bundle(messages, key) };
         match (&method.kind, messages.first(), bundle) {
@@ -429,7 +438,11 @@ impl Paging {
                         }
                         match sent {
                             [n] => step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": n.id}), due)),
-                            [n, ..] => step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": n.contact_method}), due)),
+                            [n, ..] => step.outbox.push((
+                                kinds::BUNDLE.to_string(),
+                                json!({"contact_method": n.contact_method}),
+                                due,
+                            )),
                             [] => {}
                         }
                     }
@@ -474,8 +487,7 @@ impl Paging {
         });
         let Some(next) = fallback else { return Ok(()) };
         // A later rule for that method is sent now instead of at its time.
-        if let Some(pending) =
-            self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
+        if let Some(pending) = self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
         {
             step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": pending.id}), now));
             return Ok(());
@@ -522,7 +534,13 @@ fn user_rules(user: &User) -> Vec<Rule> {
     effective_rules(&user.contact_methods, &user.notification_rules).unwrap_or_default()
 }
 
-fn update(n: &NotificationRow, status: &str, attempts: i64, sent_at: Option<DateTime<Utc>>, error: Option<String>) -> NotificationUpdate {
+fn update(
+    n: &NotificationRow,
+    status: &str,
+    attempts: i64,
+    sent_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+) -> NotificationUpdate {
     NotificationUpdate {
         id: n.id,
         status: status.to_string(),

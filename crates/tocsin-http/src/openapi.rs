@@ -47,6 +47,25 @@ fn path_id(description: &str) -> Value {
     json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": description})
 }
 
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}, "description": description})
+}
+
+/// An iCalendar feed: authenticated by the `token` query parameter, not a
+/// bearer token; every failure is a 404.
+fn feed_op(summary: &str, id_description: &str) -> Value {
+    json!({
+        "summary": summary,
+        "description": "Authenticated by a calendar feed token (`POST /users/{id}/ical-token`) in the `token` query parameter. A missing or wrong token is a 404, like an unknown id. Cache-Control: private, max-age=300.",
+        "security": [{"feed_token": []}],
+        "parameters": [path_id(id_description), {"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "RFC 5545 calendar", "content": {"text/calendar": {"schema": {"type": "string"}}}},
+            "404": {"$ref": "#/components/responses/Error"},
+        }
+    })
+}
+
 fn status_enum() -> Value {
     json!({"type": "string", "enum": ["triggered", "acknowledged", "resolved"]})
 }
@@ -96,6 +115,26 @@ pub fn build() -> Value {
             "/schedules/{id}/segments": {"get": op("Who is on call across [from, to); gaps are absent", "viewer",
                 json!([path_id("schedule id"), q("from", ts.clone(), "range start (required)"), q("to", ts.clone(), "range end (required, at most 400 days after from)")]), None,
                 ("200", json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"start": ts, "end": ts, "user": {"type": "string"}}}}}})))},
+            "/schedules/{id}/overrides": {
+                "get": op("Overrides created at run time that have not ended, oldest first", "viewer",
+                    json!([path_id("schedule id"), q("include_past", json!({"type": "boolean"}), "also overrides that have ended")]), None,
+                    ("200", page_of("Override"))),
+                "post": op("Create an override: `user` takes the schedule during [start, end); the latest override wins overlaps", "responder",
+                    json!([path_id("schedule id")]),
+                    Some(json!({"type": "object", "required": ["user", "start", "end"], "properties": {
+                        "user": {"type": "string", "description": "a user id from config"},
+                        "start": ts, "end": {"type": "string", "format": "date-time", "description": "after start, at most 400 days later"}}})),
+                    ("201", r("Override")))
+            },
+            "/schedules/{id}/overrides/{override_id}": {"delete": op("Delete an override", "responder",
+                json!([path_id("schedule id"), path_param("override_id", "override id")]), None, ("204", json!({})))},
+            "/schedules/{id}/ical": {"get": feed_op("Everyone's shifts on one schedule as iCalendar (any user's feed token)", "schedule id")},
+            "/users/{id}/ical": {"get": feed_op("One user's shifts across all schedules as iCalendar (that user's feed token)", "user id")},
+            "/users/{id}/ical-token": {"post": op("Issue the user's calendar feed token, replacing (and invalidating) any previous one; shown once", "admin",
+                json!([path_id("user id")]), None,
+                ("201", json!({"type": "object", "properties": {"user": {"type": "string"}, "token": {"type": "string"},
+                    "urls": {"type": "object", "properties": {"user": {"type": "string"},
+                        "schedules": {"type": "object", "additionalProperties": {"type": "string"}}}}}})))},
             "/tokens": {
                 "get": op("List API tokens (never their secrets)", "admin", json!([]), None, ("200", page_of("Token"))),
                 "post": op("Create an API token; the secret is returned once", "admin", json!([]),
@@ -107,7 +146,10 @@ pub fn build() -> Value {
             "/openapi.json": {"get": op("This document", "viewer", json!([]), None, ("200", json!({"type": "object"})))}
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "feed_token": {"type": "apiKey", "in": "query", "name": "token"}
+            },
             "responses": {"Error": {"description": "error", "content": {"application/json": {"schema": r("Error")}}}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
@@ -136,6 +178,9 @@ pub fn build() -> Value {
                     "team": {"type": ["string", "null"]}, "open_incidents": {"type": "integer"},
                     "integrations": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "kind": {"type": "string"}, "key_hint": {"type": "string"}}}}}},
+                "Override": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "schedule": {"type": "string"}, "user": {"type": "string"},
+                    "start": ts, "end": ts, "created_at": ts, "created_by": {"type": "string"}}},
                 "Token": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string"},
                     "created_at": ts, "created_by": {"type": "string"}, "revoked_at": ots}}

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
-use tocsin_core::directory::Directory;
+use tocsin_core::directory::{Directory, StoredOverride, with_stored_overrides};
 use tocsin_core::ratelimit::TokenBucket;
-use tocsin_store::{IntegrationRef, Store, StoreError};
+use tocsin_core::schedule::Schedule;
+use tocsin_store::{IntegrationRef, ScheduleOverride, Store, StoreError};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -87,6 +88,23 @@ impl AppState {
         Ok(found)
     }
 
+    /// Schedule `id` as on-call answers must see it: the config's schedule
+    /// plus the overrides created at run time. Only overrides ending after
+    /// `since` are read; earlier ones cannot affect any instant from `since`
+    /// on. `None` when the config declares no such schedule.
+    pub async fn effective_schedule(&self, id: &str, since: DateTime<Utc>) -> Result<Option<Schedule>, StoreError> {
+        let Some(schedule) = self.directory.schedule(id) else { return Ok(None) };
+        let stored = self.store.list_overrides(Some(id), since).await?;
+        Ok(Some(merge_overrides(schedule, &stored)))
+    }
+
+    /// Every configured schedule with its run-time overrides (see
+    /// [`AppState::effective_schedule`]), in config order, from one read.
+    pub async fn effective_schedules(&self, since: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
+        let stored = self.store.list_overrides(None, since).await?;
+        Ok(self.directory.schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
+    }
+
     /// The current instant at the precision the store keeps (microseconds),
     /// so what a response shows is exactly what a later read returns.
     pub fn now(&self) -> DateTime<Utc> {
@@ -102,6 +120,11 @@ impl AppState {
             .or_insert_with(|| TokenBucket::new(self.limits.events_per_second, self.limits.burst));
         bucket.try_take(now, events as f64)
     }
+}
+
+/// `schedule` with those of `stored` that belong to it.
+fn merge_overrides(schedule: &Schedule, stored: &[ScheduleOverride]) -> Schedule {
+    with_stored_overrides(schedule, stored.iter().filter(|o| o.schedule_id == schedule.id).map(StoredOverride::from))
 }
 
 /// 32 bytes from the operating system's CSPRNG.

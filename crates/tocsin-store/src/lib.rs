@@ -135,6 +135,26 @@ pub trait Store: PagingStore {
     async fn revoke_token(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn active_token_count(&self) -> Result<i64>;
 
+    // --- schedule overrides created at run time ---
+    /// Stores an override; `end` must be after `start`. Audited as
+    /// `schedule.override.create`.
+    async fn create_override(&self, new: &NewOverride, actor: &str, at: DateTime<Utc>) -> Result<ScheduleOverride>;
+    /// Live (not deleted) overrides of one schedule (or all schedules when None) that end after `ending_after`, ordered by id.
+    async fn list_overrides(
+        &self,
+        schedule_id: Option<&str>,
+        ending_after: DateTime<Utc>,
+    ) -> Result<Vec<ScheduleOverride>>;
+    /// false when no live override of that schedule has that id.
+    async fn delete_override(&self, schedule_id: &str, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    // --- iCalendar feed tokens ---
+    /// Sets the user's feed token (its SHA-256), replacing any previous one,
+    /// so rotating invalidates the old link. Audited as `user.ical_token.rotate`.
+    async fn set_ical_token(&self, user_id: &str, token_hash: &str, actor: &str, at: DateTime<Utc>) -> Result<()>;
+    /// The user whose feed token hashes to `token_hash`.
+    async fn ical_token_user(&self, token_hash: &str) -> Result<Option<String>>;
+
     // --- engine outbox ---
     /// Leases up to `limit` due, unfinished items to `worker` until
     /// `lease_until`. Items whose lease ran out are claimable again, so a

@@ -61,9 +61,21 @@ pub struct NotificationUpdate {
 /// The escalation row a step writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EscalationWrite {
-    Insert { incident_id: i64, policy_id: String, status: String, state: serde_json::Value, episode: i64 },
+    Insert {
+        incident_id: i64,
+        policy_id: String,
+        status: String,
+        state: serde_json::Value,
+        episode: i64,
+    },
     /// Applies only if the row still has `expected_version`.
-    Update { incident_id: i64, status: String, state: serde_json::Value, episode: i64, expected_version: i64 },
+    Update {
+        incident_id: i64,
+        status: String,
+        state: serde_json::Value,
+        episode: i64,
+        expected_version: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+use tocsin_core::CoreError;
 use tocsin_core::alert::{Alert, AlertStatus};
 use tocsin_core::audit::{AuditRecord, chain_hash};
 use tocsin_core::auth::Role;
@@ -1136,6 +1137,126 @@ impl Store for StoreImpl {
 
     async fn active_token_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL").fetch_one(&self.read).await?)
+    }
+
+    async fn create_override(&self, new: &NewOverride, who: &str, at: DateTime<Utc>) -> Result<ScheduleOverride> {
+        if new.end <= new.start {
+            return Err(CoreError::invalid("end", "must be after `start`").into());
+        }
+        for (field, value) in [("schedule_id", &new.schedule_id), ("user_id", &new.user_id)] {
+            if value.is_empty() || value.contains('\0') {
+                return Err(CoreError::invalid(field, "must be a non-empty id without NUL characters").into());
+            }
+        }
+        let mut w = begin_write(&self.write).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO schedule_overrides (schedule_id, user_id, start_at, end_at, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&new.schedule_id)
+        .bind(&new.user_id)
+        .bind(to_us(new.start))
+        .bind(to_us(new.end))
+        .bind(to_us(at))
+        .bind(who)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        let details = json!({"id": id, "user": new.user_id, "start": new.start, "end": new.end});
+        w.audit(audit_record(at, who, "schedule.override.create", format!("schedule:{}", new.schedule_id), details)).await?;
+        w.commit(&self.signal).await?;
+        Ok(ScheduleOverride {
+            id,
+            schedule_id: new.schedule_id.clone(),
+            user_id: new.user_id.clone(),
+            start: new.start,
+            end: new.end,
+            created_at: at,
+            created_by: who.to_string(),
+        })
+    }
+
+    async fn list_overrides(&self, schedule_id: Option<&str>, ending_after: DateTime<Utc>) -> Result<Vec<ScheduleOverride>> {
+        let rows = sqlx::query(
+            "SELECT id, schedule_id, user_id, start_at, end_at, created_at, created_by FROM schedule_overrides \
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR schedule_id = $1) AND end_at > $2 ORDER BY id",
+        )
+        .bind(schedule_id)
+        .bind(to_us(ending_after))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ScheduleOverride {
+                    id: r.try_get("id")?,
+                    schedule_id: r.try_get("schedule_id")?,
+                    user_id: r.try_get("user_id")?,
+                    start: from_us(r.try_get("start_at")?)?,
+                    end: from_us(r.try_get("end_at")?)?,
+                    created_at: from_us(r.try_get("created_at")?)?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_override(&self, schedule_id: &str, id: i64, who: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut w = begin_write(&self.write).await?;
+        let done = sqlx::query(
+            "UPDATE schedule_overrides SET deleted_at = $1, deleted_by = $2 \
+             WHERE id = $3 AND schedule_id = $4 AND deleted_at IS NULL",
+        )
+        .bind(to_us(at))
+        .bind(who)
+        .bind(id)
+        .bind(schedule_id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if done {
+            w.audit(audit_record(at, who, "schedule.override.delete", format!("schedule:{schedule_id}"), json!({"id": id})))
+                .await?;
+            w.commit(&self.signal).await?;
+        }
+        Ok(done)
+    }
+
+    async fn set_ical_token(&self, user_id: &str, token_hash: &str, who: &str, at: DateTime<Utc>) -> Result<()> {
+        if user_id.is_empty() || user_id.contains('\0') {
+            return Err(CoreError::invalid("user_id", "must be a non-empty id without NUL characters").into());
+        }
+        let mut w = begin_write(&self.write).await?;
+        let replaced = sqlx::query(
+            "UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4",
+        )
+        .bind(token_hash)
+        .bind(to_us(at))
+        .bind(who)
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !replaced {
+            sqlx::query("INSERT INTO ical_tokens (user_id, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4)")
+                .bind(user_id)
+                .bind(token_hash)
+                .bind(to_us(at))
+                .bind(who)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.audit(audit_record(at, who, "user.ical_token.rotate", format!("user:{user_id}"), json!({"replaced": replaced})))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(())
+    }
+
+    async fn ical_token_user(&self, token_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM ical_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     async fn claim_outbox(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxItem>> {

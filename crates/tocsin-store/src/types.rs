@@ -149,3 +149,31 @@ pub struct AuditEntry {
     pub prev_hash: String,
     pub hash: String,
 }
+
+/// An override to create: `user_id` takes `schedule_id` during `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOverride {
+    pub schedule_id: String,
+    pub user_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// A live override created at run time. Ids grow with creation, so they
+/// order overlapping overrides (the later one wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleOverride {
+    pub id: i64,
+    pub schedule_id: String,
+    pub user_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<&ScheduleOverride> for tocsin_core::directory::StoredOverride {
+    fn from(o: &ScheduleOverride) -> Self {
+        Self { id: o.id, user: o.user_id.clone(), start: o.start, end: o.end }
+    }
+}

@@ -31,7 +31,8 @@ use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
 use tocsin_store::{
     AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, IncidentFilter, IngestBatch, IngestOutcome, IntegrationRef,
-    IntegrationView, NewToken, OutboxItem, ServiceView, Store, StoreError, TokenInfo, cursor,
+    IntegrationView, NewOverride, NewToken, OutboxItem, ScheduleOverride, ServiceView, Store, StoreError, TokenInfo,
+    cursor,
 };
 
 // ===========================================================================
@@ -1834,6 +1835,122 @@ async fn text_with_nul_characters_is_refused_alike_on_every_backend() {
     let result = ts.record_change(&fx.api, &change, t(1)).await;
     assert!(matches!(result, Err(StoreError::Domain(CoreError::Invalid { .. }))), "{result:?}");
     assert_eq!(ts.list_alerts(&AlertFilter { limit: 50, ..Default::default() }).await.unwrap().items.len(), 0);
+    ts.finish().await;
+}
+
+// ===========================================================================
+// Schedule overrides and iCalendar feed tokens
+// ===========================================================================
+
+fn new_override(schedule: &str, user: &str, start: i64, end: i64) -> NewOverride {
+    NewOverride { schedule_id: schedule.into(), user_id: user.into(), start: t(start), end: t(end) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_create_list_delete() {
+    let mut ts = backend().await;
+    let a = ts.create_override(&new_override("primary", "alice", 0, 3600), "token:root", t(-10)).await.unwrap();
+    assert_eq!(
+        a,
+        ScheduleOverride {
+            id: a.id,
+            schedule_id: "primary".into(),
+            user_id: "alice".into(),
+            start: t(0),
+            end: t(3600),
+            created_at: t(-10),
+            created_by: "token:root".into(),
+        }
+    );
+    let b = ts.create_override(&new_override("primary", "bob", 1800, 7200), "token:ops", t(-5)).await.unwrap();
+    let c = ts.create_override(&new_override("secondary", "carol", 0, 600), "token:ops", t(-1)).await.unwrap();
+    assert!(a.id < b.id && b.id < c.id, "ids order creation: {a:?} {b:?} {c:?}");
+
+    // Filtered by schedule and by end (strictly after), ordered by id.
+    assert_eq!(ts.list_overrides(Some("primary"), t(0)).await.unwrap(), [a.clone(), b.clone()]);
+    assert_eq!(ts.list_overrides(Some("primary"), t(3599)).await.unwrap(), [a.clone(), b.clone()]);
+    assert_eq!(ts.list_overrides(Some("primary"), t(3600)).await.unwrap(), std::slice::from_ref(&b));
+    assert_eq!(ts.list_overrides(Some("primary"), t(7200)).await.unwrap(), []);
+    assert_eq!(ts.list_overrides(None, t(0)).await.unwrap(), [a.clone(), b.clone(), c.clone()]);
+    assert_eq!(ts.list_overrides(Some("nope"), t(0)).await.unwrap(), []);
+
+    // Deleting needs the right schedule and a live override; it happens once.
+    assert!(!ts.delete_override("secondary", a.id, "token:ops", t(10)).await.unwrap());
+    assert!(!ts.delete_override("primary", c.id + 100, "token:ops", t(10)).await.unwrap());
+    assert!(ts.delete_override("primary", a.id, "token:ops", t(10)).await.unwrap());
+    assert!(!ts.delete_override("primary", a.id, "token:ops", t(11)).await.unwrap());
+    assert_eq!(ts.list_overrides(Some("primary"), t(0)).await.unwrap(), std::slice::from_ref(&b));
+
+    // A reversed or empty interval is refused, naming `end`, and stores nothing.
+    for (start, end) in [(100, 100), (100, 50)] {
+        let result = ts.create_override(&new_override("primary", "alice", start, end), "token:ops", t(12)).await;
+        assert!(
+            matches!(result, Err(StoreError::Domain(CoreError::Invalid { ref field, .. })) if field == "end"),
+            "{result:?}"
+        );
+    }
+    let result = ts.create_override(&new_override("primary", "al\u{0}ice", 0, 10), "token:ops", t(12)).await;
+    assert!(matches!(result, Err(StoreError::Domain(CoreError::Invalid { .. }))), "{result:?}");
+
+    // Every mutation is audited against the schedule, in one chain.
+    let created = audit_with_action(&ts, "schedule.override.create").await;
+    assert_eq!(created.len(), 3);
+    assert_eq!(created[0].record.target, "schedule:primary");
+    assert_eq!(created[0].record.actor, "token:root");
+    assert_eq!(created[0].record.details["id"], json!(a.id));
+    assert_eq!(created[0].record.details["user"], json!("alice"));
+    assert_eq!(created[2].record.target, "schedule:secondary");
+    let deleted = audit_with_action(&ts, "schedule.override.delete").await;
+    assert_eq!(deleted.len(), 1, "failed deletes leave no audit entry");
+    assert_eq!(deleted[0].record.target, "schedule:primary");
+    assert_eq!(deleted[0].record.details, json!({"id": a.id}));
+    assert_chain(&audit_entries(&ts).await);
+
+    // Ids keep growing after a reopen, even past deleted rows.
+    ts.reopen().await;
+    assert_eq!(ts.list_overrides(None, t(0)).await.unwrap(), [b.clone(), c.clone()]);
+    let d = ts.create_override(&new_override("primary", "alice", 0, 60), "token:ops", t(20)).await.unwrap();
+    assert!(d.id > c.id);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ical_tokens_rotate_and_resolve() {
+    let ts = backend().await;
+    let first = hash_secret("tcs_feed_alice_1");
+    assert_eq!(ts.ical_token_user(&first).await.unwrap(), None);
+    ts.set_ical_token("alice", &first, "token:root", t(0)).await.unwrap();
+    assert_eq!(ts.ical_token_user(&first).await.unwrap().as_deref(), Some("alice"));
+
+    let bob = hash_secret("tcs_feed_bob");
+    ts.set_ical_token("bob", &bob, "token:root", t(1)).await.unwrap();
+    assert_eq!(ts.ical_token_user(&bob).await.unwrap().as_deref(), Some("bob"));
+
+    // Rotating replaces: the old secret stops resolving, other users keep theirs.
+    let second = hash_secret("tcs_feed_alice_2");
+    ts.set_ical_token("alice", &second, "token:ops", t(2)).await.unwrap();
+    assert_eq!(ts.ical_token_user(&first).await.unwrap(), None);
+    assert_eq!(ts.ical_token_user(&second).await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(ts.ical_token_user(&bob).await.unwrap().as_deref(), Some("bob"));
+
+    let rotations = audit_with_action(&ts, "user.ical_token.rotate").await;
+    let summary: Vec<(String, String, serde_json::Value)> = rotations
+        .iter()
+        .map(|e| (e.record.target.clone(), e.record.actor.clone(), e.record.details["replaced"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("user:alice".to_string(), "token:root".to_string(), json!(false)),
+            ("user:bob".to_string(), "token:root".to_string(), json!(false)),
+            ("user:alice".to_string(), "token:ops".to_string(), json!(true)),
+        ]
+    );
+    assert!(
+        !rotations.iter().any(|e| e.record.details.to_string().contains(&second)),
+        "the audit log never holds the secret's hash"
+    );
+    assert_chain(&audit_entries(&ts).await);
     ts.finish().await;
 }
 

@@ -40,7 +40,7 @@ enum Command {
     Tokens(cli::TokensCmd),
     /// Send a test event of any supported format to an integration key.
     Send(cli::SendArgs),
-    /// Who is on call now (or at --at), per schedule.
+    /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
     Oncall(cli::OncallArgs),
 }
 
@@ -160,6 +160,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         admin_token: std::env::var("TOCSIN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
         limits: IngestLimits { events_per_second: args.ingest_rate, burst: args.ingest_rate * 2.0 },
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
+        run_engine: true,
     };
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
+use tocsin_core::directory::Directory;
 use tocsin_core::notify::backoff::RetryPolicy;
 use tocsin_core::notify::ratelimit::RateLimiter;
-use tocsin_core::directory::Directory;
 use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
@@ -39,6 +39,10 @@ pub struct ServeConfig {
     pub limits: IngestLimits,
     /// The system clock in production; tests pass one they control.
     pub clock: Arc<dyn Clock>,
+    /// Run the engine in the background (always, in production). Tests with
+    /// a manual clock turn it off and call [`Running::tick`] after each move
+    /// of the clock, so every step happens at an instant they chose.
+    pub run_engine: bool,
 }
 
 /// A running server.
@@ -51,7 +55,8 @@ pub struct Running {
     pub tls: bool,
     handle: axum_server::Handle<SocketAddr>,
     server: JoinHandle<std::io::Result<()>>,
-    engine: JoinHandle<()>,
+    engine: Arc<Engine>,
+    engine_task: Option<JoinHandle<()>>,
     stop_engine: watch::Sender<bool>,
 }
 
@@ -118,21 +123,44 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let (stop_engine, stopped) = watch::channel(false);
     let channels = Channels::new(directory.notifications.smtp.clone(), NOTIFY_TIMEOUT)
         .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
-    let engine = Engine::new(store.clone(), clock, EngineConfig::default())
-        .with_paging(Paging::new(store.clone(), directory, channels, paging));
-    let engine = tokio::spawn(engine.run(stopped));
+    let engine = Engine::new(store.clone(), clock, EngineConfig::default()).with_paging(Paging::new(
+        store.clone(),
+        directory,
+        channels,
+        paging,
+    ));
+    let engine = Arc::new(engine);
+    let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped)));
     tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), "tocsin listening");
-    Ok(Running { addr, store, created_admin_token, tls: cfg.tls.is_some(), handle, server, engine, stop_engine })
+    Ok(Running {
+        addr,
+        store,
+        created_admin_token,
+        tls: cfg.tls.is_some(),
+        handle,
+        server,
+        engine,
+        engine_task,
+        stop_engine,
+    })
 }
 
 impl Running {
+    /// Runs one engine pass now: everything due at the clock's instant,
+    /// deliveries included, is done when this returns.
+    pub async fn tick(&self) -> Result<tocsin_engine::TickReport> {
+        Ok(self.engine.tick().await?)
+    }
+
     /// Stops accepting, lets in-flight requests finish, stops the engine and
     /// flushes the store.
     pub async fn shutdown(self) -> Result<()> {
         self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
         let served = self.server.await;
         let _ = self.stop_engine.send(true);
-        let _ = self.engine.await;
+        if let Some(task) = self.engine_task {
+            let _ = task.await;
+        }
         self.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),

@@ -80,10 +80,8 @@ pub fn effects(
     for action in actions {
         match action {
             Action::Page { level, pass, targets } => {
-                if cause == Cause::Timer || cause == Cause::ByHand {
-                    if *level > 0 || *pass > 0 {
-                        out.timeline.push((TimelineKind::Escalated, json!({"level": level, "pass": pass})));
-                    }
+                if matches!(cause, Cause::Timer | Cause::ByHand) && (*level > 0 || *pass > 0) {
+                    out.timeline.push((TimelineKind::Escalated, json!({"level": level, "pass": pass})));
                 }
                 page(&mut out, directory, schedules, *level, *pass, targets, now);
             }
@@ -127,12 +125,16 @@ fn page(
         if paged.contains(&user) {
             continue;
         }
-        out.timeline.push((TimelineKind::Paged, json!({"user": user, "level": level, "pass": pass, "via_schedule": via})));
+        out.timeline
+            .push((TimelineKind::Paged, json!({"user": user, "level": level, "pass": pass, "via_schedule": via})));
         notify_user(out, directory, &user, now);
         paged.push(user);
     }
     if paged.is_empty() {
-        out.timeline.push((TimelineKind::NobodyPaged, json!({"level": level, "pass": pass, "reason": "this level reached nobody"})));
+        out.timeline.push((
+            TimelineKind::NobodyPaged,
+            json!({"level": level, "pass": pass, "reason": "this level reached nobody"}),
+        ));
     }
 }
 
@@ -145,11 +147,16 @@ fn notify_user(out: &mut Effects, directory: &Directory, user_id: &str, now: Dat
     // Config validation rejects bad rules; should a bad set slip through,
     // every method at once is the safe reading.
     let rules = effective_rules(&user.contact_methods, &user.notification_rules).unwrap_or_else(|_| {
-        user.contact_methods.iter().map(|m| Rule { contact_method: m.id.clone(), after: chrono::TimeDelta::zero() }).collect()
+        user.contact_methods
+            .iter()
+            .map(|m| Rule { contact_method: m.id.clone(), after: chrono::TimeDelta::zero() })
+            .collect()
     });
     if rules.is_empty() {
-        out.timeline
-            .push((TimelineKind::NotificationFailed, json!({"user": user_id, "reason": "the user has no contact methods"})));
+        out.timeline.push((
+            TimelineKind::NotificationFailed,
+            json!({"user": user_id, "reason": "the user has no contact methods"}),
+        ));
     }
     for rule in rules {
         let Some(method) = user.contact_methods.iter().find(|m| m.id == rule.contact_method) else { continue };

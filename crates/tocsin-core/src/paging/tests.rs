@@ -64,7 +64,10 @@ fn policy() -> Policy {
         id: "p".into(),
         repeat: 0,
         levels: vec![
-            Level { targets: vec![Target::Schedule("primary".into()), Target::User("alice".into())], escalate_after: Duration::minutes(5) },
+            Level {
+                targets: vec![Target::Schedule("primary".into()), Target::User("alice".into())],
+                escalate_after: Duration::minutes(5),
+            },
             Level { targets: vec![Target::User("carol".into())], escalate_after: Duration::minutes(10) },
         ],
     }

@@ -117,7 +117,14 @@ pub async fn escalate(
     let id = params::id(&id, "incident")?;
     state
         .store
-        .request_incident_work(id, "incident.escalate", serde_json::json!({}), &caller.actor(), "incident.escalate", state.now())
+        .request_incident_work(
+            id,
+            "incident.escalate",
+            serde_json::json!({}),
+            &caller.actor(),
+            "incident.escalate",
+            state.now(),
+        )
         .await
         .map_err(not_found_as_incident)?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "escalation": "requested"}))))
@@ -139,7 +146,14 @@ pub async fn reassign(
     let payload = serde_json::json!({"targets": targets});
     state
         .store
-        .request_incident_work(id, "incident.reassign", payload.clone(), &caller.actor(), "incident.reassign", state.now())
+        .request_incident_work(
+            id,
+            "incident.reassign",
+            payload.clone(),
+            &caller.actor(),
+            "incident.reassign",
+            state.now(),
+        )
         .await
         .map_err(not_found_as_incident)?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "reassigned_to": payload["targets"]}))))

@@ -3,7 +3,9 @@
 
 mod alerts;
 mod audit;
+mod ical;
 mod incidents;
+mod overrides;
 pub(crate) mod params;
 mod schedules;
 mod services;
@@ -33,6 +35,11 @@ pub fn routes() -> Router<AppState> {
         .route("/schedules", get(schedules::list))
         .route("/schedules/{id}/oncall", get(schedules::oncall))
         .route("/schedules/{id}/segments", get(schedules::segments))
+        .route("/schedules/{id}/overrides", get(overrides::list).post(overrides::create))
+        .route("/schedules/{id}/overrides/{override_id}", delete(overrides::delete))
+        .route("/schedules/{id}/ical", get(ical::schedule_feed))
+        .route("/users/{id}/ical-token", post(ical::issue_token))
+        .route("/users/{id}/ical", get(ical::user_feed))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/audit", get(audit::list))

@@ -3,7 +3,7 @@
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
 use tocsin_store::{DEFAULT_PAGE, MAX_PAGE, cursor};
 
@@ -43,9 +43,18 @@ impl Params {
     }
 
     pub fn timestamp(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-        self.parsed(name, "an RFC 3339 timestamp such as 2026-01-31T09:00:00Z", |v| {
-            DateTime::parse_from_rfc3339(v).ok().map(|t| t.with_timezone(&Utc))
-        })
+        self.parsed(name, RFC3339_EXPECTED, parse_rfc3339)
+    }
+
+    /// `true` or `false`; absent means `false`.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .parsed(name, "true or false", |v| match v {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            })?
+            .unwrap_or(false))
     }
 
     pub fn cursor(&self) -> Result<Option<i64>, ApiError> {
@@ -59,6 +68,12 @@ impl Params {
             })?
             .unwrap_or(DEFAULT_PAGE))
     }
+}
+
+const RFC3339_EXPECTED: &str = "an RFC 3339 timestamp such as 2026-01-31T09:00:00Z";
+
+fn parse_rfc3339(v: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Numeric ids in paths; anything else cannot name a resource.
@@ -92,4 +107,17 @@ pub fn required_text(
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(ApiError::validation(field, "must be a string")),
     }
+}
+
+/// A required RFC 3339 timestamp field of a JSON object, at the precision the
+/// store keeps (microseconds), so what a response shows is what a later read
+/// returns.
+pub fn required_timestamp(
+    map: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+) -> Result<DateTime<Utc>, ApiError> {
+    let text = required_text(map, field, 64)?;
+    parse_rfc3339(text.trim())
+        .map(|t| t.trunc_subsecs(6))
+        .ok_or_else(|| ApiError::validation(field, format!("must be {RFC3339_EXPECTED}")))
 }

@@ -1,9 +1,11 @@
-//! `/api/v1/schedules`: who is on call, from the schedules in config. The
+//! `/api/v1/schedules`: who is on call, from the schedules in config plus
+//! the overrides created at run time (`AppState::effective_schedule`). The
 //! answers come from the domain's final-schedule function, the same one the
 //! engine will page from.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tocsin_core::auth::Role;
 use tocsin_core::schedule::{self, MAX_RANGE_DAYS, Schedule};
@@ -13,8 +15,10 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a Schedule, ApiError> {
-    state.directory.schedule(id).ok_or_else(|| ApiError::not_found("schedule"))
+/// The schedule with its run-time overrides that end after `since`; 404 when
+/// the config declares no such schedule.
+async fn find(state: &AppState, id: &str, since: DateTime<Utc>) -> Result<Schedule, ApiError> {
+    state.effective_schedule(id, since).await?.ok_or_else(|| ApiError::not_found("schedule"))
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -43,8 +47,8 @@ pub async fn oncall(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer, "read schedules")?;
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
-    let schedule = find(&state, &id)?;
-    let users: Vec<String> = schedule::on_call_at(schedule, at).into_iter().collect();
+    let schedule = find(&state, &id, at).await?;
+    let users: Vec<String> = schedule::on_call_at(&schedule, at).into_iter().collect();
     Ok(Json(json!({"schedule": schedule.id, "at": at, "users": users})))
 }
 
@@ -62,8 +66,8 @@ pub async fn segments(
     if to <= from {
         return Err(ApiError::validation("to", "must be after `from`"));
     }
-    let schedule = find(&state, &id)?;
-    let segments = schedule::final_schedule(schedule, from, to)
+    let schedule = find(&state, &id, from).await?;
+    let segments = schedule::final_schedule(&schedule, from, to)
         .map_err(|_| ApiError::validation("to", format!("the range may span at most {MAX_RANGE_DAYS} days")))?;
     let items: Vec<Value> = segments.iter().map(|s| json!({"start": s.start, "end": s.end, "user": s.user})).collect();
     Ok(Json(json!({"items": items})))

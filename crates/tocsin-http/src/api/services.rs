@@ -48,10 +48,11 @@ pub async fn oncall(
     caller.require(Role::Viewer, "read services")?;
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
     state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?;
-    let directory = &state.directory;
-    let policy = directory.service_policy(&id);
-    let responders =
-        policy.map(|p| tocsin_core::oncall::first_responders(p, &directory.schedules, at)).unwrap_or_default();
+    let policy = state.directory.service_policy(&id);
+    let responders = match policy {
+        Some(p) => tocsin_core::oncall::first_responders(p, &state.effective_schedules(at).await?, at),
+        None => Vec::new(),
+    };
     let users: Vec<Value> =
         responders.iter().map(|r| json!({"user": r.user, "via_schedule": r.via_schedule})).collect();
     Ok(Json(json!({

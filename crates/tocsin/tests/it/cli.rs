@@ -4,7 +4,7 @@
 use crate::harness::*;
 use tokio::process::Command;
 
-async fn tocsin(s: &TestServer, args: &[&str]) -> (bool, String, String) {
+pub async fn tocsin(s: &TestServer, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
         .args(args)
         .env("TOCSIN_URL", &s.url)

@@ -66,6 +66,7 @@ fn hex(bytes: &[u8]) -> String {
 
 pub struct TestServer {
     running: Option<Running>,
+    cfg: ServeConfig,
     pub url: String,
     pub dir: TempDir,
     pub pg: Option<PgDb>,
@@ -75,11 +76,15 @@ pub struct TestServer {
 pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub limits: IngestLimits,
+    /// Config file to apply; the example file when `None`.
+    pub config: Option<PathBuf>,
+    /// Background engine; off means the test drives it with [`TestServer::tick`].
+    pub run_engine: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), limits: IngestLimits::default() }
+        Self { clock: Arc::new(SystemClock), limits: IngestLimits::default(), config: None, run_engine: true }
     }
 }
 
@@ -101,16 +106,35 @@ impl TestServer {
         let cfg = ServeConfig {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().join("data"),
-            config: Some(example_config()),
+            config: Some(opts.config.unwrap_or_else(example_config)),
             database_url: pg.as_ref().map(|p| p.url.clone()),
             tls: None,
             admin_token: Some(ADMIN.into()),
             limits: opts.limits,
             clock: opts.clock,
+            run_engine: opts.run_engine,
         };
-        let running = start(cfg).await.unwrap();
+        let running = start(cfg.clone()).await.unwrap();
         let url = format!("http://{}", running.addr);
-        TestServer { running: Some(running), url, dir, pg, http: reqwest::Client::new() }
+        TestServer { running: Some(running), cfg, url, dir, pg, http: reqwest::Client::new() }
+    }
+
+    /// Stops the server cleanly and starts it again on the same database
+    /// (and the same port, so links it handed out stay valid).
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.unwrap();
+        }
+        let mut cfg = self.cfg.clone();
+        cfg.listen = self.url.trim_start_matches("http://").to_string();
+        let running = start(cfg).await.unwrap();
+        self.running = Some(running);
+    }
+
+    /// Runs the engine once at the clock's current instant and waits for
+    /// everything due to be done.
+    pub async fn tick(&self) -> tocsin_engine::TickReport {
+        self.running.as_ref().unwrap().tick().await.unwrap()
     }
 
     pub fn client(&self, token: &str) -> tocsin_client::Client {

@@ -9,4 +9,6 @@ mod cli;
 mod crash;
 mod harness;
 mod ingest;
+mod oncall_feeds;
+mod paging;
 mod tls;

@@ -29,6 +29,7 @@ async fn serves_https_from_pem_files() {
         admin_token: Some(ADMIN.into()),
         limits: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
+        run_engine: true,
     })
     .await
     .unwrap();

@@ -1,0 +1,133 @@
+//! iCalendar feeds of on-call shifts, for calendar apps that subscribe to a
+//! URL. Such apps cannot send a bearer token, so the feeds authenticate by a
+//! per-user secret in the `token` query parameter instead: issued by an
+//! admin, shown once, stored only as its hash, replaced (and the old link
+//! invalidated) by issuing again. Every failure is the same 404, so a feed URL
+//! reveals nothing about which users or schedules exist.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tocsin_core::auth::{Role, format_token, hash_secret};
+use tocsin_core::ical::{FeedEvent, calendar, feed_window};
+use tocsin_core::schedule::{Schedule, final_schedule};
+
+use super::params::{Params, RawParams};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::{AppState, random_bytes};
+
+/// Calendar apps poll (typically every few minutes to hours); letting the
+/// client cache for five minutes bounds the load without making an override
+/// take long to show up. `private`: the URL carries a secret, so shared
+/// caches must not keep it.
+const FEED_CACHE_CONTROL: &str = "private, max-age=300";
+
+fn feed_not_found() -> ApiError {
+    ApiError::not_found("calendar feed")
+}
+
+/// The user a feed token belongs to; a missing, malformed or unknown token
+/// is the same 404 as everything else a feed can get wrong.
+async fn token_user(state: &AppState, raw: RawParams) -> Result<String, ApiError> {
+    let token = Params::from(raw).ok().and_then(|p| p.text("token", 256).ok().flatten()).ok_or_else(feed_not_found)?;
+    state.store.ical_token_user(&hash_secret(&token)).await?.ok_or_else(feed_not_found)
+}
+
+/// `/api/v1/users/{id}/ical?token=…` and one such URL per schedule.
+fn feed_urls(state: &AppState, user: &str, token: &str) -> Value {
+    let schedules: Map<String, Value> = state
+        .directory
+        .schedules
+        .iter()
+        .map(|s| (s.id.clone(), json!(format!("/api/v1/schedules/{}/ical?token={token}", s.id))))
+        .collect();
+    json!({"user": format!("/api/v1/users/{user}/ical?token={token}"), "schedules": schedules})
+}
+
+/// Issues (or replaces) `id`'s feed token: 201 with the token, shown once,
+/// and the feed URLs relative to the server root.
+pub async fn issue_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin, "issue calendar feed tokens")?;
+    state.directory.user(&id).ok_or_else(|| ApiError::not_found("user"))?;
+    let token = format_token(&random_bytes());
+    state.store.set_ical_token(&id, &hash_secret(&token), &caller.actor(), state.now()).await?;
+    let urls = feed_urls(&state, &id, &token);
+    Ok((StatusCode::CREATED, Json(json!({"user": id, "token": token, "urls": urls}))))
+}
+
+/// The shifts of `schedule` over the feed window, optionally only `user`'s.
+fn events(
+    state: &AppState,
+    schedule: &Schedule,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    user: Option<&str>,
+) -> Result<Vec<FeedEvent>, ApiError> {
+    let segments = final_schedule(schedule, from, to).map_err(|e| {
+        tracing::error!(error = %e, "feed window rejected");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    })?;
+    Ok(segments
+        .into_iter()
+        .filter(|s| user.is_none_or(|u| s.user == u))
+        .map(|s| FeedEvent {
+            schedule_id: schedule.id.clone(),
+            user_name: state.directory.user(&s.user).map_or_else(|| s.user.clone(), |u| u.name.clone()),
+            user_id: s.user,
+            start: s.start,
+            end: s.end,
+        })
+        .collect())
+}
+
+fn calendar_response(name: &str, events: &[FeedEvent], now: DateTime<Utc>) -> Response {
+    let body = calendar(name, events, now);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(FEED_CACHE_CONTROL));
+    response
+}
+
+/// `?token=`: the user's shifts across every schedule. The token must be
+/// that user's.
+pub async fn user_feed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    if token_user(&state, raw).await? != id {
+        return Err(feed_not_found());
+    }
+    let user = state.directory.user(&id).ok_or_else(feed_not_found)?;
+    let now = state.now();
+    let window = feed_window(now);
+    let mut all = Vec::new();
+    for schedule in state.effective_schedules(window.0).await? {
+        all.extend(events(&state, &schedule, window, Some(&id))?);
+    }
+    all.sort_by(|a, b| (a.start, &a.schedule_id).cmp(&(b.start, &b.schedule_id)));
+    Ok(calendar_response(&format!("On call: {}", user.name), &all, now))
+}
+
+/// `?token=`: everyone's shifts on one schedule; any user's feed token works.
+pub async fn schedule_feed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    raw: RawParams,
+) -> Result<Response, ApiError> {
+    token_user(&state, raw).await?;
+    let now = state.now();
+    let window = feed_window(now);
+    let schedule = state.effective_schedule(&id, window.0).await?.ok_or_else(feed_not_found)?;
+    let events = events(&state, &schedule, window, None)?;
+    Ok(calendar_response(&format!("On call: {id}"), &events, now))
+}

@@ -1,0 +1,440 @@
+//! Paging end to end: incidents opened through the PagerDuty endpoint are
+//! escalated by the engine and delivered to real receivers on loopback (an
+//! HTTP recorder and an SMTP sink). A manual clock drives every scenario;
+//! the engine runs when the test ticks it, except where the test is about
+//! the engine waking by itself.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tocsin_core::clock::{Clock, ManualClock};
+use tocsin_testkit::{HttpRecorder, Recorded, SmtpSink};
+
+use crate::harness::*;
+
+const SECRET: &str = "paging-test-webhook-secret";
+const WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// 10:00 UTC on a Tuesday: alice is on call (the schedule covers 09:00–17:00).
+fn day() -> DateTime<Utc> {
+    at(2026, 3, 3, 10, 0, 0)
+}
+
+struct Rig {
+    s: TestServer,
+    clock: Arc<ManualClock>,
+    hooks: HttpRecorder,
+    smtp: SmtpSink,
+    /// Holds the config file, read at start and at every restart.
+    _config_dir: tempfile::TempDir,
+}
+
+fn config(hooks: &HttpRecorder, smtp: &SmtpSink, repeat: u32, ack_timeout: &str, rate: &str) -> String {
+    format!(
+        r#"
+users:
+  - id: alice
+    name: Alice Example
+    email: alice@example.com
+    contact_methods:
+      - {{ id: alice-hook, kind: webhook, url: "{alice}" }}
+      - {{ id: alice-mail, kind: email, address: alice@example.com }}
+    notification_rules:
+      - {{ contact_method: alice-hook, after: 0s }}
+      - {{ contact_method: alice-mail, after: 2m }}
+  - id: bob
+    name: Bob Example
+    email: bob@example.com
+    contact_methods:
+      - {{ id: bob-hook, kind: webhook, url: "{bob}" }}
+  - id: carol
+    name: Carol Example
+    email: carol@example.com
+    contact_methods:
+      - {{ id: carol-slack, kind: slack, url: "{carol}" }}
+schedules:
+  - id: primary
+    time_zone: UTC
+    layers:
+      - id: days
+        users: [alice]
+        start: "2026-03-02T09:00:00"
+        turn: 1d
+        restrictions: [{{ kind: daily, from: "09:00", to: "17:00" }}]
+escalation_policies:
+  - id: two-level
+    repeat: {repeat}
+    levels:
+      - {{ targets: [{{ schedule: primary }}], escalate_after: 5m }}
+      - {{ targets: [{{ user: bob }}], escalate_after: 10m }}
+services:
+  - id: checkout
+    name: Checkout API
+    escalation_policy: two-level
+    ack_timeout: {ack_timeout}
+    integrations:
+      - {{ kind: pagerduty, key: {PD_KEY} }}
+notifications:
+  smtp: {{ host: 127.0.0.1, port: {port}, from: "tocsin@example.com" }}
+  webhook_secret: "{SECRET}"
+  rate_limit: {rate}
+"#,
+        alice = hooks.url("/alice"),
+        bob = hooks.url("/bob"),
+        carol = hooks.url("/carol"),
+        port = smtp.port(),
+    )
+}
+
+impl Rig {
+    async fn start(repeat: u32, ack_timeout: &str) -> Rig {
+        Self::start_with(repeat, ack_timeout, "{ messages: 100, window: 10m }", false).await
+    }
+
+    async fn start_with(repeat: u32, ack_timeout: &str, rate: &str, run_engine: bool) -> Rig {
+        let hooks = HttpRecorder::start().await;
+        let smtp = SmtpSink::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tocsin.yaml");
+        std::fs::write(&path, config(&hooks, &smtp, repeat, ack_timeout, rate)).unwrap();
+        let clock = Arc::new(ManualClock::new(day()));
+        let s = TestServer::start_with(Options {
+            clock: clock.clone(),
+            config: Some(path),
+            run_engine,
+            ..Options::default()
+        })
+        .await;
+        Rig { s, clock, hooks, smtp, _config_dir: dir }
+    }
+
+    /// Opens an incident through the PagerDuty endpoint; returns its id.
+    async fn trigger(&self, key: &str, summary: &str) -> i64 {
+        let (status, _) = self.s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, key, summary))).await;
+        assert_eq!(status, 202);
+        let (_, alerts) = self.s.get(&format!("/alerts?dedup_key={key}")).await;
+        alerts["items"][0]["incident_id"].as_i64().unwrap()
+    }
+
+    /// Moves the clock and runs everything that fell due.
+    async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.s.tick().await;
+    }
+
+    async fn incident(&self, id: i64) -> Value {
+        self.s.get(&format!("/incidents/{id}")).await.1
+    }
+
+    async fn kinds(&self, id: i64) -> Vec<String> {
+        let inc = self.incident(id).await;
+        inc["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+    }
+
+    async fn notifications(&self, id: i64) -> Vec<Value> {
+        let (status, v) = self.s.get(&format!("/incidents/{id}/notifications")).await;
+        assert_eq!(status, 200);
+        v["items"].as_array().unwrap().clone()
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.hooks.requests().iter().map(|r| r.path.clone()).collect()
+    }
+}
+
+fn count(kinds: &[String], kind: &str) -> usize {
+    kinds.iter().filter(|k| *k == kind).count()
+}
+
+/// The acknowledge link a webhook page carries.
+fn ack_link(page: &Recorded) -> String {
+    page.body_json().unwrap()["links"]["acknowledge"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_reaches_webhook_then_email_and_the_link_acknowledges() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("disk-db-1", "Disk full on db-1").await;
+    r.s.tick().await;
+
+    // The webhook at 0 s: signed, with an idempotency key, about this incident.
+    let pages = r.hooks.wait_for(1, WAIT).await.unwrap();
+    let page = &pages[0];
+    assert_eq!(page.path, "/alice");
+    let key = page.header("idempotency-key").unwrap().to_string();
+    assert!(key.starts_with("tcn_") && key.len() > 20, "{key}");
+    tocsin_core::notify::signature::verify(
+        SECRET.as_bytes(),
+        page.header("tocsin-signature").unwrap(),
+        &page.body,
+        r.clock.now(),
+        Duration::minutes(5),
+    )
+    .unwrap();
+    let payload = page.body_json().unwrap();
+    assert_eq!(payload["incident"]["id"], id);
+    assert_eq!(payload["incident"]["title"], "Disk full on db-1");
+    assert_eq!(payload["incident"]["service"]["name"], "Checkout API");
+    assert_eq!(payload["idempotency_key"], key.as_str());
+
+    // The email rule fires two minutes after the page, not before.
+    r.advance(Duration::seconds(119)).await;
+    assert!(r.smtp.messages().is_empty(), "email is not due before 2m");
+    r.advance(Duration::seconds(1)).await;
+    let mail = r.smtp.wait_for(1, WAIT).await.unwrap().remove(0);
+    assert_eq!(mail.to, ["alice@example.com"]);
+    assert!(mail.subject().unwrap().contains("Disk full on db-1"), "{:?}", mail.subject());
+    let link = ack_link(page);
+    assert!(link.starts_with(&format!("{}/ack/{id}?token=", r.s.url)), "{link}");
+    assert!(mail.text_part().unwrap().contains("/ack/"), "the text part carries an acknowledge link");
+    assert!(mail.html_part().unwrap().contains("/ack/"), "the HTML part carries an acknowledge link");
+
+    // GET only shows a confirmation page: link previews must not acknowledge.
+    let confirm = r.s.http.get(&link).send().await.unwrap();
+    assert_eq!(confirm.status(), 200);
+    assert_eq!(confirm.headers()["cache-control"], "no-store");
+    let html = confirm.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    assert_eq!(r.incident(id).await["status"], "triggered");
+
+    // POST acknowledges as alice, without any API token.
+    let token = link.split("token=").nth(1).unwrap();
+    let done =
+        r.s.http
+            .post(format!("{}/ack/{id}", r.s.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(done.status(), 200);
+    let inc = r.incident(id).await;
+    assert_eq!(inc["status"], "acknowledged");
+    assert_eq!(inc["acknowledged_by"], "user:alice (acknowledge link)");
+
+    // A forged token and the same token on another incident are refused alike.
+    let forged =
+        r.s.http
+            .post(format!("{}/ack/{id}", r.s.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=1.00.1.ff")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(forged.status(), 404);
+    let other = r.s.http.get(format!("{}/ack/{}?token={token}", r.s.url, id + 1)).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+
+    // Acknowledged: the next level is never paged.
+    r.advance(Duration::minutes(6)).await;
+    assert_eq!(r.paths(), ["/alice"]);
+    let kinds = r.kinds(id).await;
+    assert_eq!(count(&kinds, "paged"), 1, "{kinds:?}");
+    assert_eq!(count(&kinds, "notified"), 2, "{kinds:?}");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_levels_with_a_repeat_then_exhaustion() {
+    let r = Rig::start(1, "30m").await;
+    let id = r.trigger("cpu", "CPU saturated").await;
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice"]);
+    r.advance(Duration::minutes(5)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 after level 0's 5m");
+    r.advance(Duration::minutes(9)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 waits its own 10m");
+    r.advance(Duration::minutes(1)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob", "/alice"], "the repeat pass starts at level 0");
+    r.advance(Duration::minutes(5)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob", "/alice", "/bob"]);
+    r.advance(Duration::minutes(10)).await;
+    let kinds = r.kinds(id).await;
+    assert_eq!(count(&kinds, "paged"), 4, "{kinds:?}");
+    assert_eq!(count(&kinds, "escalated"), 3, "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("escalation_exhausted"), "{kinds:?}");
+    r.advance(Duration::hours(1)).await;
+    assert_eq!(r.hooks.requests().len(), 4, "nothing after exhaustion");
+    // alice's email rule fired for both of her pages.
+    assert_eq!(r.smtp.messages().len(), 2);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_timeout_retriggers_and_pages_again() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("mem", "Memory pressure").await;
+    r.s.tick().await;
+    r.advance(Duration::minutes(1)).await;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    r.s.tick().await;
+    // The pending email (due at 2m) belongs to the acknowledged page: dropped.
+    r.advance(Duration::minutes(29)).await;
+    assert_eq!(r.paths(), ["/alice"]);
+    assert!(r.smtp.messages().is_empty(), "an acknowledged page sends nothing more");
+    assert_eq!(r.incident(id).await["status"], "acknowledged");
+    r.advance(Duration::minutes(1)).await;
+    let inc = r.incident(id).await;
+    assert_eq!(inc["status"], "triggered", "the acknowledgement timed out");
+    assert_eq!(r.paths(), ["/alice", "/alice"], "paging starts over at level 0");
+    assert!(r.kinds(id).await.contains(&"ack_timeout".to_string()));
+    let cancelled = r.notifications(id).await.into_iter().filter(|n| n["status"] == "cancelled").count();
+    assert_eq!(cancelled, 1, "the first page's email was dropped");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_during_escalation_cancels_everything() {
+    let r = Rig::start(2, "30m").await;
+    let id = r.trigger("net", "Packet loss").await;
+    r.s.tick().await;
+    r.advance(Duration::minutes(5)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob"]);
+    assert_eq!(r.smtp.messages().len(), 1, "alice's email went at 2m");
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/resolve"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    r.s.tick().await;
+    r.advance(Duration::hours(2)).await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "nothing is paged after resolve (two more passes were left)");
+    assert_eq!(r.smtp.messages().len(), 1);
+    let kinds = r.kinds(id).await;
+    assert_eq!(kinds.last().map(String::as_str), Some("resolved"), "{kinds:?}");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_on_call_is_recorded_and_escalation_goes_on() {
+    let r = Rig::start(0, "30m").await;
+    r.clock.set(at(2026, 3, 3, 22, 0, 0));
+    let id = r.trigger("night", "Night-time alert").await;
+    r.s.tick().await;
+    assert!(r.hooks.requests().is_empty());
+    let inc = r.incident(id).await;
+    let gap = inc["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "nobody_paged").unwrap().clone();
+    assert_eq!(gap["payload"]["schedule"], "primary");
+    r.advance(Duration::minutes(5)).await;
+    assert_eq!(r.paths(), ["/bob"], "the next level is paged on time");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_fails_twice_then_succeeds_gets_one_page() {
+    let r = Rig::start(0, "30m").await;
+    r.hooks.fail_next(2, 503);
+    let id = r.trigger("flaky", "Flaky receiver").await;
+    r.s.tick().await;
+    assert_eq!(r.hooks.requests().len(), 1);
+    // Backoff: at most 2 s, then at most 4 s (full jitter); 10 s covers both.
+    r.advance(Duration::seconds(10)).await;
+    r.advance(Duration::seconds(10)).await;
+    let attempts = r.hooks.requests();
+    assert_eq!(attempts.len(), 3);
+    let keys: Vec<&str> = attempts.iter().map(|a| a.header("idempotency-key").unwrap()).collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "every retry carries the same key: {keys:?}");
+    let hook = r.notifications(id).await.into_iter().find(|n| n["contact_method"] == "alice-hook").unwrap();
+    assert_eq!(hook["status"], "sent");
+    assert_eq!(hook["attempts"], 3);
+    assert!(hook["last_error"].as_str().unwrap().contains("503"), "{hook}");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_falls_through_to_the_next_method_at_once() {
+    let r = Rig::start(0, "30m").await;
+    r.hooks.fail_next(1, 404);
+    let id = r.trigger("gone", "Webhook gone").await;
+    r.s.tick().await;
+    r.s.tick().await;
+    let mails = r.smtp.wait_for(1, WAIT).await.unwrap();
+    assert_eq!(mails[0].to, ["alice@example.com"], "email goes now, not at 2m");
+    r.advance(Duration::minutes(3)).await;
+    assert_eq!(r.smtp.messages().len(), 1, "and is not sent a second time at 2m");
+    let inc = r.incident(id).await;
+    let failed =
+        inc["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "notification_failed").unwrap().clone();
+    assert_eq!(failed["payload"]["contact_method"], "alice-hook");
+    assert_eq!(failed["payload"]["fallback"], "alice-mail");
+    assert!(failed["payload"]["reason"].as_str().unwrap().contains("404"), "{failed}");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_two_levels_pages_the_second_once() {
+    let mut r = Rig::start(0, "30m").await;
+    let id = r.trigger("restart", "Restart me").await;
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice"]);
+    r.s.restart().await;
+    // The server was down while level 1 fell due: it fires right after start.
+    r.clock.advance(Duration::minutes(7));
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob"]);
+    r.s.restart().await;
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "nothing is sent twice after a restart");
+    assert_eq!(count(&r.kinds(id).await, "paged"), 2);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalate_now_and_reassign_through_the_api() {
+    let r = Rig::start(0, "off").await;
+    let id = r.trigger("manual", "Manual escalation").await;
+    r.s.tick().await;
+    let viewer = r.s.admin().create_token("viewer", "viewer").await.unwrap().token;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(&viewer), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(ADMIN), None).await;
+    assert_eq!(status, 202);
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 at once, not after 5m");
+
+    let bad = json!({"targets": [{"user": "nobody"}]});
+    let (status, v) = r.s.api(Method::POST, &format!("/incidents/{id}/reassign"), Some(ADMIN), Some(bad)).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("targets[0].user")));
+    let carol = json!({"targets": [{"user": "carol"}]});
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/reassign"), Some(ADMIN), Some(carol)).await;
+    assert_eq!(status, 202);
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob", "/carol"]);
+    let slack = r.hooks.requests().pop().unwrap().body_json().unwrap();
+    assert!(slack.to_string().contains("Manual escalation"), "{slack}");
+
+    let kinds = r.kinds(id).await;
+    for kind in ["escalated_by_hand", "reassigned"] {
+        assert!(kinds.contains(&kind.to_string()), "{kind} in {kinds:?}");
+    }
+    let (status, _) = r.s.api(Method::POST, "/incidents/999/escalate", Some(ADMIN), None).await;
+    assert_eq!(status, 404);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_is_bundled_by_the_rate_limit() {
+    let r = Rig::start_with(0, "30m", "{ messages: 2, window: 10m }", false).await;
+    for i in 0..5 {
+        r.trigger(&format!("storm-{i}"), &format!("Storm alert {i}")).await;
+    }
+    r.s.tick().await;
+    assert_eq!(r.hooks.requests().len(), 2, "two pages, the rest held");
+    r.advance(Duration::minutes(10)).await;
+    let all = r.hooks.requests();
+    let bundles: Vec<Value> =
+        all[2..].iter().map(|p| p.body_json().unwrap()).filter(|b| b["incidents"].is_array()).collect();
+    assert_eq!(bundles.len(), 1, "one bundle: {:?}", all.iter().map(|p| p.body_text()).collect::<Vec<_>>());
+    assert_eq!(bundles[0]["incidents"].as_array().unwrap().len(), 3);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_wakes_on_commit_without_a_tick() {
+    let r = Rig::start_with(0, "30m", "{ messages: 100, window: 10m }", true).await;
+    r.trigger("wake", "Wake up").await;
+    let pages = r.hooks.wait_for(1, WAIT).await.unwrap();
+    assert_eq!(pages[0].path, "/alice");
+    r.s.stop().await;
+}
