@@ -79,13 +79,26 @@ log "temp dir $TMP; COUNT=$COUNT RATE=$RATE/s WARMUP_ALERTS=$WARMUP_ALERTS HOOK_
 
 # measure TARGET FORMAT URL [ARGS...]: sends the alerts to one server and
 # receives its webhooks on $HOOK_PORT; appends a line to $RESULTS.
+declare -A OTHER_CPU=()
 measure() {
-	local target=$1 format=$2 url=$3 rc=0
+	local target=$1 format=$2 url=$3 rc=0 c0 c1 s0 s1 b0 b1 server_pid=${PIDS[$1]}
 	shift 3
+	c0=$(cpu_ticks)
+	s0=$(pid_ticks "$server_pid")
+	b0=$(children_ticks)
 	"$LATENCY_BIN" --target "$target" --format "$format" --url "$url" \
 		--listen "127.0.0.1:$HOOK_PORT" --count "$COUNT" --rate "$RATE" --warmup "$WARMUP_ALERTS" \
 		--timeout-ms "$HOOK_TIMEOUT_MS" --raw "$TMP/raw/$target.csv" --result "$RESULTS" "$@" \
 		>"$TMP/logs/latency-$target.out" || rc=$?
+	b1=$(children_ticks)
+	s1=$(pid_ticks "$server_pid")
+	c1=$(cpu_ticks)
+	# Share of the machine's CPU used by anything but this server and the
+	# bench binary while it ran (compiles, other services...).
+	OTHER_CPU[$target]=$(awk -v c0="$c0" -v c1="$c1" -v s="$((s1 - s0))" -v b="$((b1 - b0))" 'BEGIN {
+		split(c0, x, " "); split(c1, y, " "); busy = y[1] - x[1]; tot = y[2] - x[2]
+		o = tot > 0 ? 100 * (busy - s - b) / tot : 0
+		printf "%.0f", (o < 0 ? 0 : o) }')
 	case $rc in
 	0) ;;
 	1)
@@ -142,6 +155,19 @@ alertmanager_config() { # alertmanager_config HOOK_URL
 	YAML
 }
 
+# CPU ticks used by this shell's finished children (the bench binary), read
+# with the `times` builtin: no fork, so it sees this shell's children.
+children_ticks() {
+	times >"$TMP/times"
+	awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+		printf "%d", t * 100 }' "$TMP/times"
+}
+
+BUSY=$(cpu_busy_pct 2>/dev/null || echo "?")
+if [[ $BUSY != "?" ]] && ((BUSY > 20)); then
+	log "warning: the CPUs are already ${BUSY}% busy with other work; latencies will be skewed"
+fi
+
 # Each server runs alone: started, measured, stopped.
 for target in ${TARGETS//,/ }; do
 	port=$(free_port)
@@ -183,12 +209,14 @@ fi
 report() {
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	echo "Paging latency, $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores (${cpu:-unknown CPU}), loopback; $versions"
+	echo "Paging latency, $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cores (${cpu:-unknown CPU}), loopback; $versions;"
+	echo "other CPU use before the run ${BUSY}%"
 	echo "$COUNT alerts per target at $RATE/s (open loop), each a new incident / alert group, after $WARMUP_ALERTS unmeasured ones;"
 	echo "not delivered = no webhook within $HOOK_TIMEOUT_MS ms of the ingest response. Times in ms:"
-	echo "commit = webhook arrival - ingest response; sent = webhook arrival - request sent; ingest = response - request sent"
-	printf '%-13s %5s %9s | %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s\n' target n delivered \
-		"commit50" p90 p99 max "sent p50" p90 p99 max "ingest50" p99
+	echo "commit = webhook arrival - ingest response; sent = webhook arrival - request sent; ingest = response - request sent;"
+	echo "other% = CPU share used by other processes during the target's run"
+	printf '%-13s %5s %9s | %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s | %6s\n' target n delivered \
+		"commit50" p90 p99 max "sent p50" p90 p99 max "ingest50" p99 "other%"
 	local target n delivered c50 c90 c99 cmax s50 s90 s99 smax a50 a99 errors late dups unmatched
 	while IFS=$'\t' read -r target n delivered c50 c90 c99 cmax s50 s90 s99 smax a50 a99 errors late dups unmatched; do
 		local note=""
@@ -197,10 +225,16 @@ report() {
 		((late == 0)) || note+="  !! $late arrived after the timeout"
 		((dups == 0)) || note+="  ($dups extra webhooks)"
 		((unmatched == 0)) || note+="  ($unmatched unmatched webhooks)"
-		printf '%-13s %5s %9s | %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s%s\n' "$target" "$n" "$delivered" \
-			"$c50" "$c90" "$c99" "$cmax" "$s50" "$s90" "$s99" "$smax" "$a50" "$a99" "$note"
+		if ((${OTHER_CPU[$target]:-0} > 10)); then
+			note+="  (noisy: other processes used ${OTHER_CPU[$target]}% of the CPU during this run)"
+		fi
+		printf '%-13s %5s %9s | %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s | %6s%s\n' "$target" "$n" "$delivered" \
+			"$c50" "$c90" "$c99" "$cmax" "$s50" "$s90" "$s99" "$smax" "$a50" "$a99" "${OTHER_CPU[$target]:-?}" "$note"
 	done <"$RESULTS"
 	echo "('-': the percentile falls on an alert that was not delivered, which counts as infinitely late)"
+	awk -F'\t' '$1 == "tocsin" {
+		verdict = ($6 != "-" && $6 + 0 <= 100) ? "met" : "NOT met"
+		printf "requirement: tocsin commit-to-first-delivery p99 <= 100 ms: %s (p99 %s ms)\n", verdict, $6 }' "$RESULTS"
 }
 echo
 report | tee "$TMP/report.txt"

@@ -137,18 +137,6 @@ wrk_once() {
 	echo "$result wrk_ticks=${wrk_ticks:-0}"
 }
 
-# Machine-wide CPU: "busy total" in clock ticks since boot (/proc/stat).
-# Busy leaves out irq/softirq time: loopback traffic is processed there and
-# is charged to no process, so it would otherwise look like "other" work.
-cpu_ticks() {
-	head -n 1 /proc/stat | awk '{ print $2 + $3 + $4 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }'
-}
-
-# CPU ticks (user + system) a process has used so far.
-pid_ticks() {
-	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-
 field() { # field LINE NAME
 	local kv
 	for kv in $1; do
@@ -227,18 +215,6 @@ BATCHN="${BATCH_SIZE}-alert batch"
 PD_LUA=$BENCH/wrk/pd.lua
 ALERTS_LUA=$BENCH/wrk/alerts.lua
 
-# How busy the machine is with other work (CPU use over one second, before
-# any server starts): the benchmark shares the cores with everything else.
-cpu_busy_pct() {
-	local a b
-	a=$(head -n 1 /proc/stat)
-	sleep 1
-	b=$(head -n 1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN {
-		na = split(a, x); split(b, y); tot = 0; idle = 0
-		for (i = 2; i <= na; i++) { d = y[i] - x[i]; tot += d; if (i == 5 || i == 6) idle += d }
-		printf "%.0f", (tot > 0 ? 100 * (tot - idle) / tot : 0) }'
-}
 BUSY=$(cpu_busy_pct 2>/dev/null || echo "?")
 if [[ $BUSY != "?" ]] && ((BUSY > 20)); then
 	log "warning: the CPUs are already ${BUSY}% busy with other work; the numbers will be skewed"
