@@ -117,6 +117,36 @@ impl Client {
         self.call(self.req(Method::POST, url).json(&serde_json::json!({ "text": text }))).await
     }
 
+    /// `POST /api/v1/incidents/{id}/escalate`: page the next level now.
+    pub async fn escalate(&self, id: i64) -> Result<serde_json::Value, ClientError> {
+        let url = self.api(&["incidents", &id.to_string(), "escalate"])?;
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({}))).await
+    }
+
+    /// `POST /api/v1/incidents/{id}/reassign`: page these users and
+    /// schedules in place of the current level.
+    pub async fn reassign(
+        &self,
+        id: i64,
+        users: &[String],
+        schedules: &[String],
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = self.api(&["incidents", &id.to_string(), "reassign"])?;
+        let targets: Vec<serde_json::Value> = users
+            .iter()
+            .map(|u| serde_json::json!({ "user": u }))
+            .chain(schedules.iter().map(|s| serde_json::json!({ "schedule": s })))
+            .collect();
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({ "targets": targets }))).await
+    }
+
+    /// `GET /api/v1/incidents/{id}/notifications`
+    pub async fn notifications(&self, id: i64) -> Result<Vec<Notification>, ClientError> {
+        let url = self.api(&["incidents", &id.to_string(), "notifications"])?;
+        let list: Items<Notification> = self.call(self.req(Method::GET, url)).await?;
+        Ok(list.items)
+    }
+
     // ---- alerts ----
 
     /// `GET /api/v1/alerts`

@@ -235,3 +235,25 @@ pub struct IcalUrls {
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
 }
+
+/// One notification of an incident and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: i64,
+    pub incident_id: i64,
+    pub user_id: String,
+    pub contact_method: String,
+    pub channel: String,
+    /// `pending`, `held`, `sent`, `failed` or `cancelled`.
+    pub status: String,
+    pub attempts: i64,
+    pub due_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A list answer: `{"items": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct Items<T> {
+    pub items: Vec<T>,
+}

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::escalation::{Policy, Target};
+use crate::escalation::{Level, Policy, Target};
 use crate::schedule::{Schedule, on_call_at};
 
 /// One person a page would reach, and the schedule that put them there.
@@ -17,8 +17,13 @@ pub struct Responder {
 /// order. A schedule in a gap contributes nobody; an unknown schedule id
 /// (config validation prevents it) contributes nobody too.
 pub fn first_responders(policy: &Policy, schedules: &[Schedule], at: DateTime<Utc>) -> Vec<Responder> {
+    policy.levels.first().map(|level| level_responders(level, schedules, at)).unwrap_or_default()
+}
+
+/// The people one level pages at `at`, each once, in target order (the same
+/// resolution the engine uses when it pages).
+pub fn level_responders(level: &Level, schedules: &[Schedule], at: DateTime<Utc>) -> Vec<Responder> {
     let mut out: Vec<Responder> = Vec::new();
-    let Some(level) = policy.levels.first() else { return out };
     for target in &level.targets {
         let found = match target {
             Target::User(user) => Some(Responder { user: user.clone(), via_schedule: None }),
@@ -40,7 +45,7 @@ pub fn first_responders(policy: &Policy, schedules: &[Schedule], at: DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escalation::Level;
+
     use crate::schedule::{Layer, Turn};
     use chrono::{Duration, NaiveDate, TimeZone};
 

@@ -166,7 +166,7 @@ impl Paging {
             state: state_json(&state),
             episode: 0,
         });
-        self.add_effects(&mut step, &incident, fx, 0, now);
+        self.add_effects(&mut step, &incident, fx, Cause::Opened, 0, now);
         self.store.apply_step(&step).await
     }
 
@@ -222,7 +222,7 @@ impl Paging {
                 episode,
                 expected_version: row.version,
             });
-            self.add_effects(&mut step, &incident, fx, episode, now);
+            self.add_effects(&mut step, &incident, fx, cause, episode, now);
             match self.store.apply_step(&step).await {
                 Err(StoreError::Conflict(_)) => continue,
                 other => return other,
@@ -232,19 +232,33 @@ impl Paging {
     }
 
     /// Turns domain effects into rows of `step`.
-    fn add_effects(&self, step: &mut EngineStep, incident: &Incident, fx: Effects, episode: i64, now: DateTime<Utc>) {
+    ///
+    /// An acknowledged incident that pages again (its acknowledgement timed
+    /// out, or someone escalated or reassigned it) is triggered again: the
+    /// people now paged have not acknowledged, and its pages must go out.
+    fn add_effects(
+        &self,
+        step: &mut EngineStep,
+        incident: &Incident,
+        fx: Effects,
+        cause: Cause,
+        episode: i64,
+        now: DateTime<Utc>,
+    ) {
         let id = incident.id;
         for (kind, payload) in fx.timeline {
             step.timeline.push(StepTimeline { incident_id: id, kind, actor: actor::SYSTEM.to_string(), payload });
         }
-        if fx.retrigger && incident.status == IncidentStatus::Acknowledged {
+        let pages_again = fx.retrigger || (matches!(cause, Cause::ByHand | Cause::Reassign) && !fx.notices.is_empty());
+        if pages_again && incident.status == IncidentStatus::Acknowledged {
             step.retrigger = Some(id);
+            let reason = if fx.retrigger { "acknowledgement timed out" } else { "escalated or reassigned by hand" };
             step.audit.push(AuditRecord {
                 at: now,
                 actor: actor::SYSTEM.to_string(),
                 action: "incident.retrigger".into(),
                 target: format!("incident:{id}"),
-                details: json!({"reason": "acknowledgement timed out"}),
+                details: json!({ "reason": reason }),
             });
         }
         for notice in fx.notices {

@@ -2,6 +2,9 @@
 //! health and metrics. This is the only crate that knows JSON wire types;
 //! everything it hands inward is a domain type.
 
+// The OpenAPI document is one large `json!` literal, deeper than the default limit.
+#![recursion_limit = "512"]
+
 mod ack;
 pub mod api;
 mod auth;

@@ -101,6 +101,12 @@ pub fn build() -> Value {
             "/incidents/{id}/notes": {"post": op("Add a note to the timeline", "responder", json!([path_id("incident id")]),
                 Some(json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 10000}}})),
                 ("201", r("TimelineEntry")))},
+            "/incidents/{id}/escalate": {"post": op("Escalate now: page the next level at once (202; the engine pages). 409 when resolved", "responder", json!([path_id("incident id")]), None, ("202", json!({"type": "object"})))},
+            "/incidents/{id}/reassign": {"post": op("Page these users or schedules in place of the current level (202). 409 when resolved", "responder", json!([path_id("incident id")]),
+                Some(json!({"type": "object", "required": ["targets"], "properties": {"targets": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object", "description": "exactly one of user or schedule", "properties": {"user": {"type": "string"}, "schedule": {"type": "string"}}}}}})),
+                ("202", json!({"type": "object"})))},
+            "/incidents/{id}/notifications": {"get": op("Notifications sent or tried for the incident, oldest first", "viewer", json!([path_id("incident id")]), None,
+                ("200", json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": r("Notification")}}})))},
             "/alerts": {"get": op("List alerts, newest first", "viewer", Value::Array(alert_params), None, ("200", page_of("Alert")))},
             "/alerts/{id}": {"get": op("One alert", "viewer", json!([path_id("alert id")]), None, ("200", r("Alert")))},
             "/services": {"get": op("Services declared in config", "viewer", json!([]), None, ("200", page_of("Service")))},
@@ -108,6 +114,9 @@ pub fn build() -> Value {
             "/services/{id}/changes": {"get": op("Change events recorded for a service", "viewer", json!([path_id("service id")]), None, ("200", json!({"type": "object"})))},
             "/services/{id}/oncall": {"get": op("Who the service's escalation policy pages first at an instant (default now)", "viewer",
                 json!([path_id("service id"), q("at", ts.clone(), "the instant (default now)")]), None, ("200", json!({"type": "object"})))},
+            "/escalation_policies": {"get": op("Escalation policies declared in config, with the services that use them", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
+            "/escalation_policies/{id}/oncall": {"get": op("For every level of the policy, whom it would page at an instant (default now)", "viewer",
+                json!([path_id("policy id"), q("at", json!({"type": "string", "format": "date-time"}), "instant (RFC 3339)")]), None, ("200", json!({"type": "object"})))},
             "/schedules": {"get": op("Schedules declared in config", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
             "/schedules/{id}/oncall": {"get": op("Users on call at an instant (default now); empty in a gap", "viewer",
                 json!([path_id("schedule id"), q("at", ts.clone(), "the instant (default now)")]), None,
@@ -154,6 +163,13 @@ pub fn build() -> Value {
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                     "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
+                "Notification": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "incident_id": {"type": "integer"}, "user_id": {"type": "string"},
+                    "contact_method": {"type": "string"}, "channel": {"type": "string", "enum": ["webhook", "slack", "email"]},
+                    "status": {"type": "string", "enum": ["pending", "held", "sent", "failed", "cancelled"]},
+                    "attempts": {"type": "integer"}, "idempotency_key": {"type": "string"},
+                    "due_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"},
+                    "sent_at": {"type": ["string", "null"], "format": "date-time"}, "last_error": {"type": ["string", "null"]}}},
                 "Incident": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "service_id": {"type": "string"}, "title": {"type": "string"},
                     "severity": {"type": "string", "enum": ["critical", "error", "warning", "info"]}, "status": status_enum(),

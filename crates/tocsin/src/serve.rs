@@ -99,6 +99,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let directory = Arc::new(directory);
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let public_url = directory.notifications.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    if directory.notifications.public_url.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
+    }
     let paging = paging_settings(&*store, &directory, public_url, clock.now()).await?;
     let app = tocsin_http::router(
         AppState::new(store.clone(), clock.clone(), cfg.limits)

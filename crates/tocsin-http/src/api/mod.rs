@@ -7,6 +7,7 @@ mod ical;
 mod incidents;
 mod overrides;
 pub(crate) mod params;
+mod policies;
 mod schedules;
 mod services;
 mod tokens;
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/services/{id}", get(services::show))
         .route("/services/{id}/changes", get(services::changes))
         .route("/services/{id}/oncall", get(services::oncall))
+        .route("/escalation_policies", get(policies::list))
+        .route("/escalation_policies/{id}/oncall", get(policies::oncall))
         .route("/schedules", get(schedules::list))
         .route("/schedules/{id}/oncall", get(schedules::oncall))
         .route("/schedules/{id}/segments", get(schedules::segments))

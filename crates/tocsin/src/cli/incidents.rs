@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use tocsin_client::{Incident, IncidentDetail, IncidentQuery};
+use tocsin_client::{Incident, IncidentDetail, IncidentQuery, Notification};
 
 use super::table::Table;
 use super::{ClientOpts, Output, emit, emit_json, fmt_opt_time, fmt_time};
@@ -39,6 +39,22 @@ pub enum IncidentsCmd {
         /// The note (quote it).
         text: String,
     },
+    /// Page the next escalation level now instead of waiting.
+    Escalate { id: i64 },
+    /// Page these people (or whoever these schedules have on call) in place
+    /// of the current escalation level.
+    #[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["user", "schedule"])))]
+    Reassign {
+        id: i64,
+        /// A user id; repeat for several.
+        #[arg(long)]
+        user: Vec<String>,
+        /// A schedule id; repeat for several.
+        #[arg(long)]
+        schedule: Vec<String>,
+    },
+    /// Show the notifications sent (or tried) for an incident.
+    Notifications { id: i64 },
 }
 
 pub async fn run_incidents(opts: &ClientOpts, cmd: IncidentsCmd) -> anyhow::Result<()> {
@@ -77,6 +93,34 @@ pub async fn run_incidents(opts: &ClientOpts, cmd: IncidentsCmd) -> anyhow::Resu
             let incident = client.resolve(id).await.map_err(|e| opts.fail(e))?;
             done(opts, &incident)
         }
+        IncidentsCmd::Escalate { id } => {
+            let answer = client.escalate(id).await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&answer),
+                Output::Table => {
+                    emit(&format!("Escalation of incident {id} requested: the next level is paged now.\n"))
+                }
+            }
+        }
+        IncidentsCmd::Reassign { id, user, schedule } => {
+            let answer = client.reassign(id, &user, &schedule).await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&answer),
+                Output::Table => {
+                    let names: Vec<String> =
+                        user.iter().cloned().chain(schedule.iter().map(|s| format!("schedule {s}"))).collect();
+                    emit(&format!("Incident {id} reassigned to {}: paging them now.\n", names.join(", ")))
+                }
+            }
+        }
+        IncidentsCmd::Notifications { id } => {
+            let items = client.notifications(id).await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&items),
+                Output::Table if items.is_empty() => emit("No notifications.\n"),
+                Output::Table => emit(&notifications_table(&items).render()),
+            }
+        }
         IncidentsCmd::Note { id, text } => {
             let entry = client.add_note(id, &text).await.map_err(|e| opts.fail(e))?;
             match opts.output {
@@ -112,6 +156,24 @@ fn state_line(i: &Incident) -> String {
     }
     line.push('.');
     line
+}
+
+fn notifications_table(items: &[Notification]) -> Table {
+    let mut t = Table::new(["ID", "USER", "METHOD", "CHANNEL", "STATUS", "ATTEMPTS", "DUE", "SENT", "LAST ERROR"]);
+    for n in items {
+        t.row(vec![
+            n.id.to_string(),
+            n.user_id.clone(),
+            n.contact_method.clone(),
+            n.channel.clone(),
+            n.status.clone(),
+            n.attempts.to_string(),
+            fmt_time(&n.due_at),
+            fmt_opt_time(n.sent_at.as_ref(), "-"),
+            n.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    t
 }
 
 fn incidents_table(items: &[Incident]) -> Table {

@@ -193,7 +193,16 @@ async fn services_health_metrics_and_openapi() {
     let (status, doc) = s.get("/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/incidents", "/incidents/{id}/acknowledge", "/alerts", "/services", "/tokens"] {
+    for path in [
+        "/incidents",
+        "/incidents/{id}/acknowledge",
+        "/incidents/{id}/escalate",
+        "/incidents/{id}/reassign",
+        "/incidents/{id}/notifications",
+        "/alerts",
+        "/services",
+        "/tokens",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
     let (status, _) = s.api(Method::GET, "/openapi.json", None, None).await;

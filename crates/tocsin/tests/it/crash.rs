@@ -16,6 +16,10 @@ struct Proc {
 
 /// Starts `tocsin serve` on a free port and waits for its "listening" line.
 async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
+    spawn_with_config(data_dir, pg, &example_config()).await
+}
+
+async fn spawn_with_config(data_dir: &std::path::Path, pg: Option<&PgDb>, config: &std::path::Path) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
     cmd.arg("serve")
         .arg("--listen")
@@ -23,7 +27,7 @@ async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--config")
-        .arg(example_config())
+        .arg(config)
         .env("TOCSIN_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
         .env_remove("TOCSIN_DATABASE_URL")
@@ -170,6 +174,83 @@ async fn sigterm_drains_and_exits_cleanly() {
     assert!(acked.is_subset(&stored), "{} acknowledged events missing", acked.difference(&stored).count());
     drop(restarted);
     if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
+
+/// A page sent and a timer stored before `kill -9` are not lost: after the
+/// restart the next level is paged by the stored timer, and the escalation
+/// step that paged the first level is not repeated. (A notification whose
+/// send raced the kill may go out again, with the same idempotency key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_survives_kill_9() {
+    let hooks = tocsin_testkit::HttpRecorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tocsin.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+users:
+  - {{ id: alice, name: Alice, email: alice@example.com, contact_methods: [{{ id: alice-hook, kind: webhook, url: "{alice}" }}] }}
+  - {{ id: bob, name: Bob, email: bob@example.com, contact_methods: [{{ id: bob-hook, kind: webhook, url: "{bob}" }}] }}
+escalation_policies:
+  - id: quick
+    levels:
+      - {{ targets: [{{ user: alice }}], escalate_after: 2s }}
+      - {{ targets: [{{ user: bob }}], escalate_after: 1h }}
+services:
+  - id: checkout
+    name: Checkout
+    escalation_policy: quick
+    integrations: [{{ kind: pagerduty, key: {PD_KEY} }}]
+"#,
+            alice = hooks.url("/alice"),
+            bob = hooks.url("/bob"),
+        ),
+    )
+    .unwrap();
+    let pg = PgDb::create().await;
+    let data = dir.path().join("data");
+    let mut server = spawn_with_config(&data, pg.as_ref(), &config).await;
+    let http = reqwest::Client::new();
+    let sent = http.post(format!("{}/v2/enqueue", server.url)).json(&pd_trigger(PD_KEY, "k9", "Killed")).send().await;
+    assert_eq!(sent.unwrap().status().as_u16(), 202);
+    hooks.wait_for(1, std::time::Duration::from_secs(10)).await.unwrap();
+    server.child.start_kill().unwrap(); // SIGKILL, well before level 1 is due
+    server.child.wait().await.unwrap();
+
+    let restarted = spawn_with_config(&data, pg.as_ref(), &config).await;
+    let all = hooks.wait_for(2, std::time::Duration::from_secs(20)).await.unwrap();
+    let bob: Vec<_> = all.iter().filter(|r| r.path == "/bob").collect();
+    assert_eq!(bob.len(), 1, "level 1 paged once after the restart");
+    let alice_keys: BTreeSet<&str> =
+        all.iter().filter(|r| r.path == "/alice").map(|r| r.header("idempotency-key").unwrap()).collect();
+    assert_eq!(alice_keys.len(), 1, "a re-sent page keeps its idempotency key");
+
+    let incident: serde_json::Value = http
+        .get(format!("{}/api/v1/incidents?limit=1", restarted.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = incident["items"][0]["id"].as_i64().unwrap();
+    let detail: serde_json::Value = http
+        .get(format!("{}/api/v1/incidents/{id}", restarted.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paged = detail["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "paged").count();
+    assert_eq!(paged, 2, "one page per level: {}", detail["timeline"]);
+    drop(restarted);
+    if let Some(pg) = &pg {
         pg.drop_db().await;
     }
 }

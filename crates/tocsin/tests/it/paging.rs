@@ -438,3 +438,63 @@ async fn the_engine_wakes_on_commit_without_a_tick() {
     assert_eq!(pages[0].path, "/alice");
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_escalates_reassigns_and_lists_notifications() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("cli-page", "Paged from the CLI").await;
+    r.s.tick().await;
+    let id_text = id.to_string();
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["incidents", "escalate", &id_text]).await;
+    assert!(ok && out.contains("requested"), "{out}{err}");
+    r.s.tick().await;
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["incidents", "reassign", &id_text, "--user", "carol"]).await;
+    assert!(ok && out.contains("carol"), "{out}{err}");
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob", "/carol"]);
+    let (ok, out, _) = crate::cli::tocsin(&r.s, &["incidents", "notifications", &id_text]).await;
+    assert!(ok, "{out}");
+    for expected in ["alice-hook", "alice-mail", "bob-hook", "carol-slack", "sent", "pending"] {
+        assert!(out.contains(expected), "{expected} in:\n{out}");
+    }
+    let (ok, _, err) = crate::cli::tocsin(&r.s, &["incidents", "reassign", &id_text]).await;
+    assert!(!ok, "a reassignment needs a target: {err}");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalating_an_acknowledged_incident_triggers_it_again() {
+    let r = Rig::start(0, "off").await;
+    let id = r.trigger("help", "Need help").await;
+    r.s.tick().await;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    r.s.tick().await;
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(ADMIN), None).await;
+    assert_eq!(status, 202);
+    r.s.tick().await;
+    assert_eq!(r.paths(), ["/alice", "/bob"], "the responder asked for help: level 1 is paged");
+    let inc = r.incident(id).await;
+    assert_eq!(inc["status"], "triggered", "bob has not acknowledged");
+    assert_eq!(inc["acknowledged_by"], Value::Null);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_answers_whom_each_level_pages() {
+    let r = Rig::start(1, "30m").await;
+    let (status, list) = r.s.get("/escalation_policies").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["id"], "two-level");
+    assert_eq!(list["items"][0]["services"], json!(["checkout"]));
+    assert_eq!(list["items"][0]["levels"][1]["escalate_after"], "10m");
+    let (status, day) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T10:00:00Z").await;
+    assert_eq!(status, 200);
+    assert_eq!(day["levels"][0]["users"], json!([{"user": "alice", "via_schedule": "primary"}]));
+    assert_eq!(day["levels"][1]["users"], json!([{"user": "bob", "via_schedule": null}]));
+    let (_, night) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T22:00:00Z").await;
+    assert_eq!(night["levels"][0]["users"], json!([]), "a gap pages nobody at level 0");
+    let (status, _) = r.s.get("/escalation_policies/nope/oncall").await;
+    assert_eq!(status, 404);
+    r.s.stop().await;
+}
