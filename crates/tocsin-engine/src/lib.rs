@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
 use tocsin_store::{OutboxItem, Store, StoreError};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -49,11 +50,26 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     paging: Option<Arc<paging::Paging>>,
+    /// Deliveries in flight. They wait on other people's servers, so the
+    /// loop hands them off and goes on: a receiver that hangs for its whole
+    /// timeout must not hold back anyone else's page.
+    deliveries: std::sync::Mutex<JoinSet<()>>,
+    delivery_slots: Arc<Semaphore>,
 }
+
+/// Most deliveries in flight at once per node; beyond it the loop waits.
+const MAX_DELIVERIES: usize = 64;
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        Self { store, clock, config, paging: None }
+        Self {
+            store,
+            clock,
+            config,
+            paging: None,
+            deliveries: std::sync::Mutex::new(JoinSet::new()),
+            delivery_slots: Arc::new(Semaphore::new(MAX_DELIVERIES)),
+        }
     }
 
     /// Pages people: escalation policies and notification delivery.
@@ -62,8 +78,29 @@ impl Engine {
         self
     }
 
-    /// One pass: resolve expired alerts, then work off everything due now.
+    /// Does everything due at the clock's instant and waits until it is
+    /// done, deliveries included (and whatever they queue for now, such as a
+    /// fall-through to the next contact method). Tests with a manual clock
+    /// call this after each move of the clock.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        loop {
+            let pass = self.pass().await?;
+            let drained = self.drain().await;
+            report.expired_alerts += pass.expired_alerts;
+            let idle = pass.processed.is_empty() && drained == 0;
+            report.processed.extend(pass.processed);
+            if idle {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// One pass: resolve expired alerts, then claim everything due now.
+    /// Escalation steps run here, in claim order (an incident's open comes
+    /// before its acknowledgement); deliveries are handed off and may still
+    /// be running when the pass returns.
+    async fn pass(&self) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut report =
             TickReport { expired_alerts: self.store.expire_alerts(now, 1000).await?, ..Default::default() };
@@ -77,36 +114,48 @@ impl Engine {
                 .claim_outbox(&self.config.worker_id, now, now + self.config.lease, self.config.batch)
                 .await?;
             if items.is_empty() {
-                break;
+                return Ok(report);
             }
-            // Escalation steps run in claim order (an incident's open comes
-            // before its acknowledgement); deliveries wait on the network, so
-            // they run side by side.
-            let mut deliveries = tokio::task::JoinSet::new();
             for item in items {
                 report.processed.push(item.kind.clone());
                 if paging::Paging::is_delivery(&item.kind)
                     && let Some(paging) = self.paging.clone()
                 {
-                    let worker = self.config.worker_id.clone();
-                    let clock = self.clock.clone();
-                    deliveries.spawn(async move {
-                        let result = paging.handle(&item, &worker, clock.now()).await;
-                        (item, result)
-                    });
+                    self.hand_off(paging, item).await;
                     continue;
                 }
                 let result = self.handle(&item).await;
-                self.finish(&item, result).await?;
-            }
-            while let Some(joined) = deliveries.join_next().await {
-                match joined {
-                    Ok((item, result)) => self.finish(&item, result).await?,
-                    Err(err) => tracing::error!(error = %err, "delivery task failed"),
-                }
+                finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result).await?;
             }
         }
-        Ok(report)
+    }
+
+    /// Starts one delivery in the background, waiting for a free slot first.
+    async fn hand_off(&self, paging: Arc<paging::Paging>, item: OutboxItem) {
+        let Ok(slot) = self.delivery_slots.clone().acquire_owned().await else { return };
+        let (store, clock, worker) = (self.store.clone(), self.clock.clone(), self.config.worker_id.clone());
+        let mut deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        while deliveries.try_join_next().is_some() {}
+        deliveries.spawn(async move {
+            let result = paging.handle(&item, &worker, clock.now()).await;
+            if let Err(err) = finish(&*store, &worker, clock.now(), &item, result).await {
+                tracing::error!(id = item.id, error = %err, "could not complete a delivery item");
+            }
+            drop(slot);
+        });
+    }
+
+    /// Waits for every delivery in flight; returns how many there were.
+    async fn drain(&self) -> usize {
+        let mut set = std::mem::take(&mut *self.deliveries.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut drained = 0;
+        while let Some(joined) = set.join_next().await {
+            drained += 1;
+            if let Err(err) = joined {
+                tracing::error!(error = %err, "delivery task failed");
+            }
+        }
+        drained
     }
 
     /// Handles one item; `Ok(true)` when paging completed it in its own step.
@@ -119,20 +168,7 @@ impl Engine {
         }
     }
 
-    /// Completes an item paging did not complete itself. A failed item stays
-    /// leased and is retried once the lease runs out.
-    async fn finish(&self, item: &OutboxItem, result: Result<bool, StoreError>) -> Result<(), StoreError> {
-        match result {
-            Ok(true) => Ok(()),
-            Ok(false) => self.store.complete_outbox(item.id, &self.config.worker_id, self.clock.now()).await,
-            Err(err) => {
-                tracing::error!(id = item.id, kind = %item.kind, error = %err, "outbox item failed; retried after its lease");
-                Ok(())
-            }
-        }
-    }
-
-    /// Runs ticks until `shutdown` turns true. Wakes on commit (the store's
+    /// Runs passes until `shutdown` turns true. Wakes on commit (the store's
     /// work signal), at the next due time, or after the idle interval.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let signal = self.store.work_signal();
@@ -140,8 +176,8 @@ impl Engine {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(err) = self.tick().await {
-                tracing::error!(error = %err, "engine tick failed");
+            if let Err(err) = self.pass().await {
+                tracing::error!(error = %err, "engine pass failed");
             }
             let wait = self.sleep_for().await;
             tokio::select! {
@@ -150,6 +186,9 @@ impl Engine {
                 _ = shutdown.changed() => {}
             }
         }
+        // Deliveries already started finish (each is bounded by its timeout);
+        // anything not started stays in the outbox for the next start.
+        self.drain().await;
         tracing::info!("engine stopped");
     }
 
@@ -158,6 +197,25 @@ impl Engine {
         match self.store.next_outbox_due().await {
             Ok(Some(due)) => until(self.clock.now(), due).min(idle),
             _ => idle,
+        }
+    }
+}
+
+/// Completes an item paging did not complete itself. A failed item stays
+/// leased and is retried once the lease runs out.
+async fn finish(
+    store: &dyn Store,
+    worker: &str,
+    now: DateTime<Utc>,
+    item: &OutboxItem,
+    result: Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => store.complete_outbox(item.id, worker, now).await,
+        Err(err) => {
+            tracing::error!(id = item.id, kind = %item.kind, error = %err, "outbox item failed; retried after its lease");
+            Ok(())
         }
     }
 }

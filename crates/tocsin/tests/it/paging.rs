@@ -498,3 +498,52 @@ async fn a_policy_answers_whom_each_level_pages() {
     assert_eq!(status, 404);
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_hangs_does_not_hold_back_other_pages() {
+    // alice's webhook accepts connections and never answers (until the test
+    // closes them); bob's records requests.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    let hanging = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let hooks = HttpRecorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tocsin.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+users:
+  - {{ id: alice, name: Alice, email: alice@example.com, contact_methods: [{{ id: alice-hook, kind: webhook, url: "http://{hang_addr}/alice" }}] }}
+  - {{ id: bob, name: Bob, email: bob@example.com, contact_methods: [{{ id: bob-hook, kind: webhook, url: "{bob}" }}] }}
+escalation_policies:
+  - {{ id: to-alice, levels: [{{ targets: [{{ user: alice }}], escalate_after: 5m }}] }}
+  - {{ id: to-bob, levels: [{{ targets: [{{ user: bob }}], escalate_after: 5m }}] }}
+services:
+  - {{ id: checkout, name: Checkout, escalation_policy: to-alice, integrations: [{{ kind: pagerduty, key: {PD_KEY} }}] }}
+  - {{ id: search, name: Search, escalation_policy: to-bob, integrations: [{{ kind: pagerduty, key: {SEARCH_PD_KEY} }}] }}
+"#,
+            bob = hooks.url("/bob"),
+        ),
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(day()));
+    let s = TestServer::start_with(Options { clock, config: Some(path), ..Options::default() }).await;
+    let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, "stuck", "Alice's receiver hangs"))).await;
+    assert_eq!(status, 202);
+    tokio::time::timeout(WAIT, accepted.recv()).await.unwrap().unwrap();
+    // alice's delivery is now waiting on its 10 s timeout; bob's page must not.
+    let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(SEARCH_PD_KEY, "other", "Search is down"))).await;
+    assert_eq!(status, 202);
+    let pages = hooks.wait_for(1, StdDuration::from_secs(3)).await.unwrap();
+    assert_eq!(pages[0].path, "/bob");
+    hanging.abort(); // closes alice's connection so shutdown need not wait
+    s.stop().await;
+}
