@@ -40,6 +40,22 @@ pub struct IncidentDetail {
     pub incident: Incident,
     pub alerts: Vec<Alert>,
     pub timeline: Vec<TimelineEntry>,
+    /// Where paging stands; `None` when the service has no policy.
+    #[serde(default)]
+    pub escalation: Option<Escalation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub policy: String,
+    /// `active`, `acknowledged`, `resolved` or `exhausted`.
+    pub status: String,
+    /// The level paged most recently (0-based) in the current pass.
+    pub level: u64,
+    pub pass: u64,
+    pub passes: u64,
+    pub levels: u64,
+    pub next_step_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -176,7 +176,11 @@ pub fn build() -> Value {
                     "created_at": ts, "acknowledged_at": ots, "acknowledged_by": {"type": ["string", "null"]},
                     "resolved_at": ots, "resolved_by": {"type": ["string", "null"]}, "alert_count": {"type": "integer"}}},
                 "IncidentDetail": {"allOf": [r("Incident"), {"type": "object", "properties": {
-                    "alerts": {"type": "array", "items": r("Alert")}, "timeline": {"type": "array", "items": r("TimelineEntry")}}}]},
+                    "alerts": {"type": "array", "items": r("Alert")}, "timeline": {"type": "array", "items": r("TimelineEntry")},
+                    "escalation": {"type": ["object", "null"], "description": "where paging stands; null without a policy", "properties": {
+                        "policy": {"type": "string"}, "status": {"type": "string", "enum": ["active", "acknowledged", "resolved", "exhausted"]},
+                        "level": {"type": "integer"}, "pass": {"type": "integer"}, "passes": {"type": "integer"}, "levels": {"type": "integer"},
+                        "next_step_at": {"type": ["string", "null"], "format": "date-time"}}}}}]},
                 "Alert": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "service_id": {"type": "string"}, "integration_id": {"type": "string"},
                     "kind": {"type": "string", "enum": ["pagerduty", "alertmanager", "prometheus", "generic"]},

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use tocsin_core::alert::Alert;
 use tocsin_core::auth::Role;
-use tocsin_core::escalation::Target;
+use tocsin_core::escalation::{EscState, EscalationState, Target};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::timeline::TimelineEntry;
 use tocsin_store::{IncidentFilter, Page};
@@ -43,6 +43,37 @@ pub struct IncidentDetail {
     incident: Incident,
     alerts: Vec<Alert>,
     timeline: Vec<TimelineEntry>,
+    /// Where paging stands; `null` when the service has no policy.
+    escalation: Option<EscalationView>,
+}
+
+/// The escalation as a responder needs it: which step, and what happens next.
+#[derive(Serialize)]
+pub struct EscalationView {
+    policy: String,
+    /// `active`, `acknowledged`, `resolved` or `exhausted`.
+    status: EscState,
+    /// The level paged most recently (0-based) in the current pass.
+    level: usize,
+    pass: u32,
+    /// Passes in all (`repeat` + 1) and levels per pass.
+    passes: u32,
+    levels: usize,
+    /// When the next step (escalation or ack timeout) is due; `null` if none.
+    next_step_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn escalation_view(row: tocsin_store::EscalationRow) -> Option<EscalationView> {
+    let state: EscalationState = serde_json::from_value(row.state).ok()?;
+    Some(EscalationView {
+        policy: row.policy_id,
+        status: state.status,
+        level: state.level,
+        pass: state.pass,
+        passes: state.policy.repeat.saturating_add(1),
+        levels: state.policy.levels.len(),
+        next_step_at: state.next_due,
+    })
 }
 
 pub async fn show(
@@ -55,7 +86,8 @@ pub async fn show(
     let incident = state.store.get_incident(id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
     let alerts = state.store.incident_alerts(id).await?;
     let timeline = state.store.incident_timeline(id).await?;
-    Ok(Json(IncidentDetail { incident, alerts, timeline }))
+    let escalation = state.store.get_escalation(id).await?.and_then(escalation_view);
+    Ok(Json(IncidentDetail { incident, alerts, timeline, escalation }))
 }
 
 pub async fn acknowledge(

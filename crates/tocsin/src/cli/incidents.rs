@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use tocsin_client::{Incident, IncidentDetail, IncidentQuery, Notification};
+use tocsin_client::{Escalation, Incident, IncidentDetail, IncidentQuery, Notification};
 
 use super::table::Table;
 use super::{ClientOpts, Output, emit, emit_json, fmt_opt_time, fmt_time};
@@ -203,6 +203,9 @@ fn render_detail(d: &IncidentDetail) -> String {
     fields.row(["Acknowledged:", &who_when(i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref())]);
     fields.row(["Resolved:", &who_when(i.resolved_at.as_ref(), i.resolved_by.as_deref())]);
     fields.row(["Alerts:", &i.alert_count.to_string()]);
+    if let Some(e) = &d.escalation {
+        fields.row(["Escalation:", &escalation_line(e)]);
+    }
     out.push_str(&fields.render());
 
     out.push_str("\nALERTS\n");
@@ -236,6 +239,15 @@ fn render_detail(d: &IncidentDetail) -> String {
         out.push_str(&t.render());
     }
     out
+}
+
+fn escalation_line(e: &Escalation) -> String {
+    let step = format!("{}, level {} of {}, pass {} of {}", e.status, e.level + 1, e.levels, e.pass + 1, e.passes);
+    let next = match e.next_step_at {
+        Some(at) => format!("; next step at {}", fmt_time(&at)),
+        None => String::new(),
+    };
+    format!("{step} ({}){next}", e.policy)
 }
 
 fn who_when(at: Option<&DateTime<Utc>>, by: Option<&str>) -> String {
@@ -378,6 +390,7 @@ mod tests {
                 entry(3, "note", "alice", json!({"text": "rolling back\ndeploy 41"})),
                 entry(4, "notified", "engine", json!({"channel": "slack"})),
             ],
+            escalation: None,
         };
         assert_eq!(
             render_detail(&d),

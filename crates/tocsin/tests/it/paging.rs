@@ -243,8 +243,19 @@ async fn two_levels_with_a_repeat_then_exhaustion() {
     let id = r.trigger("cpu", "CPU saturated").await;
     r.s.tick().await;
     assert_eq!(r.paths(), ["/alice"]);
+    let escalation = &r.incident(id).await["escalation"];
+    assert_eq!(
+        escalation,
+        &json!({"policy": "two-level", "status": "active", "level": 0, "pass": 0, "passes": 2, "levels": 2,
+                "next_step_at": "2026-03-03T10:05:00Z"})
+    );
     r.advance(Duration::minutes(5)).await;
     assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 after level 0's 5m");
+    let (ok, out, _) = crate::cli::tocsin(&r.s, &["incidents", "show", &id.to_string()]).await;
+    assert!(
+        ok && out.contains("active, level 2 of 2, pass 1 of 2 (two-level); next step at 2026-03-03T10:15:00Z"),
+        "{out}"
+    );
     r.advance(Duration::minutes(9)).await;
     assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 waits its own 10m");
     r.advance(Duration::minutes(1)).await;
