@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tocsin_core::audit::AuditRecord;
-use tocsin_core::directory::{Directory, with_stored_overrides};
+use tocsin_core::directory::Directory;
 use tocsin_core::escalation::{self, Action, EscState, EscalationState, Target, Timer};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::User;
@@ -27,7 +27,7 @@ use tocsin_core::schedule::Schedule;
 use tocsin_core::timeline::{TimelineKind, actor};
 use tocsin_store::{
     EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate, OutboxItem,
-    StepTimeline, Store, StoreError,
+    StepTimeline, Store, StoreError, merge_overrides,
 };
 
 use crate::channels::{Channels, Outcome};
@@ -101,10 +101,12 @@ impl Paging {
                 self.transition(id, done, now, Cause::Timer, None, escalation::on_resolve).await?
             }
             (kinds::TIMER, Some(id)) => {
-                let generation = item.payload.get("generation").and_then(Value::as_u64).unwrap_or(u64::MAX);
-                let timer: Timer = match serde_json::from_value(item.payload["timer"].clone()) {
-                    Ok(t) => t,
-                    Err(_) => Timer::Escalate,
+                let generation = item.payload.get("generation").and_then(Value::as_u64);
+                let timer = serde_json::from_value::<Timer>(item.payload["timer"].clone()).ok();
+                let (Some(generation), Some(timer)) = (generation, timer) else {
+                    tracing::error!(id = item.id, "unreadable escalation timer; ignored");
+                    self.complete_only(done, now).await?;
+                    return Ok(true);
                 };
                 self.transition(id, done, now, Cause::Timer, None, move |s, now| {
                     escalation::on_timer(s, timer, generation, now)
@@ -284,12 +286,7 @@ impl Paging {
     /// Every schedule with the overrides stored at run time.
     async fn schedules(&self, now: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
         let stored = self.store.list_overrides(None, now).await?;
-        Ok(self
-            .directory
-            .schedules
-            .iter()
-            .map(|s| with_stored_overrides(s, stored.iter().filter(|o| o.schedule_id == s.id).map(Into::into)))
-            .collect())
+        Ok(self.directory.schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
     }
 
     async fn complete_only(&self, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {

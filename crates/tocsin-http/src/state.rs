@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_core::clock::Clock;
-use tocsin_core::directory::{Directory, StoredOverride, with_stored_overrides};
+use tocsin_core::directory::Directory;
 use tocsin_core::ratelimit::TokenBucket;
 use tocsin_core::schedule::Schedule;
-use tocsin_store::{IntegrationRef, ScheduleOverride, Store, StoreError};
+use tocsin_store::{IntegrationRef, Store, StoreError, merge_overrides};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -120,11 +120,6 @@ impl AppState {
             .or_insert_with(|| TokenBucket::new(self.limits.events_per_second, self.limits.burst));
         bucket.try_take(now, events as f64)
     }
-}
-
-/// `schedule` with those of `stored` that belong to it.
-fn merge_overrides(schedule: &Schedule, stored: &[ScheduleOverride]) -> Schedule {
-    with_stored_overrides(schedule, stored.iter().filter(|o| o.schedule_id == schedule.id).map(StoredOverride::from))
 }
 
 /// 32 bytes from the operating system's CSPRNG.

@@ -177,3 +177,15 @@ impl From<&ScheduleOverride> for tocsin_core::directory::StoredOverride {
         Self { id: o.id, user: o.user_id.clone(), start: o.start, end: o.end }
     }
 }
+
+/// `schedule` with those of `stored` that belong to it, as every on-call
+/// answer and every page must see it.
+pub fn merge_overrides(
+    schedule: &tocsin_core::schedule::Schedule,
+    stored: &[ScheduleOverride],
+) -> tocsin_core::schedule::Schedule {
+    tocsin_core::directory::with_stored_overrides(
+        schedule,
+        stored.iter().filter(|o| o.schedule_id == schedule.id).map(Into::into),
+    )
+}
