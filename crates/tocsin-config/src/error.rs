@@ -197,6 +197,8 @@ pub(crate) enum Problem {
     /// Deliberately does not show the secret.
     #[error("a signing secret needs at least 16 characters")]
     ShortSecret,
+    #[error("SMTP credentials would cross the network in clear: set `starttls: true` (or use a relay on loopback)")]
+    CleartextCredentials,
     /// A rule of the domain (`tocsin-core`), with its message.
     #[error("{0}")]
     Domain(String),

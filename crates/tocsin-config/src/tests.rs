@@ -168,6 +168,20 @@ fn smtp_on_2525() -> Notifications {
 }
 
 #[test]
+fn smtp_passwords_need_starttls_unless_the_relay_is_local() {
+    let remote = "notifications:\n  smtp: { host: smtp.example.com, port: 587, from: a@example.com, username: u, password: hunter2hunter2 }\n";
+    let err = crate::parse("t.yaml", remote).unwrap_err().to_string();
+    assert!(err.contains("notifications.smtp.starttls") && err.contains("in clear"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let secured = remote.replace("password: hunter2hunter2", "password: hunter2hunter2, starttls: true");
+    assert!(crate::parse("t.yaml", &secured).is_ok());
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        let local = remote.replace("smtp.example.com", &format!("\"{host}\""));
+        assert!(crate::parse("t.yaml", &local).is_ok(), "{host}");
+    }
+}
+
+#[test]
 fn notification_settings_parse_and_errors_name_the_field() {
     let yaml = "notifications:\n  public_url: \"https://tocsin.example.com/\"\n  webhook_secret: \"0123456789abcdef0123\"\n  ack_link_ttl: 2h\n  rate_limit: { messages: 3, window: 5m }\n";
     let catalog = crate::parse("t.yaml", yaml).unwrap();

@@ -609,6 +609,10 @@ impl Checker<'_> {
         if value.username.is_some() != value.password.is_some() {
             self.diagnostics.report(path, *pos, Problem::Credentials);
         }
+        let credentials = value.username.is_some() && value.password.is_some();
+        if credentials && !value.starttls.unwrap_or(false) && !is_loopback(&host.value) {
+            self.diagnostics.report(&path.key("starttls"), *pos, Problem::CleartextCredentials);
+        }
         Some(Smtp {
             host: host.value.clone(),
             port,
@@ -852,6 +856,13 @@ fn whole_number(text: &str, min: u64, max: u64) -> Result<u64, Problem> {
 
 /// `http://` or `https://` (any case) and a non-empty host; no spaces or
 /// control characters anywhere.
+/// Whether `host` names this machine: a password sent to it in clear never
+/// crosses a network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_http_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) else {

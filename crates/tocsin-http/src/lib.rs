@@ -22,6 +22,14 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+/// The span of one request names its route template, never the URI as
+/// sent: ingestion keys sit in paths and feed tokens in queries, and both
+/// are secrets that must not reach a log at any level.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("(unmatched)", |m| m.as_str());
+    tracing::debug_span!("request", method = %req.method(), route)
+}
+
 /// The whole HTTP surface for one server.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -30,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .merge(health::routes())
         .fallback(error::not_found)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)
 }

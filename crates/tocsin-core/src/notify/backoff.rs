@@ -143,8 +143,9 @@ pub enum TransportFailure {
 ///
 /// 2xx is delivered. 408 (request timeout), 429 (rate limited) and 5xx are
 /// transient. Other 4xx mean the request or the receiver's configuration is
-/// wrong, which no retry fixes. 3xx is permanent too: the HTTP client
-/// follows redirects, so one that surfaces is a misconfigured URL. Anything
+/// wrong, which no retry fixes. 3xx is permanent too: the delivery client
+/// does not follow redirects (a signed page must not go where nobody
+/// configured it to), so a redirect means a URL to fix. Anything
 /// else (1xx, out of range) is an odd answer from a server, which might be
 /// passing; it is retried, and the retry budget still bounds it.
 pub fn classify_http(status: u16) -> Delivery {

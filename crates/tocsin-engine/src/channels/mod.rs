@@ -29,7 +29,7 @@ pub enum Outcome {
         reason: String,
         retry_after: Option<chrono::Duration>,
     },
-    /// Permanent: 4xx other than 429 (and 408 if core says so), SMTP 5xx, bad address, no SMTP configured.
+    /// Permanent: 3xx, 4xx other than 408 and 429, SMTP 5xx, bad address, no SMTP configured.
     Permanent {
         reason: String,
     },

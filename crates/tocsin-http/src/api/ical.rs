@@ -33,9 +33,12 @@ fn feed_not_found() -> ApiError {
 
 /// The user a feed token belongs to; a missing, malformed or unknown token
 /// is the same 404 as everything else a feed can get wrong.
+/// The user a feed token belongs to. A token outlives nobody: once its user
+/// is gone from config, it opens no feed.
 async fn token_user(state: &AppState, raw: RawParams) -> Result<String, ApiError> {
     let token = Params::from(raw).ok().and_then(|p| p.text("token", 256).ok().flatten()).ok_or_else(feed_not_found)?;
-    state.store.ical_token_user(&hash_secret(&token)).await?.ok_or_else(feed_not_found)
+    let user = state.store.ical_token_user(&hash_secret(&token)).await?.ok_or_else(feed_not_found)?;
+    state.directory.user(&user).map(|u| u.id.clone()).ok_or_else(feed_not_found)
 }
 
 /// `/api/v1/users/{id}/ical?token=…` and one such URL per schedule.

@@ -160,14 +160,14 @@ async fn run_ical_token(opts: &ClientOpts, client: &Client, user: &str) -> anyho
                 "Calendar feed links for {}. They hold a secret shown only now; issuing again invalidates them.",
                 issued.user
             );
-            emit(&feed_urls_text(&user_url, &schedules))
+            emit(&feed_urls_text(&issued.user, &user_url, &schedules))
         }
     }
 }
 
-fn feed_urls_text(user_url: &str, schedules: &BTreeMap<String, String>) -> String {
+fn feed_urls_text(user: &str, user_url: &str, schedules: &BTreeMap<String, String>) -> String {
     let mut t = Table::new(["FEED", "URL"]);
-    t.row(["your shifts".to_string(), user_url.to_string()]);
+    t.row([format!("shifts of {user}"), user_url.to_string()]);
     for (id, url) in schedules {
         t.row([format!("schedule {id}"), url.clone()]);
     }
@@ -286,9 +286,9 @@ mod tests {
         let schedules =
             BTreeMap::from([("primary".to_string(), "http://h/api/v1/schedules/primary/ical?token=x".into())]);
         assert_eq!(
-            feed_urls_text("http://h/api/v1/users/bob/ical?token=x", &schedules),
+            feed_urls_text("bob", "http://h/api/v1/users/bob/ical?token=x", &schedules),
             "FEED              URL\n\
-             your shifts       http://h/api/v1/users/bob/ical?token=x\n\
+             shifts of bob     http://h/api/v1/users/bob/ical?token=x\n\
              schedule primary  http://h/api/v1/schedules/primary/ical?token=x\n"
         );
     }

@@ -558,3 +558,25 @@ services:
     hanging.abort(); // closes alice's connection so shutdown need not wait
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_token_dies_with_its_user() {
+    let mut r = Rig::start(0, "30m").await;
+    let issued = r.s.admin().issue_ical_token("carol").await.unwrap();
+    let http = r.s.http.clone();
+    let feed = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    let schedule_feed = format!("{}/api/v1/schedules/primary/ical?token={}", r.s.url, issued.token);
+    assert_eq!(feed(schedule_feed.clone()).await, 200);
+    // carol leaves: the same config without her, applied at restart.
+    let path = r._config_dir.path().join("tocsin.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("  - id: carol").unwrap();
+    let end = text.find("schedules:").unwrap();
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    r.s.restart().await;
+    assert_eq!(feed(schedule_feed).await, 404, "a removed user's link opens nothing");
+    r.s.stop().await;
+}
