@@ -389,7 +389,7 @@ async fn overrides_and_feed_links_via_cli() {
 
     let (ok, out, err) = crate::cli::tocsin(&s, &["oncall", "ical-token", "--user", "alice"]).await;
     assert!(ok, "{out}{err}");
-    let url = out.lines().find_map(|l| l.strip_prefix("your shifts")).unwrap().trim().to_string();
+    let url = out.lines().find_map(|l| l.strip_prefix("shifts of alice")).unwrap().trim().to_string();
     assert!(url.starts_with(&format!("{}/api/v1/users/alice/ical?token=tcs_", s.url)), "{out}");
     let r = s.http.get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
