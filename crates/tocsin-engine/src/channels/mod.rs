@@ -19,6 +19,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tocsin_core::model::Smtp;
 use tocsin_core::notify::backoff::Delivery;
+use tocsin_core::notify::render::text::one_line;
 
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +132,9 @@ fn human_duration(d: Duration) -> String {
 /// At most `max` characters of `s` on one line, for quoting a receiver's
 /// answer in a reason.
 fn snippet(s: &str, max: usize) -> String {
-    let line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    // The render module's `one_line` also removes Unicode line separators.
+    let line: String = one_line(s).split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = line.chars().take(max).collect();
     if line.chars().count() > max {
         out.push('…');
     }
@@ -202,5 +204,6 @@ mod tests {
     fn snippets_are_one_bounded_line() {
         assert_eq!(snippet("  no\r\nsuch\tchannel ", 100), "no such channel");
         assert_eq!(snippet("abcdef", 3), "abc…");
+        assert_eq!(snippet("one\u{2028}two", 100), "one two", "Unicode line separators end no line here");
     }
 }

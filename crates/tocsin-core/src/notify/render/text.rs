@@ -46,7 +46,7 @@ pub(crate) fn slack_link(url: &str, label: &str) -> String {
 /// spaces, so a value meant for one line stays on one line: no forged lines
 /// in a plain-text email ("Acknowledge: https://evil"), no header injection
 /// through a subject.
-pub(crate) fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() || c == '\u{2028}' || c == '\u{2029}' { ' ' } else { c }).collect()
 }
 
