@@ -145,6 +145,10 @@ pub(crate) enum Problem {
     /// Deliberately does not show the key: it is a secret.
     #[error("duplicate integration key (also used by {first})")]
     DuplicateKey { first: Path },
+    #[error("user `{}` is listed twice in this team", Shown(.user))]
+    DuplicateMember { user: String },
+    #[error("the `admin` account always has the admin role; remove `role` or set it to `admin`")]
+    AdminRole,
     #[error("team `{}` is not declared under `teams`", Shown(.team))]
     UnknownTeam { team: String },
     /// A reference to a user, schedule or escalation policy that does not exist.

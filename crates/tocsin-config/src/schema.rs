@@ -15,8 +15,8 @@ use crate::path::Path;
 use crate::yaml::{ImplicitKind, Node, pos, text_of};
 
 const DOCUMENT_FIELDS: &[&str] = &["teams", "users", "services", "schedules", "escalation_policies", "notifications"];
-const TEAM_FIELDS: &[&str] = &["id", "name"];
-const USER_FIELDS: &[&str] = &["id", "name", "email", "time_zone", "contact_methods", "notification_rules"];
+const TEAM_FIELDS: &[&str] = &["id", "name", "members"];
+const USER_FIELDS: &[&str] = &["id", "name", "email", "role", "time_zone", "contact_methods", "notification_rules"];
 const CONTACT_METHOD_FIELDS: &[&str] = &["id", "kind", "url", "address"];
 const RULE_FIELDS: &[&str] = &["contact_method", "after"];
 const SERVICE_FIELDS: &[&str] =
@@ -95,6 +95,8 @@ pub(crate) struct Document {
 pub(crate) struct Team {
     pub(crate) id: Text,
     pub(crate) name: Text,
+    /// User ids; absent means no members.
+    pub(crate) members: Option<Texts>,
 }
 
 #[derive(Debug)]
@@ -102,6 +104,8 @@ pub(crate) struct User {
     pub(crate) id: Text,
     pub(crate) name: Text,
     pub(crate) email: Text,
+    /// `viewer`, `responder`, `manager` or `admin`; absent means responder.
+    pub(crate) role: Option<Text>,
     pub(crate) time_zone: Option<Text>,
     pub(crate) contact_methods: Section<ContactMethod>,
     pub(crate) notification_rules: Section<NotificationRule>,
@@ -424,10 +428,18 @@ impl Reader<'_> {
     /// is absent or any element is not a string (each such element is
     /// reported).
     fn required_texts(&mut self, fields: &Fields<'_>, name: &'static str) -> Option<Texts> {
-        let Some(node) = fields.get(name) else {
+        if fields.get(name).is_none() {
             self.diagnostics.report(&fields.path, fields.pos, Problem::MissingField(name));
             return None;
-        };
+        }
+        self.optional_texts(fields, name)
+    }
+
+    /// An optional sequence of strings; absent and `null` are both empty.
+    /// `None` when it is absent or any element is not a string (each such
+    /// element is reported).
+    fn optional_texts(&mut self, fields: &Fields<'_>, name: &'static str) -> Option<Texts> {
+        let node = fields.get(name)?;
         let path = fields.path.key(name);
         let items = match &node.value {
             Node::Null => &Vec::new(),
@@ -494,7 +506,8 @@ impl Reader<'_> {
         let fields = self.mapping(node, path, TEAM_FIELDS)?;
         let id = self.required_text(&fields, "id");
         let name = self.required_text(&fields, "name");
-        Some(Team { id: id?, name: name? })
+        let members = self.optional_texts(&fields, "members");
+        Some(Team { id: id?, name: name?, members })
     }
 
     fn user(&mut self, node: &Spanned<Node>, path: Path) -> Option<User> {
@@ -502,10 +515,11 @@ impl Reader<'_> {
         let id = self.required_text(&fields, "id");
         let name = self.required_text(&fields, "name");
         let email = self.required_text(&fields, "email");
+        let role = self.optional_text(&fields, "role");
         let time_zone = self.optional_text(&fields, "time_zone");
         let contact_methods = self.list(&fields, "contact_methods", Reader::contact_method);
         let notification_rules = self.list(&fields, "notification_rules", Reader::notification_rule);
-        Some(User { id: id?, name: name?, email: email?, time_zone, contact_methods, notification_rules })
+        Some(User { id: id?, name: name?, email: email?, role, time_zone, contact_methods, notification_rules })
     }
 
     fn contact_method(&mut self, node: &Spanned<Node>, path: Path) -> Option<ContactMethod> {

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
+use tocsin_core::auth::Role;
 use tocsin_core::escalation::{Level, Policy, Target};
 use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Notifications, Service, Smtp, Team, User};
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule};
@@ -52,12 +53,17 @@ fn with_integrations(integrations: &str) -> String {
 fn example_catalog() -> Catalog {
     use IntegrationKind::*;
     Catalog {
-        teams: vec![Team { id: "payments".into(), name: "Payments".into() }],
+        teams: vec![Team {
+            id: "payments".into(),
+            name: "Payments".into(),
+            members: vec!["alice".into(), "bob".into()],
+        }],
         users: vec![
             User {
                 id: "alice".into(),
                 name: "Alice Example".into(),
                 email: "alice@example.com".into(),
+                role: Role::Manager,
                 time_zone: Some(Tz::Europe__Berlin),
                 contact_methods: vec![
                     webhook("alice-hook", "http://127.0.0.1:9000/hook"),
@@ -348,7 +354,7 @@ fn unknown_fields_are_reported_at_the_key() {
     assert_eq!(
         errors("teams:\n  - id: payments\n    name: Payments\n    colour: blue\nowners: []\n"),
         [
-            error(4, 5, "teams[0].colour", "unknown field `colour`, expected one of id, name"),
+            error(4, 5, "teams[0].colour", "unknown field `colour`, expected one of id, name, members"),
             error(
                 5,
                 1,
@@ -1294,4 +1300,47 @@ fn load_reports_unreadable_files() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].line, None);
     assert!(found[0].message.starts_with("cannot read the file: "), "{}", found[0]);
+}
+
+// --- accounts: roles and team members ------------------------------------
+
+#[test]
+fn roles_default_to_responder_and_admin_stays_admin() {
+    let c = catalog(
+        "users:\n  - { id: alice, name: A, email: a@x.io, role: viewer }\n  - { id: bob, name: B, email: b@x.io }\n  - { id: admin, name: Root, email: r@x.io }\n",
+    );
+    let roles: Vec<_> = c.users.iter().map(|u| (u.id.as_str(), u.role)).collect();
+    assert_eq!(roles, [("alice", Role::Viewer), ("bob", Role::Responder), ("admin", Role::Admin)]);
+}
+
+#[test]
+fn bad_roles_are_reported_at_the_role() {
+    assert_eq!(
+        errors(
+            "users:\n  - { id: alice, name: A, email: a@x.io, role: owner }\n  - { id: admin, name: R, email: r@x.io, role: viewer }\n"
+        ),
+        [
+            error(2, 48, "users[0].role", "unknown variant `owner`, expected one of viewer, responder, manager, admin"),
+            error(
+                3,
+                48,
+                "users[1].role",
+                "the `admin` account always has the admin role; remove `role` or set it to `admin`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn team_members_are_declared_users_listed_once() {
+    let users = "users:\n  - { id: alice, name: A, email: a@x.io }\n";
+    let c = catalog(&format!("{users}teams:\n  - {{ id: ops, name: Ops, members: [alice] }}\n"));
+    assert_eq!(c.teams[0].members, ["alice"]);
+    assert_eq!(
+        errors(&format!("{users}teams:\n  - id: ops\n    name: Ops\n    members: [alice, carol, alice]\n")),
+        [
+            error(6, 22, "teams[0].members[1]", "user `carol` is not declared under `users`"),
+            error(6, 29, "teams[0].members[2]", "user `alice` is listed twice in this team"),
+        ]
+    );
 }

@@ -13,8 +13,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use tocsin_core::CoreError;
+use tocsin_core::auth::Role;
 use tocsin_core::duration::{DurationError, parse_duration, parse_positive_duration};
 use tocsin_core::escalation::{self, Level, Policy, Target};
+use tocsin_core::model::ADMIN_USER;
 use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
 };
@@ -47,7 +49,7 @@ pub(crate) fn validate(document: &Document, diagnostics: &mut Diagnostics) -> Ca
         schedules: document.schedules.ids(|schedule| &schedule.id),
         policies: document.escalation_policies.ids(|policy| &policy.id),
     };
-    let teams = check.teams(&document.teams.entries);
+    let teams = check.teams(&document.teams.entries, &known);
     let users = check.users(&document.users);
     let schedules = check.schedules(&document.schedules.entries, &known);
     let escalation_policies = check.policies(&document.escalation_policies.entries, &known);
@@ -123,16 +125,46 @@ impl Checker<'_> {
         self.diagnostics.report(&entry_path.key("name"), name.pos, problem);
     }
 
-    fn teams(&mut self, entries: &[Entry<schema::Team>]) -> Vec<Team> {
+    fn teams(&mut self, entries: &[Entry<schema::Team>], known: &Known<'_>) -> Vec<Team> {
         let mut ids = Registry::default();
         entries
             .iter()
             .map(|Entry { path, value, .. }| {
                 self.entity_id("team", &mut ids, path, &value.id);
                 self.name(path, &value.name);
-                Team { id: value.id.value.clone(), name: value.name.value.clone() }
+                let mut members: Vec<String> = Vec::new();
+                for (index, member) in value.members.iter().flat_map(|m| &m.items).enumerate() {
+                    let member_path = path.key("members").index(index);
+                    self.reference("user", "users", known.users.as_ref(), &member_path, member);
+                    if members.contains(&member.value) {
+                        let problem = Problem::DuplicateMember { user: member.value.clone() };
+                        self.diagnostics.report(&member_path, member.pos, problem);
+                    } else {
+                        members.push(member.value.clone());
+                    }
+                }
+                Team { id: value.id.value.clone(), name: value.name.value.clone(), members }
             })
             .collect()
+    }
+
+    /// The account's role; absent means responder. The bootstrap `admin`
+    /// account keeps the admin role whatever config says, so config may not
+    /// say otherwise.
+    fn role(&mut self, path: &Path, id: &Text, role: Option<&Text>) -> Role {
+        let Some(text) = role else {
+            return if id.value == ADMIN_USER { Role::Admin } else { Role::default() };
+        };
+        let Some(parsed) = Role::parse(&text.value) else {
+            let problem =
+                Problem::UnknownVariant { found: text.value.clone(), expected: Role::ALL.map(Role::as_str).to_vec() };
+            self.diagnostics.report(&path.key("role"), text.pos, problem);
+            return Role::default();
+        };
+        if id.value == ADMIN_USER && parsed != Role::Admin {
+            self.diagnostics.report(&path.key("role"), text.pos, Problem::AdminRole);
+        }
+        parsed
     }
 
     /// Reports `problem` at `text` unless `parse` accepts it.
@@ -181,6 +213,7 @@ impl Checker<'_> {
             self.entity_id("user", &mut ids, path, &value.id);
             self.name(path, &value.name);
             self.email(&path.key("email"), &value.email);
+            let role = self.role(path, &value.id, value.role.as_ref());
             let time_zone =
                 value.time_zone.as_ref().and_then(|zone| self.parsed(&path.key("time_zone"), zone, parse_zone));
             let mut contact_methods = Vec::with_capacity(value.contact_methods.entries.len());
@@ -193,6 +226,7 @@ impl Checker<'_> {
                 id: value.id.value.clone(),
                 name: value.name.value.clone(),
                 email: value.email.value.clone(),
+                role,
                 time_zone,
                 contact_methods,
                 notification_rules: Vec::new(),

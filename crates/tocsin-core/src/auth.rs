@@ -4,10 +4,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// What a token may do; each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
+    /// What a configured user is when config does not say.
+    #[default]
     Responder,
     Manager,
     Admin,
@@ -22,6 +24,8 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Responder, Role::Manager, Role::Admin];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

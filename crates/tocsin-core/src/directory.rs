@@ -3,12 +3,17 @@
 //! the engine read the same value, so an answer to "who is on call" and the
 //! page that follows never disagree.
 
+use std::sync::{Arc, RwLock};
+
 use crate::escalation::Policy;
-use crate::model::{Catalog, Notifications, Service, User};
+use crate::model::{Catalog, Notifications, Service, Team, User};
 use crate::schedule::{Override, Schedule};
 
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
+    /// The version of the applied config this was built from; 0 before any.
+    pub version: i64,
+    pub teams: Vec<Team>,
     pub users: Vec<User>,
     pub services: Vec<Service>,
     pub schedules: Vec<Schedule>,
@@ -19,12 +24,29 @@ pub struct Directory {
 impl Directory {
     pub fn from_catalog(catalog: &Catalog) -> Self {
         Self {
+            version: 0,
+            teams: catalog.teams.clone(),
             users: catalog.users.clone(),
             services: catalog.services.clone(),
             schedules: catalog.schedules.clone(),
             policies: catalog.escalation_policies.clone(),
             notifications: catalog.notifications.clone(),
         }
+    }
+
+    /// The same directory, marked as built from config version `version`.
+    pub fn at_version(mut self, version: i64) -> Self {
+        self.version = version;
+        self
+    }
+
+    pub fn team(&self, id: &str) -> Option<&Team> {
+        self.teams.iter().find(|t| t.id == id)
+    }
+
+    /// Ids of the teams `user_id` is a member of, in config order.
+    pub fn teams_of(&self, user_id: &str) -> Vec<String> {
+        self.teams.iter().filter(|t| t.members.iter().any(|m| m == user_id)).map(|t| t.id.clone()).collect()
     }
 
     pub fn user(&self, id: &str) -> Option<&User> {
@@ -46,6 +68,28 @@ impl Directory {
     /// The escalation policy that pages for `service_id`, if any.
     pub fn service_policy(&self, service_id: &str) -> Option<&Policy> {
         self.service(service_id).and_then(|s| s.escalation_policy.as_deref()).and_then(|p| self.policy(p))
+    }
+}
+
+/// The directory in force, replaced whole when a new config version is
+/// applied (on this node or another) while readers keep the snapshot they
+/// took: a request or an engine step sees one version from start to end.
+#[derive(Debug, Clone, Default)]
+pub struct LiveDirectory(Arc<RwLock<Arc<Directory>>>);
+
+impl LiveDirectory {
+    pub fn new(directory: Directory) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(directory))))
+    }
+
+    /// A snapshot of the directory in force now.
+    pub fn current(&self) -> Arc<Directory> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `directory` in force for every later [`LiveDirectory::current`].
+    pub fn replace(&self, directory: Directory) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(directory);
     }
 }
 

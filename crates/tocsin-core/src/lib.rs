@@ -4,6 +4,7 @@
 //! through [`clock::Clock`] or as an argument, so every rule is testable in
 //! milliseconds with hand-picked instants.
 
+pub mod access;
 pub mod alert;
 pub mod audit;
 pub mod auth;

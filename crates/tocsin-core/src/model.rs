@@ -12,6 +12,7 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Role;
 use crate::escalation::Policy;
 use crate::notify::rules::{ContactMethod, Rule};
 use crate::schedule::Schedule;
@@ -20,14 +21,25 @@ use crate::schedule::Schedule;
 pub struct Team {
     pub id: String,
     pub name: String,
+    /// Ids of the users in this team, in declaration order.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
-/// A person who can be paged.
+/// The id of the account every installation has from its first start. It
+/// owns the bootstrap admin token (and tokens that predate accounts), keeps
+/// the admin role, and may also be declared in config to give it contact
+/// methods.
+pub const ADMIN_USER: &str = "admin";
+
+/// A person who can be paged and can act: an account with a role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub name: String,
     pub email: String,
+    /// What the account may do; tokens act with at most this role.
+    pub role: Role,
     /// The zone the user reads times in (display, iCal); `None` when not
     /// declared.
     pub time_zone: Option<Tz>,

@@ -74,6 +74,11 @@ pub mod actor {
         format!("token:{name}")
     }
 
+    /// A person, however they acted (token, signed link, session).
+    pub fn user(id: &str) -> String {
+        format!("user:{id}")
+    }
+
     pub fn integration(id: &str) -> String {
         format!("integration:{id}")
     }

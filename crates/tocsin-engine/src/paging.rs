@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tocsin_core::audit::AuditRecord;
-use tocsin_core::directory::Directory;
+use tocsin_core::directory::LiveDirectory;
 use tocsin_core::escalation::{self, Action, EscState, EscalationState, Target, Timer};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::User;
@@ -58,7 +58,8 @@ pub struct PagingSettings {
 
 pub struct Paging {
     store: Arc<dyn Store>,
-    directory: Arc<Directory>,
+    /// The applied config in force; replaced when a new version is applied.
+    directory: LiveDirectory,
     channels: Channels,
     settings: PagingSettings,
     /// One lock per contact method: a method's rate-limit window is read,
@@ -72,7 +73,7 @@ pub struct Paging {
 const MAX_CONFLICTS: usize = 3;
 
 impl Paging {
-    pub fn new(store: Arc<dyn Store>, directory: Arc<Directory>, channels: Channels, settings: PagingSettings) -> Self {
+    pub fn new(store: Arc<dyn Store>, directory: LiveDirectory, channels: Channels, settings: PagingSettings) -> Self {
         Self { store, directory, channels, settings, method_locks: std::sync::Mutex::new(HashMap::new()) }
     }
 
@@ -143,8 +144,9 @@ impl Paging {
     /// A new incident: snapshot its service's policy and page level 0.
     async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let incident = self.store.get_incident(id).await?;
-        let service = incident.as_ref().and_then(|i| self.directory.service(&i.service_id));
-        let policy = incident.as_ref().and_then(|i| self.directory.service_policy(&i.service_id));
+        let directory = self.directory.current();
+        let service = incident.as_ref().and_then(|i| directory.service(&i.service_id));
+        let policy = incident.as_ref().and_then(|i| directory.service_policy(&i.service_id));
         let (Some(incident), Some(service), Some(policy)) = (incident, service, policy) else {
             return self.complete_only(done, now).await;
         };
@@ -159,7 +161,7 @@ impl Paging {
             }
         };
         let schedules = self.schedules(now).await?;
-        let fx = effects(&actions, &self.directory, &schedules, Cause::Opened, now);
+        let fx = effects(&actions, &directory, &schedules, Cause::Opened, now);
         let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
         step.escalation = Some(EscalationWrite::Insert {
             incident_id: id,
@@ -216,7 +218,7 @@ impl Paging {
             let stopped = matches!(state.status, EscState::Acknowledged | EscState::Resolved);
             let episode = if stopped { row.episode.saturating_add(1) } else { row.episode };
             let schedules = self.schedules(now).await?;
-            let fx = effects(&actions, &self.directory, &schedules, cause, now);
+            let fx = effects(&actions, &self.directory.current(), &schedules, cause, now);
             step.escalation = Some(EscalationWrite::Update {
                 incident_id: id,
                 status: status_name(state.status).to_string(),
@@ -286,7 +288,7 @@ impl Paging {
     /// Every schedule with the overrides stored at run time.
     async fn schedules(&self, now: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
         let stored = self.store.list_overrides(None, now).await?;
-        Ok(self.directory.schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
+        Ok(self.directory.current().schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
     }
 
     async fn complete_only(&self, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -309,10 +311,11 @@ impl Paging {
         Ok((episode == n.episode).then_some(incident))
     }
 
-    fn method(&self, user_id: &str, method_id: &str) -> Option<(&User, &ContactMethod)> {
-        let user = self.directory.user(user_id)?;
+    fn method(&self, user_id: &str, method_id: &str) -> Option<(User, ContactMethod)> {
+        let directory = self.directory.current();
+        let user = directory.user(user_id)?;
         let method = user.contact_methods.iter().find(|m| m.id == method_id)?;
-        Some((user, method))
+        Some((user.clone(), method.clone()))
     }
 
     async fn send(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -341,7 +344,7 @@ impl Paging {
         }
         step.method_window = Some((method.id.clone(), window.sent.iter().copied().collect()));
         let message = self.message(&incident, &user.id, now).await?;
-        let outcome = self.deliver(method, &[message], &n.idempotency_key, now).await;
+        let outcome = self.deliver(&method, &[message], &n.idempotency_key, now).await;
         self.record(&mut step, &[n], &method.kind, outcome, now).await?;
         self.store.apply_step(&step).await
     }
@@ -376,7 +379,7 @@ impl Paging {
         }
         step.method_window = Some((method_id.to_string(), window.sent.iter().copied().collect()));
         let key = idempotency_key();
-        let outcome = self.deliver(method, &messages, &key, now).await;
+        let outcome = self.deliver(&method, &messages, &key, now).await;
         self.record(&mut step, &wanted, &method.kind, outcome, now).await?;
         self.store.apply_step(&step).await
     }
@@ -485,7 +488,7 @@ impl Paging {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         step.notification_updates.push(update(n, "failed", attempts, None, Some(reason.clone())));
-        let rules = self.directory.user(&n.user_id).map(user_rules).unwrap_or_default();
+        let rules = self.directory.current().user(&n.user_id).map(user_rules).unwrap_or_default();
         let fallback = fallback_after_failure(&rules, &n.contact_method).map(|r| r.contact_method.clone());
         step.timeline.push(StepTimeline {
             incident_id: n.incident_id,
@@ -519,7 +522,7 @@ impl Paging {
     /// What a page about `incident` shows `user_id`, with their own
     /// acknowledge link.
     async fn message(&self, incident: &Incident, user_id: &str, now: DateTime<Utc>) -> Result<PageMessage, StoreError> {
-        let service_name = match self.directory.service(&incident.service_id) {
+        let service_name = match self.directory.current().service(&incident.service_id) {
             Some(s) if !s.name.is_empty() => s.name.clone(),
             _ => incident.service_id.clone(),
         };

@@ -13,10 +13,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use tocsin_app::AppError;
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::notify::ack_link::{self, AckClaim, MAX_TOKEN_LEN};
 use tocsin_core::notify::render::text::html;
-use tocsin_store::StoreError;
 
 use crate::error::read_body;
 use crate::state::AppState;
@@ -32,10 +32,11 @@ pub struct TokenQuery {
 
 pub async fn confirm(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
     let Some((claim, token)) = check(&state, &id, q.token.as_deref()) else { return invalid() };
-    let incident = match state.store.get_incident(claim.incident_id).await {
-        Ok(Some(incident)) => incident,
-        Ok(None) => return invalid(),
-        Err(_) => return unavailable(),
+    let Some(who) = state.app.account(&claim.user_id) else { return invalid() };
+    let incident = match state.app.incident(&who, claim.incident_id).await {
+        Ok(detail) => detail.incident,
+        Err(AppError::Unavailable(_)) => return unavailable(),
+        Err(_) => return invalid(),
     };
     let body = match incident.status {
         IncidentStatus::Triggered => format!(
@@ -55,19 +56,21 @@ pub async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, 
     let Ok(bytes) = read_body(body, 2 * MAX_TOKEN_LEN).await else { return invalid() };
     let token = form_token(&bytes);
     let Some((claim, _)) = check(&state, &id, token.as_deref()) else { return invalid() };
-    let who = format!("user:{} (acknowledge link)", claim.user_id);
-    match state.store.acknowledge_incident(claim.incident_id, &who, state.now()).await {
+    // The link acts as the paged person, as long as they still have an account.
+    let Some(who) = state.app.account(&claim.user_id) else { return invalid() };
+    match state.app.acknowledge(&who, claim.incident_id).await {
         Ok(incident) => page(
             StatusCode::OK,
             &incident_heading(&incident),
             &format!("<p>Acknowledged as <strong>{}</strong>. Paging has stopped.</p>", html(&claim.user_id)),
         ),
-        Err(StoreError::Domain(_)) => match state.store.get_incident(claim.incident_id).await {
-            Ok(Some(incident)) => page(StatusCode::CONFLICT, &incident_heading(&incident), &already(&incident)),
-            _ => invalid(),
+        Err(AppError::InvalidTransition(_)) => match state.app.incident(&who, claim.incident_id).await {
+            Ok(detail) => page(StatusCode::CONFLICT, &incident_heading(&detail.incident), &already(&detail.incident)),
+            Err(AppError::Unavailable(_)) => unavailable(),
+            Err(_) => invalid(),
         },
-        Err(StoreError::NotFound) => invalid(),
-        Err(_) => unavailable(),
+        Err(AppError::Unavailable(_)) => unavailable(),
+        Err(_) => invalid(),
     }
 }
 

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tocsin_app::AppError;
 use tocsin_core::CoreError;
 use tocsin_store::StoreError;
 
@@ -63,6 +64,20 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "storage error");
                 ApiError::unavailable()
             }
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Unauthenticated(message) => ApiError::unauthenticated(message),
+            AppError::Forbidden(denied) => ApiError::forbidden(denied.0),
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Invalid { field, message } => ApiError::validation(field, message),
+            AppError::InvalidTransition(message) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
+            AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Unavailable(store) => store.into(),
         }
     }
 }

@@ -21,25 +21,25 @@ async fn healthz() -> impl IntoResponse {
 
 /// The database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready", "database": state.store.backend()}))),
+    match state.store().ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ready", "database": state.store().backend()}))),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable", "database": state.store.backend()})),
+                axum::Json(json!({"status": "unavailable", "database": state.store().backend()})),
             )
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.open_incident_count().await {
+    match state.store().open_incident_count().await {
         Ok(open) => metrics::gauge!("tocsin_open_incidents").set(open as f64),
         Err(err) => tracing::warn!(error = %err, "could not count open incidents"),
     }
-    metrics::gauge!("tocsin_database_up", "backend" => state.store.backend())
-        .set(if state.store.ping().await.is_ok() { 1.0 } else { 0.0 });
+    metrics::gauge!("tocsin_database_up", "backend" => state.store().backend())
+        .set(if state.store().ping().await.is_ok() { 1.0 } else { 0.0 });
     let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

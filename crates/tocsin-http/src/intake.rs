@@ -70,7 +70,7 @@ fn throttled() -> ApiError {
 /// Stores a batch; `Err` carries the response to send instead.
 async fn commit(state: &AppState, origin: IntegrationRef, events: Vec<Event>) -> Result<Vec<IngestOutcome>, ApiError> {
     let batch = IngestBatch { origin, events, received_at: state.now() };
-    state.store.ingest(batch).await.map_err(ApiError::from)
+    state.store().ingest(batch).await.map_err(ApiError::from)
 }
 
 fn reject(source: &str, reason: &'static str, err: ApiError) -> Response {
@@ -163,7 +163,7 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());
     }
-    match state.store.record_change(&origin, &parsed.change, state.now()).await {
+    match state.store().record_change(&origin, &parsed.change, state.now()).await {
         Ok(_) => {
             m::accepted(SRC, 1, started);
             (StatusCode::ACCEPTED, Json(pagerduty::change_accepted_body())).into_response()

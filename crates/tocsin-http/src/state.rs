@@ -1,25 +1,20 @@
 //! What every handler can reach.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tocsin_core::clock::Clock;
-use tocsin_core::directory::Directory;
+use tocsin_app::App;
 use tocsin_core::ratelimit::TokenBucket;
-use tocsin_core::schedule::Schedule;
-use tocsin_store::{IntegrationRef, Store, StoreError, merge_overrides};
+use tocsin_store::{IntegrationRef, Store, StoreError};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    /// Every action and read goes through the application layer.
+    pub app: App,
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
-    /// Users, schedules, policies and services as declared in the applied
-    /// config (shared with the engine).
-    pub directory: Arc<Directory>,
     /// Key that signs and checks one-click acknowledge links.
     pub ack_secret: Arc<Vec<u8>>,
 }
@@ -47,28 +42,26 @@ impl Default for IngestLimits {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: IngestLimits) -> Self {
+    pub fn new(app: App, limits: IngestLimits) -> Self {
         Self {
-            store,
-            clock,
+            app,
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
-            directory: Arc::new(Directory::default()),
             ack_secret: Arc::new(random_bytes().to_vec()),
         }
-    }
-
-    /// Serves this directory (from the applied config).
-    pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
-        self.directory = directory;
-        self
     }
 
     /// Checks acknowledge links with this key (shared with the engine).
     pub fn with_ack_secret(mut self, secret: Vec<u8>) -> Self {
         self.ack_secret = Arc::new(secret);
         self
+    }
+
+    /// The store, for ingestion and health checks, which act for an
+    /// integration key or for nobody rather than for a person.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.app.store()
     }
 
     /// The enabled integration whose key hashes to `key_hash`, from a short
@@ -79,7 +72,7 @@ impl AppState {
         {
             return Ok(found.clone());
         }
-        let found = self.store.find_integration(key_hash).await?;
+        let found = self.store().find_integration(key_hash).await?;
         let mut cache = self.integrations.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
@@ -88,27 +81,9 @@ impl AppState {
         Ok(found)
     }
 
-    /// Schedule `id` as on-call answers must see it: the config's schedule
-    /// plus the overrides created at run time. Only overrides ending after
-    /// `since` are read; earlier ones cannot affect any instant from `since`
-    /// on. `None` when the config declares no such schedule.
-    pub async fn effective_schedule(&self, id: &str, since: DateTime<Utc>) -> Result<Option<Schedule>, StoreError> {
-        let Some(schedule) = self.directory.schedule(id) else { return Ok(None) };
-        let stored = self.store.list_overrides(Some(id), since).await?;
-        Ok(Some(merge_overrides(schedule, &stored)))
-    }
-
-    /// Every configured schedule with its run-time overrides (see
-    /// [`AppState::effective_schedule`]), in config order, from one read.
-    pub async fn effective_schedules(&self, since: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
-        let stored = self.store.list_overrides(None, since).await?;
-        Ok(self.directory.schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
-    }
-
-    /// The current instant at the precision the store keeps (microseconds),
-    /// so what a response shows is exactly what a later read returns.
+    /// The current instant at the precision the store keeps.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
+        self.app.now()
     }
 
     /// Whether `integration_id` may submit `events` more events now.

@@ -129,8 +129,14 @@ pub trait Store: PagingStore {
 
     // --- API tokens ---
     async fn create_token(&self, new: &NewToken, actor: &str, at: DateTime<Utc>) -> Result<TokenInfo>;
-    async fn authenticate(&self, secret_hash: &str) -> Result<Option<TokenInfo>>;
-    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// The unrevoked, unexpired token whose secret hashes to `secret_hash`,
+    /// if its account is still declared; with the account's role.
+    async fn authenticate(&self, secret_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenAuth>>;
+    /// Records that the token was used at `at` (not audited: not a change).
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn get_token(&self, id: i64) -> Result<Option<TokenInfo>>;
+    /// Tokens of `user_id` (everyone's with `None`), revoked ones included, by id.
+    async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>>;
     /// Returns false when no active token has this id.
     async fn revoke_token(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn active_token_count(&self) -> Result<i64>;

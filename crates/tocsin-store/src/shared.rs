@@ -674,9 +674,12 @@ fn token_from_row(r: &DbRow) -> Result<TokenInfo> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         role: parse_enum("api_tokens.role", &r.try_get::<String, _>("role")?, Role::parse)?,
+        user_id: r.try_get("user_id")?,
         created_at: from_us(r.try_get("created_at")?)?,
         created_by: r.try_get("created_by")?,
         revoked_at: opt_from_us(r.try_get("revoked_at")?)?,
+        expires_at: opt_from_us(r.try_get("expires_at")?)?,
+        last_used_at: opt_from_us(r.try_get("last_used_at")?)?,
     })
 }
 
@@ -783,17 +786,32 @@ impl Store for StoreImpl {
                 .await?;
             changes.teams += 1;
         }
+        // Accounts not declared any more stop acting (their tokens with
+        // them); the built-in admin always stays.
+        sqlx::query("UPDATE users SET active = FALSE WHERE id <> 'admin'").execute(&mut *w.tx).await?;
         for user in &catalog.users {
             sqlx::query(
-                "INSERT INTO users (id, name, email) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
+                "INSERT INTO users (id, name, email, role, active) VALUES ($1, $2, $3, $4, TRUE) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, \
+                 role = excluded.role, active = TRUE",
             )
             .bind(&user.id)
             .bind(&user.name)
             .bind(&user.email)
+            .bind(user.role.as_str())
             .execute(&mut *w.tx)
             .await?;
             changes.users += 1;
+        }
+        sqlx::query("DELETE FROM team_members").execute(&mut *w.tx).await?;
+        for team in &catalog.teams {
+            for member in &team.members {
+                sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
+                    .bind(&team.id)
+                    .bind(member)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
         }
         sqlx::query("UPDATE integrations SET enabled = FALSE").execute(&mut *w.tx).await?;
         sqlx::query("UPDATE services SET active = FALSE").execute(&mut *w.tx).await?;
@@ -1089,33 +1107,71 @@ impl Store for StoreImpl {
     async fn create_token(&self, new: &NewToken, who: &str, at: DateTime<Utc>) -> Result<TokenInfo> {
         let mut w = begin_write(&self.write).await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, role, secret_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (secret_hash) DO NOTHING RETURNING id",
+            "INSERT INTO api_tokens (name, role, user_id, secret_hash, created_at, created_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (secret_hash) DO NOTHING RETURNING id",
         )
         .bind(&new.name)
         .bind(new.role.as_str())
+        .bind(&new.user_id)
         .bind(&new.secret_hash)
         .bind(to_us(at))
         .bind(who)
+        .bind(new.expires_at.map(to_us))
         .fetch_optional(&mut *w.tx)
         .await?
         .ok_or_else(|| StoreError::Conflict("a token with this secret already exists".into()))?;
-        w.audit(audit_record(at, who, "token.create", format!("token:{id}"), json!({"name": new.name, "role": new.role.as_str()})))
-            .await?;
+        let details = json!({"name": new.name, "role": new.role.as_str(), "user": new.user_id, "expires_at": new.expires_at});
+        w.audit(audit_record(at, who, "token.create", format!("token:{id}"), details)).await?;
         w.commit(&self.signal).await?;
-        Ok(TokenInfo { id, name: new.name.clone(), role: new.role, created_at: at, created_by: who.to_string(), revoked_at: None })
+        Ok(TokenInfo {
+            id,
+            name: new.name.clone(),
+            role: new.role,
+            user_id: new.user_id.clone(),
+            created_at: at,
+            created_by: who.to_string(),
+            revoked_at: None,
+            expires_at: new.expires_at,
+            last_used_at: None,
+        })
     }
 
-    async fn authenticate(&self, secret_hash: &str) -> Result<Option<TokenInfo>> {
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL")
-            .bind(secret_hash)
-            .fetch_optional(&self.read)
+    async fn authenticate(&self, secret_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenAuth>> {
+        let row = sqlx::query(
+            "SELECT t.*, u.role AS user_role FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.secret_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) \
+             AND u.active",
+        )
+        .bind(secret_hash)
+        .bind(to_us(now))
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            let user_role = parse_enum("users.role", &r.try_get::<String, _>("user_role")?, Role::parse)?;
+            Ok(TokenAuth { token: token_from_row(&r)?, user_role })
+        })
+        .transpose()
+    }
+
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+            .bind(to_us(at))
+            .bind(id)
+            .execute(&self.write)
             .await?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: i64) -> Result<Option<TokenInfo>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
-    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY id").fetch_all(&self.read).await?;
+    async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query("SELECT * FROM api_tokens WHERE $1 IS NULL OR user_id = $1 ORDER BY id")
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 

@@ -120,17 +120,33 @@ pub mod cursor {
 pub struct NewToken {
     pub name: String,
     pub role: Role,
+    /// The account the token acts as.
+    pub user_id: String,
     pub secret_hash: String,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
+    /// The most this token may do; its owner's role may limit it further.
     pub role: Role,
+    /// The account the token acts as.
+    pub user_id: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Recorded at most once a minute per token.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A live token and the current role of the account it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuth {
+    pub token: TokenInfo,
+    pub user_role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

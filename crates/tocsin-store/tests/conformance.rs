@@ -34,7 +34,7 @@ use tocsin_store::{
     AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, EngineStep, EscalationRow, EscalationWrite, IncidentFilter,
     IngestBatch, IngestOutcome, IntegrationRef, IntegrationView, NewNotification, NewOverride, NewToken,
     NotificationRow, NotificationUpdate, OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError,
-    TokenInfo, cursor,
+    TokenAuth, TokenInfo, cursor,
 };
 
 // ===========================================================================
@@ -195,7 +195,7 @@ const KEY_WEB: &str = "prom-key-web-55aa";
 const CONFIG_ACTOR: &str = "config:test";
 
 fn team(id: &str, name: &str) -> Team {
-    Team { id: id.into(), name: name.into() }
+    Team { id: id.into(), name: name.into(), members: Vec::new() }
 }
 
 fn service(id: &str, name: &str, description: Option<&str>, team: Option<&str>) -> Service {
@@ -1099,73 +1099,61 @@ async fn listing_paginates_newest_first_and_filters() {
 // 8. API tokens
 // ===========================================================================
 
+fn new_token(name: &str, role: Role, user: &str, secret_hash: &str) -> NewToken {
+    NewToken { name: name.into(), role, user_id: user.into(), secret_hash: secret_hash.into(), expires_at: None }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_create_authenticate_revoke() {
     let ts = backend().await;
     let ci_hash = hash_secret("tcs_ci_secret");
-    let ci = ts
-        .create_token(
-            &NewToken { name: "ci".into(), role: Role::Responder, secret_hash: ci_hash.clone() },
-            "token:root",
-            t(0),
-        )
-        .await
-        .unwrap();
+    let ci = ts.create_token(&new_token("ci", Role::Responder, "admin", &ci_hash), "user:admin", t(0)).await.unwrap();
     assert_eq!(
         ci,
         TokenInfo {
             id: ci.id,
             name: "ci".into(),
             role: Role::Responder,
+            user_id: "admin".into(),
             created_at: t(0),
-            created_by: "token:root".into(),
-            revoked_at: None
+            created_by: "user:admin".into(),
+            revoked_at: None,
+            expires_at: None,
+            last_used_at: None,
         }
     );
     let dash_hash = hash_secret("tcs_dashboard_secret");
-    let dash = ts
-        .create_token(
-            &NewToken { name: "dashboard".into(), role: Role::Viewer, secret_hash: dash_hash.clone() },
-            "token:root",
-            t(1),
-        )
-        .await
-        .unwrap();
+    let dash =
+        ts.create_token(&new_token("dashboard", Role::Viewer, "admin", &dash_hash), "user:admin", t(1)).await.unwrap();
     assert_ne!(dash.id, ci.id);
 
-    assert_eq!(ts.authenticate(&ci_hash).await.unwrap(), Some(ci.clone()));
-    assert_eq!(ts.authenticate(&dash_hash).await.unwrap(), Some(dash.clone()));
-    assert_eq!(ts.authenticate(&hash_secret("tcs_wrong")).await.unwrap(), None);
-    assert_eq!(ts.list_tokens().await.unwrap(), [ci.clone(), dash.clone()]);
+    // The built-in admin account exists from the first start.
+    let auth = |token: &TokenInfo| Some(TokenAuth { token: token.clone(), user_role: Role::Admin });
+    assert_eq!(ts.authenticate(&ci_hash, t(2)).await.unwrap(), auth(&ci));
+    assert_eq!(ts.authenticate(&dash_hash, t(2)).await.unwrap(), auth(&dash));
+    assert_eq!(ts.authenticate(&hash_secret("tcs_wrong"), t(2)).await.unwrap(), None);
+    assert_eq!(ts.list_tokens(None).await.unwrap(), [ci.clone(), dash.clone()]);
+    assert_eq!(ts.get_token(ci.id).await.unwrap(), Some(ci.clone()));
     assert_eq!(ts.active_token_count().await.unwrap(), 2);
 
     // A second token with the same secret is refused and leaves no trace.
-    let dup = ts
-        .create_token(
-            &NewToken { name: "copy".into(), role: Role::Admin, secret_hash: ci_hash.clone() },
-            "token:root",
-            t(2),
-        )
-        .await;
+    let dup = ts.create_token(&new_token("copy", Role::Admin, "admin", &ci_hash), "user:admin", t(2)).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "expected Conflict, got {dup:?}");
-    assert_eq!(ts.list_tokens().await.unwrap(), [ci.clone(), dash.clone()]);
+    assert_eq!(ts.list_tokens(None).await.unwrap(), [ci.clone(), dash.clone()]);
 
-    assert!(ts.revoke_token(ci.id, "token:root", t(10)).await.unwrap());
-    assert!(!ts.revoke_token(ci.id, "token:root", t(11)).await.unwrap(), "revoking twice");
-    assert!(!ts.revoke_token(9_999_999, "token:root", t(11)).await.unwrap(), "revoking an unknown id");
-    assert_eq!(ts.authenticate(&ci_hash).await.unwrap(), None);
-    assert_eq!(ts.authenticate(&dash_hash).await.unwrap(), Some(dash.clone()));
-    assert_eq!(ts.list_tokens().await.unwrap(), [TokenInfo { revoked_at: Some(t(10)), ..ci.clone() }, dash.clone()]);
+    assert!(ts.revoke_token(ci.id, "user:admin", t(10)).await.unwrap());
+    assert!(!ts.revoke_token(ci.id, "user:admin", t(11)).await.unwrap(), "revoking twice");
+    assert!(!ts.revoke_token(9_999_999, "user:admin", t(11)).await.unwrap(), "revoking an unknown id");
+    assert_eq!(ts.authenticate(&ci_hash, t(11)).await.unwrap(), None);
+    assert_eq!(ts.authenticate(&dash_hash, t(11)).await.unwrap(), auth(&dash));
+    assert_eq!(
+        ts.list_tokens(None).await.unwrap(),
+        [TokenInfo { revoked_at: Some(t(10)), ..ci.clone() }, dash.clone()]
+    );
     assert_eq!(ts.active_token_count().await.unwrap(), 1);
 
     // A revoked secret is not reusable either.
-    let reuse = ts
-        .create_token(
-            &NewToken { name: "again".into(), role: Role::Viewer, secret_hash: ci_hash.clone() },
-            "token:root",
-            t(12),
-        )
-        .await;
+    let reuse = ts.create_token(&new_token("again", Role::Viewer, "admin", &ci_hash), "user:admin", t(12)).await;
     assert!(matches!(reuse, Err(StoreError::Conflict(_))), "expected Conflict, got {reuse:?}");
 
     // Audit: two creations and one revocation, nothing for the refusals.
@@ -1174,26 +1162,72 @@ async fn tokens_create_authenticate_revoke() {
         .into_iter()
         .map(|e| (e.record.action, e.record.target, e.record.at, e.record.actor, e.record.details))
         .collect();
+    let created = |name: &str, role: &str| json!({"name": name, "role": role, "user": "admin", "expires_at": null});
     assert_eq!(
         got,
         [
-            (
-                "token.create".into(),
-                format!("token:{}", ci.id),
-                t(0),
-                "token:root".into(),
-                json!({"name": "ci", "role": "responder"})
-            ),
+            ("token.create".into(), format!("token:{}", ci.id), t(0), "user:admin".into(), created("ci", "responder")),
             (
                 "token.create".into(),
                 format!("token:{}", dash.id),
                 t(1),
-                "token:root".into(),
-                json!({"name": "dashboard", "role": "viewer"})
+                "user:admin".into(),
+                created("dashboard", "viewer")
             ),
-            ("token.revoke".into(), format!("token:{}", ci.id), t(10), "token:root".into(), json!({})),
+            ("token.revoke".into(), format!("token:{}", ci.id), t(10), "user:admin".into(), json!({})),
         ]
     );
+
+    ts.finish().await;
+}
+
+/// Tokens act as their account: with its current role, only while config
+/// declares it, only until they expire; use is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_belong_to_accounts() {
+    let ts = backend().await;
+    let mut catalog = catalog_v1();
+    catalog.users[0].role = Role::Manager;
+    catalog.teams[0].members = vec!["alice".into()];
+    ts.apply_catalog(&catalog, CONFIG_ACTOR, t(0)).await.unwrap();
+
+    let hash = hash_secret("tcs_alice");
+    let token =
+        ts.create_token(&new_token("laptop", Role::Responder, "alice", &hash), "user:alice", t(1)).await.unwrap();
+    let expiring = NewToken { expires_at: Some(t(5)), ..new_token("ci", Role::Viewer, "alice", &hash_secret("tcs_e")) };
+    let expiring = ts.create_token(&expiring, "user:admin", t(1)).await.unwrap();
+    assert_eq!(expiring.expires_at, Some(t(5)));
+    let admins = ts.create_token(&new_token("root", Role::Admin, "admin", &hash_secret("tcs_r")), "system", t(1)).await;
+    let admins = admins.unwrap();
+
+    let found = ts.authenticate(&hash, t(2)).await.unwrap().unwrap();
+    assert_eq!((found.token.user_id.as_str(), found.user_role), ("alice", Role::Manager));
+    assert!(ts.authenticate(&hash_secret("tcs_e"), t(4)).await.unwrap().is_some());
+    assert_eq!(ts.authenticate(&hash_secret("tcs_e"), t(5)).await.unwrap(), None, "expired at expires_at");
+    assert_eq!(ts.list_tokens(Some("alice")).await.unwrap(), [token.clone(), expiring.clone()]);
+    assert_eq!(ts.list_tokens(Some("admin")).await.unwrap(), [admins]);
+
+    // Use is recorded, and never moves back in time.
+    ts.touch_token(token.id, t(3)).await.unwrap();
+    ts.touch_token(token.id, t(2)).await.unwrap();
+    assert_eq!(ts.get_token(token.id).await.unwrap().unwrap().last_used_at, Some(t(3)));
+
+    // A role change in config applies to existing tokens at once.
+    catalog.users[0].role = Role::Viewer;
+    ts.apply_catalog(&catalog, CONFIG_ACTOR, t(6)).await.unwrap();
+    assert_eq!(ts.authenticate(&hash, t(6)).await.unwrap().unwrap().user_role, Role::Viewer);
+
+    // Removed from config: the account's tokens stop working; admin's do not.
+    catalog.users.clear();
+    catalog.teams[0].members.clear();
+    ts.apply_catalog(&catalog, CONFIG_ACTOR, t(7)).await.unwrap();
+    assert_eq!(ts.authenticate(&hash, t(7)).await.unwrap(), None);
+    assert!(ts.authenticate(&hash_secret("tcs_r"), t(7)).await.unwrap().is_some());
+
+    // Declared again: they work again (nothing was revoked).
+    catalog.users = catalog_v1().users;
+    ts.apply_catalog(&catalog, CONFIG_ACTOR, t(8)).await.unwrap();
+    assert_eq!(ts.authenticate(&hash, t(8)).await.unwrap().unwrap().user_role, Role::Responder);
 
     ts.finish().await;
 }
@@ -1312,14 +1346,8 @@ async fn audit_log_is_one_verified_hash_chain() {
     ts.resolve_incident(i, "user:alice", t(5)).await.unwrap();
     assert_invalid_transition(ts.resolve_incident(i, "user:alice", t(6)).await, "resolve", "resolved");
     ts.add_note(i, "user:alice", "post-mortem scheduled", t(7)).await.unwrap();
-    let token = ts
-        .create_token(
-            &NewToken { name: "ci".into(), role: Role::Admin, secret_hash: hash_secret("s") },
-            "token:root",
-            t(8),
-        )
-        .await
-        .unwrap();
+    let token =
+        ts.create_token(&new_token("ci", Role::Admin, "admin", &hash_secret("s")), "token:root", t(8)).await.unwrap();
     ts.revoke_token(token.id, "token:root", t(9)).await.unwrap();
     let change =
         ChangeEvent { summary: "deploy".into(), source: None, occurred_at: None, details: json!({}), links: vec![] };
@@ -1508,11 +1536,7 @@ async fn concurrent_writers_keep_one_audit_chain() {
                     store.record_change(&db, &change, t(n)).await.map(drop)
                 }
                 2 => {
-                    let new = NewToken {
-                        name: format!("tok-{n}"),
-                        role: Role::Viewer,
-                        secret_hash: hash_secret(&format!("s{n}")),
-                    };
+                    let new = new_token(&format!("tok-{n}"), Role::Viewer, "admin", &hash_secret(&format!("s{n}")));
                     store.create_token(&new, "token:root", t(n)).await.map(drop)
                 }
                 _ => store
@@ -1621,14 +1645,8 @@ async fn data_survives_close_and_reopen() {
     let (mut ts, fx) = with_catalog().await;
     let (alert_id, incident_id) = open(&ts, &fx.api, "durable", t(0)).await;
     ingest_one(&ts, &fx.api, trigger("durable", "again"), t(1)).await;
-    let token = ts
-        .create_token(
-            &NewToken { name: "ci".into(), role: Role::Admin, secret_hash: hash_secret("s") },
-            "token:root",
-            t(2),
-        )
-        .await
-        .unwrap();
+    let token =
+        ts.create_token(&new_token("ci", Role::Admin, "admin", &hash_secret("s")), "token:root", t(2)).await.unwrap();
     let before = (
         alert(&ts, alert_id).await,
         incident(&ts, incident_id).await,
@@ -1654,7 +1672,7 @@ async fn data_survives_close_and_reopen() {
     );
     assert_eq!(after, before);
     assert_eq!(after.0.occurrences, 2);
-    assert_eq!(ts.authenticate(&hash_secret("s")).await.unwrap(), Some(token));
+    assert_eq!(ts.authenticate(&hash_secret("s"), t(3)).await.unwrap().map(|a| a.token), Some(token));
     assert_eq!(ts.list_services().await.unwrap(), services_before);
     assert_eq!(resolve_key(&ts, KEY_API_PD).await, fx.api);
     assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(0)));

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tocsin_app::App;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
-use tocsin_core::directory::Directory;
+use tocsin_core::directory::{Directory, LiveDirectory};
+use tocsin_core::model::ADMIN_USER;
 use tocsin_core::notify::backoff::RetryPolicy;
 use tocsin_core::notify::ratelimit::RateLimiter;
 use tocsin_engine::channels::Channels;
@@ -96,18 +98,16 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let directory = Arc::new(directory);
+    let directory = LiveDirectory::new(directory);
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
-    let public_url = directory.notifications.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
-    if directory.notifications.public_url.is_none() && addr.ip().is_unspecified() {
+    let configured_url = directory.current().notifications.public_url.clone();
+    let public_url = configured_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    if configured_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
-    let paging = paging_settings(&*store, &directory, public_url, clock.now()).await?;
-    let app = tocsin_http::router(
-        AppState::new(store.clone(), clock.clone(), cfg.limits)
-            .with_directory(directory.clone())
-            .with_ack_secret(paging.ack_secret.clone()),
-    );
+    let paging = paging_settings(&*store, &directory.current(), public_url, clock.now()).await?;
+    let app = App::new(store.clone(), clock.clone(), directory.clone());
+    let app = tocsin_http::router(AppState::new(app, cfg.limits).with_ack_secret(paging.ack_secret.clone()));
     let handle = axum_server::Handle::<SocketAddr>::new();
     let server = match &cfg.tls {
         Some((cert, key)) => {
@@ -124,7 +124,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     };
 
     let (stop_engine, stopped) = watch::channel(false);
-    let channels = Channels::new(directory.notifications.smtp.clone(), NOTIFY_TIMEOUT)
+    let channels = Channels::new(directory.current().notifications.smtp.clone(), NOTIFY_TIMEOUT)
         .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
     let engine = Engine::new(store.clone(), clock, EngineConfig::default()).with_paging(Paging::new(
         store.clone(),
@@ -185,8 +185,14 @@ async fn bootstrap_admin(
             bail!("TOCSIN_ADMIN_TOKEN must be at least 16 characters");
         }
         let hash = hash_secret(secret);
-        if store.authenticate(&hash).await?.is_none() {
-            let new = NewToken { name: "admin (TOCSIN_ADMIN_TOKEN)".into(), role: Role::Admin, secret_hash: hash };
+        if store.authenticate(&hash, now).await?.is_none() {
+            let new = NewToken {
+                name: "admin (TOCSIN_ADMIN_TOKEN)".into(),
+                role: Role::Admin,
+                user_id: ADMIN_USER.into(),
+                secret_hash: hash,
+                expires_at: None,
+            };
             store.create_token(&new, "system", now).await?;
         }
         return Ok(None);
@@ -195,7 +201,13 @@ async fn bootstrap_admin(
         return Ok(None);
     }
     let secret = format_token(&random_token_bytes()?);
-    let new = NewToken { name: "admin".into(), role: Role::Admin, secret_hash: hash_secret(&secret) };
+    let new = NewToken {
+        name: "admin".into(),
+        role: Role::Admin,
+        user_id: ADMIN_USER.into(),
+        secret_hash: hash_secret(&secret),
+        expires_at: None,
+    };
     store.create_token(&new, "system", now).await?;
     Ok(Some(secret))
 }

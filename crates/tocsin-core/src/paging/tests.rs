@@ -14,6 +14,7 @@ fn user(id: &str, methods: &[(&str, ContactKind)], rules: &[(&str, i64)]) -> Use
         id: id.into(),
         name: id.into(),
         email: format!("{id}@example.com"),
+        role: Default::default(),
         time_zone: None,
         contact_methods: methods.iter().map(|(m, k)| ContactMethod { id: (*m).into(), kind: k.clone() }).collect(),
         notification_rules: rules

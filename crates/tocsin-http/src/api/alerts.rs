@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use tocsin_core::alert::{Alert, AlertStatus};
-use tocsin_core::auth::Role;
 use tocsin_store::{AlertFilter, Page};
 
 use super::params::{self, Params, RawParams};
@@ -16,7 +15,6 @@ pub async fn list(
     caller: Caller,
     raw: RawParams,
 ) -> Result<Json<Page<Alert>>, ApiError> {
-    caller.require(Role::Viewer, "list alerts")?;
     let p = Params::from(raw)?;
     let filter = AlertFilter {
         status: p.parsed("status", "one of triggered, acknowledged, resolved", AlertStatus::parse)?,
@@ -25,7 +23,7 @@ pub async fn list(
         before_id: p.cursor()?,
         limit: p.limit()?,
     };
-    Ok(Json(state.store.list_alerts(&filter).await?))
+    Ok(Json(state.app.list_alerts(&caller, &filter).await?))
 }
 
 pub async fn show(
@@ -33,7 +31,6 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Alert>, ApiError> {
-    caller.require(Role::Viewer, "read alerts")?;
     let id = params::id(&id, "alert")?;
-    Ok(Json(state.store.get_alert(id).await?.ok_or_else(|| ApiError::not_found("alert"))?))
+    Ok(Json(state.app.alert(&caller, id).await?))
 }

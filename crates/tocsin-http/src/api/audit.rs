@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
-use tocsin_core::auth::Role;
 
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
@@ -12,10 +11,9 @@ use crate::state::AppState;
 
 /// Oldest first; `after` is the last id already seen.
 pub async fn list(State(state): State<AppState>, caller: Caller, raw: RawParams) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin, "read the audit log")?;
     let p = Params::from(raw)?;
     let after =
         p.parsed("after", "a non-negative integer", |v| v.parse::<i64>().ok().filter(|n| *n >= 0))?.unwrap_or(0);
-    let items = state.store.audit_log(after, p.limit()?).await?;
+    let items = state.app.audit_log(&caller, after, p.limit()?).await?;
     Ok(Json(json!({"items": items})))
 }

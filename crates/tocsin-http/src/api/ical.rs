@@ -1,7 +1,7 @@
 //! iCalendar feeds of on-call shifts, for calendar apps that subscribe to a
 //! URL. Such apps cannot send a bearer token, so the feeds authenticate by a
-//! per-user secret in the `token` query parameter instead: issued by an
-//! admin, shown once, stored only as its hash, replaced (and the old link
+//! per-user secret in the `token` query parameter instead: issued by its
+//! user or an admin, shown once, stored only as its hash, replaced (and the old link
 //! invalidated) by issuing again. Every failure is the same 404, so a feed URL
 //! reveals nothing about which users or schedules exist.
 
@@ -12,14 +12,16 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use tocsin_core::auth::{Role, format_token, hash_secret};
+use tocsin_app::AppError;
+use tocsin_core::access::Principal;
+use tocsin_core::directory::Directory;
 use tocsin_core::ical::{FeedEvent, calendar, feed_window};
 use tocsin_core::schedule::{Schedule, final_schedule};
 
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{AppState, random_bytes};
+use crate::state::AppState;
 
 /// Calendar apps poll (typically every few minutes to hours); letting the
 /// client cache for five minutes bounds the load without making an override
@@ -31,20 +33,19 @@ fn feed_not_found() -> ApiError {
     ApiError::not_found("calendar feed")
 }
 
-/// The user a feed token belongs to; a missing, malformed or unknown token
+/// The reader a feed token stands for; a missing, malformed or unknown token
 /// is the same 404 as everything else a feed can get wrong.
-/// The user a feed token belongs to. A token outlives nobody: once its user
-/// is gone from config, it opens no feed.
-async fn token_user(state: &AppState, raw: RawParams) -> Result<String, ApiError> {
+async fn feed_reader(state: &AppState, raw: RawParams) -> Result<Principal, ApiError> {
     let token = Params::from(raw).ok().and_then(|p| p.text("token", 256).ok().flatten()).ok_or_else(feed_not_found)?;
-    let user = state.store.ical_token_user(&hash_secret(&token)).await?.ok_or_else(feed_not_found)?;
-    state.directory.user(&user).map(|u| u.id.clone()).ok_or_else(feed_not_found)
+    state.app.feed_reader(&token).await.map_err(|e| match e {
+        AppError::Unavailable(_) => e.into(),
+        _ => feed_not_found(),
+    })
 }
 
 /// `/api/v1/users/{id}/ical?token=…` and one such URL per schedule.
-fn feed_urls(state: &AppState, user: &str, token: &str) -> Value {
-    let schedules: Map<String, Value> = state
-        .directory
+fn feed_urls(directory: &Directory, user: &str, token: &str) -> Value {
+    let schedules: Map<String, Value> = directory
         .schedules
         .iter()
         .map(|s| (s.id.clone(), json!(format!("/api/v1/schedules/{}/ical?token={token}", s.id))))
@@ -59,17 +60,14 @@ pub async fn issue_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Admin, "issue calendar feed tokens")?;
-    state.directory.user(&id).ok_or_else(|| ApiError::not_found("user"))?;
-    let token = format_token(&random_bytes());
-    state.store.set_ical_token(&id, &hash_secret(&token), &caller.actor(), state.now()).await?;
-    let urls = feed_urls(&state, &id, &token);
-    Ok((StatusCode::CREATED, Json(json!({"user": id, "token": token, "urls": urls}))))
+    let issued = state.app.rotate_feed_token(&caller, &id).await?;
+    let urls = feed_urls(&state.app.directory(), &issued.user, &issued.token);
+    Ok((StatusCode::CREATED, Json(json!({"user": issued.user, "token": issued.token, "urls": urls}))))
 }
 
 /// The shifts of `schedule` over the feed window, optionally only `user`'s.
 fn events(
-    state: &AppState,
+    directory: &Directory,
     schedule: &Schedule,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     user: Option<&str>,
@@ -83,7 +81,7 @@ fn events(
         .filter(|s| user.is_none_or(|u| s.user == u))
         .map(|s| FeedEvent {
             schedule_id: schedule.id.clone(),
-            user_name: state.directory.user(&s.user).map_or_else(|| s.user.clone(), |u| u.name.clone()),
+            user_name: directory.user(&s.user).map_or_else(|| s.user.clone(), |u| u.name.clone()),
             user_id: s.user,
             start: s.start,
             end: s.end,
@@ -107,15 +105,17 @@ pub async fn user_feed(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    if token_user(&state, raw).await? != id {
+    let reader = feed_reader(&state, raw).await?;
+    if reader.user_id() != Some(id.as_str()) {
         return Err(feed_not_found());
     }
-    let user = state.directory.user(&id).ok_or_else(feed_not_found)?;
     let now = state.now();
     let window = feed_window(now);
+    let (directory, schedules) = state.app.schedules(&reader, window.0).await?;
+    let user = directory.user(&id).ok_or_else(feed_not_found)?;
     let mut all = Vec::new();
-    for schedule in state.effective_schedules(window.0).await? {
-        all.extend(events(&state, &schedule, window, Some(&id))?);
+    for schedule in &schedules {
+        all.extend(events(&directory, schedule, window, Some(&id))?);
     }
     all.sort_by(|a, b| (a.start, &a.schedule_id).cmp(&(b.start, &b.schedule_id)));
     Ok(calendar_response(&format!("On call: {}", user.name), &all, now))
@@ -127,10 +127,11 @@ pub async fn schedule_feed(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Response, ApiError> {
-    token_user(&state, raw).await?;
+    let reader = feed_reader(&state, raw).await?;
     let now = state.now();
     let window = feed_window(now);
-    let schedule = state.effective_schedule(&id, window.0).await?.ok_or_else(feed_not_found)?;
-    let events = events(&state, &schedule, window, None)?;
+    let (directory, schedules) = state.app.schedules(&reader, window.0).await?;
+    let schedule = schedules.iter().find(|s| s.id == id).ok_or_else(feed_not_found)?;
+    let events = events(&directory, schedule, window, None)?;
     Ok(calendar_response(&format!("On call: {id}"), &events, now))
 }

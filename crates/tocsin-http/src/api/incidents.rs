@@ -5,27 +5,23 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
+use tocsin_app::{MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
 use tocsin_core::alert::Alert;
-use tocsin_core::auth::Role;
 use tocsin_core::escalation::{EscState, EscalationState, Target};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::timeline::TimelineEntry;
-use tocsin_store::{IncidentFilter, Page};
+use tocsin_store::{EscalationRow, IncidentFilter, Page};
 
 use super::params::{self, Params, RawParams};
 use crate::auth::Caller;
 use crate::error::{ApiError, read_body};
 use crate::state::AppState;
 
-/// Longest note accepted on a timeline.
-const MAX_NOTE_CHARS: usize = 10_000;
-
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     raw: RawParams,
 ) -> Result<Json<Page<Incident>>, ApiError> {
-    caller.require(Role::Viewer, "list incidents")?;
     let p = Params::from(raw)?;
     let filter = IncidentFilter {
         status: p.parsed("status", "one of triggered, acknowledged, resolved", IncidentStatus::parse)?,
@@ -34,7 +30,7 @@ pub async fn list(
         before_id: p.cursor()?,
         limit: p.limit()?,
     };
-    Ok(Json(state.store.list_incidents(&filter).await?))
+    Ok(Json(state.app.list_incidents(&caller, &filter).await?))
 }
 
 #[derive(Serialize)]
@@ -63,7 +59,7 @@ pub struct EscalationView {
     next_step_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-fn escalation_view(row: tocsin_store::EscalationRow) -> Option<EscalationView> {
+fn escalation_view(row: EscalationRow) -> Option<EscalationView> {
     let state: EscalationState = serde_json::from_value(row.state).ok()?;
     Some(EscalationView {
         policy: row.policy_id,
@@ -81,13 +77,14 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    caller.require(Role::Viewer, "read incidents")?;
     let id = params::id(&id, "incident")?;
-    let incident = state.store.get_incident(id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
-    let alerts = state.store.incident_alerts(id).await?;
-    let timeline = state.store.incident_timeline(id).await?;
-    let escalation = state.store.get_escalation(id).await?.and_then(escalation_view);
-    Ok(Json(IncidentDetail { incident, alerts, timeline, escalation }))
+    let detail = state.app.incident(&caller, id).await?;
+    Ok(Json(IncidentDetail {
+        incident: detail.incident,
+        alerts: detail.alerts,
+        timeline: detail.timeline,
+        escalation: detail.escalation.and_then(escalation_view),
+    }))
 }
 
 pub async fn acknowledge(
@@ -95,11 +92,8 @@ pub async fn acknowledge(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, ApiError> {
-    caller.require(Role::Responder, "acknowledge incidents")?;
     let id = params::id(&id, "incident")?;
-    let incident =
-        state.store.acknowledge_incident(id, &caller.actor(), state.now()).await.map_err(not_found_as_incident)?;
-    Ok(Json(incident))
+    Ok(Json(state.app.acknowledge(&caller, id).await?))
 }
 
 pub async fn resolve(
@@ -107,11 +101,8 @@ pub async fn resolve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, ApiError> {
-    caller.require(Role::Responder, "resolve incidents")?;
     let id = params::id(&id, "incident")?;
-    let incident =
-        state.store.resolve_incident(id, &caller.actor(), state.now()).await.map_err(not_found_as_incident)?;
-    Ok(Json(incident))
+    Ok(Json(state.app.resolve(&caller, id).await?))
 }
 
 pub async fn add_note(
@@ -120,23 +111,11 @@ pub async fn add_note(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<TimelineEntry>), ApiError> {
-    caller.require(Role::Responder, "add notes")?;
     let id = params::id(&id, "incident")?;
     let bytes = read_body(body, params::MAX_API_BODY).await?;
     let text = params::required_text(&params::json_object(&bytes)?, "text", MAX_NOTE_CHARS)?;
-    let entry = state.store.add_note(id, &caller.actor(), &text, state.now()).await.map_err(not_found_as_incident)?;
-    Ok((StatusCode::CREATED, Json(entry)))
+    Ok((StatusCode::CREATED, Json(state.app.add_note(&caller, id, &text).await?)))
 }
-
-fn not_found_as_incident(err: tocsin_store::StoreError) -> ApiError {
-    match err {
-        tocsin_store::StoreError::NotFound => ApiError::not_found("incident"),
-        other => other.into(),
-    }
-}
-
-/// Most people one reassignment may page.
-const MAX_REASSIGN_TARGETS: usize = 20;
 
 /// "Escalate now": the engine pages the next level at once. Answers 202: the
 /// page happens in the engine, which the commit wakes immediately.
@@ -145,20 +124,8 @@ pub async fn escalate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    caller.require(Role::Responder, "escalate incidents")?;
     let id = params::id(&id, "incident")?;
-    state
-        .store
-        .request_incident_work(
-            id,
-            "incident.escalate",
-            serde_json::json!({}),
-            &caller.actor(),
-            "incident.escalate",
-            state.now(),
-        )
-        .await
-        .map_err(not_found_as_incident)?;
+    state.app.escalate(&caller, id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "escalation": "requested"}))))
 }
 
@@ -170,28 +137,15 @@ pub async fn reassign(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    caller.require(Role::Responder, "reassign incidents")?;
     let id = params::id(&id, "incident")?;
     let bytes = read_body(body, params::MAX_API_BODY).await?;
     let object = params::json_object(&bytes)?;
-    let targets = parse_targets(&state, object.get("targets"))?;
-    let payload = serde_json::json!({"targets": targets});
-    state
-        .store
-        .request_incident_work(
-            id,
-            "incident.reassign",
-            payload.clone(),
-            &caller.actor(),
-            "incident.reassign",
-            state.now(),
-        )
-        .await
-        .map_err(not_found_as_incident)?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "reassigned_to": payload["targets"]}))))
+    let targets = state.app.reassign(&caller, id, parse_targets(object.get("targets"))?).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"incident": id, "reassigned_to": targets}))))
 }
 
-fn parse_targets(state: &AppState, value: Option<&serde_json::Value>) -> Result<Vec<Target>, ApiError> {
+/// The shape of `targets`; whether each exists is the application's check.
+fn parse_targets(value: Option<&serde_json::Value>) -> Result<Vec<Target>, ApiError> {
     let Some(list) = value.and_then(|v| v.as_array()) else {
         return Err(ApiError::validation("targets", "a list of {\"user\": id} or {\"schedule\": id}"));
     };
@@ -205,10 +159,8 @@ fn parse_targets(state: &AppState, value: Option<&serde_json::Value>) -> Result<
             let user = t.get("user").and_then(|v| v.as_str());
             let schedule = t.get("schedule").and_then(|v| v.as_str());
             match (user, schedule) {
-                (Some(u), None) if state.directory.user(u).is_some() => Ok(Target::User(u.to_string())),
-                (None, Some(s)) if state.directory.schedule(s).is_some() => Ok(Target::Schedule(s.to_string())),
-                (Some(_), None) => Err(ApiError::validation(format!("{field}.user"), "no such user")),
-                (None, Some(_)) => Err(ApiError::validation(format!("{field}.schedule"), "no such schedule")),
+                (Some(u), None) => Ok(Target::User(u.to_string())),
+                (None, Some(s)) => Ok(Target::Schedule(s.to_string())),
                 _ => Err(ApiError::validation(field, "exactly one of `user` or `schedule`")),
             }
         })
@@ -221,9 +173,7 @@ pub async fn notifications(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(Role::Viewer, "read incidents")?;
     let id = params::id(&id, "incident")?;
-    state.store.get_incident(id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
-    let items = state.store.incident_notifications(id).await?;
+    let items = state.app.incident_notifications(&caller, id).await?;
     Ok(Json(serde_json::json!({ "items": items })))
 }

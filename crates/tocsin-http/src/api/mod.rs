@@ -7,6 +7,7 @@ mod ical;
 mod incidents;
 mod overrides;
 pub(crate) mod params;
+mod people;
 mod policies;
 mod schedules;
 mod services;
@@ -41,6 +42,11 @@ pub fn routes() -> Router<AppState> {
         .route("/schedules/{id}/overrides", get(overrides::list).post(overrides::create))
         .route("/schedules/{id}/overrides/{override_id}", delete(overrides::delete))
         .route("/schedules/{id}/ical", get(ical::schedule_feed))
+        .route("/me", get(people::me))
+        .route("/users", get(people::users))
+        .route("/users/{id}", get(people::user))
+        .route("/teams", get(people::teams))
+        .route("/teams/{id}", get(people::team))
         .route("/users/{id}/ical-token", post(ical::issue_token))
         .route("/users/{id}/ical", get(ical::user_feed))
         .route("/tokens", get(tokens::list).post(tokens::create))

@@ -109,6 +109,18 @@ pub fn required_text(
     }
 }
 
+/// An optional string field of a JSON object, 1..=max characters when set.
+pub fn optional_text(
+    map: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match map.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(_) => required_text(map, field, max).map(Some),
+    }
+}
+
 /// A required RFC 3339 timestamp field of a JSON object, at the precision the
 /// store keeps (microseconds), so what a response shows is what a later read
 /// returns.

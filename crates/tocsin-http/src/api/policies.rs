@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
-use tocsin_core::auth::Role;
 use tocsin_core::duration::format_duration;
 use tocsin_core::escalation::Target;
 use tocsin_core::oncall::level_responders;
@@ -22,9 +21,8 @@ fn target_json(t: &Target) -> Value {
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read escalation policies")?;
-    let items: Vec<Value> = state
-        .directory
+    let directory = state.app.read_directory(&caller)?;
+    let items: Vec<Value> = directory
         .policies
         .iter()
         .map(|p| {
@@ -35,7 +33,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
                     "targets": l.targets.iter().map(target_json).collect::<Vec<_>>(),
                     "escalate_after": format_duration(l.escalate_after),
                 })).collect::<Vec<_>>(),
-                "services": state.directory.services.iter()
+                "services": directory.services.iter()
                     .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
                     .map(|s| s.id.clone()).collect::<Vec<_>>(),
             })
@@ -51,10 +49,9 @@ pub async fn oncall(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read escalation policies")?;
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
-    let policy = state.directory.policy(&id).ok_or_else(|| ApiError::not_found("escalation policy"))?;
-    let schedules = state.effective_schedules(at).await?;
+    let (directory, schedules) = state.app.schedules(&caller, at).await?;
+    let policy = directory.policy(&id).ok_or_else(|| ApiError::not_found("escalation policy"))?;
     let levels: Vec<Value> = policy
         .levels
         .iter()

@@ -1,30 +1,22 @@
 //! `/api/v1/schedules`: who is on call, from the schedules in config plus
-//! the overrides created at run time (`AppState::effective_schedule`). The
+//! the overrides created at run time (`App::schedule`). The
 //! answers come from the domain's final-schedule function, the same one the
 //! engine will page from.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tocsin_core::auth::Role;
-use tocsin_core::schedule::{self, MAX_RANGE_DAYS, Schedule};
+use tocsin_core::schedule::{self, MAX_RANGE_DAYS};
 
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The schedule with its run-time overrides that end after `since`; 404 when
-/// the config declares no such schedule.
-async fn find(state: &AppState, id: &str, since: DateTime<Utc>) -> Result<Schedule, ApiError> {
-    state.effective_schedule(id, since).await?.ok_or_else(|| ApiError::not_found("schedule"))
-}
-
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read schedules")?;
     let items: Vec<Value> = state
-        .directory
+        .app
+        .read_directory(&caller)?
         .schedules
         .iter()
         .map(|s| {
@@ -45,9 +37,8 @@ pub async fn oncall(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read schedules")?;
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
-    let schedule = find(&state, &id, at).await?;
+    let schedule = state.app.schedule(&caller, &id, at).await?;
     let users: Vec<String> = schedule::on_call_at(&schedule, at).into_iter().collect();
     Ok(Json(json!({"schedule": schedule.id, "at": at, "users": users})))
 }
@@ -59,14 +50,13 @@ pub async fn segments(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read schedules")?;
     let p = Params::from(raw)?;
     let from = p.timestamp("from")?.ok_or_else(|| ApiError::validation("from", "is required"))?;
     let to = p.timestamp("to")?.ok_or_else(|| ApiError::validation("to", "is required"))?;
     if to <= from {
         return Err(ApiError::validation("to", "must be after `from`"));
     }
-    let schedule = find(&state, &id, from).await?;
+    let schedule = state.app.schedule(&caller, &id, from).await?;
     let segments = schedule::final_schedule(&schedule, from, to)
         .map_err(|_| ApiError::validation("to", format!("the range may span at most {MAX_RANGE_DAYS} days")))?;
     let items: Vec<Value> = segments.iter().map(|s| json!({"start": s.start, "end": s.end, "user": s.user})).collect();

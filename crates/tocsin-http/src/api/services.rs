@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
-use tocsin_core::auth::Role;
 use tocsin_store::ServiceView;
 
 use super::params::{Params, RawParams};
@@ -12,8 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "list services")?;
-    let items = state.store.list_services().await?;
+    let items = state.app.services(&caller).await?;
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
 
@@ -22,8 +20,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ServiceView>, ApiError> {
-    caller.require(Role::Viewer, "read services")?;
-    Ok(Json(state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?))
+    Ok(Json(state.app.service(&caller, &id).await?))
 }
 
 /// Change events (deploys) recorded for a service, newest first.
@@ -32,9 +29,7 @@ pub async fn changes(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read services")?;
-    state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?;
-    let items = state.store.list_changes(&id, 100).await?;
+    let items = state.app.service_changes(&caller, &id).await?;
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
 
@@ -45,12 +40,12 @@ pub async fn oncall(
     Path(id): Path<String>,
     raw: RawParams,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Viewer, "read services")?;
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
-    state.store.get_service(&id).await?.ok_or_else(|| ApiError::not_found("service"))?;
-    let policy = state.directory.service_policy(&id);
+    state.app.service(&caller, &id).await?;
+    let (directory, schedules) = state.app.schedules(&caller, at).await?;
+    let policy = directory.service_policy(&id);
     let responders = match policy {
-        Some(p) => tocsin_core::oncall::first_responders(p, &state.effective_schedules(at).await?, at),
+        Some(p) => tocsin_core::oncall::first_responders(p, &schedules, at),
         None => Vec::new(),
     };
     let users: Vec<Value> =

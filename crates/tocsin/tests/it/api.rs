@@ -12,13 +12,6 @@ async fn open_incident(s: &TestServer, key: &str) -> i64 {
     page["items"][0]["incident_id"].as_i64().unwrap()
 }
 
-async fn token(s: &TestServer, name: &str, role: &str) -> String {
-    let (status, v) = s.api(Method::POST, "/tokens", Some(ADMIN), Some(json!({"name": name, "role": role}))).await;
-    assert_eq!(status, 201, "{v}");
-    assert_eq!(v["role"], role);
-    v["token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_and_roles() {
     let s = TestServer::start().await;
@@ -28,25 +21,26 @@ async fn authentication_and_roles() {
     let (status, _) = s.api(Method::GET, "/incidents", Some("tcs_not_a_real_token"), None).await;
     assert_eq!(status, 401);
 
-    let viewer = token(&s, "dash", "viewer").await;
-    let responder = token(&s, "oncall", "responder").await;
+    // bob is a responder in the example config; a token may carry less.
+    let viewer = user_token(&s, "bob", "viewer").await;
+    let responder = user_token(&s, "bob", "responder").await;
     let (status, _) = s.api(Method::GET, "/incidents", Some(&viewer), None).await;
     assert_eq!(status, 200);
     let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(&viewer), None).await;
     assert_eq!((status, v["error"]["code"].clone()), (403, json!("forbidden")), "a viewer cannot acknowledge");
-    let (status, _) =
-        s.api(Method::POST, "/tokens", Some(&responder), Some(json!({"name": "x", "role": "admin"}))).await;
-    assert_eq!(status, 403, "only admins mint tokens");
     let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/acknowledge"), Some(&responder), None).await;
-    assert_eq!(status, 200);
-    assert_eq!(v["acknowledged_by"], "token:oncall");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["acknowledged_by"], "user:bob", "the person, never the token's name");
+    let (_, detail) = s.get(&format!("/incidents/{id}")).await;
+    let ack = detail["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "acknowledged").unwrap().clone();
+    assert_eq!(ack["actor"], "user:bob");
 
     // Listing never shows secrets; revoking locks the token out.
     let (_, list) = s.get("/tokens").await;
     let text = list.to_string();
     assert!(!text.contains(&viewer) && !text.contains(ADMIN));
     let viewer_id =
-        list["items"].as_array().unwrap().iter().find(|t| t["name"] == "dash").unwrap()["id"].as_i64().unwrap();
+        list["items"].as_array().unwrap().iter().find(|t| t["name"] == "bob-viewer").unwrap()["id"].as_i64().unwrap();
     let (status, _) = s.api(Method::DELETE, &format!("/tokens/{viewer_id}"), Some(ADMIN), None).await;
     assert_eq!(status, 204);
     let (status, _) = s.api(Method::GET, "/incidents", Some(&viewer), None).await;
@@ -56,13 +50,113 @@ async fn authentication_and_roles() {
     let (status, v) = s.api(Method::POST, "/tokens", Some(ADMIN), Some(json!({"name": "x", "role": "root"}))).await;
     assert_eq!((status, v["error"]["field"].clone()), (400, json!("role")));
 
-    // Every mutation above is in the audit log.
+    // Every mutation above is in the audit log, by the person who made it.
     let (_, audit) = s.get("/audit").await;
-    let actions: Vec<&str> =
-        audit["items"].as_array().unwrap().iter().map(|e| e["record"]["action"].as_str().unwrap()).collect();
+    let entries = audit["items"].as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["record"]["action"].as_str().unwrap()).collect();
     for want in ["config.apply", "token.create", "incident.open", "incident.acknowledge", "token.revoke"] {
         assert!(actions.contains(&want), "{want} missing from {actions:?}");
     }
+    let acked = entries.iter().find(|e| e["record"]["action"] == "incident.acknowledge").unwrap();
+    assert_eq!(acked["record"]["actor"], "user:bob");
+    let revoked = entries.iter().find(|e| e["record"]["action"] == "token.revoke").unwrap();
+    assert_eq!(revoked["record"]["actor"], "user:admin");
+    s.stop().await;
+}
+
+/// Who may issue which tokens: admins anything for anyone; others only for
+/// themselves, at most their own role; viewers none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_issued_within_ones_own_role() {
+    let s = TestServer::start().await;
+    let bob = user_token(&s, "bob", "responder").await;
+    let bob_viewer = user_token(&s, "bob", "viewer").await;
+    let create = |token: String, body: Value| {
+        let s = &s;
+        async move { s.api(Method::POST, "/tokens", Some(&token), Some(body)).await }
+    };
+
+    let (status, v) = create(bob_viewer.clone(), json!({"name": "mine", "role": "viewer"})).await;
+    assert_eq!((status, v["error"]["code"].clone()), (403, json!("forbidden")), "a viewer cannot create tokens");
+    let (status, v) = create(bob.clone(), json!({"name": "x", "role": "manager"})).await;
+    assert_eq!(status, 403, "above one's own role: {v}");
+    let (status, v) = create(bob.clone(), json!({"name": "x", "role": "viewer", "user": "alice"})).await;
+    assert_eq!(status, 403, "for someone else: {v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("only admins"), "{v}");
+    let (status, mine) = create(bob.clone(), json!({"name": "laptop", "role": "responder", "expires_in": "30d"})).await;
+    assert_eq!(status, 201, "{mine}");
+    assert_eq!((mine["user_id"].clone(), mine["created_by"].clone()), (json!("bob"), json!("user:bob")));
+    assert!(mine["expires_at"].is_string(), "{mine}");
+    let (status, v) = create(bob.clone(), json!({"name": "x", "role": "viewer", "expires_in": "soon"})).await;
+    assert_eq!((status, v["error"]["field"].clone()), (400, json!("expires_in")));
+
+    // An admin issues anything, but no more than the owner's role.
+    let (status, v) = create(ADMIN.into(), json!({"name": "x", "role": "admin", "user": "bob"})).await;
+    assert_eq!((status, v["error"]["field"].clone()), (400, json!("role")), "{v}");
+    let (status, v) = create(ADMIN.into(), json!({"name": "x", "role": "viewer", "user": "zed"})).await;
+    assert_eq!((status, v["error"]["field"].clone()), (400, json!("user")), "{v}");
+
+    // People see and revoke their own tokens; others' are not found.
+    let (status, list) = s.api(Method::GET, "/tokens", Some(&bob), None).await;
+    assert_eq!(status, 200);
+    let owners: Vec<&str> = list["items"].as_array().unwrap().iter().map(|t| t["user_id"].as_str().unwrap()).collect();
+    assert!(owners.len() == 3 && owners.iter().all(|o| *o == "bob"), "{owners:?}");
+    let (status, _) = s.api(Method::GET, "/tokens?user=alice", Some(&bob), None).await;
+    assert_eq!(status, 403);
+    let (_, all) = s.get("/tokens").await;
+    let admin_token = all["items"].as_array().unwrap().iter().find(|t| t["user_id"] == "admin").unwrap()["id"].clone();
+    let (status, _) = s.api(Method::DELETE, &format!("/tokens/{admin_token}"), Some(&bob), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.api(Method::DELETE, &format!("/tokens/{}", mine["id"]), Some(&bob), None).await;
+    assert_eq!(status, 204);
+
+    // Use is recorded.
+    let used = list["items"].as_array().unwrap().iter().find(|t| t["name"] == "bob-responder").unwrap().clone();
+    assert!(used["last_used_at"].is_string(), "bob used this token before listing: {used}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_answers_for_every_role() {
+    let s = TestServer::start().await;
+    let (status, me) = s.get("/me").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (me["id"].clone(), me["role"].clone(), me["acting_role"].clone()),
+        (json!("admin"), json!("admin"), json!("admin"))
+    );
+    for role in ["viewer", "responder"] {
+        let token = user_token(&s, "bob", role).await;
+        let (status, me) = s.api(Method::GET, "/me", Some(&token), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (me["id"].as_str(), me["role"].as_str(), me["acting_role"].as_str()),
+            (Some("bob"), Some("responder"), Some(role))
+        );
+        assert_eq!(me["teams"], json!(["payments"]));
+        assert_eq!(me["email"], "bob@example.com", "one's own address is visible");
+    }
+    let alice = user_token(&s, "alice", "manager").await;
+    let (_, me) = s.api(Method::GET, "/me", Some(&alice), None).await;
+    assert_eq!((me["role"].as_str(), me["acting_role"].as_str()), (Some("manager"), Some("manager")));
+
+    // Contact addresses: only for their owner and admins.
+    let (_, bob_seen_by_alice) = s.api(Method::GET, "/users/bob", Some(&alice), None).await;
+    assert_eq!(
+        (bob_seen_by_alice["email"].clone(), bob_seen_by_alice["contact_methods"].clone()),
+        (json!(null), json!(null))
+    );
+    let (_, bob_seen_by_admin) = s.get("/users/bob").await;
+    assert_eq!(bob_seen_by_admin["contact_methods"][0]["address"], "bob@example.com");
+    let (status, users) = s.api(Method::GET, "/users", Some(&alice), None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = users["items"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["admin", "alice", "bob"]);
+    let (status, teams) = s.api(Method::GET, "/teams", Some(&alice), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(teams["items"][0]["members"], json!(["alice", "bob"]));
+    let (status, _) = s.get("/teams/nope").await;
+    assert_eq!(status, 404);
     s.stop().await;
 }
 
@@ -89,10 +183,7 @@ async fn incident_actions_and_conflicts() {
     }
 
     let (status, v) = s.api(Method::POST, &format!("/incidents/{id}/resolve"), Some(ADMIN), None).await;
-    assert_eq!(
-        (status, v["status"].clone(), v["resolved_by"].clone()),
-        (200, json!("resolved"), json!("token:admin (TOCSIN_ADMIN_TOKEN)"))
-    );
+    assert_eq!((status, v["status"].clone(), v["resolved_by"].clone()), (200, json!("resolved"), json!("user:admin")));
     let (_, detail) = s.get(&format!("/incidents/{id}")).await;
     assert_eq!(detail["alerts"][0]["status"], "resolved", "resolving an incident resolves its alerts");
     let (status, _) = s.api(Method::POST, &format!("/incidents/{id}/resolve"), Some(ADMIN), None).await;

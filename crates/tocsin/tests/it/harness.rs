@@ -1,7 +1,7 @@
 //! Starting servers for tests and talking to them.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -210,4 +210,13 @@ pub fn pd_action(key: &str, dedup: &str, action: &str) -> Value {
 
 pub fn body(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
+}
+
+/// A new API token for `user` with `role`, issued by the admin.
+pub async fn user_token(s: &TestServer, user: &str, role: &str) -> String {
+    let request = json!({"name": format!("{user}-{role}"), "role": role, "user": user});
+    let (status, v) = s.api(reqwest::Method::POST, "/tokens", Some(ADMIN), Some(request)).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!((v["user_id"].as_str(), v["role"].as_str()), (Some(user), Some(role)), "{v}");
+    v["token"].as_str().unwrap().to_string()
 }

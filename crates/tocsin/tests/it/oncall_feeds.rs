@@ -13,12 +13,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tocsin_core::ical::feed_window;
 
-async fn token(s: &TestServer, name: &str, role: &str) -> String {
-    let (status, v) = s.api(Method::POST, "/tokens", Some(ADMIN), Some(json!({"name": name, "role": role}))).await;
-    assert_eq!(status, 201, "{v}");
-    v["token"].as_str().unwrap().to_string()
-}
-
 async fn add_override(s: &TestServer, token: &str, user: &str, start: &str, end: &str) -> Value {
     let body = json!({"user": user, "start": start, "end": end});
     let (status, v) = s.api(Method::POST, "/schedules/primary/overrides", Some(token), Some(body)).await;
@@ -50,7 +44,7 @@ const DAY_TO: &str = "2026-03-04T00:00:00Z";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_change_every_answer_and_revert_when_deleted() {
     let (s, clock) = TestServer::start_at(at(2026, 3, 1, 12, 0, 0)).await;
-    let responder = token(&s, "oncall", "responder").await;
+    let responder = user_token(&s, "bob", "responder").await;
     let noon = "2026-03-03T15:00:00Z";
     assert_eq!(oncall(&s, noon).await, (json!(["alice"]), json!([{"user": "alice", "via_schedule": "primary"}])));
     let baseline = segments(&s, DAY_FROM, DAY_TO).await;
@@ -62,7 +56,7 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     assert_eq!(bob["start"], "2026-03-03T14:00:00Z");
     assert_eq!(bob["end"], "2026-03-03T18:00:00Z");
     assert_eq!(bob["created_at"], "2026-03-01T12:00:00Z");
-    assert_eq!(bob["created_by"], "token:oncall");
+    assert_eq!(bob["created_by"], "user:bob");
     assert_eq!(oncall(&s, noon).await, (json!(["bob"]), json!([{"user": "bob", "via_schedule": "primary"}])));
     assert_eq!(
         segments(&s, DAY_FROM, DAY_TO).await,
@@ -134,7 +128,7 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn override_validation_and_roles() {
     let (s, _clock) = TestServer::start_at(at(2026, 3, 1, 12, 0, 0)).await;
-    let viewer = token(&s, "dash", "viewer").await;
+    let viewer = user_token(&s, "bob", "viewer").await;
     let ok = json!({"user": "bob", "start": "2026-03-03T14:00:00Z", "end": "2026-03-03T18:00:00Z"});
 
     let (status, v) = s.api(Method::POST, "/schedules/primary/overrides", Some(&viewer), Some(ok.clone())).await;
@@ -258,12 +252,14 @@ async fn expected_events(s: &TestServer, now: DateTime<Utc>, only: Option<&str>)
 async fn ical_feeds_follow_segments_with_stable_uids() {
     let start = at(2026, 3, 1, 12, 0, 0);
     let (s, clock) = TestServer::start_at(start).await;
-    let responder = token(&s, "oncall", "responder").await;
+    let responder = user_token(&s, "bob", "responder").await;
     add_override(&s, &responder, "bob", "2026-03-03T14:00:00Z", "2026-03-03T18:00:00Z").await;
 
-    // Only admins issue feed tokens, only for users that exist.
+    // People issue their own feed tokens, admins anyone's; only for users that exist.
     let (status, _) = s.api(Method::POST, "/users/alice/ical-token", Some(&responder), None).await;
     assert_eq!(status, 403);
+    let (status, own) = s.api(Method::POST, "/users/bob/ical-token", Some(&responder), None).await;
+    assert_eq!((status, own["user"].as_str()), (201, Some("bob")), "{own}");
     let (status, _) = s.api(Method::POST, "/users/zed/ical-token", Some(ADMIN), None).await;
     assert_eq!(status, 404);
 
@@ -329,7 +325,7 @@ async fn ical_feeds_follow_segments_with_stable_uids() {
     let (_, audit) = s.get("/audit").await;
     let rotations =
         audit["items"].as_array().unwrap().iter().filter(|e| e["record"]["action"] == "user.ical_token.rotate").count();
-    assert_eq!(rotations, 3);
+    assert_eq!(rotations, 4, "bob's own, alice's, bob's by the admin, alice's again");
     assert!(!audit.to_string().contains(new_token), "the audit log never holds a feed token");
     s.stop().await;
 }

@@ -1,0 +1,88 @@
+//! The application layer: one function per action a person or a system can
+//! take (acknowledge, resolve, note, escalate, reassign, override, token,
+//! feed token, config apply, and the reads behind every page).
+//!
+//! Each takes the acting [`Principal`], authorises it through the one rule
+//! in [`tocsin_core::access::authorize`], validates its input, calls the
+//! store and returns a typed result or an [`AppError`]. The JSON API, the web
+//! pages, chat commands and one-click links are adapters over [`App`]: they
+//! turn their input into these calls and the results into their output, and
+//! never decide who may do what.
+
+mod audit;
+mod catalog;
+mod error;
+mod feeds;
+mod incidents;
+mod people;
+mod schedules;
+mod tokens;
+
+pub use error::{AppError, Result};
+pub use feeds::IssuedFeedToken;
+pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
+pub use people::{Me, Person, TeamInfo};
+pub use schedules::MAX_OVERRIDE_DAYS;
+pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use std::sync::Arc;
+use tocsin_core::access::{Action, Principal, Resource, authorize};
+use tocsin_core::clock::Clock;
+use tocsin_core::directory::{Directory, LiveDirectory};
+use tocsin_store::Store;
+
+/// Everything an action needs: the store, the clock and the directory in
+/// force. Cheap to clone; every adapter holds one.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    directory: LiveDirectory,
+    usage: Arc<tokens::UsageTracker>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, directory: LiveDirectory) -> Self {
+        Self { store, clock, directory, usage: Arc::default() }
+    }
+
+    /// The directory (applied config) in force now.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.current()
+    }
+
+    /// The handle config reloads replace the directory through.
+    pub fn live_directory(&self) -> &LiveDirectory {
+        &self.directory
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current instant at the precision the store keeps (microseconds),
+    /// so what an answer shows is exactly what a later read returns.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    fn allow(&self, principal: &Principal, action: Action, resource: Resource<'_>) -> Result<()> {
+        authorize(principal, action, resource).map_err(AppError::Forbidden)
+    }
+}
+
+/// 32 bytes from the operating system's CSPRNG.
+pub(crate) fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    // getrandom only fails when the OS has no entropy source at all, in
+    // which case there is nothing sensible to continue with.
+    if getrandom::fill(&mut bytes).is_err() {
+        tracing::error!("operating system random source failed");
+        std::process::abort();
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests;

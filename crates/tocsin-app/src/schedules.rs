@@ -1,0 +1,89 @@
+//! Run-time schedule overrides ("take my shift Friday 18:00–Monday 09:00").
+//! They rank above the ones config declares; among themselves the one
+//! created last wins.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tocsin_core::access::{Action, Principal, Resource};
+use tocsin_core::schedule::MAX_RANGE_DAYS;
+use tocsin_store::{NewOverride, ScheduleOverride};
+
+use crate::App;
+use crate::error::{AppError, Result};
+
+/// Longest override, in days: the longest range one segments query answers,
+/// so an override is always visible whole.
+pub const MAX_OVERRIDE_DAYS: i64 = MAX_RANGE_DAYS;
+
+fn check_interval(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+    if end <= start {
+        return Err(AppError::invalid("end", "must be after `start`"));
+    }
+    if end - start > TimeDelta::days(MAX_OVERRIDE_DAYS) {
+        return Err(AppError::invalid("end", format!("an override may last at most {MAX_OVERRIDE_DAYS} days")));
+    }
+    Ok(())
+}
+
+impl App {
+    fn known_schedule(&self, id: &str) -> Result<()> {
+        self.directory().schedule(id).map(|_| ()).ok_or(AppError::NotFound("schedule"))
+    }
+
+    pub async fn create_override(&self, who: &Principal, new: NewOverride) -> Result<ScheduleOverride> {
+        self.allow(who, Action::ManageOverride, Resource::Schedule(&new.schedule_id))?;
+        self.known_schedule(&new.schedule_id)?;
+        if self.directory().user(&new.user_id).is_none() {
+            return Err(AppError::invalid("user", format!("unknown user `{}`", new.user_id)));
+        }
+        check_interval(new.start, new.end)?;
+        Ok(self.store.create_override(&new, &who.actor(), self.now()).await?)
+    }
+
+    /// Live overrides of a schedule that have not ended yet (or, with
+    /// `include_past`, all of them), ordered by creation.
+    pub async fn list_overrides(
+        &self,
+        who: &Principal,
+        schedule_id: &str,
+        include_past: bool,
+    ) -> Result<Vec<ScheduleOverride>> {
+        self.allow(who, Action::Read, Resource::Schedule(schedule_id))?;
+        self.known_schedule(schedule_id)?;
+        let ending_after = if include_past { DateTime::<Utc>::MIN_UTC } else { self.now() };
+        Ok(self.store.list_overrides(Some(schedule_id), ending_after).await?)
+    }
+
+    pub async fn delete_override(&self, who: &Principal, schedule_id: &str, id: i64) -> Result<()> {
+        self.allow(who, Action::ManageOverride, Resource::Schedule(schedule_id))?;
+        self.known_schedule(schedule_id)?;
+        if self.store.delete_override(schedule_id, id, &who.actor(), self.now()).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("override"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn field(r: Result<()>) -> Option<String> {
+        match r {
+            Err(AppError::Invalid { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn intervals_name_end() {
+        let t = |d: u32| Utc.with_ymd_and_hms(2026, 3, d, 0, 0, 0).single().unwrap_or_default();
+        assert!(check_interval(t(2), t(3)).is_ok());
+        assert_eq!(field(check_interval(t(3), t(3))).as_deref(), Some("end"));
+        assert_eq!(field(check_interval(t(3), t(2))).as_deref(), Some("end"));
+        let long = t(1) + TimeDelta::days(MAX_OVERRIDE_DAYS) + TimeDelta::seconds(1);
+        assert_eq!(field(check_interval(t(1), long)).as_deref(), Some("end"));
+        assert!(check_interval(t(1), t(1) + TimeDelta::days(MAX_OVERRIDE_DAYS)).is_ok());
+    }
+}
