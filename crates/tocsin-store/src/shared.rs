@@ -772,6 +772,15 @@ impl Store for StoreImpl {
         self.signal.clone()
     }
 
+    async fn close(&self) {
+        self.batcher.shutdown().await;
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+#[async_trait]
+impl CatalogStore for StoreImpl {
     async fn apply_catalog(&self, catalog: &Catalog, who: &str, now: DateTime<Utc>) -> Result<CatalogChanges> {
         let mut w = begin_write(&self.write).await?;
         let mut changes = CatalogChanges::default();
@@ -865,7 +874,10 @@ impl Store for StoreImpl {
     async fn get_service(&self, id: &str) -> Result<Option<ServiceView>> {
         Ok(self.services(Some(id)).await?.pop())
     }
+}
 
+#[async_trait]
+impl IntakeStore for StoreImpl {
     async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
         if batch.events.is_empty() {
             return Ok(Vec::new());
@@ -980,7 +992,10 @@ impl Store for StoreImpl {
         w.commit(&self.signal).await?;
         Ok(rows.len())
     }
+}
 
+#[async_trait]
+impl IncidentStore for StoreImpl {
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Page<Incident>> {
         let limit = clamp_limit(f.limit);
         let rows = sqlx::query(
@@ -1085,7 +1100,10 @@ impl Store for StoreImpl {
     async fn open_incident_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE status <> 'resolved'").fetch_one(&self.read).await?)
     }
+}
 
+#[async_trait]
+impl AccountStore for StoreImpl {
     async fn create_token(&self, new: &NewToken, who: &str, at: DateTime<Utc>) -> Result<TokenInfo> {
         let mut w = begin_write(&self.write).await?;
         let id: i64 = sqlx::query_scalar(
@@ -1139,6 +1157,47 @@ impl Store for StoreImpl {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL").fetch_one(&self.read).await?)
     }
 
+    async fn set_ical_token(&self, user_id: &str, token_hash: &str, who: &str, at: DateTime<Utc>) -> Result<()> {
+        if user_id.is_empty() || user_id.contains('\0') {
+            return Err(CoreError::invalid("user_id", "must be a non-empty id without NUL characters").into());
+        }
+        let mut w = begin_write(&self.write).await?;
+        let replaced = sqlx::query(
+            "UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4",
+        )
+        .bind(token_hash)
+        .bind(to_us(at))
+        .bind(who)
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !replaced {
+            sqlx::query("INSERT INTO ical_tokens (user_id, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4)")
+                .bind(user_id)
+                .bind(token_hash)
+                .bind(to_us(at))
+                .bind(who)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.audit(audit_record(at, who, "user.ical_token.rotate", format!("user:{user_id}"), json!({"replaced": replaced})))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(())
+    }
+
+    async fn ical_token_user(&self, token_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT user_id FROM ical_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for StoreImpl {
     async fn create_override(&self, new: &NewOverride, who: &str, at: DateTime<Utc>) -> Result<ScheduleOverride> {
         if new.end <= new.start {
             return Err(CoreError::invalid("end", "must be after `start`").into());
@@ -1220,45 +1279,10 @@ impl Store for StoreImpl {
         }
         Ok(done)
     }
+}
 
-    async fn set_ical_token(&self, user_id: &str, token_hash: &str, who: &str, at: DateTime<Utc>) -> Result<()> {
-        if user_id.is_empty() || user_id.contains('\0') {
-            return Err(CoreError::invalid("user_id", "must be a non-empty id without NUL characters").into());
-        }
-        let mut w = begin_write(&self.write).await?;
-        let replaced = sqlx::query(
-            "UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4",
-        )
-        .bind(token_hash)
-        .bind(to_us(at))
-        .bind(who)
-        .bind(user_id)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if !replaced {
-            sqlx::query("INSERT INTO ical_tokens (user_id, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4)")
-                .bind(user_id)
-                .bind(token_hash)
-                .bind(to_us(at))
-                .bind(who)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        w.audit(audit_record(at, who, "user.ical_token.rotate", format!("user:{user_id}"), json!({"replaced": replaced})))
-            .await?;
-        w.commit(&self.signal).await?;
-        Ok(())
-    }
-
-    async fn ical_token_user(&self, token_hash: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT user_id FROM ical_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.read)
-            .await?)
-    }
-
+#[async_trait]
+impl OutboxStore for StoreImpl {
     async fn claim_outbox(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxItem>> {
         let rows = sqlx::query(dialect::CLAIM_OUTBOX)
             .bind(worker)
@@ -1303,7 +1327,10 @@ impl Store for StoreImpl {
         .await?;
         opt_from_us(due)
     }
+}
 
+#[async_trait]
+impl AuditStore for StoreImpl {
     async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after_id)
@@ -1326,11 +1353,5 @@ impl Store for StoreImpl {
                 })
             })
             .collect()
-    }
-
-    async fn close(&self) {
-        self.batcher.shutdown().await;
-        self.write.close().await;
-        self.read.close().await;
     }
 }
