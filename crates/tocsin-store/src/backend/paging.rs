@@ -1,8 +1,15 @@
-// The paging half of a store (escalations, notifications, rate-limit
-// windows, server secrets), compiled once per backend next to `shared.rs`.
+//! Paging: escalations, notifications, rate-limit windows and server
+//! secrets, and the engine step that writes them together.
 
-use crate::{EngineStep, EscalationRow, EscalationWrite, NotificationRow, PagingStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
 
+use super::incidents::load_incident;
+use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
+use crate::codec::{from_us, json_from, json_to, opt_from_us, to_us};
+use crate::{EngineStep, EscalationRow, EscalationWrite, NotificationRow, PagingStore, Result, StoreError};
 const NOTIFICATION_COLUMNS: &str = "id, incident_id, user_id, contact_method, channel, episode, idempotency_key, \
      status, attempts, due_at, created_at, sent_at, last_error";
 
