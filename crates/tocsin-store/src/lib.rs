@@ -63,7 +63,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// (`&dyn IncidentStore`, or `Arc<dyn PagingStore>` by upcasting).
 #[async_trait]
 pub trait Store:
-    CatalogStore + IntakeStore + IncidentStore + AccountStore + ScheduleStore + OutboxStore + PagingStore + AuditStore + Send + Sync
+    CatalogStore
+    + IntakeStore
+    + IncidentStore
+    + AccountStore
+    + ScheduleStore
+    + OutboxStore
+    + PagingStore
+    + AuditStore
+    + Send
+    + Sync
 {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;

@@ -39,10 +39,23 @@ impl AccountStore for StoreImpl {
         .fetch_optional(&mut *w.tx)
         .await?
         .ok_or_else(|| StoreError::Conflict("a token with this secret already exists".into()))?;
-        w.audit(audit_record(at, who, "token.create", format!("token:{id}"), json!({"name": new.name, "role": new.role.as_str()})))
-            .await?;
+        w.audit(audit_record(
+            at,
+            who,
+            "token.create",
+            format!("token:{id}"),
+            json!({"name": new.name, "role": new.role.as_str()}),
+        ))
+        .await?;
         w.commit(&self.signal).await?;
-        Ok(TokenInfo { id, name: new.name.clone(), role: new.role, created_at: at, created_by: who.to_string(), revoked_at: None })
+        Ok(TokenInfo {
+            id,
+            name: new.name.clone(),
+            role: new.role,
+            created_at: at,
+            created_by: who.to_string(),
+            revoked_at: None,
+        })
     }
 
     async fn authenticate(&self, secret_hash: &str) -> Result<Option<TokenInfo>> {
@@ -83,28 +96,35 @@ impl AccountStore for StoreImpl {
             return Err(CoreError::invalid("user_id", "must be a non-empty id without NUL characters").into());
         }
         let mut w = begin_write(&self.write).await?;
-        let replaced = sqlx::query(
-            "UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4",
-        )
-        .bind(token_hash)
-        .bind(to_us(at))
-        .bind(who)
-        .bind(user_id)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if !replaced {
-            sqlx::query("INSERT INTO ical_tokens (user_id, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4)")
-                .bind(user_id)
+        let replaced =
+            sqlx::query("UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4")
                 .bind(token_hash)
                 .bind(to_us(at))
                 .bind(who)
+                .bind(user_id)
                 .execute(&mut *w.tx)
-                .await?;
-        }
-        w.audit(audit_record(at, who, "user.ical_token.rotate", format!("user:{user_id}"), json!({"replaced": replaced})))
+                .await?
+                .rows_affected()
+                > 0;
+        if !replaced {
+            sqlx::query(
+                "INSERT INTO ical_tokens (user_id, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(to_us(at))
+            .bind(who)
+            .execute(&mut *w.tx)
             .await?;
+        }
+        w.audit(audit_record(
+            at,
+            who,
+            "user.ical_token.rotate",
+            format!("user:{user_id}"),
+            json!({"replaced": replaced}),
+        ))
+        .await?;
         w.commit(&self.signal).await?;
         Ok(())
     }

@@ -65,11 +65,13 @@ impl CatalogStore for StoreImpl {
         let mut w = begin_write(&self.write).await?;
         let mut changes = CatalogChanges::default();
         for team in &catalog.teams {
-            sqlx::query("INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
-                .bind(&team.id)
-                .bind(&team.name)
-                .execute(&mut *w.tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            )
+            .bind(&team.id)
+            .bind(&team.name)
+            .execute(&mut *w.tx)
+            .await?;
             changes.teams += 1;
         }
         for user in &catalog.users {
@@ -122,12 +124,20 @@ impl CatalogStore for StoreImpl {
             .await?;
             changes.integrations += 1;
         }
-        let inactive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE NOT active").fetch_one(&mut *w.tx).await?;
+        let inactive: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE NOT active").fetch_one(&mut *w.tx).await?;
         changes.services_inactive = usize::try_from(inactive).unwrap_or(0);
-        let disabled: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM integrations WHERE NOT enabled").fetch_one(&mut *w.tx).await?;
+        let disabled: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM integrations WHERE NOT enabled").fetch_one(&mut *w.tx).await?;
         changes.integrations_disabled = usize::try_from(disabled).unwrap_or(0);
-        w.audit(audit_record(now, who, "config.apply", "catalog".to_string(), serde_json::to_value(&changes).unwrap_or_default()))
-            .await?;
+        w.audit(audit_record(
+            now,
+            who,
+            "config.apply",
+            "catalog".to_string(),
+            serde_json::to_value(&changes).unwrap_or_default(),
+        ))
+        .await?;
         w.commit(&self.signal).await?;
         Ok(changes)
     }

@@ -31,7 +31,13 @@ async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, n
     Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
 }
 
-async fn set_resolved(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: DateTime<Utc>, reason: &str) -> Result<Incident> {
+async fn set_resolved(
+    w: &mut WriteTx<'_>,
+    incident: Incident,
+    who: &str,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Incident> {
     let status = incident.status.resolve()?;
     sqlx::query("UPDATE incidents SET status = $1, resolved_at = $2, resolved_by = $3 WHERE id = $4")
         .bind(status.as_str())
@@ -41,7 +47,8 @@ async fn set_resolved(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: D
         .execute(&mut *w.tx)
         .await?;
     w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
-    w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason}))).await?;
+    w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason})))
+        .await?;
     w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now).await?;
     Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
 }
@@ -145,12 +152,18 @@ impl IncidentStore for StoreImpl {
     }
 
     async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>> {
-        let rows = sqlx::query("SELECT * FROM alerts WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.read).await?;
+        let rows = sqlx::query("SELECT * FROM alerts WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(alert_from_row).collect()
     }
 
     async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>> {
-        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.read).await?;
+        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(timeline_from_row).collect()
     }
 
@@ -167,10 +180,11 @@ impl IncidentStore for StoreImpl {
         let incident = load_incident(&mut w.tx, id).await?;
         // Check the transition before touching alerts, so a refused resolve changes nothing.
         incident.status.resolve()?;
-        let open: Vec<i64> = sqlx::query_scalar("SELECT id FROM alerts WHERE incident_id = $1 AND status <> 'resolved' ORDER BY id")
-            .bind(id)
-            .fetch_all(&mut *w.tx)
-            .await?;
+        let open: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM alerts WHERE incident_id = $1 AND status <> 'resolved' ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *w.tx)
+                .await?;
         for alert_id in &open {
             sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2")
                 .bind(to_us(at))
@@ -188,7 +202,8 @@ impl IncidentStore for StoreImpl {
         let mut w = begin_write(&self.write).await?;
         load_incident(&mut w.tx, id).await?;
         let entry = w.timeline(id, at, TimelineKind::Note, who, json!({"text": text})).await?;
-        w.audit(audit_record(at, who, "incident.note", format!("incident:{id}"), json!({"timeline_id": entry.id}))).await?;
+        w.audit(audit_record(at, who, "incident.note", format!("incident:{id}"), json!({"timeline_id": entry.id})))
+            .await?;
         w.commit(&self.signal).await?;
         Ok(entry)
     }
@@ -216,6 +231,8 @@ impl IncidentStore for StoreImpl {
     }
 
     async fn open_incident_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE status <> 'resolved'").fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE status <> 'resolved'")
+            .fetch_one(&self.read)
+            .await?)
     }
 }

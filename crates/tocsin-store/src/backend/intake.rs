@@ -143,7 +143,8 @@ async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<Hash
 async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
     let mut script = Script::default();
     let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
-    let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) = plan.incidents.iter().partition(|i| i.is_new);
+    let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) =
+        plan.incidents.iter().partition(|i| i.is_new);
     let (new_alerts, changed_alerts): (Vec<&AlertRow>, Vec<&AlertRow>) = plan.alerts.iter().partition(|a| a.is_new);
 
     for chunk in new_incidents.chunks(CHUNK) {
@@ -216,8 +217,20 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
     }
     for chunk in changed_alerts.chunks(CHUNK) {
         let columns = [
-            "id", "status", "added", "last_seen", "ack", "res", "content", "summary", "severity", "source", "labels", "details",
-            "links", "expires_at",
+            "id",
+            "status",
+            "added",
+            "last_seen",
+            "ack",
+            "res",
+            "content",
+            "summary",
+            "severity",
+            "source",
+            "labels",
+            "details",
+            "links",
+            "expires_at",
         ];
         let sql = format!(
             "UPDATE alerts SET status = u.status, occurrences = alerts.occurrences + u.added, last_seen = u.last_seen, \
@@ -282,7 +295,12 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         );
         let mut q = Binds::new(sql);
         for t in chunk {
-            q = q.bind(t.incident_id).bind(to_us(t.at)).bind(t.kind.as_str()).bind(t.actor.clone()).bind(t.payload.to_string());
+            q = q
+                .bind(t.incident_id)
+                .bind(to_us(t.at))
+                .bind(t.kind.as_str())
+                .bind(t.actor.clone())
+                .bind(t.payload.to_string());
         }
         script.push(q);
     }
@@ -307,7 +325,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         script.push(q);
     }
     for chunk in plan.outbox.chunks(CHUNK) {
-        let sql = format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
+        let sql =
+            format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
         let mut q = Binds::new(sql);
         for o in chunk {
             q = q.bind(o.kind).bind(o.payload.to_string()).bind(to_us(o.due_at)).bind(to_us(o.due_at));
@@ -348,8 +367,14 @@ impl IntakeStore for StoreImpl {
         .bind(json_to(&change.links))
         .fetch_one(&mut *w.tx)
         .await?;
-        w.audit(audit_record(at, &who, "service.change", format!("service:{}", origin.service_id), json!({"change_id": id, "summary": change.summary})))
-            .await?;
+        w.audit(audit_record(
+            at,
+            &who,
+            "service.change",
+            format!("service:{}", origin.service_id),
+            json!({"change_id": id, "summary": change.summary}),
+        ))
+        .await?;
         w.commit(&self.signal).await?;
         Ok(id)
     }

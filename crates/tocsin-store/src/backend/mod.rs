@@ -103,7 +103,14 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    async fn timeline(&mut self, incident_id: i64, at: DateTime<Utc>, kind: TimelineKind, actor: &str, payload: serde_json::Value) -> Result<TimelineEntry> {
+    async fn timeline(
+        &mut self,
+        incident_id: i64,
+        at: DateTime<Utc>,
+        kind: TimelineKind,
+        actor: &str,
+        payload: serde_json::Value,
+    ) -> Result<TimelineEntry> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -117,7 +124,13 @@ impl WriteTx<'_> {
         Ok(TimelineEntry { id, incident_id, at, kind: kind.as_str().to_string(), actor: actor.to_string(), payload })
     }
 
-    async fn enqueue(&mut self, kind: &str, payload: serde_json::Value, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    async fn enqueue(
+        &mut self,
+        kind: &str,
+        payload: serde_json::Value,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4)")
             .bind(kind)
             .bind(payload.to_string())
@@ -144,7 +157,13 @@ impl WriteTx<'_> {
     }
 }
 
-fn audit_record(at: DateTime<Utc>, actor: &str, action: &str, target: String, details: serde_json::Value) -> AuditRecord {
+fn audit_record(
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) -> AuditRecord {
     AuditRecord { at, actor: actor.to_string(), action: action.to_string(), target, details }
 }
 

@@ -11,7 +11,13 @@ use crate::{OutboxItem, OutboxStore, Result};
 
 #[async_trait]
 impl OutboxStore for StoreImpl {
-    async fn claim_outbox(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxItem>> {
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>> {
         let rows = sqlx::query(dialect::CLAIM_OUTBOX)
             .bind(worker)
             .bind(to_us(lease_until))
@@ -36,12 +42,14 @@ impl OutboxStore for StoreImpl {
     }
 
     async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE outbox SET done_at = $1, lease_until = NULL WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL")
-            .bind(to_us(now))
-            .bind(id)
-            .bind(worker)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET done_at = $1, lease_until = NULL WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL",
+        )
+        .bind(to_us(now))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 

@@ -36,7 +36,8 @@ impl ScheduleStore for StoreImpl {
         .fetch_one(&mut *w.tx)
         .await?;
         let details = json!({"id": id, "user": new.user_id, "start": new.start, "end": new.end});
-        w.audit(audit_record(at, who, "schedule.override.create", format!("schedule:{}", new.schedule_id), details)).await?;
+        w.audit(audit_record(at, who, "schedule.override.create", format!("schedule:{}", new.schedule_id), details))
+            .await?;
         w.commit(&self.signal).await?;
         Ok(ScheduleOverride {
             id,
@@ -49,7 +50,11 @@ impl ScheduleStore for StoreImpl {
         })
     }
 
-    async fn list_overrides(&self, schedule_id: Option<&str>, ending_after: DateTime<Utc>) -> Result<Vec<ScheduleOverride>> {
+    async fn list_overrides(
+        &self,
+        schedule_id: Option<&str>,
+        ending_after: DateTime<Utc>,
+    ) -> Result<Vec<ScheduleOverride>> {
         let rows = sqlx::query(
             "SELECT id, schedule_id, user_id, start_at, end_at, created_at, created_by FROM schedule_overrides \
              WHERE deleted_at IS NULL AND ($1 IS NULL OR schedule_id = $1) AND end_at > $2 ORDER BY id",
@@ -88,8 +93,14 @@ impl ScheduleStore for StoreImpl {
         .rows_affected()
             > 0;
         if done {
-            w.audit(audit_record(at, who, "schedule.override.delete", format!("schedule:{schedule_id}"), json!({"id": id})))
-                .await?;
+            w.audit(audit_record(
+                at,
+                who,
+                "schedule.override.delete",
+                format!("schedule:{schedule_id}"),
+                json!({"id": id}),
+            ))
+            .await?;
             w.commit(&self.signal).await?;
         }
         Ok(done)
