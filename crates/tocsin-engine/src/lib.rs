@@ -12,7 +12,7 @@ pub mod paging;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
-use tocsin_store::{OutboxItem, Store, StoreError};
+use tocsin_store::{OutboxItem, OutboxStore, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -204,7 +204,7 @@ impl Engine {
 /// Completes an item paging did not complete itself. A failed item stays
 /// leased and is retried once the lease runs out.
 async fn finish(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     worker: &str,
     now: DateTime<Utc>,
     item: &OutboxItem,

@@ -1,29 +1,42 @@
-//! Persistence behind one domain-shaped interface, [`Store`], with an
-//! embedded SQLite implementation (the default) and a PostgreSQL one (for
-//! several equal nodes). Both run the same SQL where the dialects agree and
-//! the same conformance suite (`tests/conformance.rs`).
+//! Persistence behind domain-shaped interfaces, one per aggregate
+//! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
+//! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`]),
+//! gathered by [`Store`]. An embedded SQLite implementation (the default) and
+//! a PostgreSQL one (for several equal nodes) run the same SQL where the
+//! dialects agree and the same conformance suite (`tests/conformance.rs`).
 //!
 //! A successful return from any mutating call means the change is committed
 //! durably (SQLite WAL with `synchronous=FULL`; PostgreSQL commit).
 
+mod accounts;
+mod audit;
 mod batcher;
+mod catalog;
 mod codec;
-mod paging_types;
+mod incidents;
+mod intake;
+mod outbox;
+mod page;
+mod paging;
 pub mod postgres;
+mod schedules;
 pub mod sqlite;
-mod types;
 
-pub use paging_types::*;
-pub use types::*;
+pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
+pub use audit::{AuditEntry, AuditStore};
+pub use catalog::{CatalogChanges, CatalogStore, IntegrationRef, IntegrationView, ServiceView};
+pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
+pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
+pub use outbox::{OutboxItem, OutboxStore};
+pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, cursor};
+pub use paging::{
+    EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate, PagingStore,
+    StepTimeline,
+};
+pub use schedules::{NewOverride, ScheduleOverride, ScheduleStore, merge_overrides};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use tocsin_core::alert::Alert;
-use tocsin_core::event::ChangeEvent;
-use tocsin_core::incident::Incident;
-use tocsin_core::model::Catalog;
-use tocsin_core::timeline::TimelineEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,140 +58,28 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What the engine keeps while paging people: escalation state,
-/// notifications, rate-limit windows and server secrets.
+/// Everything Tocsin keeps. Object-safe so the server holds an
+/// `Arc<dyn Store>`; a part that needs one aggregate takes that trait
+/// (`&dyn IncidentStore`, or `Arc<dyn PagingStore>` by upcasting).
 #[async_trait]
-pub trait PagingStore: Send + Sync + 'static {
-    async fn get_escalation(&self, incident_id: i64) -> Result<Option<EscalationRow>>;
-    /// Writes one engine step atomically (see [`EngineStep`]).
-    async fn apply_step(&self, step: &EngineStep) -> Result<()>;
-    async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>>;
-    async fn incident_notifications(&self, incident_id: i64) -> Result<Vec<NotificationRow>>;
-    /// Notifications held by the rate limit of `contact_method`, oldest first.
-    async fn held_notifications(&self, contact_method: &str) -> Result<Vec<NotificationRow>>;
-    /// A still-pending notification of this page through this method, due
-    /// after `after` (the fallback of a failed method sends it early).
-    async fn pending_notification(
-        &self,
-        incident_id: i64,
-        user_id: &str,
-        contact_method: &str,
-        episode: i64,
-        after: DateTime<Utc>,
-    ) -> Result<Option<NotificationRow>>;
-    async fn method_window(&self, contact_method: &str) -> Result<Vec<DateTime<Utc>>>;
-    /// The secret stored under `name`, storing `generated` first if there is
-    /// none yet (the first node to ask wins; every node then reads the same).
-    async fn server_secret(&self, name: &str, generated: &str, at: DateTime<Utc>) -> Result<String>;
-    /// Queues engine work about an open incident on behalf of a person
-    /// (escalate now, reassign), audited as `action`.
-    async fn request_incident_work(
-        &self,
-        incident_id: i64,
-        kind: &str,
-        payload: serde_json::Value,
-        actor: &str,
-        action: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-}
-
-/// Everything Tocsin keeps. Object-safe so the server holds an `Arc<dyn Store>`.
-#[async_trait]
-pub trait Store: PagingStore {
+pub trait Store:
+    CatalogStore
+    + IntakeStore
+    + IncidentStore
+    + AccountStore
+    + ScheduleStore
+    + OutboxStore
+    + PagingStore
+    + AuditStore
+    + Send
+    + Sync
+{
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
     /// Cheap round trip to the database.
     async fn ping(&self) -> Result<()>;
     /// A handle that is notified after every commit that queued engine work.
     fn work_signal(&self) -> Arc<tokio::sync::Notify>;
-
-    // --- catalog (config as code) ---
-    /// Makes the stored catalog match `catalog`: upserts what is declared,
-    /// deactivates services and disables integrations that are not.
-    async fn apply_catalog(&self, catalog: &Catalog, actor: &str, now: DateTime<Utc>) -> Result<CatalogChanges>;
-    /// The enabled integration whose key hashes to `key_hash`.
-    async fn find_integration(&self, key_hash: &str) -> Result<Option<IntegrationRef>>;
-    async fn list_services(&self) -> Result<Vec<ServiceView>>;
-    async fn get_service(&self, id: &str) -> Result<Option<ServiceView>>;
-
-    // --- ingestion ---
-    /// Folds a batch of events from one integration into alerts and
-    /// incidents; returns one outcome per event, in order. Concurrent calls
-    /// share a transaction (group commit).
-    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>>;
-    /// Records a change event on its service's timeline.
-    async fn record_change(&self, origin: &IntegrationRef, change: &ChangeEvent, at: DateTime<Utc>) -> Result<i64>;
-    async fn list_changes(&self, service_id: &str, limit: i64) -> Result<Vec<ChangeRecord>>;
-    /// Resolves open alerts whose `expires_at` has passed (Alertmanager-style
-    /// senders stopped re-sending); returns how many it resolved.
-    async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize>;
-
-    // --- incidents and alerts ---
-    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
-    async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
-    async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>>;
-    async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>>;
-    async fn acknowledge_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
-    /// Resolves the incident and every alert in it that is still open.
-    async fn resolve_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
-    async fn add_note(&self, id: i64, actor: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry>;
-    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Page<Alert>>;
-    async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
-    async fn open_incident_count(&self) -> Result<i64>;
-
-    // --- API tokens ---
-    async fn create_token(&self, new: &NewToken, actor: &str, at: DateTime<Utc>) -> Result<TokenInfo>;
-    /// The unrevoked, unexpired token whose secret hashes to `secret_hash`,
-    /// if its account is still declared; with the account's role.
-    async fn authenticate(&self, secret_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenAuth>>;
-    /// Records that the token was used at `at` (not audited: not a change).
-    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
-    async fn get_token(&self, id: i64) -> Result<Option<TokenInfo>>;
-    /// Tokens of `user_id` (everyone's with `None`), revoked ones included, by id.
-    async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>>;
-    /// Returns false when no active token has this id.
-    async fn revoke_token(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
-    async fn active_token_count(&self) -> Result<i64>;
-
-    // --- schedule overrides created at run time ---
-    /// Stores an override; `end` must be after `start`. Audited as
-    /// `schedule.override.create`.
-    async fn create_override(&self, new: &NewOverride, actor: &str, at: DateTime<Utc>) -> Result<ScheduleOverride>;
-    /// Live (not deleted) overrides of one schedule (or all schedules when None) that end after `ending_after`, ordered by id.
-    async fn list_overrides(
-        &self,
-        schedule_id: Option<&str>,
-        ending_after: DateTime<Utc>,
-    ) -> Result<Vec<ScheduleOverride>>;
-    /// false when no live override of that schedule has that id.
-    async fn delete_override(&self, schedule_id: &str, id: i64, actor: &str, at: DateTime<Utc>) -> Result<bool>;
-
-    // --- iCalendar feed tokens ---
-    /// Sets the user's feed token (its SHA-256), replacing any previous one,
-    /// so rotating invalidates the old link. Audited as `user.ical_token.rotate`.
-    async fn set_ical_token(&self, user_id: &str, token_hash: &str, actor: &str, at: DateTime<Utc>) -> Result<()>;
-    /// The user whose feed token hashes to `token_hash`.
-    async fn ical_token_user(&self, token_hash: &str) -> Result<Option<String>>;
-
-    // --- engine outbox ---
-    /// Leases up to `limit` due, unfinished items to `worker` until
-    /// `lease_until`. Items whose lease ran out are claimable again, so a
-    /// dead worker's work is picked up.
-    async fn claim_outbox(
-        &self,
-        worker: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxItem>>;
-    async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()>;
-    /// Earliest due time of unfinished work, so the engine can sleep until then.
-    async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>>;
-
-    // --- audit ---
-    async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>>;
-
     /// Waits for in-flight writes and closes the connections.
     async fn close(&self);
 }

@@ -5,9 +5,17 @@
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
+use crate::Result;
+
+// The backend-independent code, compiled here against this backend's `Db`
+// and `dialect` (and once more by the other backend).
+#[path = "backend/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+mod backend;
+
 type Db = sqlx::Postgres;
 
-pub type PgStore = StoreImpl;
+pub type PgStore = backend::StoreImpl;
 
 mod dialect {
     pub fn push_param(sql: &mut String, n: usize) {
@@ -32,7 +40,7 @@ mod dialect {
         RETURNING id, kind, payload, due_at, attempts";
 }
 
-impl StoreImpl {
+impl backend::StoreImpl {
     /// Connects and runs migrations (under sqlx's advisory lock, so nodes
     /// starting together migrate once).
     pub async fn connect(url: &str) -> Result<Self> {
@@ -42,6 +50,3 @@ impl StoreImpl {
         Self::from_pools(pool.clone(), pool).await
     }
 }
-
-include!("shared.rs");
-include!("shared_paging.rs");

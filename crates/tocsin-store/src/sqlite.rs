@@ -6,9 +6,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use std::path::Path;
 use std::time::Duration;
 
+use crate::Result;
+
+// The backend-independent code, compiled here against this backend's `Db`
+// and `dialect` (and once more by the other backend).
+#[path = "backend/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose")]
+mod backend;
+
 type Db = sqlx::Sqlite;
 
-pub type SqliteStore = StoreImpl;
+pub type SqliteStore = backend::StoreImpl;
 
 mod dialect {
     /// Bulk statements use anonymous `?` parameters: SQLite resolves a named
@@ -33,7 +41,7 @@ mod dialect {
         RETURNING id, kind, payload, due_at, attempts";
 }
 
-impl StoreImpl {
+impl backend::StoreImpl {
     /// Opens (creating if needed) the database file and runs migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         let base = SqliteConnectOptions::new()
@@ -59,6 +67,3 @@ impl StoreImpl {
         Self::from_pools(read, write).await
     }
 }
-
-include!("shared.rs");
-include!("shared_paging.rs");

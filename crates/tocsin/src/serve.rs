@@ -16,7 +16,7 @@ use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits};
-use tocsin_store::{NewToken, Store};
+use tocsin_store::{AccountStore, NewToken, PagingStore, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -176,7 +176,7 @@ impl Running {
 /// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token. Without
 /// it, creates an admin token when no token exists yet and returns its secret.
 async fn bootstrap_admin(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     fixed: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<String>> {
@@ -215,7 +215,7 @@ async fn bootstrap_admin(
 /// Signing keys and limits for paging. Keys not set in config are generated
 /// once and kept in the database, so every node and every restart agrees.
 async fn paging_settings(
-    store: &dyn Store,
+    store: &dyn PagingStore,
     directory: &Directory,
     public_url: String,
     now: chrono::DateTime<chrono::Utc>,

@@ -1,8 +1,15 @@
-// The paging half of a store (escalations, notifications, rate-limit
-// windows, server secrets), compiled once per backend next to `shared.rs`.
+//! Paging: escalations, notifications, rate-limit windows and server
+//! secrets, and the engine step that writes them together.
 
-use crate::{EngineStep, EscalationRow, EscalationWrite, NotificationRow, PagingStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
 
+use super::incidents::load_incident;
+use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
+use crate::codec::{from_us, json_from, json_to, opt_from_us, to_us};
+use crate::{EngineStep, EscalationRow, EscalationWrite, NotificationRow, PagingStore, Result, StoreError};
 const NOTIFICATION_COLUMNS: &str = "id, incident_id, user_id, contact_method, channel, episode, idempotency_key, \
      status, attempts, due_at, created_at, sent_at, last_error";
 
@@ -27,11 +34,7 @@ fn notification_from_row(r: &DbRow) -> Result<NotificationRow> {
 /// Fails the step unless exactly one row changed: someone else moved the
 /// escalation on, or took over the outbox claim, since it was read.
 fn expect_one(done: <Db as sqlx::Database>::QueryResult, what: &str) -> Result<()> {
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(format!("{what} changed concurrently")))
-    }
+    if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("{what} changed concurrently"))) }
 }
 
 async fn write_escalation(w: &mut WriteTx<'_>, e: &EscalationWrite, at: DateTime<Utc>) -> Result<()> {
@@ -83,10 +86,12 @@ async fn retrigger_in_tx(w: &mut WriteTx<'_>, incident_id: i64) -> Result<()> {
 #[async_trait]
 impl PagingStore for StoreImpl {
     async fn get_escalation(&self, incident_id: i64) -> Result<Option<EscalationRow>> {
-        let row = sqlx::query("SELECT incident_id, policy_id, state, episode, version FROM escalations WHERE incident_id = $1")
-            .bind(incident_id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT incident_id, policy_id, state, episode, version FROM escalations WHERE incident_id = $1",
+        )
+        .bind(incident_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| {
             Ok(EscalationRow {
                 incident_id: r.try_get("incident_id")?,
@@ -143,14 +148,16 @@ impl PagingStore for StoreImpl {
             w.enqueue("notify.send", json!({"notification_id": id}), n.due_at, at).await?;
         }
         for u in &step.notification_updates {
-            sqlx::query("UPDATE notifications SET status = $1, attempts = $2, sent_at = $3, last_error = $4 WHERE id = $5")
-                .bind(&u.status)
-                .bind(u.attempts)
-                .bind(u.sent_at.map(to_us))
-                .bind(&u.last_error)
-                .bind(u.id)
-                .execute(&mut *w.tx)
-                .await?;
+            sqlx::query(
+                "UPDATE notifications SET status = $1, attempts = $2, sent_at = $3, last_error = $4 WHERE id = $5",
+            )
+            .bind(&u.status)
+            .bind(u.attempts)
+            .bind(u.sent_at.map(to_us))
+            .bind(&u.last_error)
+            .bind(u.id)
+            .execute(&mut *w.tx)
+            .await?;
         }
         for (kind, payload, due) in &step.outbox {
             w.enqueue(kind, payload.clone(), *due, at).await?;
@@ -223,13 +230,18 @@ impl PagingStore for StoreImpl {
     }
 
     async fn server_secret(&self, name: &str, generated: &str, at: DateTime<Utc>) -> Result<String> {
-        sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(generated)
+        .bind(to_us(at))
+        .execute(&self.write)
+        .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
-            .bind(generated)
-            .bind(to_us(at))
-            .execute(&self.write)
-            .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(&self.write).await?)
+            .fetch_one(&self.write)
+            .await?)
     }
 
     async fn request_incident_work(

@@ -1,9 +1,49 @@
-//! Rows the engine reads and writes while paging people.
+//! What the engine keeps while paging people: escalation state,
+//! notifications, rate-limit windows and server secrets.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tocsin_core::audit::AuditRecord;
 use tocsin_core::timeline::TimelineKind;
+
+use crate::Result;
+
+#[async_trait]
+pub trait PagingStore: Send + Sync {
+    async fn get_escalation(&self, incident_id: i64) -> Result<Option<EscalationRow>>;
+    /// Writes one engine step atomically (see [`EngineStep`]).
+    async fn apply_step(&self, step: &EngineStep) -> Result<()>;
+    async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>>;
+    async fn incident_notifications(&self, incident_id: i64) -> Result<Vec<NotificationRow>>;
+    /// Notifications held by the rate limit of `contact_method`, oldest first.
+    async fn held_notifications(&self, contact_method: &str) -> Result<Vec<NotificationRow>>;
+    /// A still-pending notification of this page through this method, due
+    /// after `after` (the fallback of a failed method sends it early).
+    async fn pending_notification(
+        &self,
+        incident_id: i64,
+        user_id: &str,
+        contact_method: &str,
+        episode: i64,
+        after: DateTime<Utc>,
+    ) -> Result<Option<NotificationRow>>;
+    async fn method_window(&self, contact_method: &str) -> Result<Vec<DateTime<Utc>>>;
+    /// The secret stored under `name`, storing `generated` first if there is
+    /// none yet (the first node to ask wins; every node then reads the same).
+    async fn server_secret(&self, name: &str, generated: &str, at: DateTime<Utc>) -> Result<String>;
+    /// Queues engine work about an open incident on behalf of a person
+    /// (escalate now, reassign), audited as `action`.
+    async fn request_incident_work(
+        &self,
+        incident_id: i64,
+        kind: &str,
+        payload: serde_json::Value,
+        actor: &str,
+        action: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+}
 
 /// One incident's escalation as stored.
 #[derive(Debug, Clone, PartialEq)]

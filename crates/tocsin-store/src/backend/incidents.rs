@@ -1,0 +1,238 @@
+//! Incidents and their alerts: reads, acknowledge, resolve, notes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+use tocsin_core::alert::{Alert, AlertStatus};
+use tocsin_core::event::{Link, Severity};
+use tocsin_core::incident::{Incident, IncidentStatus};
+use tocsin_core::model::IntegrationKind;
+use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+
+use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, page};
+use crate::codec::{from_us, json_from, opt_from_us, parse_enum, to_us};
+use crate::{AlertFilter, IncidentFilter, IncidentStore, Page, Result, StoreError};
+
+async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {
+    let status = incident.status.acknowledge()?;
+    sqlx::query("UPDATE incidents SET status = $1, acknowledged_at = $2, acknowledged_by = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(to_us(now))
+        .bind(who)
+        .bind(incident.id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.timeline(incident.id, now, TimelineKind::Acknowledged, who, json!({})).await?;
+    w.audit(audit_record(now, who, "incident.acknowledge", format!("incident:{}", incident.id), json!({}))).await?;
+    w.enqueue("incident.acknowledged", json!({"incident_id": incident.id}), now, now).await?;
+    Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
+}
+
+async fn set_resolved(
+    w: &mut WriteTx<'_>,
+    incident: Incident,
+    who: &str,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Incident> {
+    let status = incident.status.resolve()?;
+    sqlx::query("UPDATE incidents SET status = $1, resolved_at = $2, resolved_by = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(to_us(now))
+        .bind(who)
+        .bind(incident.id)
+        .execute(&mut *w.tx)
+        .await?;
+    w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
+    w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason})))
+        .await?;
+    w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now).await?;
+    Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
+}
+
+// ---------------------------------------------------------------------------
+// Row mapping
+
+fn incident_from_row(r: &DbRow) -> Result<Incident> {
+    Ok(Incident {
+        id: r.try_get("id")?,
+        service_id: r.try_get("service_id")?,
+        title: r.try_get("title")?,
+        severity: parse_enum("incidents.severity", &r.try_get::<String, _>("severity")?, Severity::parse)?,
+        status: parse_enum("incidents.status", &r.try_get::<String, _>("status")?, IncidentStatus::parse)?,
+        created_at: from_us(r.try_get("created_at")?)?,
+        acknowledged_at: opt_from_us(r.try_get("acknowledged_at")?)?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+        resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
+        resolved_by: r.try_get("resolved_by")?,
+        alert_count: r.try_get("alert_count")?,
+    })
+}
+
+fn alert_from_row(r: &DbRow) -> Result<Alert> {
+    Ok(Alert {
+        id: r.try_get("id")?,
+        service_id: r.try_get("service_id")?,
+        integration_id: r.try_get("integration_id")?,
+        kind: parse_enum("alerts.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+        dedup_key: r.try_get("dedup_key")?,
+        status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
+        summary: r.try_get("summary")?,
+        severity: parse_enum("alerts.severity", &r.try_get::<String, _>("severity")?, Severity::parse)?,
+        source: r.try_get("source")?,
+        labels: json_from::<BTreeMap<String, String>>("alerts.labels", &r.try_get::<String, _>("labels")?)?,
+        details: json_from("alerts.details", &r.try_get::<String, _>("details")?)?,
+        links: json_from::<Vec<Link>>("alerts.links", &r.try_get::<String, _>("links")?)?,
+        first_seen: from_us(r.try_get("first_seen")?)?,
+        last_seen: from_us(r.try_get("last_seen")?)?,
+        occurrences: r.try_get("occurrences")?,
+        acknowledged_at: opt_from_us(r.try_get("acknowledged_at")?)?,
+        resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
+        expires_at: opt_from_us(r.try_get("expires_at")?)?,
+        incident_id: r.try_get("incident_id")?,
+    })
+}
+
+fn timeline_from_row(r: &DbRow) -> Result<TimelineEntry> {
+    Ok(TimelineEntry {
+        id: r.try_get("id")?,
+        incident_id: r.try_get("incident_id")?,
+        at: from_us(r.try_get("at")?)?,
+        kind: r.try_get("kind")?,
+        actor: r.try_get("actor")?,
+        payload: json_from("timeline.payload", &r.try_get::<String, _>("payload")?)?,
+    })
+}
+
+pub(super) async fn load_incident(tx: &mut Tx<'_>, id: i64) -> Result<Incident> {
+    let row = sqlx::query(
+        "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+         resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    incident_from_row(&row)
+}
+
+#[async_trait]
+impl IncidentStore for StoreImpl {
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Page<Incident>> {
+        let limit = clamp_limit(f.limit);
+        let rows = sqlx::query(
+            "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count FROM incidents \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) AND ($3 IS NULL OR created_at >= $3) \
+             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(f.since.map(to_us))
+        .bind(f.before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(incident_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |i| i.id))
+    }
+
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
+        let row = sqlx::query(
+            "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>> {
+        let rows = sqlx::query("SELECT * FROM timeline WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(timeline_from_row).collect()
+    }
+
+    async fn acknowledge_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
+        let mut w = begin_write(&self.write).await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        let incident = acknowledge_in_tx(&mut w, incident, who, at).await?;
+        w.commit(&self.signal).await?;
+        Ok(incident)
+    }
+
+    async fn resolve_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
+        let mut w = begin_write(&self.write).await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        // Check the transition before touching alerts, so a refused resolve changes nothing.
+        incident.status.resolve()?;
+        let open: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM alerts WHERE incident_id = $1 AND status <> 'resolved' ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *w.tx)
+                .await?;
+        for alert_id in &open {
+            sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2")
+                .bind(to_us(at))
+                .bind(alert_id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        sqlx::query("UPDATE incidents SET open_alerts = 0 WHERE id = $1").bind(id).execute(&mut *w.tx).await?;
+        let incident = set_resolved(&mut w, incident, who, at, "resolved by hand").await?;
+        w.commit(&self.signal).await?;
+        Ok(incident)
+    }
+
+    async fn add_note(&self, id: i64, who: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry> {
+        let mut w = begin_write(&self.write).await?;
+        load_incident(&mut w.tx, id).await?;
+        let entry = w.timeline(id, at, TimelineKind::Note, who, json!({"text": text})).await?;
+        w.audit(audit_record(at, who, "incident.note", format!("incident:{id}"), json!({"timeline_id": entry.id})))
+            .await?;
+        w.commit(&self.signal).await?;
+        Ok(entry)
+    }
+
+    async fn list_alerts(&self, f: &AlertFilter) -> Result<Page<Alert>> {
+        let limit = clamp_limit(f.limit);
+        let rows = sqlx::query(
+            "SELECT * FROM alerts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) \
+             AND ($3 IS NULL OR dedup_key = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(&f.dedup_key)
+        .bind(f.before_id)
+        .bind(limit + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(alert_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |a| a.id))
+    }
+
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>> {
+        let row = sqlx::query("SELECT * FROM alerts WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    async fn open_incident_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE status <> 'resolved'")
+            .fetch_one(&self.read)
+            .await?)
+    }
+}

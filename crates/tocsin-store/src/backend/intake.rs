@@ -1,0 +1,462 @@
+//! Ingestion: read what the batch names, plan in the domain, write in bulk.
+//! A commit costs a fixed handful of statements however many events it holds,
+//! which is what makes group commit pay off. Alert expiry is a resolve
+//! through the same path.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use tocsin_core::alert::AlertStatus;
+use tocsin_core::audit::chain_hash;
+use tocsin_core::event::{ChangeEvent, Event, EventAction, Severity};
+use tocsin_core::incident::IncidentStatus;
+use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NextIds, OpenAlert, Plan};
+use tocsin_core::model::IntegrationKind;
+use tocsin_core::timeline::actor;
+
+use super::bulk::{Binds, CHUNK, Script, inline_rows, values_list};
+use super::{Conn, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
+use crate::batcher::BatchWriter;
+use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
+use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, Result, StoreError};
+
+/// The group-commit writer keeps one connection of its own, so a commit
+/// never waits for the previous one's connection to return to a pool.
+pub(super) struct Writer {
+    conn: tokio::sync::Mutex<Conn>,
+    signal: Arc<Notify>,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Conn, signal: Arc<Notify>) -> Self {
+        Self { conn: tokio::sync::Mutex::new(conn), signal }
+    }
+}
+
+#[async_trait]
+impl BatchWriter for Writer {
+    async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
+        let incoming: Vec<Incoming<'_>> = batches
+            .iter()
+            .flat_map(|b| {
+                b.events.iter().map(move |event| Incoming {
+                    service_id: &b.origin.service_id,
+                    integration_id: &b.origin.id,
+                    kind: b.origin.kind,
+                    event,
+                    at: b.received_at,
+                })
+            })
+            .collect();
+        let mut conn = self.conn.lock().await;
+        let mut w = begin_write_on(&mut conn).await?;
+        let mut outcomes = write_events(&mut w, &incoming).await?.into_iter();
+        w.commit(&self.signal).await?;
+        Ok(batches
+            .iter()
+            .map(|b| {
+                b.events
+                    .iter()
+                    .zip(outcomes.by_ref())
+                    .map(|(event, o)| IngestOutcome {
+                        dedup_key: event.dedup_key.clone(),
+                        effect: o.effect.as_str(),
+                        alert_id: o.alert_id,
+                        incident_id: o.incident_id,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// Folds events into alerts and incidents inside an open write transaction.
+async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+    let open = load_open_alerts(&mut w.tx, incoming).await?;
+    let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE((SELECT MAX(id) FROM incidents), 0), COALESCE((SELECT MAX(id) FROM alerts), 0)",
+    )
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let plan = intake::plan(incoming, &open, &incidents, NextIds { incident: max_incident + 1, alert: max_alert + 1 });
+    write_plan(w, incoming, &plan).await?;
+    Ok(plan.outcomes)
+}
+
+async fn load_open_alerts(tx: &mut Tx<'_>, incoming: &[Incoming<'_>]) -> Result<HashMap<(String, String), OpenAlert>> {
+    let mut keys: Vec<(&str, &str)> = incoming.iter().map(|i| (i.service_id, i.event.dedup_key.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut open = HashMap::new();
+    for chunk in keys.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT a.id, a.service_id, a.dedup_key, a.status, a.incident_id FROM alerts a JOIN ({}) q \
+             ON a.service_id = q.s AND a.dedup_key = q.k WHERE a.status <> 'resolved'",
+            inline_rows(&["s", "k"], chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (service, key) in chunk {
+            q = q.bind(service.to_string()).bind(key.to_string());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let alert = OpenAlert {
+                id: r.try_get("id")?,
+                status: parse_enum("alerts.status", &r.try_get::<String, _>("status")?, AlertStatus::parse)?,
+                incident_id: r.try_get("incident_id")?,
+            };
+            open.insert((r.try_get("service_id")?, r.try_get("dedup_key")?), alert);
+        }
+    }
+    Ok(open)
+}
+
+async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut states = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT i.id, i.status, i.open_alerts FROM incidents i JOIN ({}) q ON i.id = q.id",
+            inline_rows(&["id"], chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let state = IncidentState {
+                status: parse_enum("incidents.status", &r.try_get::<String, _>("status")?, IncidentStatus::parse)?,
+                open_alerts: r.try_get("open_alerts")?,
+            };
+            states.insert(r.try_get("id")?, state);
+        }
+    }
+    Ok(states)
+}
+
+async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
+    let mut script = Script::default();
+    let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
+    let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) =
+        plan.incidents.iter().partition(|i| i.is_new);
+    let (new_alerts, changed_alerts): (Vec<&AlertRow>, Vec<&AlertRow>) = plan.alerts.iter().partition(|a| a.is_new);
+
+    for chunk in new_incidents.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO incidents (id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
+             resolved_at, resolved_by, alert_count, open_alerts) VALUES {}",
+            values_list(chunk.len(), 12)
+        );
+        let mut q = Binds::new(sql);
+        for i in chunk {
+            let opened = event(i.opened_by).ok_or_else(|| StoreError::Corrupt("incident without its event".into()))?;
+            q = q
+                .bind(i.id)
+                .bind(i.service_id.clone())
+                .bind(opened.summary.clone())
+                .bind(opened.severity.as_str())
+                .bind(i.status.as_str())
+                .bind(to_us(i.created_at))
+                .bind(i.acknowledged_at.map(to_us))
+                .bind(i.acknowledged_by.clone())
+                .bind(i.resolved_at.map(to_us))
+                .bind(i.resolved_by.clone())
+                .bind(i.alerts_added)
+                .bind(i.open_alerts);
+        }
+        script.push(q);
+    }
+    for chunk in new_alerts.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO alerts (id, service_id, integration_id, kind, dedup_key, status, summary, severity, source, labels, \
+             details, links, first_seen, last_seen, occurrences, acknowledged_at, resolved_at, expires_at, incident_id) VALUES {}",
+            values_list(chunk.len(), 19)
+        );
+        let mut q = Binds::new(sql);
+        for a in chunk {
+            let e = event(a.content_from).ok_or_else(|| StoreError::Corrupt("alert without its event".into()))?;
+            q = q
+                .bind(a.id)
+                .bind(a.service_id.clone())
+                .bind(a.integration_id.clone())
+                .bind(a.kind.as_str())
+                .bind(a.dedup_key.clone())
+                .bind(a.status.as_str())
+                .bind(e.summary.clone())
+                .bind(e.severity.as_str())
+                .bind(e.source.clone())
+                .bind(json_to(&e.labels))
+                .bind(e.details.to_string())
+                .bind(json_to(&e.links))
+                .bind(to_us(a.first_seen))
+                .bind(to_us(a.last_seen))
+                .bind(a.occurrences)
+                .bind(a.acknowledged_at.map(to_us))
+                .bind(a.resolved_at.map(to_us))
+                .bind(e.expires_at.map(to_us))
+                .bind(a.incident_id);
+        }
+        script.push(q);
+    }
+    script.run(&mut w.tx).await?;
+    if let Some(sync) = dialect::SYNC_ID_SEQUENCES
+        && (!new_incidents.is_empty() || !new_alerts.is_empty())
+    {
+        let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MAX(id) FROM incidents), 1), COALESCE((SELECT MAX(id) FROM alerts), 1)",
+        )
+        .fetch_one(&mut *w.tx)
+        .await?;
+        sqlx::query(sync).bind(max_incident).bind(max_alert).execute(&mut *w.tx).await?;
+    }
+    for chunk in changed_alerts.chunks(CHUNK) {
+        let columns = [
+            "id",
+            "status",
+            "added",
+            "last_seen",
+            "ack",
+            "res",
+            "content",
+            "summary",
+            "severity",
+            "source",
+            "labels",
+            "details",
+            "links",
+            "expires_at",
+        ];
+        let sql = format!(
+            "UPDATE alerts SET status = u.status, occurrences = alerts.occurrences + u.added, last_seen = u.last_seen, \
+             acknowledged_at = COALESCE(u.ack, alerts.acknowledged_at), resolved_at = COALESCE(u.res, alerts.resolved_at), \
+             summary = COALESCE(u.summary, alerts.summary), severity = COALESCE(u.severity, alerts.severity), \
+             source = CASE WHEN u.content = 1 THEN u.source ELSE alerts.source END, \
+             labels = COALESCE(u.labels, alerts.labels), details = COALESCE(u.details, alerts.details), \
+             links = COALESCE(u.links, alerts.links), \
+             expires_at = CASE WHEN u.content = 1 THEN u.expires_at ELSE alerts.expires_at END \
+             FROM ({}) AS u WHERE alerts.id = u.id",
+            inline_rows(&columns, chunk.len())
+        );
+        let mut q = Binds::new(sql);
+        for a in chunk {
+            let e = event(a.content_from);
+            q = q
+                .bind(a.id)
+                .bind(a.status.as_str())
+                .bind(a.occurrences)
+                .bind(to_us(a.last_seen))
+                .bind(a.acknowledged_at.map(to_us))
+                .bind(a.resolved_at.map(to_us))
+                .bind(i64::from(e.is_some()))
+                .bind(e.map(|e| e.summary.clone()))
+                .bind(e.map(|e| e.severity.as_str()))
+                .bind(e.and_then(|e| e.source.clone()))
+                .bind(e.map(|e| json_to(&e.labels)))
+                .bind(e.map(|e| e.details.to_string()))
+                .bind(e.map(|e| json_to(&e.links)))
+                .bind(e.and_then(|e| e.expires_at.map(to_us)));
+        }
+        script.push(q);
+    }
+    for chunk in changed_incidents.chunks(CHUNK) {
+        let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by"];
+        let sql = format!(
+            "UPDATE incidents SET status = u.status, open_alerts = u.open_alerts, alert_count = incidents.alert_count + u.added, \
+             acknowledged_at = COALESCE(u.ack_at, incidents.acknowledged_at), \
+             acknowledged_by = COALESCE(u.ack_by, incidents.acknowledged_by), \
+             resolved_at = COALESCE(u.res_at, incidents.resolved_at), resolved_by = COALESCE(u.res_by, incidents.resolved_by) \
+             FROM ({}) AS u WHERE incidents.id = u.id",
+            inline_rows(&columns, chunk.len())
+        );
+        let mut q = Binds::new(sql);
+        for i in chunk {
+            q = q
+                .bind(i.id)
+                .bind(i.status.as_str())
+                .bind(i.open_alerts)
+                .bind(i.alerts_added)
+                .bind(i.acknowledged_at.map(to_us))
+                .bind(i.acknowledged_by.clone())
+                .bind(i.resolved_at.map(to_us))
+                .bind(i.resolved_by.clone());
+        }
+        script.push(q);
+    }
+    for chunk in plan.timeline.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES {}",
+            values_list(chunk.len(), 5)
+        );
+        let mut q = Binds::new(sql);
+        for t in chunk {
+            q = q
+                .bind(t.incident_id)
+                .bind(to_us(t.at))
+                .bind(t.kind.as_str())
+                .bind(t.actor.clone())
+                .bind(t.payload.to_string());
+        }
+        script.push(q);
+    }
+    for chunk in plan.audit.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES {}",
+            values_list(chunk.len(), 7)
+        );
+        let mut q = Binds::new(sql);
+        for record in chunk {
+            let hash = chain_hash(&w.head, record);
+            q = q
+                .bind(to_us(record.at))
+                .bind(record.actor.clone())
+                .bind(record.action.clone())
+                .bind(record.target.clone())
+                .bind(record.details.to_string())
+                .bind(std::mem::replace(&mut w.head, hash.clone()))
+                .bind(hash);
+            w.head_dirty = true;
+        }
+        script.push(q);
+    }
+    for chunk in plan.outbox.chunks(CHUNK) {
+        let sql =
+            format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
+        let mut q = Binds::new(sql);
+        for o in chunk {
+            q = q.bind(o.kind).bind(o.payload.to_string()).bind(to_us(o.due_at)).bind(to_us(o.due_at));
+        }
+        script.push(q);
+        w.queued_work = true;
+    }
+    script.run(&mut w.tx).await
+}
+
+#[async_trait]
+impl IntakeStore for StoreImpl {
+    async fn ingest(&self, batch: IngestBatch) -> Result<Vec<IngestOutcome>> {
+        if batch.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        for event in &batch.events {
+            event.check_storable()?;
+        }
+        self.batcher.submit(batch).await
+    }
+
+    async fn record_change(&self, origin: &IntegrationRef, change: &ChangeEvent, at: DateTime<Utc>) -> Result<i64> {
+        change.check_storable()?;
+        let mut w = begin_write(&self.write).await?;
+        let who = actor::integration(&origin.id);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO service_changes (service_id, at, occurred_at, summary, source, actor, details, links) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&origin.service_id)
+        .bind(to_us(at))
+        .bind(change.occurred_at.map(to_us))
+        .bind(&change.summary)
+        .bind(&change.source)
+        .bind(&who)
+        .bind(change.details.to_string())
+        .bind(json_to(&change.links))
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.audit(audit_record(
+            at,
+            &who,
+            "service.change",
+            format!("service:{}", origin.service_id),
+            json!({"change_id": id, "summary": change.summary}),
+        ))
+        .await?;
+        w.commit(&self.signal).await?;
+        Ok(id)
+    }
+
+    async fn list_changes(&self, service_id: &str, limit: i64) -> Result<Vec<ChangeRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, service_id, at, occurred_at, summary, source, actor, details, links FROM service_changes \
+             WHERE service_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(service_id)
+        .bind(clamp_limit(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChangeRecord {
+                    id: r.try_get("id")?,
+                    service_id: r.try_get("service_id")?,
+                    at: from_us(r.try_get("at")?)?,
+                    occurred_at: opt_from_us(r.try_get("occurred_at")?)?,
+                    summary: r.try_get("summary")?,
+                    source: r.try_get("source")?,
+                    actor: r.try_get("actor")?,
+                    details: json_from("service_changes.details", &r.try_get::<String, _>("details")?)?,
+                    links: json_from("service_changes.links", &r.try_get::<String, _>("links")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+        // Read first: most sweeps find nothing and should not take the write lock.
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alerts WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(to_us(now))
+        .fetch_one(&self.read)
+        .await?;
+        if due == 0 {
+            return Ok(0);
+        }
+        let mut w = begin_write(&self.write).await?;
+        let rows = sqlx::query(
+            "SELECT service_id, integration_id, kind, dedup_key FROM alerts \
+             WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(to_us(now))
+        .bind(limit)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        // An expiry is a resolve from the sender that went quiet.
+        let mut expired = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let service_id: String = r.try_get("service_id")?;
+            let integration_id: String = r.try_get("integration_id")?;
+            let kind = parse_enum("alerts.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?;
+            let event = Event {
+                action: EventAction::Resolve,
+                dedup_key: r.try_get("dedup_key")?,
+                summary: String::new(),
+                severity: Severity::Info,
+                source: None,
+                labels: BTreeMap::new(),
+                details: serde_json::Value::Null,
+                links: Vec::new(),
+                occurred_at: None,
+                expires_at: None,
+            };
+            expired.push((service_id, integration_id, kind, event));
+        }
+        let incoming: Vec<Incoming<'_>> = expired
+            .iter()
+            .map(|(service_id, integration_id, kind, event)| Incoming {
+                service_id,
+                integration_id,
+                kind: *kind,
+                event,
+                at: now,
+            })
+            .collect();
+        write_events(&mut w, &incoming).await?;
+        w.commit(&self.signal).await?;
+        Ok(rows.len())
+    }
+}

@@ -1,0 +1,208 @@
+//! The backend-independent half of a store, compiled once per backend.
+//!
+//! `sqlite.rs` and `postgres.rs` each define `Db` (the sqlx database type)
+//! and a `dialect` module with the few statements whose text differs, then
+//! declare this directory as their `backend` module (`#[path]`). That keeps
+//! one copy of the logic while every query is type-checked against each
+//! concrete backend (sqlx's `Any` driver cannot carry our types; generic
+//! code over `sqlx::Database` drowns in trait bounds).
+//!
+//! This file holds the store itself and what every aggregate shares: write
+//! transactions (audit head, timeline, outbox) and paging of lists. Each
+//! aggregate's trait is implemented in its own file.
+
+mod accounts;
+mod audit;
+mod bulk;
+mod catalog;
+mod incidents;
+mod intake;
+mod outbox;
+mod paging;
+mod schedules;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Pool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use tocsin_core::audit::{AuditRecord, chain_hash};
+use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+
+use super::{Db, dialect};
+use crate::batcher::Batcher;
+use crate::codec::to_us;
+use crate::{DEFAULT_PAGE, MAX_PAGE, Page, Result, Store, cursor};
+
+type DbRow = <Db as sqlx::Database>::Row;
+type Tx<'c> = sqlx::Transaction<'c, Db>;
+type Conn = <Db as sqlx::Database>::Connection;
+
+/// A store over one database: a pool for reads, a pool for writes (one
+/// connection on SQLite, where there is only ever one writer), and the
+/// group-commit queue for ingestion.
+pub struct StoreImpl {
+    read: Pool<Db>,
+    write: Pool<Db>,
+    batcher: Batcher,
+    signal: Arc<Notify>,
+}
+
+impl StoreImpl {
+    pub(super) async fn from_pools(read: Pool<Db>, write: Pool<Db>) -> Result<Self> {
+        let signal = Arc::new(Notify::new());
+        let conn = write.acquire().await?.detach();
+        let writer = Arc::new(intake::Writer::new(conn, signal.clone()));
+        Ok(Self { read, write, batcher: Batcher::start(writer), signal })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Write transactions: every one takes the audit head first. On PostgreSQL the
+// row lock serialises writers across nodes, so dedup never races; on SQLite
+// the single write connection already does.
+
+struct WriteTx<'c> {
+    tx: Tx<'c>,
+    head: String,
+    head_dirty: bool,
+    queued_work: bool,
+}
+
+async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx<'static>> {
+    lock_head(pool.begin_with(dialect::BEGIN_WRITE).await?).await
+}
+
+async fn begin_write_on(conn: &mut Conn) -> Result<WriteTx<'_>> {
+    lock_head(sqlx::Connection::begin_with(conn, dialect::BEGIN_WRITE).await?).await
+}
+
+async fn lock_head(mut tx: Tx<'_>) -> Result<WriteTx<'_>> {
+    let head: String = sqlx::query_scalar(dialect::LOCK_AUDIT_HEAD).fetch_one(&mut *tx).await?;
+    Ok(WriteTx { tx, head, head_dirty: false, queued_work: false })
+}
+
+impl WriteTx<'_> {
+    async fn audit(&mut self, record: AuditRecord) -> Result<()> {
+        let hash = chain_hash(&self.head, &record);
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(to_us(record.at))
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.target)
+        .bind(record.details.to_string())
+        .bind(&self.head)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        self.head = hash;
+        self.head_dirty = true;
+        Ok(())
+    }
+
+    async fn timeline(
+        &mut self,
+        incident_id: i64,
+        at: DateTime<Utc>,
+        kind: TimelineKind,
+        actor: &str,
+        payload: serde_json::Value,
+    ) -> Result<TimelineEntry> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO timeline (incident_id, at, kind, actor, payload) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(to_us(at))
+        .bind(kind.as_str())
+        .bind(actor)
+        .bind(payload.to_string())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(TimelineEntry { id, incident_id, at, kind: kind.as_str().to_string(), actor: actor.to_string(), payload })
+    }
+
+    async fn enqueue(
+        &mut self,
+        kind: &str,
+        payload: serde_json::Value,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(kind)
+            .bind(payload.to_string())
+            .bind(to_us(due_at))
+            .bind(to_us(now))
+            .execute(&mut *self.tx)
+            .await?;
+        self.queued_work = true;
+        Ok(())
+    }
+
+    async fn commit(mut self, signal: &Notify) -> Result<()> {
+        if self.head_dirty {
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE singleton = 1")
+                .bind(&self.head)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        if self.queued_work {
+            signal.notify_one();
+        }
+        Ok(())
+    }
+}
+
+fn audit_record(
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord { at, actor: actor.to_string(), action: action.to_string(), target, details }
+}
+
+// ---------------------------------------------------------------------------
+// Lists
+
+fn page<T>(mut items: Vec<T>, limit: i64, id_of: impl Fn(&T) -> i64) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|t| cursor::encode(id_of(t)))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn clamp_limit(limit: i64) -> i64 {
+    if limit <= 0 { DEFAULT_PAGE } else { limit.min(MAX_PAGE) }
+}
+
+#[async_trait]
+impl Store for StoreImpl {
+    fn backend(&self) -> &'static str {
+        dialect::NAME
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn close(&self) {
+        self.batcher.shutdown().await;
+        self.write.close().await;
+        self.read.close().await;
+    }
+}

@@ -1,0 +1,43 @@
+//! Incidents and their alerts: reads, and what people do to an incident.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tocsin_core::alert::{Alert, AlertStatus};
+use tocsin_core::incident::{Incident, IncidentStatus};
+use tocsin_core::timeline::TimelineEntry;
+
+use crate::{Page, Result};
+
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>>;
+    async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>>;
+    async fn acknowledge_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
+    /// Resolves the incident and every alert in it that is still open.
+    async fn resolve_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
+    async fn add_note(&self, id: i64, actor: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry>;
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Page<Alert>>;
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
+    async fn open_incident_count(&self) -> Result<i64>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    pub service: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Return only items older than this id (from `next_cursor`).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub service: Option<String>,
+    pub dedup_key: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
