@@ -23,6 +23,9 @@ pub enum AppError {
     InvalidTransition(String),
     #[error("{0}")]
     Conflict(String),
+    /// A config file that does not validate; nothing was changed.
+    #[error("the config does not validate:\n{0}")]
+    InvalidConfig(tocsin_config::ConfigErrors),
     /// Storage failed; retrying later may work.
     #[error("storage is unavailable: {0}")]
     Unavailable(StoreError),

@@ -11,6 +11,7 @@
 
 mod audit;
 mod catalog;
+mod config;
 mod error;
 mod feeds;
 mod incidents;
@@ -18,6 +19,7 @@ mod people;
 mod schedules;
 mod tokens;
 
+pub use config::{AppliedConfig, ConfigPlan};
 pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
 pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};

@@ -266,6 +266,28 @@ impl Client {
         self.send(self.req(Method::DELETE, url)).await.map(|_| ())
     }
 
+    // ---- config as code ----
+
+    /// `POST /api/v1/config/plan`: what `source` would change; changes nothing.
+    pub async fn plan_config(&self, file: &str, source: &str) -> Result<ConfigPlan, ClientError> {
+        let url = self.api(&["config", "plan"])?;
+        let body = serde_json::json!({ "file": file, "source": source });
+        self.call(self.req(Method::POST, url).json(&body)).await
+    }
+
+    /// `POST /api/v1/config` (admin): applies `source` as the next version.
+    pub async fn apply_config(&self, file: &str, source: &str) -> Result<AppliedConfig, ClientError> {
+        let url = self.api(&["config"])?;
+        let body = serde_json::json!({ "file": file, "source": source });
+        self.call(self.req(Method::POST, url).json(&body)).await
+    }
+
+    /// `GET /api/v1/config`: the version in force.
+    pub async fn config_status(&self) -> Result<ConfigVersion, ClientError> {
+        let url = self.api(&["config"])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
     // ---- ingestion ----
 
     /// `POST` a JSON value to `base + path` without the bearer token

@@ -273,3 +273,53 @@ pub struct Notification {
 pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
+
+/// Ids added, changed and removed in one section of the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionChanges {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// What a config file changes, section by section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChanges {
+    pub teams: SectionChanges,
+    pub users: SectionChanges,
+    pub services: SectionChanges,
+    pub integrations: SectionChanges,
+    pub schedules: SectionChanges,
+    pub escalation_policies: SectionChanges,
+    pub notifications_changed: bool,
+}
+
+/// `POST /api/v1/config/plan`: what applying a file would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPlan {
+    pub current_version: i64,
+    pub summary: String,
+    pub changes: ConfigChanges,
+    pub warnings: Vec<String>,
+}
+
+/// `GET /api/v1/config`: the version in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub file: String,
+    pub summary: String,
+    pub applied_at: DateTime<Utc>,
+    pub applied_by: String,
+}
+
+/// `POST /api/v1/config`: the version now in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedConfig {
+    #[serde(flatten)]
+    pub version: ConfigVersion,
+    /// False when the file equals the version in force (nothing stored).
+    pub created: bool,
+    pub changes: ConfigChanges,
+    pub warnings: Vec<String>,
+}

@@ -116,6 +116,19 @@ pub fn parse(file_label: &str, text: &str) -> Result<Catalog, ConfigErrors> {
     diagnostics.finish(catalog)
 }
 
+/// The text of the config file at `path`, within [`MAX_FILE_BYTES`] and
+/// valid UTF-8, or the error that says why not (labelled with the path).
+pub fn read_source(path: &std::path::Path) -> Result<String, ConfigErrors> {
+    read_limited(path).map_err(|(pos, problem)| {
+        let mut diagnostics = Diagnostics::new(&path.display().to_string());
+        diagnostics.report(&Path::root(), pos, problem);
+        match diagnostics.finish(()) {
+            Err(errors) => errors,
+            Ok(()) => ConfigErrors(Vec::new()),
+        }
+    })
+}
+
 /// Reads the config file at `path` and [`parse`]s it, labelling errors with
 /// the path.
 ///
@@ -123,15 +136,7 @@ pub fn parse(file_label: &str, text: &str) -> Result<Catalog, ConfigErrors> {
 /// full, as are files that are not UTF-8 (the error points at the first bad
 /// byte).
 pub fn load(path: &std::path::Path) -> Result<Catalog, ConfigErrors> {
-    let label = path.display().to_string();
-    match read_limited(path) {
-        Ok(text) => parse(&label, &text),
-        Err((pos, problem)) => {
-            let mut diagnostics = Diagnostics::new(&label);
-            diagnostics.report(&Path::root(), pos, problem);
-            diagnostics.finish(Catalog::default())
-        }
-    }
+    parse(&path.display().to_string(), &read_source(path)?)
 }
 
 /// Reads at most one byte more than the limit, so an oversized (or endless)

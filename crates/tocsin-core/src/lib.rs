@@ -8,6 +8,7 @@ pub mod access;
 pub mod alert;
 pub mod audit;
 pub mod auth;
+pub mod catalog_diff;
 pub mod clock;
 pub mod dedup;
 pub mod directory;

@@ -15,11 +15,14 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Itemised problems where one message is not enough (every error in
+    /// a config file); shown as `error.details`.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, details: None }
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -77,6 +80,20 @@ impl From<AppError> for ApiError {
             AppError::Invalid { field, message } => ApiError::validation(field, message),
             AppError::InvalidTransition(message) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
             AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::InvalidConfig(errors) => {
+                let items: Vec<serde_json::Value> = errors
+                    .0
+                    .iter()
+                    .map(|e| {
+                        json!({"file": e.file, "line": e.line, "column": e.column, "path": e.path, "message": e.message})
+                    })
+                    .collect();
+                let message = format!("the config does not validate ({} problems); nothing was changed", items.len());
+                ApiError {
+                    details: Some(json!(items)),
+                    ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", message)
+                }
+            }
             AppError::Unavailable(store) => store.into(),
         }
     }
@@ -84,7 +101,10 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        if let Some(details) = self.details {
+            body["error"]["details"] = details;
+        }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));

@@ -24,7 +24,10 @@ pub mod sqlite;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
 pub use audit::{AuditEntry, AuditStore};
-pub use catalog::{CatalogChanges, CatalogStore, IntegrationRef, IntegrationView, ServiceView};
+pub use catalog::{
+    CatalogChanges, CatalogStore, ConfigSource, ConfigVersion, IntegrationRef, IntegrationView, ServiceView,
+    StoredConfig,
+};
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
 pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
 pub use outbox::{OutboxItem, OutboxStore};

@@ -81,7 +81,20 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Check a config file without a server; errors name file, line and path.
-    Validate { file: PathBuf },
+    Validate {
+        /// The YAML file to check.
+        file: PathBuf,
+    },
+    /// Show what applying FILE would change on the running server; changes nothing.
+    Plan {
+        /// The YAML file to compare with the version in force.
+        file: PathBuf,
+    },
+    /// Apply FILE to the running server as the next config version (admin).
+    Apply {
+        /// The YAML file to apply; one that does not validate changes nothing.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -118,6 +131,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config(ConfigCmd::Plan { file }) => Ok(exit(cli::run_config_plan(&cli.client, &file).await?)),
+        Command::Config(ConfigCmd::Apply { file }) => Ok(exit(cli::run_config_apply(&cli.client, &file).await?)),
         Command::Config(ConfigCmd::Validate { file }) => match tocsin_config::load(&file) {
             Ok(catalog) => {
                 println!(
@@ -138,6 +153,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
     }
+}
+
+fn exit(success: bool) -> ExitCode {
+    if success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn init_logging(format: &str) {
@@ -167,10 +186,38 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         println!("Created the first admin API token. It is shown only once; store it now:\n\n    {token}\n");
     }
     println!("tocsin listening on {}://{}", if running.tls { "https" } else { "http" }, running.addr);
-    shutdown_signal().await;
+    until_shutdown(&running).await;
     tracing::info!("shutting down: draining requests, stopping the engine, flushing the database");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM or Ctrl-C; on each SIGHUP applies the `--config`
+/// file again (a file that does not validate is logged and changes nothing).
+async fn until_shutdown(running: &tocsin::serve::Running) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return shutdown_signal().await;
+        };
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = hangup.recv() => match running.reload_config().await {
+                    Ok(Some(applied)) if applied.created => {
+                        tracing::info!(version = applied.version.version, changes = %applied.version.summary, "SIGHUP: config applied");
+                    }
+                    Ok(Some(_)) => tracing::info!("SIGHUP: config file unchanged"),
+                    Ok(None) => tracing::warn!("SIGHUP: no --config file to apply"),
+                    Err(e) => tracing::error!("SIGHUP: config not applied, the running version stays: {e:#}"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    shutdown_signal().await
 }
 
 async fn shutdown_signal() {

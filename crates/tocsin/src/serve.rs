@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_app::App;
+use tocsin_core::access::Principal;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
 use tocsin_core::directory::{Directory, LiveDirectory};
@@ -16,7 +17,7 @@ use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits};
-use tocsin_store::{AccountStore, NewToken, PagingStore, Store};
+use tocsin_store::{AccountStore, ConfigSource, NewToken, PagingStore, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -59,7 +60,40 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     engine: Arc<Engine>,
     engine_task: Option<JoinHandle<()>>,
+    config_task: JoinHandle<()>,
     stop_engine: watch::Sender<bool>,
+    app: App,
+    config: Option<PathBuf>,
+}
+
+/// How often a node checks for a config version applied elsewhere; every
+/// node serves a new version within this (plus one read) of its commit.
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+
+/// Reads, validates and applies the config file at `path` as the system.
+async fn apply_file(app: &App, path: &std::path::Path) -> Result<tocsin_app::AppliedConfig> {
+    let text = tocsin_config::read_source(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let source = ConfigSource { file: path.display().to_string(), text };
+    let applied = app.apply_config(&Principal::System, &source).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in &applied.warnings {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
+    Ok(applied)
+}
+
+/// Puts versions applied through other nodes in force here, until stopped.
+async fn follow_config(app: App, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = app.refresh_config().await {
+            tracing::warn!(error = %e, "cannot check for a newer config version");
+        }
+    }
 }
 
 /// Opens the store that the flags select, creating the data directory for
@@ -83,13 +117,14 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let clock = cfg.clock.clone();
     let store = open_store(cfg.database_url.as_deref(), &cfg.data_dir).await?;
 
-    let mut directory = Directory::default();
+    // The version in force is the newest stored one; `--config` applies its
+    // file first when that differs (a restart with the same file stores
+    // nothing new).
+    let app = App::new(store.clone(), clock.clone(), LiveDirectory::default());
     if let Some(path) = &cfg.config {
-        let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
-        tracing::info!(?changes, file = %path.display(), "config applied");
-        directory = Directory::from_catalog(&catalog);
+        apply_file(&app, path).await?;
     }
+    app.refresh_config().await.map_err(|e| anyhow::anyhow!("cannot load the applied config: {e}"))?;
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
 
@@ -98,7 +133,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let directory = LiveDirectory::new(directory);
+    let directory = app.live_directory().clone();
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let configured_url = directory.current().notifications.public_url.clone();
     let public_url = configured_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -106,8 +141,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
     let paging = paging_settings(&*store, &directory.current(), public_url, clock.now()).await?;
-    let app = App::new(store.clone(), clock.clone(), directory.clone());
-    let app = tocsin_http::router(AppState::new(app, cfg.limits).with_ack_secret(paging.ack_secret.clone()));
+    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits).with_ack_secret(paging.ack_secret.clone()));
     let handle = axum_server::Handle::<SocketAddr>::new();
     let server = match &cfg.tls {
         Some((cert, key)) => {
@@ -115,11 +149,11 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
                 .await
                 .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle.clone());
-            tokio::spawn(server.serve(app.into_make_service()))
+            tokio::spawn(server.serve(router.into_make_service()))
         }
         None => {
             let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-            tokio::spawn(server.serve(app.into_make_service()))
+            tokio::spawn(server.serve(router.into_make_service()))
         }
     };
 
@@ -133,7 +167,8 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         paging,
     ));
     let engine = Arc::new(engine);
-    let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped)));
+    let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped.clone())));
+    let config_task = tokio::spawn(follow_config(app.clone(), stopped));
     tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), "tocsin listening");
     Ok(Running {
         addr,
@@ -144,11 +179,28 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         server,
         engine,
         engine_task,
+        config_task,
         stop_engine,
+        app,
+        config: cfg.config.clone(),
     })
 }
 
 impl Running {
+    /// Applies the `--config` file again (SIGHUP). A file that does not
+    /// validate changes nothing and the error says why.
+    pub async fn reload_config(&self) -> Result<Option<tocsin_app::AppliedConfig>> {
+        match &self.config {
+            Some(path) => apply_file(&self.app, path).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The application layer this server runs, for tests that act directly.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
     /// Runs one engine pass now: everything due at the clock's instant,
     /// deliveries included, is done when this returns.
     pub async fn tick(&self) -> Result<tocsin_engine::TickReport> {
@@ -164,6 +216,7 @@ impl Running {
         if let Some(task) = self.engine_task {
             let _ = task.await;
         }
+        let _ = self.config_task.await;
         self.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),

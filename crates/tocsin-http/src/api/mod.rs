@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit;
+mod config;
 mod ical;
 mod incidents;
 mod overrides;
@@ -52,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/audit", get(audit::list))
+        .route("/config", get(config::status).post(config::apply))
+        .route("/config/plan", post(config::plan))
         .route("/openapi.json", get(crate::openapi::document))
         .layer(axum::extract::DefaultBodyLimit::max(params::MAX_API_BODY))
 }

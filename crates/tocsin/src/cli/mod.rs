@@ -1,6 +1,7 @@
 //! Client commands of the `tocsin` binary: they call a running server's API
 //! through `tocsin-client` and print tables for people or JSON for scripts.
 
+mod config;
 mod incidents;
 mod oncall;
 mod send;
@@ -12,6 +13,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, SecondsFormat, Utc};
 use tocsin_client::{Client, ClientError};
 
+pub use config::{run_config_apply, run_config_plan};
 pub use incidents::{IncidentsCmd, run_incidents};
 pub use oncall::{OncallArgs, run_oncall};
 pub use send::{SendArgs, run_send};

@@ -131,6 +131,14 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// Another node on the same database (the same SQLite file, or the same
+    /// PostgreSQL database), started without a config file: it serves the
+    /// version in force. Its engine does not run.
+    pub async fn second_node(&self) -> Running {
+        let cfg = ServeConfig { listen: "127.0.0.1:0".into(), config: None, run_engine: false, ..self.cfg.clone() };
+        start(cfg).await.unwrap()
+    }
+
     /// Runs the engine once at the clock's current instant and waits for
     /// everything due to be done.
     pub async fn tick(&self) -> tocsin_engine::TickReport {

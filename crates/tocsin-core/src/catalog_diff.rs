@@ -1,0 +1,156 @@
+//! What applying one catalog over another changes, section by section: the
+//! answer `config plan` prints before anything is applied, and the summary
+//! `config apply` records.
+
+use serde::Serialize;
+
+use crate::model::Catalog;
+
+/// Ids added, changed and removed in one section of the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SectionDiff {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl SectionDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+
+    /// Compares two lists of entities by id, keeping the new list's order
+    /// for additions and changes and the old list's for removals.
+    fn of<T: PartialEq>(old: &[T], new: &[T], id: impl Fn(&T) -> &str) -> Self {
+        let find = |list: &'_ [T], wanted: &str| list.iter().position(|e| id(e) == wanted);
+        let mut diff = Self::default();
+        for entity in new {
+            match find(old, id(entity)) {
+                None => diff.added.push(id(entity).to_string()),
+                Some(i) if old.get(i) != Some(entity) => diff.changed.push(id(entity).to_string()),
+                Some(_) => {}
+            }
+        }
+        diff.removed = old.iter().filter(|e| find(new, id(e)).is_none()).map(|e| id(e).to_string()).collect();
+        diff
+    }
+}
+
+/// Every section's changes. Integration keys are compared but never shown:
+/// a changed key shows as a changed integration id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CatalogDiff {
+    pub teams: SectionDiff,
+    pub users: SectionDiff,
+    pub services: SectionDiff,
+    pub integrations: SectionDiff,
+    pub schedules: SectionDiff,
+    pub escalation_policies: SectionDiff,
+    /// Server-wide notification settings (SMTP relay, public URL, signing
+    /// secret, link lifetime, rate limit) differ.
+    pub notifications_changed: bool,
+}
+
+impl CatalogDiff {
+    pub fn between(old: &Catalog, new: &Catalog) -> Self {
+        Self {
+            teams: SectionDiff::of(&old.teams, &new.teams, |t| &t.id),
+            users: SectionDiff::of(&old.users, &new.users, |u| &u.id),
+            services: SectionDiff::of(&old.services, &new.services, |s| &s.id),
+            integrations: SectionDiff::of(&old.integrations, &new.integrations, |i| &i.id),
+            schedules: SectionDiff::of(&old.schedules, &new.schedules, |s| &s.id),
+            escalation_policies: SectionDiff::of(&old.escalation_policies, &new.escalation_policies, |p| &p.id),
+            notifications_changed: old.notifications != new.notifications,
+        }
+    }
+
+    /// The sections by name, in the order people read them.
+    pub fn sections(&self) -> [(&'static str, &SectionDiff); 6] {
+        [
+            ("teams", &self.teams),
+            ("users", &self.users),
+            ("services", &self.services),
+            ("integrations", &self.integrations),
+            ("schedules", &self.schedules),
+            ("escalation_policies", &self.escalation_policies),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.notifications_changed && self.sections().iter().all(|(_, s)| s.is_empty())
+    }
+
+    /// One line for logs and audit: `services: 1 added, 2 changed; users: 1 removed`.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .sections()
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(name, s)| {
+                let counts: Vec<String> = [("added", &s.added), ("changed", &s.changed), ("removed", &s.removed)]
+                    .iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .map(|(verb, ids)| format!("{} {verb}", ids.len()))
+                    .collect();
+                format!("{name}: {}", counts.join(", "))
+            })
+            .collect();
+        if self.notifications_changed {
+            parts.push("notifications: changed".into());
+        }
+        if parts.is_empty() { "no changes".into() } else { parts.join("; ") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{IntegrationKind, IntegrationSpec, Service, Team, User};
+
+    fn user(id: &str, name: &str) -> User {
+        User { id: id.into(), name: name.into(), ..User::default() }
+    }
+
+    fn catalog(users: Vec<User>) -> Catalog {
+        Catalog { users, ..Catalog::default() }
+    }
+
+    #[test]
+    fn added_changed_removed_by_id() {
+        let old = catalog(vec![user("alice", "Alice"), user("bob", "Bob"), user("carol", "Carol")]);
+        let new = catalog(vec![user("bob", "Robert"), user("alice", "Alice"), user("dave", "Dave")]);
+        let diff = CatalogDiff::between(&old, &new);
+        assert_eq!(
+            diff.users,
+            SectionDiff { added: vec!["dave".into()], changed: vec!["bob".into()], removed: vec!["carol".into()] }
+        );
+        assert!(diff.teams.is_empty());
+        assert_eq!(diff.summary(), "users: 1 added, 1 changed, 1 removed");
+        assert!(CatalogDiff::between(&new, &new).is_empty());
+        assert_eq!(CatalogDiff::between(&new, &new).summary(), "no changes");
+    }
+
+    #[test]
+    fn a_new_key_changes_its_integration_and_notifications_are_flagged() {
+        let spec = |key: &str| IntegrationSpec {
+            id: "api-pd".into(),
+            service_id: "api".into(),
+            kind: IntegrationKind::Pagerduty,
+            key: key.into(),
+        };
+        let old = Catalog {
+            teams: vec![Team { id: "ops".into(), name: "Ops".into(), members: vec![] }],
+            services: vec![Service { id: "api".into(), ..Service::default() }],
+            integrations: vec![spec("old-key-0123456789")],
+            ..Catalog::default()
+        };
+        let mut new = Catalog { integrations: vec![spec("new-key-0123456789")], ..old.clone() };
+        new.notifications.public_url = Some("https://tocsin.example".into());
+        let diff = CatalogDiff::between(&old, &new);
+        assert_eq!(diff.integrations.changed, ["api-pd"]);
+        assert!(diff.notifications_changed);
+        let summary = diff.summary();
+        assert_eq!(summary, "integrations: 1 changed; notifications: changed");
+        assert!(!summary.contains("key"), "keys are never shown");
+    }
+}
