@@ -138,3 +138,68 @@ async fn cli_plan_and_apply_and_a_bad_file_exits_non_zero() {
     assert_eq!(current["version"], 2);
     s.stop().await;
 }
+
+/// The real binary applies its `--config` file again on SIGHUP; a file that
+/// does not validate is logged and leaves the running version in force.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_the_file_again() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tocsin.yaml");
+    std::fs::write(&file, config("alice")).unwrap();
+    let pg = PgDb::create().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&file)
+        .env("TOCSIN_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "info")
+        .env_remove("TOCSIN_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(pg) = &pg {
+        cmd.arg("--database-url").arg(&pg.url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = stdout.next_line().await.unwrap().expect("server exited before listening");
+        if let Some(url) = line.strip_prefix("tocsin listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let pid = child.id().unwrap().to_string();
+    // Waits for the log line that says how a SIGHUP ended.
+    let mut hangup = async |expect: &str| {
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+        loop {
+            let line = logs.next_line().await.unwrap().expect("server exited");
+            if line.contains("SIGHUP") {
+                assert!(line.contains(expect), "{line}");
+                return;
+            }
+        }
+    };
+
+    std::fs::write(&file, config("bob").replace("users: [bob]", "users: [zed]")).unwrap();
+    hangup("config not applied").await;
+    assert_eq!(on_call(&url).await, json!(["alice"]), "the running version stays");
+
+    std::fs::write(&file, config("bob")).unwrap();
+    hangup("config applied").await;
+    assert_eq!(on_call(&url).await, json!(["bob"]));
+    hangup("unchanged").await;
+
+    child.kill().await.unwrap();
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
