@@ -20,10 +20,14 @@ pub struct AppState {
 }
 
 /// A key lookup result (including "no such key") and when it was made.
-type CachedKey = (Option<IntegrationRef>, Instant);
+/// A key lookup result (including "no such key"), when it was made, and the
+/// config version in force then.
+type CachedKey = (Option<IntegrationRef>, Instant, i64);
 
-/// How long a key lookup is reused. Config changes reach every node within
-/// this time; unknown keys are cached too, so guessing costs no queries.
+/// How long a key lookup is reused. A new config version empties the cache
+/// at once (keys come from config); the time bound covers anything else that
+/// changes integrations. Unknown keys are cached too, so guessing costs no
+/// queries.
 const INTEGRATION_TTL: Duration = Duration::from_secs(10);
 /// Bound on cached lookups, so random keys cannot grow memory without limit.
 const MAX_CACHED_KEYS: usize = 10_000;
@@ -67,8 +71,10 @@ impl AppState {
     /// The enabled integration whose key hashes to `key_hash`, from a short
     /// cache in front of the store (one database read per key per TTL).
     pub async fn integration(&self, key_hash: &str) -> Result<Option<IntegrationRef>, StoreError> {
-        if let Some((found, at)) = self.integrations.lock().unwrap_or_else(|e| e.into_inner()).get(key_hash)
+        let version = self.app.directory().version;
+        if let Some((found, at, seen_in)) = self.integrations.lock().unwrap_or_else(|e| e.into_inner()).get(key_hash)
             && at.elapsed() < INTEGRATION_TTL
+            && *seen_in == version
         {
             return Ok(found.clone());
         }
@@ -77,7 +83,7 @@ impl AppState {
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
         }
-        cache.insert(key_hash.to_string(), (found.clone(), Instant::now()));
+        cache.insert(key_hash.to_string(), (found.clone(), Instant::now(), version));
         Ok(found)
     }
 

@@ -76,9 +76,20 @@ async fn applying_a_config_changes_answers_on_every_node_without_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A key the new version adds opens at once, even one tried (and cached
+    // as unknown) just before.
+    let added = v2.replace("integrations:\n", "integrations:\n      - { kind: generic, key: added-key-0123456789 }\n");
+    let (status, _) = s.post("/integrations/generic/added-key-0123456789", r#"{"summary":"x"}"#).await;
+    assert_eq!(status, 404);
+    let applied = s.admin().apply_config("tocsin.yaml", &added).await.unwrap();
+    assert_eq!((applied.version.version, applied.version.summary.as_str()), (3, "integrations: 1 added"));
+    let (status, v) = s.post("/integrations/generic/added-key-0123456789", r#"{"summary":"x"}"#).await;
+    assert_eq!(status, 202, "{v}");
+    let v2 = added;
+
     // The same text again stores nothing new.
     let again = s.admin().apply_config("tocsin.yaml", &v2).await.unwrap();
-    assert_eq!((again.version.version, again.created), (2, false));
+    assert_eq!((again.version.version, again.created), (3, false));
 
     // A file that does not validate is refused whole; the version stays.
     let broken = v2.replace("users: [bob]", "users: [zed]");
@@ -89,7 +100,7 @@ async fn applying_a_config_changes_answers_on_every_node_without_restart() {
     assert_eq!(details[0]["path"], "schedules[0].layers[0].users[0]", "{v}");
     assert!(details[0]["line"].is_u64(), "{v}");
     let (_, current) = s.get("/config").await;
-    assert_eq!(current["version"], 2);
+    assert_eq!(current["version"], 3);
     assert_eq!(on_call(&s.url).await, json!(["bob"]));
 
     // Only admins apply; the apply is audited with its version.
@@ -102,9 +113,9 @@ async fn applying_a_config_changes_answers_on_every_node_without_restart() {
     let entry = entry.unwrap();
     assert_eq!(
         (entry["record"]["target"].clone(), entry["record"]["actor"].clone()),
-        (json!("config:2"), json!("user:admin"))
+        (json!("config:3"), json!("user:admin"))
     );
-    assert_eq!(entry["record"]["details"]["version"], 2);
+    assert_eq!(entry["record"]["details"]["version"], 3);
 
     node_b.shutdown().await.unwrap();
     s.stop().await;
