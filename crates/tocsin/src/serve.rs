@@ -1,8 +1,10 @@
 //! Starting and stopping one Tocsin server.
 
 use anyhow::{Context, Result, bail};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_core::auth::{Role, format_token, hash_secret};
@@ -88,7 +90,6 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         tracing::info!(?changes, file = %path.display(), "config applied");
         directory = Directory::from_catalog(&catalog);
     }
-    let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
 
     let listener =
@@ -108,24 +109,35 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
             .with_directory(directory.clone())
             .with_ack_secret(paging.ack_secret.clone()),
     );
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let server = match &cfg.tls {
-        Some((cert, key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
+                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?,
+        ),
+        None => None,
+    };
+    let channels = Channels::new(directory.notifications.smtp.clone(), NOTIFY_TIMEOUT)
+        .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
+
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let serving: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(tls) => {
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle.clone());
-            tokio::spawn(server.serve(app.into_make_service()))
+            Box::pin(server.serve(app.into_make_service()))
         }
         None => {
             let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-            tokio::spawn(server.serve(app.into_make_service()))
+            Box::pin(server.serve(app.into_make_service()))
         }
     };
 
+    // Last before serving: a start that fails earlier leaves behind no admin
+    // token that nobody was ever shown.
+    let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
+    let server = tokio::spawn(serving);
+
     let (stop_engine, stopped) = watch::channel(false);
-    let channels = Channels::new(directory.notifications.smtp.clone(), NOTIFY_TIMEOUT)
-        .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
     let engine = Engine::new(store.clone(), clock, EngineConfig::default()).with_paging(Paging::new(
         store.clone(),
         directory,

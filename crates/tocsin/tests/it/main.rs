@@ -11,4 +11,5 @@ mod harness;
 mod ingest;
 mod oncall_feeds;
 mod paging;
+mod serve;
 mod tls;
