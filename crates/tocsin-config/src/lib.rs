@@ -44,8 +44,8 @@
 //!         turn: 1w                    # one unit: 12h (absolute), 1d or 1w (calendar)
 //!         handoff: "09:00"            # optional; must equal start's time of day
 //!         restrictions:               # optional windows; `from` and `to` differ
-//!           - { kind: weekly, from: "mon 09:00", to: "fri 17:00" }
-//!           - { kind: daily, from: "22:00", to: "06:00" }
+//!           - { kind: weekly, from: "mon 09:00", to: "fri 17:00" }  # ONE window, nights included
+//!           - { kind: daily, from: "22:00", to: "06:00" }       # every day, across midnight
 //!         end: "2026-12-31T00:00:00Z" # optional RFC 3339 instant
 //!     overrides:                      # RFC 3339 instants; the later entry wins
 //!       - { user: alice, start: "2026-03-06T18:00:00Z", end: "2026-03-09T09:00:00Z" }
