@@ -50,8 +50,9 @@ pub struct Escalation {
     pub policy: String,
     /// `active`, `acknowledged`, `resolved` or `exhausted`.
     pub status: String,
-    /// The level paged most recently (0-based) in the current pass.
+    /// The level paged most recently in the current pass, counted from 1.
     pub level: u64,
+    /// The current pass, counted from 1.
     pub pass: u64,
     pub passes: u64,
     pub levels: u64,

@@ -140,7 +140,7 @@ impl Paging {
 
     // --- escalation -------------------------------------------------------
 
-    /// A new incident: snapshot its service's policy and page level 0.
+    /// A new incident: snapshot its service's policy and page its first level.
     async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let incident = self.store.get_incident(id).await?;
         let service = incident.as_ref().and_then(|i| self.directory.service(&i.service_id));

@@ -73,6 +73,12 @@ fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     emit(&text)
 }
 
+/// `1 incident`, `2 incidents`, `0 incidents`.
+fn plural(n: impl Into<i64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `2026-11-27T16:27:55Z`: UTC, to the second, pastable into `--since`.
 fn fmt_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

@@ -246,20 +246,28 @@ async fn two_levels_with_a_repeat_then_exhaustion() {
     let escalation = &r.incident(id).await["escalation"];
     assert_eq!(
         escalation,
-        &json!({"policy": "two-level", "status": "active", "level": 0, "pass": 0, "passes": 2, "levels": 2,
+        &json!({"policy": "two-level", "status": "active", "level": 1, "pass": 1, "passes": 2, "levels": 2,
                 "next_step_at": "2026-03-03T10:05:00Z"})
     );
     r.advance(Duration::minutes(5)).await;
-    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 after level 0's 5m");
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 2 after level 1's 5m");
     let (ok, out, _) = crate::cli::tocsin(&r.s, &["incidents", "show", &id.to_string()]).await;
     assert!(
         ok && out.contains("active, level 2 of 2, pass 1 of 2 (two-level); next step at 2026-03-03T10:15:00Z"),
         "{out}"
     );
+    // The timeline counts levels the same way, and reads as text.
+    assert!(out.contains("  paged      alice, on call in primary (level 1, pass 1)\n"), "{out}");
+    assert!(out.contains("  escalated  to level 2, pass 1\n"), "{out}");
+    assert!(out.contains("  paged      bob (level 2, pass 1)\n"), "{out}");
+    assert!(!out.contains("{\""), "no raw JSON in the timeline: {out}");
+    let timeline = r.incident(id).await["timeline"].clone();
+    let paged: Vec<&Value> = timeline.as_array().unwrap().iter().filter(|e| e["kind"] == "paged").collect();
+    assert_eq!((paged[1]["payload"]["level"].clone(), paged[1]["payload"]["pass"].clone()), (json!(2), json!(1)));
     r.advance(Duration::minutes(9)).await;
-    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 waits its own 10m");
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 2 waits its own 10m");
     r.advance(Duration::minutes(1)).await;
-    assert_eq!(r.paths(), ["/alice", "/bob", "/alice"], "the repeat pass starts at level 0");
+    assert_eq!(r.paths(), ["/alice", "/bob", "/alice"], "the repeat pass starts at level 1");
     r.advance(Duration::minutes(5)).await;
     assert_eq!(r.paths(), ["/alice", "/bob", "/alice", "/bob"]);
     r.advance(Duration::minutes(10)).await;
@@ -291,7 +299,7 @@ async fn ack_timeout_retriggers_and_pages_again() {
     r.advance(Duration::minutes(1)).await;
     let inc = r.incident(id).await;
     assert_eq!(inc["status"], "triggered", "the acknowledgement timed out");
-    assert_eq!(r.paths(), ["/alice", "/alice"], "paging starts over at level 0");
+    assert_eq!(r.paths(), ["/alice", "/alice"], "paging starts over at level 1");
     assert!(r.kinds(id).await.contains(&"ack_timeout".to_string()));
     let cancelled = r.notifications(id).await.into_iter().filter(|n| n["status"] == "cancelled").count();
     assert_eq!(cancelled, 1, "the first page's email was dropped");
@@ -380,7 +388,7 @@ async fn a_restart_between_two_levels_pages_the_second_once() {
     r.s.tick().await;
     assert_eq!(r.paths(), ["/alice"]);
     r.s.restart().await;
-    // The server was down while level 1 fell due: it fires right after start.
+    // The server was down while level 2 fell due: it fires right after start.
     r.clock.advance(Duration::minutes(7));
     r.s.tick().await;
     assert_eq!(r.paths(), ["/alice", "/bob"]);
@@ -402,7 +410,7 @@ async fn escalate_now_and_reassign_through_the_api() {
     let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(ADMIN), None).await;
     assert_eq!(status, 202);
     r.s.tick().await;
-    assert_eq!(r.paths(), ["/alice", "/bob"], "level 1 at once, not after 5m");
+    assert_eq!(r.paths(), ["/alice", "/bob"], "level 2 at once, not after 5m");
 
     let bad = json!({"targets": [{"user": "nobody"}]});
     let (status, v) = r.s.api(Method::POST, &format!("/incidents/{id}/reassign"), Some(ADMIN), Some(bad)).await;
@@ -484,7 +492,7 @@ async fn escalating_an_acknowledged_incident_triggers_it_again() {
     let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/escalate"), Some(ADMIN), None).await;
     assert_eq!(status, 202);
     r.s.tick().await;
-    assert_eq!(r.paths(), ["/alice", "/bob"], "the responder asked for help: level 1 is paged");
+    assert_eq!(r.paths(), ["/alice", "/bob"], "the responder asked for help: level 2 is paged");
     let inc = r.incident(id).await;
     assert_eq!(inc["status"], "triggered", "bob has not acknowledged");
     assert_eq!(inc["acknowledged_by"], Value::Null);
@@ -501,10 +509,11 @@ async fn a_policy_answers_whom_each_level_pages() {
     assert_eq!(list["items"][0]["levels"][1]["escalate_after"], "10m");
     let (status, day) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T10:00:00Z").await;
     assert_eq!(status, 200);
+    assert_eq!((day["levels"][0]["level"].clone(), day["levels"][1]["level"].clone()), (json!(1), json!(2)));
     assert_eq!(day["levels"][0]["users"], json!([{"user": "alice", "via_schedule": "primary"}]));
     assert_eq!(day["levels"][1]["users"], json!([{"user": "bob", "via_schedule": null}]));
     let (_, night) = r.s.get("/escalation_policies/two-level/oncall?at=2026-03-03T22:00:00Z").await;
-    assert_eq!(night["levels"][0]["users"], json!([]), "a gap pages nobody at level 0");
+    assert_eq!(night["levels"][0]["users"], json!([]), "a gap pages nobody at level 1");
     let (status, _) = r.s.get("/escalation_policies/nope/oncall").await;
     assert_eq!(status, 404);
     r.s.stop().await;
