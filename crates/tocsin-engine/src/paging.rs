@@ -212,9 +212,13 @@ impl Paging {
                 }
             }
             // Paging stops for good or for now: queued notifications of the
-            // old episode are dropped when they fall due.
+            // old episode are cancelled in this step (and dropped, should one
+            // still fall due).
             let stopped = matches!(state.status, EscState::Acknowledged | EscState::Resolved);
             let episode = if stopped { row.episode.saturating_add(1) } else { row.episode };
+            if stopped {
+                step.cancel_before_episode = Some((id, episode));
+            }
             let schedules = self.schedules(now).await?;
             let fx = effects(&actions, &self.directory, &schedules, cause, now);
             step.escalation = Some(EscalationWrite::Update {

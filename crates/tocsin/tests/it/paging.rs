@@ -283,6 +283,45 @@ async fn two_levels_with_a_repeat_then_exhaustion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_or_resolving_cancels_pending_notifications_at_once() {
+    let r = Rig::start(0, "30m").await;
+    let acked = r.trigger("ack-me", "Acknowledge me").await;
+    let resolved = r.trigger("resolve-me", "Resolve me").await;
+    r.s.tick().await;
+    // alice's webhook went out at once; her email rule (2m) is still pending.
+    for id in [acked, resolved] {
+        let statuses: Vec<(Value, Value)> =
+            r.notifications(id).await.iter().map(|n| (n["contact_method"].clone(), n["status"].clone())).collect();
+        assert_eq!(statuses, [(json!("alice-hook"), json!("sent")), (json!("alice-mail"), json!("pending"))]);
+    }
+
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{acked}/acknowledge"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{resolved}/resolve"), Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    // The engine handles both right away; the clock has not moved, so the
+    // email is nowhere near its due time.
+    r.s.tick().await;
+    for id in [acked, resolved] {
+        let statuses: Vec<Value> = r.notifications(id).await.iter().map(|n| n["status"].clone()).collect();
+        assert_eq!(statuses, [json!("sent"), json!("cancelled")], "incident {id}");
+    }
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["incidents", "notifications", &acked.to_string()]).await;
+    assert!(ok, "{err}");
+    let mail = out.lines().find(|l| l.contains("alice-mail")).unwrap_or_default();
+    assert!(mail.contains("cancelled"), "{out}");
+
+    // When the email would have been due, nothing is sent and nothing changes.
+    r.advance(Duration::minutes(3)).await;
+    assert!(r.smtp.messages().is_empty(), "a cancelled notification is never sent");
+    for id in [acked, resolved] {
+        let statuses: Vec<Value> = r.notifications(id).await.iter().map(|n| n["status"].clone()).collect();
+        assert_eq!(statuses, [json!("sent"), json!("cancelled")], "incident {id}");
+    }
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_timeout_retriggers_and_pages_again() {
     let r = Rig::start(0, "30m").await;
     let id = r.trigger("mem", "Memory pressure").await;
