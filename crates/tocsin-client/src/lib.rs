@@ -266,6 +266,15 @@ impl Client {
         self.send(self.req(Method::DELETE, url)).await.map(|_| ())
     }
 
+    // ---- notifications ----
+
+    /// `GET /api/v1/notifications/webhook-secret` (admin): the key webhook
+    /// deliveries are signed with. Every read is audited.
+    pub async fn webhook_secret(&self) -> Result<WebhookSecret, ClientError> {
+        let url = self.api(&["notifications", "webhook-secret"])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
     // ---- ingestion ----
 
     /// `POST` a JSON value to `base + path` without the bearer token

@@ -140,6 +140,21 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+/// Answer to `GET /api/v1/notifications/webhook-secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecret {
+    /// The HMAC-SHA256 key (its UTF-8 bytes) of `Tocsin-Signature`.
+    pub secret: String,
+    /// `config` or `generated`.
+    pub source: String,
+    /// The header that carries the signature.
+    #[serde(default)]
+    pub header: String,
+    /// How the signature is computed.
+    #[serde(default)]
+    pub scheme: String,
+}
+
 /// Filters for `GET /api/v1/incidents`. `None` fields are not sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IncidentQuery {

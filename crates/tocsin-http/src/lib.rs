@@ -16,7 +16,7 @@ pub mod metrics;
 mod openapi;
 mod state;
 
-pub use state::{AppState, IngestLimits};
+pub use state::{AppState, IngestLimits, WebhookSecret};
 
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;

@@ -151,6 +151,11 @@ pub fn build() -> Value {
                     ("201", json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}})))
             },
             "/tokens/{id}": {"delete": op("Revoke a token", "admin", json!([path_id("token id")]), None, ("204", json!({})))},
+            "/notifications/webhook-secret": {"get": op("The key webhook deliveries are signed with (`notifications.webhook_secret`, or the one the server generated), so receivers can verify `Tocsin-Signature`. Every read is audited as `secret.read`", "admin", json!([]), None,
+                ("200", json!({"type": "object", "required": ["secret", "source"], "properties": {
+                    "secret": {"type": "string", "description": "HMAC-SHA256 key: its UTF-8 bytes"},
+                    "source": {"type": "string", "enum": ["config", "generated"]},
+                    "header": {"type": "string"}, "scheme": {"type": "string"}}})))},
             "/audit": {"get": op("Hash-chained audit log, oldest first", "admin", json!([q("after", json!({"type": "integer"}), "last id already seen")]), None, ("200", json!({"type": "object"})))},
             "/openapi.json": {"get": op("This document", "viewer", json!([]), None, ("200", json!({"type": "object"})))}
         },

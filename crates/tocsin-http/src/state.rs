@@ -22,6 +22,18 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// Key that signs and checks one-click acknowledge links.
     pub ack_secret: Arc<Vec<u8>>,
+    /// Key the engine signs webhooks with, which admins may read so that
+    /// receivers can verify signatures; `None` when not provided.
+    pub webhook_secret: Option<Arc<WebhookSecret>>,
+}
+
+/// The webhook signing key and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSecret {
+    pub value: String,
+    /// `config` (`notifications.webhook_secret`) or `generated` (by the
+    /// server on its first start, kept in the database).
+    pub source: &'static str,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -56,7 +68,14 @@ impl AppState {
             integrations: Arc::new(Mutex::new(HashMap::new())),
             directory: Arc::new(Directory::default()),
             ack_secret: Arc::new(random_bytes().to_vec()),
+            webhook_secret: None,
         }
+    }
+
+    /// Lets admins read the webhook signing key (shared with the engine).
+    pub fn with_webhook_secret(mut self, secret: WebhookSecret) -> Self {
+        self.webhook_secret = Some(Arc::new(secret));
+        self
     }
 
     /// Serves this directory (from the applied config).

@@ -70,6 +70,9 @@ pub trait PagingStore: Send + Sync + 'static {
     /// The secret stored under `name`, storing `generated` first if there is
     /// none yet (the first node to ask wins; every node then reads the same).
     async fn server_secret(&self, name: &str, generated: &str, at: DateTime<Utc>) -> Result<String>;
+    /// Appends one audit entry on its own: for reads worth a trace, such as
+    /// a server secret shown to an admin.
+    async fn record_audit(&self, record: tocsin_core::audit::AuditRecord) -> Result<()>;
     /// Queues engine work about an open incident on behalf of a person
     /// (escalate now, reassign), audited as `action`.
     async fn request_incident_work(

@@ -242,6 +242,12 @@ impl PagingStore for StoreImpl {
         Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(&self.write).await?)
     }
 
+    async fn record_audit(&self, record: tocsin_core::audit::AuditRecord) -> Result<()> {
+        let mut w = begin_write(&self.write).await?;
+        w.audit(record).await?;
+        w.commit(&self.signal).await
+    }
+
     async fn request_incident_work(
         &self,
         incident_id: i64,

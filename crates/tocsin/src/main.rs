@@ -38,6 +38,9 @@ enum Command {
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Tokens(cli::TokensCmd),
+    /// Notification settings: the webhook signing secret (admin).
+    #[command(subcommand)]
+    Notifications(cli::NotificationsCmd),
     /// Send a test event of any supported format to an integration key.
     Send(cli::SendArgs),
     /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
@@ -109,6 +112,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::Incidents(cmd) => cli::run_incidents(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(cmd) => cli::run_tokens(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Notifications(cmd) => cli::run_notifications(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Send(args) => cli::run_send(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
         Command::Oncall(args) => cli::run_oncall(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {

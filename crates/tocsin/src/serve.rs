@@ -15,7 +15,7 @@ use tocsin_core::notify::ratelimit::RateLimiter;
 use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
-use tocsin_http::{AppState, IngestLimits};
+use tocsin_http::{AppState, IngestLimits, WebhookSecret};
 use tocsin_store::{NewToken, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -103,11 +103,12 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     if directory.notifications.public_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
-    let paging = paging_settings(&*store, &directory, public_url, clock.now()).await?;
+    let (paging, webhook_secret) = paging_settings(&*store, &directory, public_url, clock.now()).await?;
     let app = tocsin_http::router(
         AppState::new(store.clone(), clock.clone(), cfg.limits)
             .with_directory(directory.clone())
-            .with_ack_secret(paging.ack_secret.clone()),
+            .with_ack_secret(paging.ack_secret.clone())
+            .with_webhook_secret(webhook_secret),
     );
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
@@ -212,30 +213,36 @@ async fn bootstrap_admin(
     Ok(Some(secret))
 }
 
-/// Signing keys and limits for paging. Keys not set in config are generated
-/// once and kept in the database, so every node and every restart agrees.
+/// Signing keys and limits for paging, and the webhook key as admins may
+/// read it. Keys not set in config are generated once and kept in the
+/// database, so every node and every restart agrees.
 async fn paging_settings(
     store: &dyn Store,
     directory: &Directory,
     public_url: String,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<PagingSettings> {
+) -> Result<(PagingSettings, WebhookSecret)> {
     let n = &directory.notifications;
     let ack_secret = store.server_secret("ack_link", &hex::encode(random_token_bytes()?), now).await?;
-    let webhook_secret = match &n.webhook_secret {
-        Some(secret) => secret.clone(),
-        None => store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
+    let readable = match &n.webhook_secret {
+        Some(secret) => WebhookSecret { value: secret.clone(), source: "config" },
+        None => WebhookSecret {
+            value: store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
+            source: "generated",
+        },
     };
+    let webhook_secret = readable.value.clone();
     let limiter = RateLimiter::new(n.rate_limit.messages, n.rate_limit.window)
         .map_err(|e| anyhow::anyhow!("notifications.rate_limit: {e}"))?;
-    Ok(PagingSettings {
+    let settings = PagingSettings {
         public_url,
         webhook_secret: webhook_secret.into_bytes(),
         ack_secret: ack_secret.into_bytes(),
         ack_link_ttl: n.ack_link_ttl,
         retry: RetryPolicy::default(),
         limiter,
-    })
+    };
+    Ok((settings, readable))
 }
 
 fn random_token_bytes() -> Result<[u8; 32]> {

@@ -5,6 +5,7 @@ mod alerts;
 mod audit;
 mod ical;
 mod incidents;
+mod notifications;
 mod overrides;
 pub(crate) mod params;
 mod policies;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/ical", get(ical::user_feed))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/notifications/webhook-secret", get(notifications::webhook_secret))
         .route("/audit", get(audit::list))
         .route("/openapi.json", get(crate::openapi::document))
         .layer(axum::extract::DefaultBodyLimit::max(params::MAX_API_BODY))

@@ -2,6 +2,7 @@
 //! through `tocsin-client` and print tables for people or JSON for scripts.
 
 mod incidents;
+mod notifications;
 mod oncall;
 mod send;
 mod table;
@@ -13,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tocsin_client::{Client, ClientError};
 
 pub use incidents::{IncidentsCmd, run_incidents};
+pub use notifications::{NotificationsCmd, run_notifications};
 pub use oncall::{OncallArgs, run_oncall};
 pub use send::{SendArgs, run_send};
 pub use tokens::{TokensCmd, run_tokens};

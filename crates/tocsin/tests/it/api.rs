@@ -199,6 +199,7 @@ async fn services_health_metrics_and_openapi() {
         "/incidents/{id}/escalate",
         "/incidents/{id}/reassign",
         "/incidents/{id}/notifications",
+        "/notifications/webhook-secret",
         "/alerts",
         "/services",
         "/tokens",
