@@ -146,7 +146,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: logs that go to a file, a pipe
+    // or a log collector get plain text (and so with NO_COLOR set).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 

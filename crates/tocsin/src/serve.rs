@@ -86,8 +86,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let mut directory = Directory::default();
     if let Some(path) = &cfg.config {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let changes = store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
-        tracing::info!(?changes, file = %path.display(), "config applied");
+        let before = crate::config_report::before(&*store, &catalog).await?;
+        store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
+        let report = crate::config_report::report(&before, &catalog);
+        tracing::info!(file = %path.display(), "config applied: {report}");
         directory = Directory::from_catalog(&catalog);
     }
     let _ = tocsin_http::metrics::handle();

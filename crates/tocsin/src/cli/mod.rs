@@ -11,6 +11,7 @@ mod tokens;
 use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tocsin::plural;
 use tocsin_client::{Client, ClientError};
 
 pub use incidents::{IncidentsCmd, run_incidents};
@@ -73,12 +74,6 @@ fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
         serde_json::to_string_pretty(value).map_err(|e| anyhow::anyhow!("cannot encode JSON output: {e}"))?;
     text.push('\n');
     emit(&text)
-}
-
-/// `1 incident`, `2 incidents`, `0 incidents`.
-fn plural(n: impl Into<i64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `2026-11-27T16:27:55Z`: UTC, to the second, pastable into `--since`.

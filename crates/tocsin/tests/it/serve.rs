@@ -44,3 +44,86 @@ async fn a_failed_first_start_leaves_no_admin_token() {
         pg.drop_db().await;
     }
 }
+
+/// Runs `tocsin serve` with stdout and stderr piped (as under a service
+/// manager or `| tee`), stops it with SIGTERM once it listens, and returns
+/// everything it wrote to both.
+async fn serve_piped(data_dir: &std::path::Path, config: &std::path::Path, pg: Option<&PgDb>) -> String {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--config")
+        .arg(config)
+        .env("TOCSIN_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("TOCSIN_DATABASE_URL")
+        .env_remove("TOCSIN_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(pg) = pg {
+        cmd.arg("--database-url").arg(&pg.url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.unwrap();
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    while !out.contains("tocsin listening on") {
+        let read = stdout.read_line(&mut out).await.unwrap();
+        assert!(read > 0, "the server exited before listening: {out}");
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    stdout.read_to_string(&mut out).await.unwrap();
+    assert!(child.wait().await.unwrap().success(), "{out}");
+    out + &errors.await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_logs_are_plain_text_with_a_readable_config_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let data = dir.path().join("data");
+
+    let first = serve_piped(&data, &example_config(), pg.as_ref()).await;
+    assert!(!first.contains('\x1b'), "no terminal escape codes in piped output: {first:?}");
+    assert!(
+        first.contains(
+            "config applied: 2 services added, 0 changed, 0 removed; 5 integrations added, 0 changed, 0 removed; \
+             1 team, 2 users, 2 schedules, 1 escalation policy declared"
+        ),
+        "{first}"
+    );
+    assert!(!first.contains("CatalogChanges"), "no Rust debug output: {first}");
+
+    // The same data with an edited file: one service renamed, one gone with
+    // its integration, one integration given a new key.
+    let text = std::fs::read_to_string(example_config()).unwrap();
+    let search = text.find("\n  # `description` and `team` are optional").unwrap();
+    let notifications = text.find("\n# How notifications leave the server").unwrap();
+    let edited = format!("{}\n{}", &text[..search], &text[notifications..])
+        .replace("name: Checkout API", "name: Checkout")
+        .replace("key: am-checkout-0123456789abcdef", "key: am-checkout-rotated-0123456789");
+    let config = dir.path().join("edited.yaml");
+    std::fs::write(&config, edited).unwrap();
+    let second = serve_piped(&data, &config, pg.as_ref()).await;
+    assert!(!second.contains('\x1b'), "{second:?}");
+    assert!(
+        second.contains(
+            "config applied: 0 services added, 1 changed, 1 removed; 0 integrations added, 1 changed, 1 removed; \
+             1 team, 2 users, 2 schedules, 1 escalation policy declared"
+        ),
+        "{second}"
+    );
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
