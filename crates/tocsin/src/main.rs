@@ -52,7 +52,8 @@ struct StorageArgs {
     /// Directory holding the embedded SQLite database.
     #[arg(long, env = "TOCSIN_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// A postgres:// URL selects PostgreSQL instead of the embedded database.
+    /// A postgres:// URL selects PostgreSQL instead of the embedded database;
+    /// sqlite:///abs/file.db or sqlite:relative.db another SQLite file.
     #[arg(long, env = "TOCSIN_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 }

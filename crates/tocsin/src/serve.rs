@@ -62,8 +62,9 @@ pub struct Running {
     stop_engine: watch::Sender<bool>,
 }
 
-/// Opens the store that the flags select, creating the data directory for
-/// the embedded default.
+/// Opens the store that the flags select (a `postgres://` or `sqlite:` URL,
+/// or a file path; see [`tocsin_store::Location`]), creating the data
+/// directory for the embedded default.
 pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
     let target = match database_url {
         Some(url) => url.to_string(),
@@ -73,10 +74,8 @@ pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) 
             data_dir.join(SQLITE_FILE).to_string_lossy().into_owned()
         }
     };
-    tocsin_store::open(&target).await.with_context(|| match database_url {
-        Some(_) => "cannot open the PostgreSQL database".to_string(),
-        None => format!("cannot open {target}"),
-    })
+    let location = tocsin_store::Location::parse(&target).context("--database-url")?;
+    tocsin_store::open(&target).await.with_context(|| format!("cannot open {location}"))
 }
 
 pub async fn start(cfg: ServeConfig) -> Result<Running> {

@@ -127,3 +127,75 @@ async fn piped_logs_are_plain_text_with_a_readable_config_summary() {
         pg.drop_db().await;
     }
 }
+
+/// `tocsin migrate` with these arguments in `dir`: success, stdout, stderr.
+async fn migrate(dir: &std::path::Path, database_url: &str) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .args(["migrate", "--data-dir", "default-data", "--database-url", database_url])
+        .current_dir(dir)
+        .env_remove("TOCSIN_DATA_DIR")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_urls_open_the_file_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("elsewhere").join("custom.db");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let url = format!("sqlite://{}", file.display());
+    assert!(url.starts_with("sqlite:///"), "{url}");
+    let mut cfg = serve_config(dir.path(), "127.0.0.1:0", None);
+    cfg.database_url = Some(url.clone());
+    cfg.admin_token = Some(ADMIN.into());
+    let running = start(cfg).await.unwrap();
+    assert_eq!(running.store.backend(), "sqlite");
+    let http = reqwest::Client::new();
+    let sent = http
+        .post(format!("http://{}/v2/enqueue", running.addr))
+        .json(&pd_trigger(PD_KEY, "url-1", "stored where the URL says"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    running.shutdown().await.unwrap();
+    assert!(!dir.path().join("data").join("tocsin.db").exists(), "the data directory's default file is not used");
+    let store = tocsin_store::open(file.to_str().unwrap()).await.unwrap();
+    let incidents = store.list_incidents(&Default::default()).await.unwrap();
+    assert_eq!(incidents.items[0].title, "stored where the URL says");
+    store.close().await;
+
+    // Relative forms are relative to the working directory.
+    for (url, name) in [("sqlite:relative.db", "relative.db"), ("sqlite://other.db", "other.db")] {
+        let (ok, out, err) = migrate(dir.path(), url).await;
+        assert!(ok && out.contains("migrations applied (sqlite)"), "{url}: {out}{err}");
+        assert!(dir.path().join(name).is_file(), "{url} makes {name}");
+    }
+    assert!(!dir.path().join("default-data").exists());
+    // What cannot work is refused with a SQLite-specific reason.
+    let (ok, _, err) = migrate(dir.path(), "sqlite::memory:").await;
+    assert!(!ok && err.contains("SQLite URL") && err.contains("in-memory"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = migrate(dir.path(), "postgres://postgres@127.0.0.1:1/tocsin").await;
+    assert!(!ok);
+    assert!(err.contains("127.0.0.1:1") && err.to_lowercase().contains("refused"), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // With a real server: a database that does not exist says so.
+    let Some(admin_url) = std::env::var("TOCSIN_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else { return };
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    let (ok, _, err) = migrate(dir.path(), &format!("{base}/tocsin_no_such_database")).await;
+    assert!(!ok);
+    assert!(err.contains("database \"tocsin_no_such_database\" does not exist"), "{err}");
+}
