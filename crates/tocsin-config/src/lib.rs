@@ -87,7 +87,7 @@ mod tests;
 use std::fs::File;
 use std::io::Read;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 use error::{Diagnostics, Pos, Problem};
 use path::Path;
 use tocsin_core::model::Catalog;
@@ -132,6 +132,33 @@ pub fn load(path: &std::path::Path) -> Result<Catalog, ConfigErrors> {
             diagnostics.finish(Catalog::default())
         }
     }
+}
+
+/// What is valid in a parsed catalog but probably not meant; `file_label`
+/// labels them as in [`parse`].
+///
+/// A file that declares nothing (empty, or only comments) is valid, but
+/// applied to a server it deactivates every service and integration, so it
+/// gets a warning.
+pub fn warnings(file_label: &str, catalog: &Catalog) -> Vec<ConfigWarning> {
+    let mut warnings = Vec::new();
+    let declares_nothing = catalog.teams.is_empty()
+        && catalog.users.is_empty()
+        && catalog.services.is_empty()
+        && catalog.schedules.is_empty()
+        && catalog.escalation_policies.is_empty();
+    if declares_nothing {
+        warnings.push(ConfigWarning {
+            file: file_label.to_owned(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: "nothing is declared: no teams, users, services, schedules or escalation policies \
+                      (applied to a server, this deactivates every service and integration)"
+                .to_owned(),
+        });
+    }
+    warnings
 }
 
 /// Reads at most one byte more than the limit, so an oversized (or endless)

@@ -291,6 +291,18 @@ fn empty_files_declare_nothing() {
 }
 
 #[test]
+fn a_file_that_declares_nothing_is_valid_with_a_warning() {
+    let expected = "t.yaml: warning: nothing is declared: no teams, users, services, schedules or escalation \
+                    policies (applied to a server, this deactivates every service and integration)";
+    for text in ["", "# nothing yet\n# still nothing\n", "teams:\nusers: ~\nservices: []\n", "notifications: {}\n"] {
+        let shown: Vec<String> = crate::warnings("t.yaml", &catalog(text)).iter().map(ToString::to_string).collect();
+        assert_eq!(shown, [expected], "{text:?}");
+    }
+    assert_eq!(crate::warnings("t.yaml", &catalog("teams:\n  - { id: payments, name: Payments }\n")), []);
+    assert_eq!(crate::warnings(EXAMPLE, &load(std::path::Path::new(EXAMPLE)).unwrap()), []);
+}
+
+#[test]
 fn optional_fields_may_be_null_or_absent() {
     let parsed = catalog("services:\n  - id: a\n    name: A\n    description: ~\n    team:\n  - { id: b, name: B }\n");
     assert_eq!(parsed.services[0].description, None);

@@ -125,6 +125,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Config(ConfigCmd::Validate { file }) => match tocsin_config::load(&file) {
             Ok(catalog) => {
+                for warning in tocsin_config::warnings(&file.display().to_string(), &catalog) {
+                    eprintln!("{warning}");
+                }
                 println!(
                     "{}: ok ({} teams, {} users, {} services, {} integrations, {} schedules, {} escalation policies)",
                     file.display(),

@@ -85,6 +85,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let mut directory = Directory::default();
     if let Some(path) = &cfg.config {
         let catalog = tocsin_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for warning in tocsin_config::warnings(&path.display().to_string(), &catalog) {
+            tracing::warn!("{warning}");
+        }
         let before = crate::config_report::before(&*store, &catalog).await?;
         store.apply_catalog(&catalog, &format!("config:{}", path.display()), clock.now()).await?;
         let report = crate::config_report::report(&before, &catalog);

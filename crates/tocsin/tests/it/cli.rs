@@ -95,6 +95,24 @@ async fn config_validate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_config_validates_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("empty.yaml", ""), ("comments.yaml", "# to do: declare the services\n")] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .args(["config", "validate", file.to_str().unwrap()])
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{name}: {stdout}{stderr}");
+        assert!(stderr.contains(&format!("{name}: warning: nothing is declared")), "{name}: {stderr}");
+        assert!(stdout.contains(": ok"), "{name}: {stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oncall_via_cli() {
     let s = TestServer::start().await;
     // Saturday 2026-03-07: the example's override puts bob on call.
