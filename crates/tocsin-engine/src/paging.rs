@@ -462,7 +462,8 @@ impl Paging {
                         }
                     }
                     None => {
-                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        let tries = if attempts == 1 { "attempt" } else { "attempts" };
+                        let reason = format!("gave up after {attempts} {tries}: {reason}");
                         for n in sent {
                             self.failed(step, n, attempts, reason.clone(), now).await?;
                         }

@@ -17,10 +17,28 @@ mod cli;
     about = "Incident management: alerts in, the right human paged, incidents to closure"
 )]
 struct Cli {
-    #[command(flatten)]
-    client: cli::ClientOpts,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A client command with subcommands: where the server is and who we are
+/// (`--url`, `--token`, `--output`, also after the subcommand), then what
+/// to do.
+#[derive(clap::Args)]
+struct WithClient<C: Subcommand> {
+    #[command(flatten)]
+    opts: cli::ClientOpts,
+    #[command(subcommand)]
+    command: C,
+}
+
+/// A client command without subcommands, and the client options.
+#[derive(clap::Args)]
+struct WithClientArgs<A: clap::Args> {
+    #[command(flatten)]
+    opts: cli::ClientOpts,
+    #[command(flatten)]
+    args: A,
 }
 
 #[derive(Subcommand)]
@@ -33,18 +51,15 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCmd),
     /// List, show, acknowledge, resolve and annotate incidents (TOCSIN_URL, TOCSIN_TOKEN).
-    #[command(subcommand)]
-    Incidents(cli::IncidentsCmd),
+    Incidents(WithClient<cli::IncidentsCmd>),
     /// Create, list and revoke API tokens (admin).
-    #[command(subcommand)]
-    Tokens(cli::TokensCmd),
+    Tokens(WithClient<cli::TokensCmd>),
     /// Notification settings: the webhook signing secret (admin).
-    #[command(subcommand)]
-    Notifications(cli::NotificationsCmd),
+    Notifications(WithClient<cli::NotificationsCmd>),
     /// Send a test event of any supported format to an integration key.
-    Send(cli::SendArgs),
+    Send(WithClientArgs<cli::SendArgs>),
     /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
-    Oncall(cli::OncallArgs),
+    Oncall(WithClientArgs<cli::OncallArgs>),
 }
 
 #[derive(clap::Args)]
@@ -85,7 +100,14 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Check a config file without a server; errors name file, line and path.
-    Validate { file: PathBuf },
+    Validate {
+        /// The config file (YAML) to check.
+        file: PathBuf,
+        /// Output format: `table` (one line per error or warning, for
+        /// people) or `json` (`{"valid": …, "errors"/"warnings": […]}`).
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: cli::Output,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,11 +133,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Incidents(cmd) => cli::run_incidents(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Tokens(cmd) => cli::run_tokens(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Notifications(cmd) => cli::run_notifications(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Send(args) => cli::run_send(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
-        Command::Oncall(args) => cli::run_oncall(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Incidents(c) => cli::run_incidents(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Notifications(c) => cli::run_notifications(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Send(c) => cli::run_send(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
+        Command::Oncall(c) => cli::run_oncall(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
             init_logging("text");
             let store = open_store(args.database_url.as_deref(), &args.data_dir).await?;
@@ -123,27 +145,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCmd::Validate { file }) => match tocsin_config::load(&file) {
-            Ok(catalog) => {
-                for warning in tocsin_config::warnings(&file.display().to_string(), &catalog) {
-                    eprintln!("{warning}");
-                }
-                println!(
-                    "{}: ok ({} teams, {} users, {} services, {} integrations, {} schedules, {} escalation policies)",
-                    file.display(),
-                    catalog.teams.len(),
-                    catalog.users.len(),
-                    catalog.services.len(),
-                    catalog.integrations.len(),
-                    catalog.schedules.len(),
-                    catalog.escalation_policies.len()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                Ok(ExitCode::FAILURE)
-            }
+        Command::Config(ConfigCmd::Validate { file, output }) => match cli::run_validate(&file, output)? {
+            true => Ok(ExitCode::SUCCESS),
+            false => Ok(ExitCode::FAILURE),
         },
     }
 }
@@ -203,5 +207,98 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command, depth first, with its path (`tocsin incidents show`).
+    fn commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+        out.push((path.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            commands(sub, &path, out);
+        }
+    }
+
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut out = Vec::new();
+        commands(&cmd, "", &mut out);
+        out
+    }
+
+    #[test]
+    fn client_options_only_on_client_commands() {
+        let clients = ["incidents", "tokens", "notifications", "send", "oncall"];
+        for (path, cmd) in all_commands() {
+            if path.split(' ').any(|word| word == "help") {
+                continue;
+            }
+            let has = |id: &str| cmd.get_arguments().any(|a| a.get_id().as_str() == id);
+            let words: Vec<&str> = path.split(' ').collect();
+            if words.get(1).is_some_and(|w| clients.contains(w)) {
+                for id in ["url", "token", "output"] {
+                    assert!(has(id), "`{path}` lacks --{id}");
+                }
+            } else {
+                // `config validate` has an --output of its own.
+                let client_only: &[&str] =
+                    if path == "tocsin config validate" { &["url", "token"] } else { &["url", "token", "output"] };
+                for id in client_only {
+                    assert!(!has(id), "`{path}` lists the client option --{id}");
+                }
+            }
+        }
+        let mut serve = Cli::command();
+        let help = serve.find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        assert!(!help.contains("--token") && !help.contains("--url") && !help.contains("--output"), "{help}");
+    }
+
+    #[test]
+    fn every_positional_argument_has_help() {
+        for (path, cmd) in all_commands() {
+            for arg in cmd.get_positionals() {
+                assert!(arg.get_help().is_some(), "`{path}`: <{}> has no help text", arg.get_id());
+            }
+        }
+    }
+
+    #[test]
+    fn client_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &["tocsin", "incidents", "list", "--status", "triggered", "-o", "json", "--url", "http://h:1"][..],
+            &["tocsin", "incidents", "-o", "json", "--url", "http://h:1", "list", "--status", "triggered"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Incidents(c) = cli.command else { panic!("{args:?}") };
+            assert_eq!((c.opts.output, c.opts.url.as_str()), (cli::Output::Json, "http://h:1"));
+            assert!(matches!(c.command, cli::IncidentsCmd::List { status: Some(ref s), .. } if s == "triggered"));
+        }
+        let cli =
+            Cli::try_parse_from(["tocsin", "oncall", "--url", "http://h:2", "override", "list", "--schedule", "p"])
+                .unwrap();
+        let Command::Oncall(c) = cli.command else { panic!() };
+        assert_eq!(c.opts.url, "http://h:2");
+        assert!(Cli::try_parse_from(["tocsin", "serve", "--token", "x"]).is_err());
+        assert!(Cli::try_parse_from(["tocsin", "--url", "http://h:1", "incidents", "list"]).is_err());
+    }
+
+    #[test]
+    fn token_role_is_checked() {
+        assert!(Cli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"]).is_err());
+        let cli = Cli::try_parse_from(["tocsin", "tokens", "create", "--name", "ci", "--role", "responder"]).unwrap();
+        let Command::Tokens(c) = cli.command else { panic!() };
+        assert!(matches!(c.command, cli::TokensCmd::Create { ref role, .. } if role == "responder"));
     }
 }

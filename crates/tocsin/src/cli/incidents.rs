@@ -28,23 +28,37 @@ pub enum IncidentsCmd {
         cursor: Option<String>,
     },
     /// Show one incident with its alerts and timeline.
-    Show { id: i64 },
+    Show {
+        /// The incident's id (as `incidents list` shows it).
+        id: i64,
+    },
     /// Acknowledge an incident.
-    Ack { id: i64 },
+    Ack {
+        /// The incident's id (as `incidents list` shows it).
+        id: i64,
+    },
     /// Resolve an incident.
-    Resolve { id: i64 },
+    Resolve {
+        /// The incident's id (as `incidents list` shows it).
+        id: i64,
+    },
     /// Add a note to an incident's timeline.
     Note {
+        /// The incident's id (as `incidents list` shows it).
         id: i64,
         /// The note (quote it).
         text: String,
     },
     /// Page the next escalation level now instead of waiting.
-    Escalate { id: i64 },
+    Escalate {
+        /// The incident's id (as `incidents list` shows it).
+        id: i64,
+    },
     /// Page these people (or whoever these schedules have on call) in place
     /// of the current escalation level.
     #[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["user", "schedule"])))]
     Reassign {
+        /// The incident's id (as `incidents list` shows it).
         id: i64,
         /// A user id; repeat for several.
         #[arg(long)]
@@ -54,7 +68,10 @@ pub enum IncidentsCmd {
         schedule: Vec<String>,
     },
     /// Show the notifications sent (or tried) for an incident.
-    Notifications { id: i64 },
+    Notifications {
+        /// The incident's id (as `incidents list` shows it).
+        id: i64,
+    },
 }
 
 pub async fn run_incidents(opts: &ClientOpts, cmd: IncidentsCmd) -> anyhow::Result<()> {
