@@ -177,37 +177,40 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
     };
+    // Handlers first: a supervisor may send SIGTERM as soon as it reads the
+    // "listening" line, and that must drain the server, not kill it.
+    let stop = shutdown_signal()?;
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {
         println!("Created the first admin API token. It is shown only once; store it now:\n\n    {token}\n");
     }
     println!("tocsin listening on {}://{}", if running.tls { "https" } else { "http" }, running.addr);
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: draining requests, stopping the engine, flushing the database");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when
+/// this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("cannot handle SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]

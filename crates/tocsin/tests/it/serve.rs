@@ -199,3 +199,18 @@ async fn an_unreachable_postgres_is_reported_with_its_cause() {
     assert!(!ok);
     assert!(err.contains("database \"tocsin_no_such_database\" does not exist"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_the_listening_line_shuts_down_cleanly() {
+    // A supervisor may signal as soon as it reads the line; the server must
+    // already be handling SIGTERM then (each run races it anew).
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    for run in 0..10 {
+        let out = serve_piped(&dir.path().join("data"), &example_config(), pg.as_ref()).await;
+        assert!(out.contains("shutting down: draining requests"), "run {run}: {out}");
+    }
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
