@@ -31,9 +31,11 @@ pub struct AppliedConfig {
     pub created: bool,
 }
 
-/// Changes that the running server picks up only at its next start.
-fn warnings(diff: &CatalogDiff) -> Vec<String> {
-    let mut warnings = Vec::new();
+/// What is worth a second look: a file that declares nothing, and changes
+/// that the running servers pick up only at their next start.
+fn warnings(source: &ConfigSource, catalog: &Catalog, diff: &CatalogDiff) -> Vec<String> {
+    let mut warnings: Vec<String> =
+        tocsin_config::warnings(&source.file, catalog).iter().map(ToString::to_string).collect();
     if diff.notifications_changed {
         warnings.push(
             "notifications settings changed (SMTP relay, public URL, signing secret, link lifetime or rate limit): \
@@ -66,7 +68,7 @@ impl App {
         let catalog = parse(source)?;
         let (current_version, _, current) = self.stored_catalog().await?;
         let diff = CatalogDiff::between(&current, &catalog);
-        Ok(ConfigPlan { current_version, warnings: warnings(&diff), diff })
+        Ok(ConfigPlan { current_version, warnings: warnings(source, &catalog, &diff), diff })
     }
 
     /// Validates `source` and, when it differs from the version in force,
@@ -78,7 +80,7 @@ impl App {
         let catalog = parse(source)?;
         let (current_version, current_text, current) = self.stored_catalog().await?;
         let diff = CatalogDiff::between(&current, &catalog);
-        let warnings = warnings(&diff);
+        let warnings = warnings(source, &catalog, &diff);
         if current_text.as_deref() == Some(source.text.as_str()) {
             let stored = self.store.config_version(current_version).await?;
             let version = stored.ok_or(AppError::NotFound("config version"))?.info;
@@ -88,7 +90,7 @@ impl App {
         let version =
             self.store.apply_config_version(&catalog, source, &diff.summary(), &who.actor(), self.now()).await?;
         self.put_in_force(&catalog, version.version);
-        tracing::info!(version = version.version, file = %source.file, changes = %version.summary, "config applied");
+        tracing::info!("config applied: version {} from {}: {}", version.version, source.file, version.summary);
         Ok(AppliedConfig { version, diff, warnings, created: true })
     }
 

@@ -17,6 +17,7 @@ mod feeds;
 mod incidents;
 mod people;
 mod schedules;
+mod secrets;
 mod tokens;
 
 pub use config::{AppliedConfig, ConfigPlan};
@@ -25,6 +26,7 @@ pub use feeds::IssuedFeedToken;
 pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
 pub use people::{Me, Person, TeamInfo};
 pub use schedules::MAX_OVERRIDE_DAYS;
+pub use secrets::WebhookSecret;
 pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -42,11 +44,12 @@ pub struct App {
     clock: Arc<dyn Clock>,
     directory: LiveDirectory,
     usage: Arc<tokens::UsageTracker>,
+    webhook_secret: Option<Arc<WebhookSecret>>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, directory: LiveDirectory) -> Self {
-        Self { store, clock, directory, usage: Arc::default() }
+        Self { store, clock, directory, usage: Arc::default(), webhook_secret: None }
     }
 
     /// The directory (applied config) in force now.

@@ -288,6 +288,15 @@ impl Client {
         self.call(self.req(Method::GET, url)).await
     }
 
+    // ---- notifications ----
+
+    /// `GET /api/v1/notifications/webhook-secret` (admin): the key webhook
+    /// deliveries are signed with. Every read is audited.
+    pub async fn webhook_secret(&self) -> Result<WebhookSecret, ClientError> {
+        let url = self.api(&["notifications", "webhook-secret"])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
     // ---- ingestion ----
 
     /// `POST` a JSON value to `base + path` without the bearer token

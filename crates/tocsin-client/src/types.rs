@@ -50,8 +50,9 @@ pub struct Escalation {
     pub policy: String,
     /// `active`, `acknowledged`, `resolved` or `exhausted`.
     pub status: String,
-    /// The level paged most recently (0-based) in the current pass.
+    /// The level paged most recently in the current pass, counted from 1.
     pub level: u64,
+    /// The current pass, counted from 1.
     pub pass: u64,
     pub passes: u64,
     pub levels: u64,
@@ -137,6 +138,21 @@ pub struct CreatedToken {
     pub name: String,
     pub role: String,
     pub token: String,
+}
+
+/// Answer to `GET /api/v1/notifications/webhook-secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecret {
+    /// The HMAC-SHA256 key (its UTF-8 bytes) of `Tocsin-Signature`.
+    pub secret: String,
+    /// `config` or `generated`.
+    pub source: String,
+    /// The header that carries the signature.
+    #[serde(default)]
+    pub header: String,
+    /// How the signature is computed.
+    #[serde(default)]
+    pub scheme: String,
 }
 
 /// Filters for `GET /api/v1/incidents`. `None` fields are not sent.

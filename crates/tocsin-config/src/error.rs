@@ -51,6 +51,32 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Something in a valid config file that is probably not what its author
+/// meant (an empty file, for one). Displays as `file: warning: message`,
+/// with line, column and path when it has them, like [`ConfigError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigWarning {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Empty for the document as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = ConfigError {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            path: self.path.clone(),
+            message: format!("warning: {}", self.message),
+        };
+        place.fmt(f)
+    }
+}
+
 /// Every problem found in one file, in the order they appear in it.
 ///
 /// Never empty when returned by this crate.

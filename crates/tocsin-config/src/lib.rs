@@ -44,8 +44,8 @@
 //!         turn: 1w                    # one unit: 12h (absolute), 1d or 1w (calendar)
 //!         handoff: "09:00"            # optional; must equal start's time of day
 //!         restrictions:               # optional windows; `from` and `to` differ
-//!           - { kind: weekly, from: "mon 09:00", to: "fri 17:00" }
-//!           - { kind: daily, from: "22:00", to: "06:00" }
+//!           - { kind: weekly, from: "mon 09:00", to: "fri 17:00" }  # ONE window, nights included
+//!           - { kind: daily, from: "22:00", to: "06:00" }       # every day, across midnight
 //!         end: "2026-12-31T00:00:00Z" # optional RFC 3339 instant
 //!     overrides:                      # RFC 3339 instants; the later entry wins
 //!       - { user: alice, start: "2026-03-06T18:00:00Z", end: "2026-03-09T09:00:00Z" }
@@ -87,7 +87,7 @@ mod tests;
 use std::fs::File;
 use std::io::Read;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 use error::{Diagnostics, Pos, Problem};
 use path::Path;
 use tocsin_core::model::Catalog;
@@ -137,6 +137,33 @@ pub fn read_source(path: &std::path::Path) -> Result<String, ConfigErrors> {
 /// byte).
 pub fn load(path: &std::path::Path) -> Result<Catalog, ConfigErrors> {
     parse(&path.display().to_string(), &read_source(path)?)
+}
+
+/// What is valid in a parsed catalog but probably not meant; `file_label`
+/// labels them as in [`parse`].
+///
+/// A file that declares nothing (empty, or only comments) is valid, but
+/// applied to a server it deactivates every service and integration, so it
+/// gets a warning.
+pub fn warnings(file_label: &str, catalog: &Catalog) -> Vec<ConfigWarning> {
+    let mut warnings = Vec::new();
+    let declares_nothing = catalog.teams.is_empty()
+        && catalog.users.is_empty()
+        && catalog.services.is_empty()
+        && catalog.schedules.is_empty()
+        && catalog.escalation_policies.is_empty();
+    if declares_nothing {
+        warnings.push(ConfigWarning {
+            file: file_label.to_owned(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: "nothing is declared: no teams, users, services, schedules or escalation policies \
+                      (applied to a server, this deactivates every service and integration)"
+                .to_owned(),
+        });
+    }
+    warnings
 }
 
 /// Reads at most one byte more than the limit, so an oversized (or endless)

@@ -97,9 +97,39 @@ fn example_catalog() -> Catalog {
             integration("checkout-generic", "checkout", Generic, "generic-checkout-0123456789ab"),
             integration("search-pagerduty", "search", Pagerduty, "0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
         ],
-        schedules: vec![primary_schedule("bob")],
+        schedules: vec![example_primary(), example_weekend()],
         escalation_policies: vec![checkout_policy("bob")],
         notifications: smtp_on_2525(),
+    }
+}
+
+/// The example's `primary`: the contract's schedule, but only in office
+/// hours, one weekly window per weekday.
+fn example_primary() -> Schedule {
+    let mut primary = primary_schedule("bob");
+    primary.layers[0].restrictions = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]
+        .into_iter()
+        .map(|day| Restriction::Weekly { from: (day, hm(9, 0)), to: (day, hm(17, 0)) })
+        .collect();
+    primary
+}
+
+/// The example's `weekend`: one continuous weekly window.
+fn example_weekend() -> Schedule {
+    Schedule {
+        id: "weekend".into(),
+        time_zone: Tz::America__New_York,
+        layers: vec![Layer {
+            id: "weekend".into(),
+            users: vec!["bob".into()],
+            time_zone: None,
+            start: NaiveDate::from_ymd_opt(2026, 3, 6).unwrap().and_hms_opt(17, 0, 0).unwrap(),
+            turn: Turn::Weeks(1),
+            handoff: hm(17, 0),
+            restrictions: vec![Restriction::Weekly { from: (Weekday::Fri, hm(17, 0)), to: (Weekday::Mon, hm(9, 0)) }],
+            end: None,
+        }],
+        overrides: vec![],
     }
 }
 
@@ -224,10 +254,58 @@ fn load_reads_the_example_file() {
 }
 
 #[test]
+fn the_example_primary_schedule_is_weekday_office_hours() {
+    let loaded = load(std::path::Path::new(EXAMPLE)).unwrap();
+    let primary = loaded.schedules.iter().find(|s| s.id == "primary").unwrap();
+    let weekend = loaded.schedules.iter().find(|s| s.id == "weekend").unwrap();
+    let new_york = |text: &str| {
+        let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
+        local.and_local_timezone(Tz::America__New_York).single().unwrap().with_timezone(&Utc)
+    };
+    // Wednesday 2026-03-11 is in bob's week (alice has the weeks of the 2nd and the 16th).
+    for (at, expected) in [
+        ("2026-03-11 08:59", None),
+        ("2026-03-11 09:00", Some("bob")),
+        ("2026-03-11 10:00", Some("bob")),
+        ("2026-03-11 16:59", Some("bob")),
+        ("2026-03-11 17:00", None),
+        ("2026-03-11 20:00", None),
+        ("2026-03-12 03:00", None),
+        ("2026-03-16 10:00", Some("alice")),
+        ("2026-03-14 12:00", None),
+    ] {
+        assert_eq!(schedule::on_call_at(primary, new_york(at)).as_deref(), expected, "primary at {at} New York time");
+    }
+    // The weekend schedule's single window runs through the nights.
+    for (at, expected) in [
+        ("2026-03-13 16:59", None),
+        ("2026-03-13 17:00", Some("bob")),
+        ("2026-03-14 03:00", Some("bob")),
+        ("2026-03-16 08:59", Some("bob")),
+        ("2026-03-16 09:00", None),
+        ("2026-03-11 20:00", None),
+    ] {
+        assert_eq!(schedule::on_call_at(weekend, new_york(at)).as_deref(), expected, "weekend at {at} New York time");
+    }
+}
+
+#[test]
 fn empty_files_declare_nothing() {
     assert_eq!(catalog(""), Catalog::default());
     assert_eq!(catalog("# nothing yet\n"), Catalog::default());
     assert_eq!(catalog("teams:\nusers: ~\nservices: []\n"), Catalog::default());
+}
+
+#[test]
+fn a_file_that_declares_nothing_is_valid_with_a_warning() {
+    let expected = "t.yaml: warning: nothing is declared: no teams, users, services, schedules or escalation \
+                    policies (applied to a server, this deactivates every service and integration)";
+    for text in ["", "# nothing yet\n# still nothing\n", "teams:\nusers: ~\nservices: []\n", "notifications: {}\n"] {
+        let shown: Vec<String> = crate::warnings("t.yaml", &catalog(text)).iter().map(ToString::to_string).collect();
+        assert_eq!(shown, [expected], "{text:?}");
+    }
+    assert_eq!(crate::warnings("t.yaml", &catalog("teams:\n  - { id: payments, name: Payments }\n")), []);
+    assert_eq!(crate::warnings(EXAMPLE, &load(std::path::Path::new(EXAMPLE)).unwrap()), []);
 }
 
 #[test]

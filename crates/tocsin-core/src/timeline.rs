@@ -70,10 +70,6 @@ pub struct TimelineEntry {
 pub mod actor {
     pub const SYSTEM: &str = "system";
 
-    pub fn token(name: &str) -> String {
-        format!("token:{name}")
-    }
-
     /// A person, however they acted (token, signed link, session).
     pub fn user(id: &str) -> String {
         format!("user:{id}")

@@ -141,7 +141,7 @@ impl Paging {
 
     // --- escalation -------------------------------------------------------
 
-    /// A new incident: snapshot its service's policy and page level 0.
+    /// A new incident: snapshot its service's policy and page its first level.
     async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let incident = self.store.get_incident(id).await?;
         let directory = self.directory.current();
@@ -214,9 +214,13 @@ impl Paging {
                 }
             }
             // Paging stops for good or for now: queued notifications of the
-            // old episode are dropped when they fall due.
+            // old episode are cancelled in this step (and dropped, should one
+            // still fall due).
             let stopped = matches!(state.status, EscState::Acknowledged | EscState::Resolved);
             let episode = if stopped { row.episode.saturating_add(1) } else { row.episode };
+            if stopped {
+                step.cancel_before_episode = Some((id, episode));
+            }
             let schedules = self.schedules(now).await?;
             let fx = effects(&actions, &self.directory.current(), &schedules, cause, now);
             step.escalation = Some(EscalationWrite::Update {
@@ -461,7 +465,8 @@ impl Paging {
                         }
                     }
                     None => {
-                        let reason = format!("gave up after {attempts} attempts: {reason}");
+                        let tries = if attempts == 1 { "attempt" } else { "attempts" };
+                        let reason = format!("gave up after {attempts} {tries}: {reason}");
                         for n in sent {
                             self.failed(step, n, attempts, reason.clone(), now).await?;
                         }

@@ -115,7 +115,7 @@ pub fn build() -> Value {
             "/services/{id}/oncall": {"get": op("Who the service's escalation policy pages first at an instant (default now)", "viewer",
                 json!([path_id("service id"), q("at", ts.clone(), "the instant (default now)")]), None, ("200", json!({"type": "object"})))},
             "/escalation_policies": {"get": op("Escalation policies declared in config, with the services that use them", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
-            "/escalation_policies/{id}/oncall": {"get": op("For every level of the policy, whom it would page at an instant (default now)", "viewer",
+            "/escalation_policies/{id}/oncall": {"get": op("For every level of the policy (`level` counted from 1), whom it would page at an instant (default now)", "viewer",
                 json!([path_id("policy id"), q("at", json!({"type": "string", "format": "date-time"}), "instant (RFC 3339)")]), None, ("200", json!({"type": "object"})))},
             "/schedules": {"get": op("Schedules declared in config", "viewer", json!([]), None, ("200", json!({"type": "object"})))},
             "/schedules/{id}/oncall": {"get": op("Users on call at an instant (default now); empty in a gap", "viewer",
@@ -151,6 +151,11 @@ pub fn build() -> Value {
                     ("201", json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string"}, "token": {"type": "string"}}})))
             },
             "/tokens/{id}": {"delete": op("Revoke a token", "admin", json!([path_id("token id")]), None, ("204", json!({})))},
+            "/notifications/webhook-secret": {"get": op("The key webhook deliveries are signed with (`notifications.webhook_secret`, or the one the server generated), so receivers can verify `Tocsin-Signature`. Every read is audited as `secret.read`", "admin", json!([]), None,
+                ("200", json!({"type": "object", "required": ["secret", "source"], "properties": {
+                    "secret": {"type": "string", "description": "HMAC-SHA256 key: its UTF-8 bytes"},
+                    "source": {"type": "string", "enum": ["config", "generated"]},
+                    "header": {"type": "string"}, "scheme": {"type": "string"}}})))},
             "/audit": {"get": op("Hash-chained audit log, oldest first", "admin", json!([q("after", json!({"type": "integer"}), "last id already seen")]), None, ("200", json!({"type": "object"})))},
             "/openapi.json": {"get": op("This document", "viewer", json!([]), None, ("200", json!({"type": "object"})))}
         },
@@ -179,7 +184,9 @@ pub fn build() -> Value {
                     "alerts": {"type": "array", "items": r("Alert")}, "timeline": {"type": "array", "items": r("TimelineEntry")},
                     "escalation": {"type": ["object", "null"], "description": "where paging stands; null without a policy", "properties": {
                         "policy": {"type": "string"}, "status": {"type": "string", "enum": ["active", "acknowledged", "resolved", "exhausted"]},
-                        "level": {"type": "integer"}, "pass": {"type": "integer"}, "passes": {"type": "integer"}, "levels": {"type": "integer"},
+                        "level": {"type": "integer", "minimum": 1, "description": "the level paged most recently in the current pass, counted from 1 (level 1 is the policy's first level), as in timeline payloads"},
+                        "pass": {"type": "integer", "minimum": 1, "description": "the current pass, counted from 1"},
+                        "passes": {"type": "integer", "description": "passes in all (repeat + 1)"}, "levels": {"type": "integer", "description": "levels per pass"},
                         "next_step_at": {"type": ["string", "null"], "format": "date-time"}}}}}]},
                 "Alert": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "service_id": {"type": "string"}, "integration_id": {"type": "string"},
@@ -192,7 +199,7 @@ pub fn build() -> Value {
                     "resolved_at": ots, "expires_at": ots, "incident_id": {"type": ["integer", "null"]}}},
                 "TimelineEntry": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "incident_id": {"type": "integer"}, "at": ts, "kind": {"type": "string"},
-                    "actor": {"type": "string"}, "payload": {}}},
+                    "actor": {"type": "string"}, "payload": {"description": "details of the entry; escalation entries (paged, escalated, nobody_paged) carry `level` and `pass`, counted from 1"}}},
                 "Service": {"type": "object", "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": ["string", "null"]},
                     "team": {"type": ["string", "null"]}, "open_incidents": {"type": "integer"},

@@ -1,4 +1,4 @@
-//! The audit log: every change, hash-chained.
+//! The audit log: every change (and every secret read), hash-chained.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -10,6 +10,9 @@ use crate::Result;
 pub trait AuditStore: Send + Sync {
     /// Entries after `after_id`, oldest first; `limit` is clamped to a page.
     async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// Appends one entry on its own: for reads worth a trace, such as a
+    /// server secret shown to an admin.
+    async fn record_audit(&self, record: AuditRecord) -> Result<()>;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -57,6 +57,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// The database location cannot be used (an unsupported URL, or a
+    /// PostgreSQL server that cannot be reached); the message says why.
+    #[error("{0}")]
+    Location(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -87,12 +91,149 @@ pub trait Store:
     async fn close(&self);
 }
 
-/// Opens the store a URL names: `postgres://` / `postgresql://` selects
-/// PostgreSQL; anything else is a path to the SQLite file.
+/// Where a store lives, as [`Location::parse`] reads a URL or a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A `postgres://` or `postgresql://` URL, as given.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+}
+
+/// How long [`open`] waits for a first PostgreSQL connection before saying
+/// the server does not answer.
+const PG_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Location {
+    /// Reads a database URL or a plain path:
+    /// - `postgres://…` / `postgresql://…`: PostgreSQL;
+    /// - `sqlite:///abs/file.db`, `sqlite://relative.db`, `sqlite:relative.db`:
+    ///   that SQLite file (`sqlite:` URLs carry no options: Tocsin sets its
+    ///   own, and an in-memory database would lose everything on restart);
+    /// - anything else without a `scheme://`: a path to a SQLite file.
+    ///
+    /// # Errors
+    /// [`StoreError::Location`] for other schemes and unusable `sqlite:` URLs.
+    pub fn parse(url_or_path: &str) -> Result<Location> {
+        if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url_or_path.to_string()));
+        }
+        if let Some(rest) = url_or_path.strip_prefix("sqlite:") {
+            // sqlite:///abs → /abs; sqlite://rel → rel; sqlite:rel → rel.
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let bad = |why: &str| Err(StoreError::Location(format!("SQLite URL `{url_or_path}`: {why}")));
+            if path.contains('?') {
+                return bad(
+                    "options after `?` are not supported (Tocsin sets WAL and synchronous=FULL itself); give only the file, as in sqlite:///var/lib/tocsin/tocsin.db",
+                );
+            }
+            if path.is_empty() || path == ":memory:" || path.starts_with("file::memory:") {
+                return bad(
+                    "an in-memory database would lose everything on restart; name a file, as in sqlite:///var/lib/tocsin/tocsin.db",
+                );
+            }
+            return Ok(Location::Sqlite(std::path::PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = url_or_path.split_once("://")
+            && !scheme.is_empty()
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(StoreError::Location(format!(
+                "unsupported database URL scheme `{scheme}://`: use postgres://… for PostgreSQL, or sqlite:///path/to/file.db (or a plain file path) for SQLite"
+            )));
+        }
+        Ok(Location::Sqlite(std::path::PathBuf::from(url_or_path)))
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// A description for error messages; never shows a PostgreSQL password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Postgres(_) => f.write_str("the PostgreSQL database"),
+            Location::Sqlite(path) => write!(f, "the SQLite database {}", path.display()),
+        }
+    }
+}
+
+/// Opens the store a URL or path names (see [`Location::parse`]), running
+/// migrations.
+///
+/// For PostgreSQL one connection is tried first, on its own and with a
+/// short timeout, so an unreachable server is reported with its cause
+/// (connection refused, authentication failed, no such database) rather
+/// than as a pool that timed out.
 pub async fn open(url_or_path: &str) -> Result<Arc<dyn Store>> {
-    if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url_or_path).await?))
-    } else {
-        Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(url_or_path)).await?))
+    match Location::parse(url_or_path)? {
+        Location::Postgres(url) => {
+            probe_postgres(&url).await?;
+            Ok(Arc::new(postgres::PgStore::connect(&url).await?))
+        }
+        Location::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
+    }
+}
+
+/// Connects once, alone, to tell why PostgreSQL cannot be used: the
+/// server's own message (`database "x" does not exist`, `password
+/// authentication failed for user "y"`) or the network's (connection
+/// refused, no answer).
+async fn probe_postgres(url: &str) -> Result<()> {
+    use sqlx::{ConnectOptions, postgres::PgConnectOptions};
+    use std::str::FromStr;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Location(format!("invalid PostgreSQL URL: {e}")))?;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    let cause = match tokio::time::timeout(PG_PROBE_TIMEOUT, options.connect()).await {
+        Ok(Ok(probe)) => {
+            let _ = sqlx::Connection::close(probe).await;
+            return Ok(());
+        }
+        Ok(Err(sqlx::Error::Database(e))) => e.message().to_string(),
+        Ok(Err(sqlx::Error::Io(e))) => e.to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s (is the host reachable?)", PG_PROBE_TIMEOUT.as_secs()),
+    };
+    Err(StoreError::Location(format!("cannot connect to {server}: {cause}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn locations_read_urls_and_paths() {
+        let sqlite = |p: &str| Some(Location::Sqlite(PathBuf::from(p)));
+        let parse = |u: &str| Location::parse(u).ok();
+        assert_eq!(parse("sqlite:///var/lib/tocsin/t.db"), sqlite("/var/lib/tocsin/t.db"));
+        assert_eq!(parse("sqlite://relative.db"), sqlite("relative.db"));
+        assert_eq!(parse("sqlite:relative.db"), sqlite("relative.db"));
+        assert_eq!(parse("sqlite:data/t.db"), sqlite("data/t.db"));
+        assert_eq!(parse("./data/tocsin.db"), sqlite("./data/tocsin.db"));
+        assert_eq!(parse("/abs/tocsin.db"), sqlite("/abs/tocsin.db"));
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"] {
+            assert_eq!(parse(url), Some(Location::Postgres(url.to_string())));
+        }
+    }
+
+    #[test]
+    fn unusable_urls_are_refused_with_the_reason() {
+        for (url, needle) in [
+            ("sqlite::memory:", "in-memory"),
+            ("sqlite://", "in-memory"),
+            ("sqlite:///t.db?mode=rwc", "options"),
+            ("mysql://u@h/db", "unsupported database URL scheme `mysql://`"),
+        ] {
+            match Location::parse(url) {
+                Err(StoreError::Location(message)) => assert!(message.contains(needle), "{url}: {message}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn descriptions_hide_postgres_credentials() {
+        let pg = Location::parse("postgres://tocsin:hunter2@db/tocsin").unwrap();
+        assert_eq!(pg.to_string(), "the PostgreSQL database");
     }
 }

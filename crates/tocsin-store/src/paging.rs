@@ -137,6 +137,10 @@ pub struct EngineStep {
     pub escalation: Option<EscalationWrite>,
     /// Incident to return from acknowledged to triggered (ack timeout).
     pub retrigger: Option<i64>,
+    /// (incident id, episode): paging stopped, so that incident's
+    /// notifications of earlier episodes still `pending` or `held` become
+    /// `cancelled` now rather than when they fall due.
+    pub cancel_before_episode: Option<(i64, i64)>,
     pub timeline: Vec<StepTimeline>,
     pub audit: Vec<AuditRecord>,
     /// Each gets an outbox `notify.send` item at its due time.

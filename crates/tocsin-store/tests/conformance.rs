@@ -2476,6 +2476,53 @@ async fn paging_notifications_are_queued_updated_and_found() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_a_stopped_episode_cancels_its_queued_notifications() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "stop-1", t(0)).await;
+    let (_, other) = open(&ts, &fx.db, "stop-2", t(1)).await;
+    drain_outbox(&ts).await;
+    let queued = [
+        new_notification(inc, "alice", "hook", 0, t(10)),
+        new_notification(inc, "alice", "email", 0, t(20)),
+        new_notification(inc, "bob", "hook", 0, t(30)),
+        new_notification(inc, "bob", "email", 1, t(40)),
+        new_notification(other, "alice", "hook", 0, t(50)),
+    ];
+    ts.apply_step(&EngineStep { at: t(5), notifications: queued.to_vec(), ..Default::default() }).await.unwrap();
+    let ids: Vec<i64> = ts.incident_notifications(inc).await.unwrap().iter().map(|n| n.id).collect();
+    ts.apply_step(&EngineStep {
+        at: t(6),
+        notification_updates: vec![
+            notification_update(ids[0], "sent", 1, Some(t(6)), None),
+            notification_update(ids[2], "held", 0, None, None),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    // Paging of episode 0 stops: its pending and held rows are cancelled,
+    // what was sent stays sent, and a later episode and other incidents are
+    // left alone.
+    ts.apply_step(&EngineStep { at: t(7), cancel_before_episode: Some((inc, 1)), ..Default::default() }).await.unwrap();
+    let statuses: Vec<(String, i64, String)> = ts
+        .incident_notifications(inc)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.contact_method, n.episode, n.status))
+        .collect();
+    let row = |method: &str, episode, status: &str| (method.to_string(), episode, status.to_string());
+    assert_eq!(
+        statuses,
+        [row("hook", 0, "sent"), row("email", 0, "cancelled"), row("hook", 0, "cancelled"), row("email", 1, "pending")]
+    );
+    assert_eq!(ts.incident_notifications(other).await.unwrap()[0].status, "pending");
+    assert_eq!(ts.held_notifications("hook").await.unwrap(), []);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
     let (ts, fx) = with_catalog().await;
     let (_, inc) = open(&ts, &fx.api, "retrigger", t(0)).await;

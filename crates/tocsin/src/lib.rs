@@ -4,3 +4,10 @@
 //! [`serve::start`].
 
 pub mod serve;
+
+/// `1 incident`, `2 incidents`, `0 incidents`: a count with the word that
+/// agrees with it.
+pub fn plural(n: impl TryInto<i64>, one: &str, many: &str) -> String {
+    let n: i64 = n.try_into().unwrap_or(i64::MAX);
+    format!("{n} {}", if n == 1 { one } else { many })
+}

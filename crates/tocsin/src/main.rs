@@ -1,5 +1,5 @@
 //! `tocsin`: the server (`serve`, `migrate`), config tooling
-//! (`config validate`) and an API client for people and scripts.
+//! (`config validate|plan|apply`) and an API client for people and scripts.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -17,10 +17,28 @@ mod cli;
     about = "Incident management: alerts in, the right human paged, incidents to closure"
 )]
 struct Cli {
-    #[command(flatten)]
-    client: cli::ClientOpts,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A client command with subcommands: where the server is and who we are
+/// (`--url`, `--token`, `--output`, also after the subcommand), then what
+/// to do.
+#[derive(clap::Args)]
+struct WithClient<C: Subcommand> {
+    #[command(flatten)]
+    opts: cli::ClientOpts,
+    #[command(subcommand)]
+    command: C,
+}
+
+/// A client command without subcommands, and the client options.
+#[derive(clap::Args)]
+struct WithClientArgs<A: clap::Args> {
+    #[command(flatten)]
+    opts: cli::ClientOpts,
+    #[command(flatten)]
+    args: A,
 }
 
 #[derive(Subcommand)]
@@ -33,15 +51,15 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCmd),
     /// List, show, acknowledge, resolve and annotate incidents (TOCSIN_URL, TOCSIN_TOKEN).
-    #[command(subcommand)]
-    Incidents(cli::IncidentsCmd),
+    Incidents(WithClient<cli::IncidentsCmd>),
     /// Create, list and revoke API tokens (admin).
-    #[command(subcommand)]
-    Tokens(cli::TokensCmd),
+    Tokens(WithClient<cli::TokensCmd>),
+    /// Notification settings: the webhook signing secret (admin).
+    Notifications(WithClient<cli::NotificationsCmd>),
     /// Send a test event of any supported format to an integration key.
-    Send(cli::SendArgs),
+    Send(WithClientArgs<cli::SendArgs>),
     /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
-    Oncall(cli::OncallArgs),
+    Oncall(WithClientArgs<cli::OncallArgs>),
 }
 
 #[derive(clap::Args)]
@@ -49,7 +67,8 @@ struct StorageArgs {
     /// Directory holding the embedded SQLite database.
     #[arg(long, env = "TOCSIN_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// A postgres:// URL selects PostgreSQL instead of the embedded database.
+    /// A postgres:// URL selects PostgreSQL instead of the embedded database;
+    /// sqlite:///abs/file.db or sqlite:relative.db another SQLite file.
     #[arg(long, env = "TOCSIN_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
 }
@@ -82,19 +101,23 @@ struct ServeArgs {
 enum ConfigCmd {
     /// Check a config file without a server; errors name file, line and path.
     Validate {
-        /// The YAML file to check.
+        /// The config file (YAML) to check.
         file: PathBuf,
+        /// Output format: `table` (one line per error or warning, for
+        /// people) or `json` (`{"valid": …, "errors"/"warnings": […]}`).
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        output: cli::Output,
     },
     /// Show what applying FILE would change on the running server; changes nothing.
-    Plan {
-        /// The YAML file to compare with the version in force.
-        file: PathBuf,
-    },
+    Plan(WithClientArgs<ConfigFile>),
     /// Apply FILE to the running server as the next config version (admin).
-    Apply {
-        /// The YAML file to apply; one that does not validate changes nothing.
-        file: PathBuf,
-    },
+    Apply(WithClientArgs<ConfigFile>),
+}
+
+#[derive(clap::Args)]
+struct ConfigFile {
+    /// The config file (YAML); one that does not validate changes nothing.
+    file: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -120,10 +143,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Incidents(cmd) => cli::run_incidents(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Tokens(cmd) => cli::run_tokens(&cli.client, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Send(args) => cli::run_send(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
-        Command::Oncall(args) => cli::run_oncall(&cli.client, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Incidents(c) => cli::run_incidents(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Notifications(c) => cli::run_notifications(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Send(c) => cli::run_send(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
+        Command::Oncall(c) => cli::run_oncall(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
             init_logging("text");
             let store = open_store(args.database_url.as_deref(), &args.data_dir).await?;
@@ -131,27 +155,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCmd::Plan { file }) => Ok(exit(cli::run_config_plan(&cli.client, &file).await?)),
-        Command::Config(ConfigCmd::Apply { file }) => Ok(exit(cli::run_config_apply(&cli.client, &file).await?)),
-        Command::Config(ConfigCmd::Validate { file }) => match tocsin_config::load(&file) {
-            Ok(catalog) => {
-                println!(
-                    "{}: ok ({} teams, {} users, {} services, {} integrations, {} schedules, {} escalation policies)",
-                    file.display(),
-                    catalog.teams.len(),
-                    catalog.users.len(),
-                    catalog.services.len(),
-                    catalog.integrations.len(),
-                    catalog.schedules.len(),
-                    catalog.escalation_policies.len()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        Command::Config(ConfigCmd::Validate { file, output }) => Ok(exit(cli::run_validate(&file, output)?)),
+        Command::Config(ConfigCmd::Plan(c)) => Ok(exit(cli::run_config_plan(&c.opts, &c.args.file).await?)),
+        Command::Config(ConfigCmd::Apply(c)) => Ok(exit(cli::run_config_apply(&c.opts, &c.args.file).await?)),
     }
 }
 
@@ -161,7 +167,10 @@ fn exit(success: bool) -> ExitCode {
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: logs that go to a file, a pipe
+    // or a log collector get plain text (and so with NO_COLOR set).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
@@ -181,63 +190,181 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
     };
+    // Handlers first: a supervisor may send SIGTERM as soon as it reads the
+    // "listening" line, and that must drain the server, not kill it.
+    let stop = shutdown_signal()?;
+    let mut hangups = Hangups::install()?;
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {
         println!("Created the first admin API token. It is shown only once; store it now:\n\n    {token}\n");
     }
     println!("tocsin listening on {}://{}", if running.tls { "https" } else { "http" }, running.addr);
-    until_shutdown(&running).await;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hangups.recv() => reload(&running).await,
+        }
+    }
     tracing::info!("shutting down: draining requests, stopping the engine, flushing the database");
     running.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for SIGTERM or Ctrl-C; on each SIGHUP applies the `--config`
-/// file again (a file that does not validate is logged and changes nothing).
-async fn until_shutdown(running: &tocsin::serve::Running) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            return shutdown_signal().await;
-        };
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = hangup.recv() => match running.reload_config().await {
-                    Ok(Some(applied)) if applied.created => {
-                        tracing::info!(version = applied.version.version, changes = %applied.version.summary, "SIGHUP: config applied");
-                    }
-                    Ok(Some(_)) => tracing::info!("SIGHUP: config file unchanged"),
-                    Ok(None) => tracing::warn!("SIGHUP: no --config file to apply"),
-                    Err(e) => tracing::error!("SIGHUP: config not applied, the running version stays: {e:#}"),
-                },
-            }
+/// SIGHUP: apply the `--config` file again. A file that does not validate
+/// is logged and changes nothing.
+async fn reload(running: &tocsin::serve::Running) {
+    match running.reload_config().await {
+        Ok(Some(applied)) if applied.created => {
+            tracing::info!("SIGHUP: config applied, version {}: {}", applied.version.version, applied.version.summary);
         }
+        Ok(Some(applied)) => tracing::info!("SIGHUP: config file unchanged, version {}", applied.version.version),
+        Ok(None) => tracing::warn!("SIGHUP: no --config file to apply"),
+        Err(e) => tracing::error!("SIGHUP: config not applied, the running version stays: {e:#}"),
     }
-    #[cfg(not(unix))]
-    shutdown_signal().await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGHUPs, installed before the server starts so that none kills it.
+struct Hangups {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangups {
+    #[cfg(unix)]
+    fn install() -> Result<Self> {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| anyhow::anyhow!("cannot handle SIGHUP: {e}"))?;
+        Ok(Self { signal })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> Result<Self> {
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if self.signal.recv().await.is_some() {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when
+/// this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("cannot handle SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command, depth first, with its path (`tocsin incidents show`).
+    fn commands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+        out.push((path.clone(), cmd.clone()));
+        for sub in cmd.get_subcommands() {
+            commands(sub, &path, out);
+        }
+    }
+
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut out = Vec::new();
+        commands(&cmd, "", &mut out);
+        out
+    }
+
+    #[test]
+    fn client_options_only_on_client_commands() {
+        let clients = ["incidents", "tokens", "notifications", "send", "oncall"];
+        for (path, cmd) in all_commands() {
+            if path.split(' ').any(|word| word == "help") {
+                continue;
+            }
+            let has = |id: &str| cmd.get_arguments().any(|a| a.get_id().as_str() == id);
+            let words: Vec<&str> = path.split(' ').collect();
+            let talks_to_a_server = words.get(1).is_some_and(|w| clients.contains(w))
+                || ["tocsin config plan", "tocsin config apply"].contains(&path.as_str());
+            if talks_to_a_server {
+                for id in ["url", "token", "output"] {
+                    assert!(has(id), "`{path}` lacks --{id}");
+                }
+            } else {
+                // `config validate` has an --output of its own.
+                let client_only: &[&str] =
+                    if path == "tocsin config validate" { &["url", "token"] } else { &["url", "token", "output"] };
+                for id in client_only {
+                    assert!(!has(id), "`{path}` lists the client option --{id}");
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
+        }
+        let mut serve = Cli::command();
+        let help = serve.find_subcommand_mut("serve").unwrap().render_long_help().to_string();
+        assert!(!help.contains("--token") && !help.contains("--url") && !help.contains("--output"), "{help}");
+    }
+
+    #[test]
+    fn every_positional_argument_has_help() {
+        for (path, cmd) in all_commands() {
+            for arg in cmd.get_positionals() {
+                assert!(arg.get_help().is_some(), "`{path}`: <{}> has no help text", arg.get_id());
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    #[test]
+    fn client_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &["tocsin", "incidents", "list", "--status", "triggered", "-o", "json", "--url", "http://h:1"][..],
+            &["tocsin", "incidents", "-o", "json", "--url", "http://h:1", "list", "--status", "triggered"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Incidents(c) = cli.command else { panic!("{args:?}") };
+            assert_eq!((c.opts.output, c.opts.url.as_str()), (cli::Output::Json, "http://h:1"));
+            assert!(matches!(c.command, cli::IncidentsCmd::List { status: Some(ref s), .. } if s == "triggered"));
+        }
+        let cli =
+            Cli::try_parse_from(["tocsin", "oncall", "--url", "http://h:2", "override", "list", "--schedule", "p"])
+                .unwrap();
+        let Command::Oncall(c) = cli.command else { panic!() };
+        assert_eq!(c.opts.url, "http://h:2");
+        assert!(Cli::try_parse_from(["tocsin", "serve", "--token", "x"]).is_err());
+        assert!(Cli::try_parse_from(["tocsin", "--url", "http://h:1", "incidents", "list"]).is_err());
+    }
+
+    #[test]
+    fn token_role_is_checked() {
+        assert!(Cli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"]).is_err());
+        let cli = Cli::try_parse_from(["tocsin", "tokens", "create", "--name", "ci", "--role", "responder"]).unwrap();
+        let Command::Tokens(c) = cli.command else { panic!() };
+        assert!(matches!(c.command, cli::TokensCmd::Create { ref role, .. } if role == "responder"));
     }
 }

@@ -1,11 +1,14 @@
 //! Starting and stopping one Tocsin server.
 
 use anyhow::{Context, Result, bail};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_app::App;
+use tocsin_app::WebhookSecret;
 use tocsin_core::access::Principal;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
@@ -96,8 +99,9 @@ async fn follow_config(app: App, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Opens the store that the flags select, creating the data directory for
-/// the embedded default.
+/// Opens the store that the flags select (a `postgres://` or `sqlite:` URL,
+/// or a file path; see [`tocsin_store::Location`]), creating the data
+/// directory for the embedded default.
 pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
     let target = match database_url {
         Some(url) => url.to_string(),
@@ -107,10 +111,8 @@ pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) 
             data_dir.join(SQLITE_FILE).to_string_lossy().into_owned()
         }
     };
-    tocsin_store::open(&target).await.with_context(|| match database_url {
-        Some(_) => "cannot open the PostgreSQL database".to_string(),
-        None => format!("cannot open {target}"),
-    })
+    let location = tocsin_store::Location::parse(&target).context("--database-url")?;
+    tocsin_store::open(&target).await.with_context(|| format!("cannot open {location}"))
 }
 
 pub async fn start(cfg: ServeConfig) -> Result<Running> {
@@ -125,7 +127,6 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         apply_file(&app, path).await?;
     }
     app.refresh_config().await.map_err(|e| anyhow::anyhow!("cannot load the applied config: {e}"))?;
-    let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
     let _ = tocsin_http::metrics::handle();
 
     let listener =
@@ -140,26 +141,38 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     if configured_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
-    let paging = paging_settings(&*store, &directory.current(), public_url, clock.now()).await?;
+    let (paging, webhook_secret) = paging_settings(&*store, &directory.current(), public_url, clock.now()).await?;
+    let app = app.with_webhook_secret(webhook_secret);
     let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits).with_ack_secret(paging.ack_secret.clone()));
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let server = match &cfg.tls {
-        Some((cert, key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
+                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?,
+        ),
+        None => None,
+    };
+    let channels = Channels::new(directory.current().notifications.smtp.clone(), NOTIFY_TIMEOUT)
+        .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
+
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let serving: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(tls) => {
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle.clone());
-            tokio::spawn(server.serve(router.into_make_service()))
+            Box::pin(server.serve(router.into_make_service()))
         }
         None => {
             let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-            tokio::spawn(server.serve(router.into_make_service()))
+            Box::pin(server.serve(router.into_make_service()))
         }
     };
 
+    // Last before serving: a start that fails earlier leaves behind no admin
+    // token that nobody was ever shown.
+    let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
+    let server = tokio::spawn(serving);
+
     let (stop_engine, stopped) = watch::channel(false);
-    let channels = Channels::new(directory.current().notifications.smtp.clone(), NOTIFY_TIMEOUT)
-        .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
     let engine = Engine::new(store.clone(), clock, EngineConfig::default()).with_paging(Paging::new(
         store.clone(),
         directory,
@@ -265,30 +278,36 @@ async fn bootstrap_admin(
     Ok(Some(secret))
 }
 
-/// Signing keys and limits for paging. Keys not set in config are generated
-/// once and kept in the database, so every node and every restart agrees.
+/// Signing keys and limits for paging, and the webhook key as admins may
+/// read it. Keys not set in config are generated once and kept in the
+/// database, so every node and every restart agrees.
 async fn paging_settings(
     store: &dyn PagingStore,
     directory: &Directory,
     public_url: String,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<PagingSettings> {
+) -> Result<(PagingSettings, WebhookSecret)> {
     let n = &directory.notifications;
     let ack_secret = store.server_secret("ack_link", &hex::encode(random_token_bytes()?), now).await?;
-    let webhook_secret = match &n.webhook_secret {
-        Some(secret) => secret.clone(),
-        None => store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
+    let readable = match &n.webhook_secret {
+        Some(secret) => WebhookSecret { value: secret.clone(), source: "config" },
+        None => WebhookSecret {
+            value: store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
+            source: "generated",
+        },
     };
+    let webhook_secret = readable.value.clone();
     let limiter = RateLimiter::new(n.rate_limit.messages, n.rate_limit.window)
         .map_err(|e| anyhow::anyhow!("notifications.rate_limit: {e}"))?;
-    Ok(PagingSettings {
+    let settings = PagingSettings {
         public_url,
         webhook_secret: webhook_secret.into_bytes(),
         ack_secret: ack_secret.into_bytes(),
         ack_link_ttl: n.ack_link_ttl,
         retry: RetryPolicy::default(),
         limiter,
-    })
+    };
+    Ok((settings, readable))
 }
 
 fn random_token_bytes() -> Result<[u8; 32]> {

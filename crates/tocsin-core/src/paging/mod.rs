@@ -6,6 +6,10 @@
 //! module resolves a level's targets against the directory (schedules to
 //! whoever is on call at that instant, users to their notification rules).
 //! The engine turns the returned [`Effects`] into rows in one transaction.
+//!
+//! Timeline payloads are read by people, so they number levels and passes
+//! from 1 (`"level": 1` is the policy's first level), as the CLI and the
+//! API's escalation view do. The escalation state counts from 0 internally.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -19,7 +23,7 @@ use crate::timeline::TimelineKind;
 /// Why the escalation moved, which decides how the timeline tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
-    /// The incident just opened: level 0 is the first page, not an escalation.
+    /// The incident just opened: the first level's page is not an escalation.
     Opened,
     /// A stored timer fired (escalation delay or ack timeout).
     Timer,
@@ -80,10 +84,11 @@ pub fn effects(
     for action in actions {
         match action {
             Action::Page { level, pass, targets } => {
+                let step = Step::of(*level, *pass);
                 if matches!(cause, Cause::Timer | Cause::ByHand) && (*level > 0 || *pass > 0) {
-                    out.timeline.push((TimelineKind::Escalated, json!({"level": level, "pass": pass})));
+                    out.timeline.push((TimelineKind::Escalated, json!({"level": step.level, "pass": step.pass})));
                 }
-                page(&mut out, directory, schedules, *level, *pass, targets, now);
+                page(&mut out, directory, schedules, step, targets, now);
             }
             Action::ScheduleNext { due, generation, timer } => {
                 out.timers.push(TimerRow { due_at: *due, generation: *generation, timer: *timer });
@@ -99,16 +104,30 @@ pub fn effects(
     out
 }
 
+/// A level and pass as people count them: the first is 1.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    level: u64,
+    pass: u64,
+}
+
+impl Step {
+    /// From the escalation's 0-based `level` and `pass`.
+    fn of(level: usize, pass: u32) -> Step {
+        Step { level: (level as u64).saturating_add(1), pass: u64::from(pass).saturating_add(1) }
+    }
+}
+
 /// Pages one level: each distinct person once, in target order.
 fn page(
     out: &mut Effects,
     directory: &Directory,
     schedules: &[Schedule],
-    level: usize,
-    pass: u32,
+    step: Step,
     targets: &[Target],
     now: DateTime<Utc>,
 ) {
+    let Step { level, pass } = step;
     let mut paged: Vec<String> = Vec::new();
     for target in targets {
         let (user, via) = match target {

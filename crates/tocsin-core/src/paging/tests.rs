@@ -107,6 +107,7 @@ fn a_schedule_gap_is_recorded_and_direct_targets_still_paged() {
     let e = effects(&actions, &directory(), &[primary()], Cause::Opened, night);
     assert_eq!(kinds(&e), ["nobody_paged", "paged"]);
     assert_eq!(e.timeline[0].1["schedule"], "primary");
+    assert_eq!((e.timeline[0].1["level"].clone(), e.timeline[0].1["pass"].clone()), (1.into(), 1.into()));
     assert_eq!(e.notices.len(), 2);
 }
 
@@ -130,7 +131,10 @@ fn a_timer_escalation_is_marked_and_a_user_without_methods_is_reported() {
     let actions = crate::escalation::on_due(&mut state, 1, later);
     let e = effects(&actions, &directory(), &[primary()], Cause::Timer, later);
     assert_eq!(kinds(&e), ["escalated", "paged", "notification_failed"]);
-    assert_eq!(e.timeline[0].1["level"], 1);
+    // People count from 1: the second level of the first pass.
+    assert_eq!(e.timeline[0].1, serde_json::json!({"level": 2, "pass": 1}));
+    assert_eq!(e.timeline[1].1["level"], 2);
+    assert_eq!(e.timeline[1].1["pass"], 1);
     assert!(e.notices.is_empty());
 }
 

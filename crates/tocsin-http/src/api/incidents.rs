@@ -49,7 +49,9 @@ pub struct EscalationView {
     policy: String,
     /// `active`, `acknowledged`, `resolved` or `exhausted`.
     status: EscState,
-    /// The level paged most recently (0-based) in the current pass.
+    /// The level paged most recently in the current pass, and that pass,
+    /// both counted from 1 as people count them (and as timeline payloads
+    /// do): level 1 is the policy's first level.
     level: usize,
     pass: u32,
     /// Passes in all (`repeat` + 1) and levels per pass.
@@ -64,8 +66,8 @@ fn escalation_view(row: EscalationRow) -> Option<EscalationView> {
     Some(EscalationView {
         policy: row.policy_id,
         status: state.status,
-        level: state.level,
-        pass: state.pass,
+        level: state.level.saturating_add(1),
+        pass: state.pass.saturating_add(1),
         passes: state.policy.repeat.saturating_add(1),
         levels: state.policy.levels.len(),
         next_step_at: state.next_due,

@@ -6,6 +6,7 @@ mod audit;
 mod config;
 mod ical;
 mod incidents;
+mod notifications;
 mod overrides;
 pub(crate) mod params;
 mod people;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/ical", get(ical::user_feed))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/notifications/webhook-secret", get(notifications::webhook_secret))
         .route("/audit", get(audit::list))
         .route("/config", get(config::status).post(config::apply))
         .route("/config/plan", post(config::plan))

@@ -42,7 +42,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(json!({ "items": items })))
 }
 
-/// `?at=` (default now): for every level, the people it would page.
+/// `?at=` (default now): for every level (numbered from 1), the people it
+/// would page.
 pub async fn oncall(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,7 +62,7 @@ pub async fn oncall(
                 .iter()
                 .map(|r| json!({"user": r.user, "via_schedule": r.via_schedule}))
                 .collect();
-            json!({"level": i, "escalate_after": format_duration(level.escalate_after), "users": users})
+            json!({"level": i + 1, "escalate_after": format_duration(level.escalate_after), "users": users})
         })
         .collect();
     Ok(Json(json!({ "escalation_policy": policy.id, "at": at, "levels": levels })))

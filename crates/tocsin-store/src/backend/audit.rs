@@ -1,11 +1,12 @@
-//! Reading the audit log (writes go through every write transaction).
+//! Reading the audit log; writes go through every write transaction, and
+//! `record_audit` writes an entry that belongs to no other change.
 
 use async_trait::async_trait;
 use sqlx::Row;
 
 use tocsin_core::audit::AuditRecord;
 
-use super::{StoreImpl, clamp_limit};
+use super::{StoreImpl, begin_write, clamp_limit};
 use crate::codec::{from_us, json_from};
 use crate::{AuditEntry, AuditStore, Result};
 
@@ -33,5 +34,11 @@ impl AuditStore for StoreImpl {
                 })
             })
             .collect()
+    }
+
+    async fn record_audit(&self, record: AuditRecord) -> Result<()> {
+        let mut w = begin_write(&self.write).await?;
+        w.audit(record).await?;
+        w.commit(&self.signal).await
     }
 }

@@ -124,6 +124,16 @@ impl PagingStore for StoreImpl {
         if let Some(incident_id) = step.retrigger {
             retrigger_in_tx(&mut w, incident_id).await?;
         }
+        if let Some((incident_id, episode)) = step.cancel_before_episode {
+            sqlx::query(
+                "UPDATE notifications SET status = 'cancelled' \
+                 WHERE incident_id = $1 AND episode < $2 AND status IN ('pending', 'held')",
+            )
+            .bind(incident_id)
+            .bind(episode)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         for t in &step.timeline {
             w.timeline(t.incident_id, at, t.kind, &t.actor, t.payload.clone()).await?;
         }

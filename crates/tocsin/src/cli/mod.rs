@@ -3,6 +3,7 @@
 
 mod config;
 mod incidents;
+mod notifications;
 mod oncall;
 mod send;
 mod table;
@@ -11,10 +12,12 @@ mod tokens;
 use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tocsin::plural;
 use tocsin_client::{Client, ClientError};
 
-pub use config::{run_config_apply, run_config_plan};
+pub use config::{run_config_apply, run_config_plan, run_validate};
 pub use incidents::{IncidentsCmd, run_incidents};
+pub use notifications::{NotificationsCmd, run_notifications};
 pub use oncall::{OncallArgs, run_oncall};
 pub use send::{SendArgs, run_send};
 pub use tokens::{TokensCmd, run_tokens};
@@ -86,70 +89,19 @@ fn fmt_opt_time(t: Option<&DateTime<Utc>>, none: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory, Parser};
-
     use super::*;
-
-    /// The shape main.rs is expected to give the CLI.
-    #[derive(Parser, Debug)]
-    struct TestCli {
-        #[command(flatten)]
-        client: ClientOpts,
-        #[command(subcommand)]
-        command: TestCommand,
-    }
-
-    #[derive(clap::Subcommand, Debug)]
-    enum TestCommand {
-        #[command(subcommand)]
-        Incidents(IncidentsCmd),
-        #[command(subcommand)]
-        Tokens(TokensCmd),
-        Send(SendArgs),
-    }
-
-    #[test]
-    fn clap_definitions_are_consistent() {
-        TestCli::command().debug_assert();
-    }
-
-    #[test]
-    fn global_options_after_subcommand() {
-        let cli = TestCli::try_parse_from([
-            "tocsin",
-            "incidents",
-            "list",
-            "--status",
-            "triggered",
-            "-o",
-            "json",
-            "--url",
-            "http://h:1",
-        ])
-        .unwrap();
-        assert_eq!(cli.client.output, Output::Json);
-        assert_eq!(cli.client.url, "http://h:1");
-        assert!(matches!(
-            cli.command,
-            TestCommand::Incidents(IncidentsCmd::List { status: Some(ref s), .. }) if s == "triggered"
-        ));
-    }
-
-    #[test]
-    fn token_role_is_checked() {
-        assert!(TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "x", "--role", "god"]).is_err());
-        let cli =
-            TestCli::try_parse_from(["tocsin", "tokens", "create", "--name", "ci", "--role", "responder"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            TestCommand::Tokens(TokensCmd::Create { ref role, .. }) if role == "responder"
-        ));
-    }
 
     #[test]
     fn fmt_time_is_rfc3339_seconds() {
         let t = DateTime::parse_from_rfc3339("2026-11-27T17:27:55.123+01:00").unwrap().with_timezone(&Utc);
         assert_eq!(fmt_time(&t), "2026-11-27T16:27:55Z");
         assert_eq!(fmt_opt_time(None, "-"), "-");
+    }
+
+    #[test]
+    fn plurals_agree_with_their_counts() {
+        assert_eq!(plural(0usize, "incident", "incidents"), "0 incidents");
+        assert_eq!(plural(1usize, "incident", "incidents"), "1 incident");
+        assert_eq!(plural(2i64, "escalation policy", "escalation policies"), "2 escalation policies");
     }
 }

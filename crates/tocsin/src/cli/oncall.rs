@@ -11,7 +11,6 @@ use super::table::Table;
 use super::{ClientOpts, Output, emit, emit_json, fmt_time};
 
 #[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct OncallArgs {
     #[command(subcommand)]
     pub command: Option<OncallCmd>,
@@ -42,8 +41,10 @@ pub enum OverrideCmd {
     /// Put --user on call for --schedule from --start to --end; the newest
     /// override wins where overrides overlap.
     Add {
+        /// The schedule's id.
         #[arg(long)]
         schedule: String,
+        /// The user who takes the shift.
         #[arg(long)]
         user: String,
         /// RFC 3339, e.g. 2026-03-06T18:00:00Z.
@@ -55,6 +56,7 @@ pub enum OverrideCmd {
     },
     /// Overrides of a schedule that have not ended yet.
     List {
+        /// The schedule's id.
         #[arg(long)]
         schedule: String,
         /// Also overrides that have ended.
@@ -63,8 +65,10 @@ pub enum OverrideCmd {
     },
     /// Remove an override by id.
     Remove {
+        /// The schedule's id.
         #[arg(long)]
         schedule: String,
+        /// The override's id (as `oncall override list` shows it).
         id: i64,
     },
 }
@@ -76,6 +80,13 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 pub async fn run_oncall(opts: &ClientOpts, args: OncallArgs) -> anyhow::Result<()> {
+    // Checked here rather than by clap, whose check would also refuse the
+    // client options (--url, --token, --output) before a subcommand.
+    if args.command.is_some() && (args.at.is_some() || args.schedule.is_some()) {
+        anyhow::bail!(
+            "--at and --schedule ask who is on call; they go with `tocsin oncall` alone (`oncall override` takes its own --schedule after the subcommand)"
+        );
+    }
     let client = opts.client()?;
     match args.command {
         Some(OncallCmd::Override(cmd)) => run_override(opts, &client, cmd).await,

@@ -19,7 +19,10 @@ pub enum TokensCmd {
     /// List API tokens (never their secrets).
     List,
     /// Revoke an API token.
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's id (as `tokens list` shows it).
+        id: i64,
+    },
 }
 
 pub async fn run_tokens(opts: &ClientOpts, cmd: TokensCmd) -> anyhow::Result<()> {

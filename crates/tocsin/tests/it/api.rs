@@ -290,6 +290,7 @@ async fn services_health_metrics_and_openapi() {
         "/incidents/{id}/escalate",
         "/incidents/{id}/reassign",
         "/incidents/{id}/notifications",
+        "/notifications/webhook-secret",
         "/alerts",
         "/services",
         "/tokens",
@@ -306,7 +307,7 @@ async fn services_health_metrics_and_openapi() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_answer_who_is_on_call() {
     // examples/tocsin.yaml: `primary` in America/New_York, alice then bob weekly
-    // from Mon 2026-03-02 09:00, active Mon 09:00–Fri 17:00, and bob overriding
+    // from Mon 2026-03-02 09:00, active weekdays 09:00–17:00, and bob overriding
     // 2026-03-06T18:00Z–2026-03-09T09:00Z. DST starts 2026-03-08.
     let s = TestServer::start().await;
     let (status, list) = s.get("/schedules").await;
@@ -317,6 +318,7 @@ async fn schedules_answer_who_is_on_call() {
     for (at, users) in [
         ("2026-03-03T15:00:00Z", json!(["alice"])), // Tue 10:00 EST, alice's week
         ("2026-03-07T12:00:00Z", json!(["bob"])),   // Saturday: the override
+        ("2026-03-04T01:00:00Z", json!([])),        // Tue 20:00 EST: office hours are over
         ("2026-03-09T11:00:00Z", json!([])),        // Mon 07:00 EDT: override over, window not open
         ("2026-03-10T15:00:00Z", json!(["bob"])),   // Tue 11:00 EDT, bob's week
         ("2026-03-14T15:00:00Z", json!([])),        // Saturday without override: a gap
@@ -331,9 +333,9 @@ async fn schedules_answer_who_is_on_call() {
     assert_eq!(
         v["items"],
         json!([
-            {"start": "2026-03-06T00:00:00Z", "end": "2026-03-06T18:00:00Z", "user": "alice"},
+            {"start": "2026-03-06T14:00:00Z", "end": "2026-03-06T18:00:00Z", "user": "alice"},
             {"start": "2026-03-06T18:00:00Z", "end": "2026-03-09T09:00:00Z", "user": "bob"},
-            {"start": "2026-03-09T13:00:00Z", "end": "2026-03-10T00:00:00Z", "user": "bob"},
+            {"start": "2026-03-09T13:00:00Z", "end": "2026-03-09T21:00:00Z", "user": "bob"},
         ])
     );
 

@@ -94,6 +94,88 @@ async fn config_validate() {
     s.stop().await;
 }
 
+/// Runs the binary without a server: success, stdout, stderr.
+async fn offline(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin")).args(args).output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_commands_do_not_offer_client_options() {
+    for args in [&["serve", "--help"][..], &["migrate", "--help"][..], &["config", "validate", "--help"][..]] {
+        let (ok, out, err) = offline(args).await;
+        assert!(ok, "{err}");
+        assert!(!out.contains("--token") && !out.contains("--url"), "{args:?}: {out}");
+    }
+    let (_, out, _) = offline(&["serve", "--help"]).await;
+    assert!(!out.contains("--output"), "{out}");
+    let (ok, out, _) = offline(&["incidents", "show", "--help"]).await;
+    assert!(ok && out.contains("--token") && out.contains("TOCSIN_TOKEN"), "{out}");
+    assert!(out.contains("<ID>") && out.contains("The incident's id"), "positional arguments are explained: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_validate_speaks_json() {
+    let example = example_config();
+    let (ok, out, err) = offline(&["config", "validate", example.to_str().unwrap(), "-o", "json"]).await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert_eq!(v["declared"]["escalation_policies"], 1);
+    // Counts agree with their nouns.
+    let (ok, out, _) = offline(&["config", "validate", example.to_str().unwrap()]).await;
+    assert!(
+        ok && out.contains("(1 team, 2 users, 2 services, 5 integrations, 2 schedules, 1 escalation policy)"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "services:\n  - id: checkout\n    name: Checkout\n    team: ghosts\n    colour: red\n")
+        .unwrap();
+    let (ok, out, _) = offline(&["config", "validate", bad.to_str().unwrap(), "--output", "json"]).await;
+    assert!(!ok, "errors still exit non-zero");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    let colour = v["errors"].as_array().unwrap().iter().find(|e| e["path"] == "services[0].colour").unwrap();
+    assert_eq!(
+        (colour["file"].as_str(), colour["line"].as_u64(), colour["column"].as_u64()),
+        (bad.to_str(), Some(5), Some(5))
+    );
+    assert!(colour["message"].as_str().unwrap().contains("unknown field"), "{colour}");
+
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing yet\n").unwrap();
+    let (ok, out, _) = offline(&["config", "validate", empty.to_str().unwrap(), "-o", "json"]).await;
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert!(v["warnings"][0]["message"].as_str().unwrap().starts_with("nothing is declared"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_config_validates_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("empty.yaml", ""), ("comments.yaml", "# to do: declare the services\n")] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .args(["config", "validate", file.to_str().unwrap()])
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{name}: {stdout}{stderr}");
+        assert!(stderr.contains(&format!("{name}: warning: nothing is declared")), "{name}: {stderr}");
+        assert!(stdout.contains(": ok"), "{name}: {stdout}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oncall_via_cli() {
     let s = TestServer::start().await;

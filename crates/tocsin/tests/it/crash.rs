@@ -217,13 +217,13 @@ services:
     let sent = http.post(format!("{}/v2/enqueue", server.url)).json(&pd_trigger(PD_KEY, "k9", "Killed")).send().await;
     assert_eq!(sent.unwrap().status().as_u16(), 202);
     hooks.wait_for(1, std::time::Duration::from_secs(10)).await.unwrap();
-    server.child.start_kill().unwrap(); // SIGKILL, well before level 1 is due
+    server.child.start_kill().unwrap(); // SIGKILL, well before level 2 is due
     server.child.wait().await.unwrap();
 
     let restarted = spawn_with_config(&data, pg.as_ref(), &config).await;
     let all = hooks.wait_for(2, std::time::Duration::from_secs(20)).await.unwrap();
     let bob: Vec<_> = all.iter().filter(|r| r.path == "/bob").collect();
-    assert_eq!(bob.len(), 1, "level 1 paged once after the restart");
+    assert_eq!(bob.len(), 1, "level 2 paged once after the restart");
     let alice_keys: BTreeSet<&str> =
         all.iter().filter(|r| r.path == "/alice").map(|r| r.header("idempotency-key").unwrap()).collect();
     assert_eq!(alice_keys.len(), 1, "a re-sent page keeps its idempotency key");

@@ -12,4 +12,5 @@ mod harness;
 mod ingest;
 mod oncall_feeds;
 mod paging;
+mod serve;
 mod tls;

@@ -1,7 +1,7 @@
 //! Overrides created through the API and CLI, and the iCalendar feeds.
 //!
 //! examples/tocsin.yaml: `primary` in America/New_York, alice then bob weekly
-//! from Mon 2026-03-02 09:00, active Mon 09:00–Fri 17:00 (14:00Z–22:00Z in
+//! from Mon 2026-03-02 09:00, active weekdays 09:00–17:00 (14:00Z–22:00Z in
 //! March before DST), with a config override for bob
 //! 2026-03-06T18:00Z–2026-03-09T09:00Z.
 
@@ -40,6 +40,9 @@ fn seg(start: &str, end: &str, user: &str) -> Value {
 
 const DAY_FROM: &str = "2026-03-03T00:00:00Z";
 const DAY_TO: &str = "2026-03-04T00:00:00Z";
+/// Tuesday's office hours, 09:00–17:00 EST.
+const OPEN: &str = "2026-03-03T14:00:00Z";
+const CLOSE: &str = "2026-03-03T22:00:00Z";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_change_every_answer_and_revert_when_deleted() {
@@ -48,12 +51,12 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     let noon = "2026-03-03T15:00:00Z";
     assert_eq!(oncall(&s, noon).await, (json!(["alice"]), json!([{"user": "alice", "via_schedule": "primary"}])));
     let baseline = segments(&s, DAY_FROM, DAY_TO).await;
-    assert_eq!(baseline, json!([seg(DAY_FROM, DAY_TO, "alice")]));
+    assert_eq!(baseline, json!([seg(OPEN, CLOSE, "alice")]));
 
-    let bob = add_override(&s, &responder, "bob", "2026-03-03T14:00:00Z", "2026-03-03T18:00:00Z").await;
+    let bob = add_override(&s, &responder, "bob", "2026-03-03T12:00:00Z", "2026-03-03T18:00:00Z").await;
     assert_eq!(bob["schedule"], "primary");
     assert_eq!(bob["user"], "bob");
-    assert_eq!(bob["start"], "2026-03-03T14:00:00Z");
+    assert_eq!(bob["start"], "2026-03-03T12:00:00Z");
     assert_eq!(bob["end"], "2026-03-03T18:00:00Z");
     assert_eq!(bob["created_at"], "2026-03-01T12:00:00Z");
     assert_eq!(bob["created_by"], "user:bob");
@@ -61,10 +64,10 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     assert_eq!(
         segments(&s, DAY_FROM, DAY_TO).await,
         json!([
-            seg(DAY_FROM, "2026-03-03T14:00:00Z", "alice"),
-            seg("2026-03-03T14:00:00Z", "2026-03-03T18:00:00Z", "bob"),
-            seg("2026-03-03T18:00:00Z", DAY_TO, "alice"),
-        ])
+            seg("2026-03-03T12:00:00Z", "2026-03-03T18:00:00Z", "bob"),
+            seg("2026-03-03T18:00:00Z", CLOSE, "alice"),
+        ]),
+        "an override covers a gap too"
     );
 
     // A later, overlapping override wins where they overlap.
@@ -75,11 +78,10 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     assert_eq!(
         segments(&s, DAY_FROM, DAY_TO).await,
         json!([
-            seg(DAY_FROM, "2026-03-03T14:00:00Z", "alice"),
-            seg("2026-03-03T14:00:00Z", "2026-03-03T16:00:00Z", "bob"),
+            seg("2026-03-03T12:00:00Z", "2026-03-03T16:00:00Z", "bob"),
             seg("2026-03-03T16:00:00Z", "2026-03-03T17:00:00Z", "alice"),
             seg("2026-03-03T17:00:00Z", "2026-03-03T18:00:00Z", "bob"),
-            seg("2026-03-03T18:00:00Z", DAY_TO, "alice"),
+            seg("2026-03-03T18:00:00Z", CLOSE, "alice"),
         ])
     );
 
@@ -253,7 +255,7 @@ async fn ical_feeds_follow_segments_with_stable_uids() {
     let start = at(2026, 3, 1, 12, 0, 0);
     let (s, clock) = TestServer::start_at(start).await;
     let responder = user_token(&s, "bob", "responder").await;
-    add_override(&s, &responder, "bob", "2026-03-03T14:00:00Z", "2026-03-03T18:00:00Z").await;
+    add_override(&s, &responder, "bob", "2026-03-03T16:00:00Z", "2026-03-03T18:00:00Z").await;
 
     // People issue their own feed tokens, admins anyone's; only for users that exist.
     let (status, _) = s.api(Method::POST, "/users/alice/ical-token", Some(&responder), None).await;
@@ -270,12 +272,16 @@ async fn ical_feeds_follow_segments_with_stable_uids() {
     assert_eq!(issued["user"], "alice");
     let user_url = format!("/api/v1/users/alice/ical?token={alice_token}");
     let schedule_url = format!("/api/v1/schedules/primary/ical?token={alice_token}");
-    assert_eq!(issued["urls"], json!({"user": user_url, "schedules": {"primary": schedule_url}}));
+    let weekend_url = format!("/api/v1/schedules/weekend/ical?token={alice_token}");
+    assert_eq!(
+        issued["urls"],
+        json!({"user": user_url, "schedules": {"primary": schedule_url, "weekend": weekend_url}})
+    );
 
     // The user feed: alice's segments, with the run-time override cutting hers.
     let (body, alice_events) = feed(&s, &user_url).await;
     assert_eq!(alice_events, expected_events(&s, start, Some("alice")).await);
-    assert!(alice_events.iter().any(|e| e.2 == "20260303T140000Z"), "the override ends a shift: {body}");
+    assert!(alice_events.iter().any(|e| e.2 == "20260303T160000Z"), "the override ends a shift: {body}");
     assert!(body.contains("X-WR-CALNAME:On call: Alice Example\r\n"), "{body}");
     assert!(body.contains("DTSTAMP:20260301T120000Z\r\n"), "{body}");
     assert!(alice_events.len() > 10, "half a year of weekly shifts: {body}");
@@ -283,7 +289,7 @@ async fn ical_feeds_follow_segments_with_stable_uids() {
     // The schedule feed: everyone, including the config override and the stored one.
     let (_, all_events) = feed(&s, &schedule_url).await;
     assert_eq!(all_events, expected_events(&s, start, None).await);
-    for uid in ["primary-bob-1772546400@tocsin", "primary-bob-1772820000@tocsin"] {
+    for uid in ["primary-bob-1772553600@tocsin", "primary-bob-1772820000@tocsin"] {
         assert!(all_events.iter().any(|e| e.0 == uid), "{uid} missing");
     }
 
