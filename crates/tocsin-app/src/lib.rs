@@ -25,7 +25,7 @@ pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
 pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
 pub use people::{Me, Person, TeamInfo};
-pub use schedules::MAX_OVERRIDE_DAYS;
+pub use schedules::{MAX_OVERRIDE_DAYS, OverrideList};
 pub use secrets::WebhookSecret;
 pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
 

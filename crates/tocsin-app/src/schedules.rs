@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tocsin_core::access::{Action, Principal, Resource};
-use tocsin_core::schedule::MAX_RANGE_DAYS;
+use tocsin_core::schedule::{MAX_RANGE_DAYS, Override};
 use tocsin_store::{NewOverride, ScheduleOverride};
 
 use crate::App;
@@ -13,6 +13,15 @@ use crate::error::{AppError, Result};
 /// Longest override, in days: the longest range one segments query answers,
 /// so an override is always visible whole.
 pub const MAX_OVERRIDE_DAYS: i64 = MAX_RANGE_DAYS;
+
+/// A schedule's overrides by where they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideList {
+    /// Declared in config; changed only by applying a new version.
+    pub declared: Vec<Override>,
+    /// Created at run time (API, CLI); these rank above the declared ones.
+    pub stored: Vec<ScheduleOverride>,
+}
 
 fn check_interval(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
     if end <= start {
@@ -39,18 +48,17 @@ impl App {
         Ok(self.store.create_override(&new, &who.actor(), self.now()).await?)
     }
 
-    /// Live overrides of a schedule that have not ended yet (or, with
-    /// `include_past`, all of them), ordered by creation.
-    pub async fn list_overrides(
-        &self,
-        who: &Principal,
-        schedule_id: &str,
-        include_past: bool,
-    ) -> Result<Vec<ScheduleOverride>> {
+    /// A schedule's overrides that have not ended yet (or, with
+    /// `include_past`, all of them), lowest precedence first: those declared
+    /// in config in file order, then the run-time ones in creation order.
+    pub async fn list_overrides(&self, who: &Principal, schedule_id: &str, include_past: bool) -> Result<OverrideList> {
         self.allow(who, Action::Read, Resource::Schedule(schedule_id))?;
-        self.known_schedule(schedule_id)?;
+        let directory = self.directory();
+        let schedule = directory.schedule(schedule_id).ok_or(AppError::NotFound("schedule"))?;
         let ending_after = if include_past { DateTime::<Utc>::MIN_UTC } else { self.now() };
-        Ok(self.store.list_overrides(Some(schedule_id), ending_after).await?)
+        let declared = schedule.overrides.iter().filter(|o| o.end > ending_after).cloned().collect();
+        let stored = self.store.list_overrides(Some(schedule_id), ending_after).await?;
+        Ok(OverrideList { declared, stored })
     }
 
     pub async fn delete_override(&self, who: &Principal, schedule_id: &str, id: i64) -> Result<()> {

@@ -72,7 +72,7 @@ fn alert_json() -> Value {
 
 fn override_json() -> Value {
     json!({"id": 3, "schedule": "primary", "user": "bob", "start": "2026-03-06T18:00:00Z",
-        "end": "2026-03-09T09:00:00Z", "created_at": "2026-03-01T12:00:00Z", "created_by": "token:ops"})
+        "end": "2026-03-09T09:00:00Z", "source": "api", "created_at": "2026-03-01T12:00:00Z", "created_by": "user:bob"})
 }
 
 async fn start() -> (String, Log) {
@@ -375,7 +375,7 @@ async fn overrides_and_feed_tokens() {
     let start = DateTime::parse_from_rfc3339("2026-03-06T18:00:00Z").unwrap().with_timezone(&Utc);
     let end = DateTime::parse_from_rfc3339("2026-03-09T09:00:00.5Z").unwrap().with_timezone(&Utc);
     let created = c.create_override("primary", "bob", start, end).await.unwrap();
-    assert_eq!((created.id, created.user.as_str(), created.start), (3, "bob", start));
+    assert_eq!((created.id, created.user.as_str(), created.start), (Some(3), "bob", start));
     assert_eq!(log.lock().unwrap()[0].line, "POST /api/v1/schedules/primary/overrides");
     assert_eq!(
         log.lock().unwrap()[0].body,

@@ -241,13 +241,16 @@ pub struct OnCall {
 /// `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
-    pub id: i64,
+    /// `None` for an override declared in config.
+    pub id: Option<i64>,
     pub schedule: String,
     pub user: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
+    /// `config` (declared in the applied config) or `api` (created at run time).
+    pub source: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
 }
 
 /// `POST /api/v1/users/{id}/ical-token`: the feed secret (shown once) and

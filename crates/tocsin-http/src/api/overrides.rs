@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use tocsin_core::schedule::Override;
 use tocsin_store::{NewOverride, ScheduleOverride};
 
 use super::params::{self, Params, RawParams};
@@ -23,8 +24,24 @@ pub fn to_json(o: &ScheduleOverride) -> Value {
         "user": o.user_id,
         "start": o.start,
         "end": o.end,
+        "source": "api",
         "created_at": o.created_at,
         "created_by": o.created_by,
+    })
+}
+
+/// An override declared in config: no id (it is removed by applying a
+/// config without it), and `source: "config"`.
+fn declared_json(schedule: &str, o: &Override) -> Value {
+    json!({
+        "id": null,
+        "schedule": schedule,
+        "user": o.user,
+        "start": o.start,
+        "end": o.end,
+        "source": "config",
+        "created_at": null,
+        "created_by": null,
     })
 }
 
@@ -44,8 +61,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(to_json(&created))))
 }
 
-/// Live overrides that have not ended yet, or with `?include_past=true` also
-/// those that have; ordered by id (creation).
+/// Overrides that have not ended yet, or with `?include_past=true` also
+/// those that have: the ones config declares first, then the run-time ones
+/// by id (creation), which is their order of precedence.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,7 +71,9 @@ pub async fn list(
     raw: RawParams,
 ) -> Result<Json<Value>, ApiError> {
     let include_past = Params::from(raw)?.flag("include_past")?;
-    let items: Vec<Value> = state.app.list_overrides(&caller, &id, include_past).await?.iter().map(to_json).collect();
+    let list = state.app.list_overrides(&caller, &id, include_past).await?;
+    let declared = list.declared.iter().map(|o| declared_json(&id, o));
+    let items: Vec<Value> = declared.chain(list.stored.iter().map(to_json)).collect();
     Ok(Json(json!({"items": items, "next_cursor": null})))
 }
 

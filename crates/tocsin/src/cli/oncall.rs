@@ -124,7 +124,7 @@ async fn run_override(opts: &ClientOpts, client: &Client, cmd: OverrideCmd) -> a
                 Output::Json => emit_json(&o),
                 Output::Table => emit(&format!(
                     "Created override {}: {} on call for {} from {} to {}.\n",
-                    o.id,
+                    o.id.unwrap_or_default(),
                     o.user,
                     o.schedule,
                     fmt_time(&o.start),
@@ -186,9 +186,11 @@ fn feed_urls_text(user: &str, user_url: &str, schedules: &BTreeMap<String, Strin
 }
 
 fn overrides_table(items: &[Override]) -> Table {
-    let mut t = Table::new(["ID", "USER", "START", "END", "CREATED BY"]);
+    let mut t = Table::new(["ID", "USER", "START", "END", "FROM"]);
     for o in items {
-        t.row([o.id.to_string(), o.user.clone(), fmt_time(&o.start), fmt_time(&o.end), o.created_by.clone()]);
+        let id = o.id.map_or_else(|| "-".to_string(), |id| id.to_string());
+        let from = o.created_by.clone().unwrap_or_else(|| o.source.clone());
+        t.row([id, o.user.clone(), fmt_time(&o.start), fmt_time(&o.end), from]);
     }
     t
 }
@@ -280,19 +282,31 @@ mod tests {
     #[test]
     fn override_table_and_feed_urls() {
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        let o = Override {
-            id: 3,
+        let declared = Override {
+            id: None,
             schedule: "primary".into(),
+            user: "alice".into(),
+            start: t("2026-03-02T09:00:00Z"),
+            end: t("2026-03-02T17:00:00Z"),
+            source: "config".into(),
+            created_at: None,
+            created_by: None,
+        };
+        let o = Override {
+            id: Some(3),
             user: "bob".into(),
             start: t("2026-03-06T18:00:00Z"),
             end: t("2026-03-09T09:00:00Z"),
-            created_at: t("2026-03-01T12:00:00Z"),
-            created_by: "token:ops".into(),
+            source: "api".into(),
+            created_at: Some(t("2026-03-01T12:00:00Z")),
+            created_by: Some("user:bob".into()),
+            ..declared.clone()
         };
         assert_eq!(
-            overrides_table(&[o]).render(),
-            "ID  USER  START                 END                   CREATED BY\n\
-             3   bob   2026-03-06T18:00:00Z  2026-03-09T09:00:00Z  token:ops\n"
+            overrides_table(&[declared, o]).render(),
+            "ID  USER   START                 END                   FROM\n\
+             -   alice  2026-03-02T09:00:00Z  2026-03-02T17:00:00Z  config\n\
+             3   bob    2026-03-06T18:00:00Z  2026-03-09T09:00:00Z  user:bob\n"
         );
         let schedules =
             BTreeMap::from([("primary".to_string(), "http://h/api/v1/schedules/primary/ical?token=x".into())]);

@@ -13,6 +13,20 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tocsin_core::ical::feed_window;
 
+/// The override `examples/tocsin.yaml` declares on `primary`.
+fn declared_override() -> Value {
+    json!({
+        "id": null,
+        "schedule": "primary",
+        "user": "bob",
+        "start": "2026-03-06T18:00:00Z",
+        "end": "2026-03-09T09:00:00Z",
+        "source": "config",
+        "created_at": null,
+        "created_by": null,
+    })
+}
+
 async fn add_override(s: &TestServer, token: &str, user: &str, start: &str, end: &str) -> Value {
     let body = json!({"user": user, "start": start, "end": end});
     let (status, v) = s.api(Method::POST, "/schedules/primary/overrides", Some(token), Some(body)).await;
@@ -85,15 +99,17 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
         ])
     );
 
-    // Listing: oldest first; ended ones only with include_past.
+    // Listing: the one config declares first, then run-time ones oldest
+    // first (their order of precedence); ended ones only with include_past.
     let (status, list) = s.get("/schedules/primary/overrides").await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["items"], json!([bob, alice]));
+    assert_eq!(list["items"], json!([declared_override(), bob, alice]));
+    assert_eq!((bob["source"].as_str(), bob["id"].is_i64()), (Some("api"), true));
     clock.set(at(2026, 3, 3, 17, 30, 0));
     let (_, list) = s.get("/schedules/primary/overrides").await;
-    assert_eq!(list["items"], json!([bob]), "alice's override has ended");
+    assert_eq!(list["items"], json!([declared_override(), bob]), "alice's override has ended");
     let (_, list) = s.get("/schedules/primary/overrides?include_past=true").await;
-    assert_eq!(list["items"], json!([bob, alice]));
+    assert_eq!(list["items"], json!([declared_override(), bob, alice]));
     // Answers without ?at= use the server's clock, and see the override too.
     let (_, now) = s.get("/schedules/primary/oncall").await;
     assert_eq!(now["users"], json!(["bob"]));
@@ -111,7 +127,7 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     assert_eq!(segments(&s, DAY_FROM, DAY_TO).await, baseline);
     assert_eq!(oncall(&s, noon).await, (json!(["alice"]), json!([{"user": "alice", "via_schedule": "primary"}])));
     let (_, list) = s.get("/schedules/primary/overrides?include_past=true").await;
-    assert_eq!(list["items"], json!([]));
+    assert_eq!(list["items"], json!([declared_override()]), "only the one config declares is left");
 
     let (_, audit) = s.get("/audit").await;
     let entries: Vec<(String, String)> = audit["items"]
@@ -138,7 +154,7 @@ async fn override_validation_and_roles() {
     let (status, _) = s.api(Method::POST, "/schedules/primary/overrides", None, Some(ok.clone())).await;
     assert_eq!(status, 401);
     let (status, v) = s.api(Method::GET, "/schedules/primary/overrides", Some(&viewer), None).await;
-    assert_eq!((status, v["items"].clone()), (200, json!([])), "a viewer can read");
+    assert_eq!((status, v["items"].clone()), (200, json!([declared_override()])), "a viewer can read");
     let (status, _) = s.api(Method::DELETE, "/schedules/primary/overrides/1", Some(&viewer), None).await;
     assert_eq!(status, 403, "a viewer cannot delete");
 
@@ -361,6 +377,9 @@ async fn overrides_and_feed_links_via_cli() {
     assert!(ok, "{out}{err}");
     let created: Value = serde_json::from_str(&out).unwrap();
     let id = created["id"].as_i64().unwrap().to_string();
+    let (ok, out, err) = crate::cli::tocsin(&s, &["oncall", "override", "list", "--schedule", "primary"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("-   bob   2026-03-06T18:00:00Z  2026-03-09T09:00:00Z  config"), "declared in config: {out}");
     let (ok, out, err) =
         crate::cli::tocsin(&s, &["oncall", "--schedule", "primary", "--at", "2026-03-03T15:00:00Z"]).await;
     assert!(ok && out.contains("bob"), "{out}{err}");
