@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::Error;
+use serde::{Deserialize, Deserializer, Serialize};
 use tocsin_core::alert::AlertStatus;
 use tocsin_core::escalation::{EscState, Target};
 use tocsin_core::event::Severity;
@@ -150,7 +151,29 @@ pub struct NoteRequest {
 pub struct ReassignRequest {
     /// Declared users and schedules.
     #[schema(min_items = 1, max_items = 20)]
+    #[serde(deserialize_with = "targets")]
     pub targets: Vec<Target>,
+}
+
+/// Reads `[{"user": id} | {"schedule": id}, ...]`, saying so when an entry
+/// is neither (serde's own message for that is about maps and keys).
+fn targets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Target>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        user: Option<String>,
+        schedule: Option<String>,
+    }
+    struct OneTarget(Target);
+    impl<'de> Deserialize<'de> for OneTarget {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            match Entry::deserialize(d)? {
+                Entry { user: Some(user), schedule: None } => Ok(OneTarget(Target::User(user))),
+                Entry { user: None, schedule: Some(schedule) } => Ok(OneTarget(Target::Schedule(schedule))),
+                _ => Err(D::Error::custom("exactly one of `user` or `schedule`")),
+            }
+        }
+    }
+    Ok(Vec::<OneTarget>::deserialize(d)?.into_iter().map(|t| t.0).collect())
 }
 
 /// The answer to "escalate now": accepted, the engine pages at once.

@@ -17,6 +17,7 @@ mod error;
 mod incidents;
 mod people;
 mod schedules;
+mod time;
 mod tokens;
 
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};

@@ -68,8 +68,10 @@ pub struct Override {
 pub struct OverrideRequest {
     /// A user id from config.
     pub user: String,
+    #[serde(deserialize_with = "crate::time::rfc3339")]
     pub start: DateTime<Utc>,
     /// After `start`, at most 400 days later.
+    #[serde(deserialize_with = "crate::time::rfc3339")]
     pub end: DateTime<Utc>,
 }
 

@@ -1,5 +1,6 @@
 //! Shapes that are easy to get wrong by one attribute.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::*;
@@ -51,4 +52,30 @@ fn reading_ignores_unknown_fields_and_takes_absent_options_as_null() {
     assert_eq!(escalated.escalation, Requested::Requested);
     let page: Page<Value> = serde_json::from_value(json!({"items": []})).unwrap();
     assert_eq!(page.next_cursor, None);
+}
+
+#[test]
+fn request_instants_are_rfc3339_only() {
+    let read = |start: &str| {
+        serde_json::from_value::<OverrideRequest>(json!({"user": "bob", "start": start, "end": "2026-03-03T18:00:00Z"}))
+    };
+    assert_eq!(
+        read(" 2026-03-03T15:00:00+01:00 ").unwrap().start,
+        "2026-03-03T14:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    for bad in ["2026-03-03", "friday 18:00", "1772546400"] {
+        let err = read(bad).unwrap_err().to_string();
+        assert!(err.contains("RFC 3339"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn reassign_targets_are_one_user_or_one_schedule() {
+    let read = |v: Value| serde_json::from_value::<ReassignRequest>(v).map_err(|e| e.to_string());
+    let ok = read(json!({"targets": [{"user": "carol"}, {"schedule": "db", "note": "ignored"}]})).unwrap();
+    assert_eq!(ok.targets, [Target::User("carol".into()), Target::Schedule("db".into())]);
+    for bad in [json!({"user": "a", "schedule": "b"}), json!({"team": "x"}), json!({})] {
+        let err = read(json!({"targets": [bad]})).unwrap_err();
+        assert!(err.contains("exactly one of `user` or `schedule`"), "{err}");
+    }
 }
