@@ -1,7 +1,7 @@
 use std::error::Error as _;
 use std::fmt;
 
-use crate::types::ErrorBody;
+use tocsin_api::ErrorBody;
 
 /// Everything that can go wrong talking to a Tocsin server.
 ///
@@ -24,6 +24,8 @@ pub enum ClientError {
     /// A 2xx answer whose body is not what the contract says.
     Decode(String),
     InvalidUrl(String),
+    /// An argument the request cannot carry (an unknown role); nothing was sent.
+    InvalidInput(String),
 }
 
 impl fmt::Display for ClientError {
@@ -39,6 +41,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Decode(m) => write!(f, "unexpected response: {}", one_line(m)),
             ClientError::InvalidUrl(m) => write!(f, "invalid URL: {}", one_line(m)),
+            ClientError::InvalidInput(m) => write!(f, "invalid input: {}", one_line(m)),
         }
     }
 }

@@ -12,7 +12,6 @@
 //! ```
 
 mod error;
-mod types;
 
 use std::fmt;
 use std::time::Duration;
@@ -23,7 +22,8 @@ use reqwest::{Method, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
 pub use error::ClientError;
-pub use types::*;
+/// The wire types of `/api/v1`, shared with the server.
+pub use tocsin_api::*;
 
 /// Whole-request timeout used by [`Client::new`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -114,30 +114,25 @@ impl Client {
     /// `POST /api/v1/incidents/{id}/notes` → 201 with the new timeline entry.
     pub async fn add_note(&self, id: i64, text: &str) -> Result<TimelineEntry, ClientError> {
         let url = self.api(&["incidents", &id.to_string(), "notes"])?;
-        self.call(self.req(Method::POST, url).json(&serde_json::json!({ "text": text }))).await
+        self.call(self.req(Method::POST, url).json(&NoteRequest { text: text.to_string() })).await
     }
 
     /// `POST /api/v1/incidents/{id}/escalate`: page the next level now.
-    pub async fn escalate(&self, id: i64) -> Result<serde_json::Value, ClientError> {
+    pub async fn escalate(&self, id: i64) -> Result<Escalated, ClientError> {
         let url = self.api(&["incidents", &id.to_string(), "escalate"])?;
         self.call(self.req(Method::POST, url).json(&serde_json::json!({}))).await
     }
 
     /// `POST /api/v1/incidents/{id}/reassign`: page these users and
     /// schedules in place of the current level.
-    pub async fn reassign(
-        &self,
-        id: i64,
-        users: &[String],
-        schedules: &[String],
-    ) -> Result<serde_json::Value, ClientError> {
+    pub async fn reassign(&self, id: i64, users: &[String], schedules: &[String]) -> Result<Reassigned, ClientError> {
         let url = self.api(&["incidents", &id.to_string(), "reassign"])?;
-        let targets: Vec<serde_json::Value> = users
+        let targets = users
             .iter()
-            .map(|u| serde_json::json!({ "user": u }))
-            .chain(schedules.iter().map(|s| serde_json::json!({ "schedule": s })))
+            .map(|u| Target::User(u.clone()))
+            .chain(schedules.iter().map(|s| Target::Schedule(s.clone())))
             .collect();
-        self.call(self.req(Method::POST, url).json(&serde_json::json!({ "targets": targets }))).await
+        self.call(self.req(Method::POST, url).json(&ReassignRequest { targets })).await
     }
 
     /// `GET /api/v1/incidents/{id}/notifications`
@@ -189,8 +184,8 @@ impl Client {
     pub async fn oncall(&self, schedule: &str, at: Option<DateTime<Utc>>) -> Result<OnCall, ClientError> {
         let url = self.api(&["schedules", schedule, "oncall"])?;
         let mut req = self.req(Method::GET, url);
-        if let Some(at) = at {
-            req = req.query(&[("at", rfc3339(at))]);
+        if at.is_some() {
+            req = req.query(&AtQuery { at });
         }
         self.call(req).await
     }
@@ -207,7 +202,7 @@ impl Client {
         end: DateTime<Utc>,
     ) -> Result<Override, ClientError> {
         let url = self.api(&["schedules", schedule, "overrides"])?;
-        let body = serde_json::json!({ "user": user, "start": rfc3339(start), "end": rfc3339(end) });
+        let body = OverrideRequest { user: user.to_string(), start, end };
         self.call(self.req(Method::POST, url).json(&body)).await
     }
 
@@ -217,7 +212,7 @@ impl Client {
         let url = self.api(&["schedules", schedule, "overrides"])?;
         let mut req = self.req(Method::GET, url);
         if include_past {
-            req = req.query(&[("include_past", "true")]);
+            req = req.query(&OverridesQuery { include_past: Some(true) });
         }
         let page: Page<Override> = self.call(req).await?;
         Ok(page.items)
@@ -247,9 +242,14 @@ impl Client {
     // ---- tokens ----
 
     /// `POST /api/v1/tokens` → 201 with the secret, which is shown only once.
-    pub async fn create_token(&self, name: &str, role: &str) -> Result<CreatedToken, ClientError> {
+    /// `role` is `viewer`, `responder`, `manager` or `admin`; the token is the
+    /// caller's own.
+    pub async fn create_token(&self, name: &str, role: &str) -> Result<IssuedToken, ClientError> {
+        let role = Role::parse(role).ok_or_else(|| {
+            ClientError::InvalidInput(format!("unknown role {role:?}: one of viewer, responder, manager, admin"))
+        })?;
         let url = self.api(&["tokens"])?;
-        let body = serde_json::json!({ "name": name, "role": role });
+        let body = TokenRequest { name: name.to_string(), role, user: None, expires_in: None };
         self.call(self.req(Method::POST, url).json(&body)).await
     }
 
@@ -380,11 +380,6 @@ impl Client {
         let (body, what) = self.send(rb).await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
     }
-}
-
-/// `2026-03-06T18:00:00Z`, with fractional seconds only when there are any.
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, ClientError> {

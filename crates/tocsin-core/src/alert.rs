@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use crate::event::{Link, Severity};
 use crate::model::IntegrationKind;
 
+/// Where an alert stands; once resolved, the same key opens a new alert.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {

@@ -55,6 +55,7 @@ use crate::error::CoreError;
 ///
 /// Serialized as `{"user": "carol"}` / `{"schedule": "primary"}`, the shape of
 /// the config contract.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
@@ -122,6 +123,7 @@ fn validate_targets(field: &str, targets: &[Target]) -> Result<(), CoreError> {
 }
 
 /// Where an escalation stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EscState {
@@ -133,6 +135,17 @@ pub enum EscState {
     Resolved,
     /// Every level of every pass was paged and nobody acknowledged.
     Exhausted,
+}
+
+impl EscState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscState::Active => "active",
+            EscState::Acknowledged => "acknowledged",
+            EscState::Resolved => "resolved",
+            EscState::Exhausted => "exhausted",
+        }
+    }
 }
 
 /// What a scheduled timer does when it fires; the engine stores it with the

@@ -19,6 +19,7 @@ pub enum EventAction {
 }
 
 /// Severity on PagerDuty's four-step scale, which every other format maps onto.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::CoreError;
 use crate::event::Severity;
 
+/// Where an incident stands: triggered → acknowledged → resolved.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use tocsin_api::{ErrorBody, ErrorDetail, Problem};
 use tocsin_app::AppError;
 use tocsin_core::CoreError;
 use tocsin_store::StoreError;
@@ -17,7 +17,7 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Itemised problems where one message is not enough (every error in
     /// a config file); shown as `error.details`.
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Vec<Problem>>,
 }
 
 impl ApiError {
@@ -81,16 +81,14 @@ impl From<AppError> for ApiError {
             AppError::InvalidTransition(message) => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
             AppError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             AppError::InvalidConfig(errors) => {
-                let items: Vec<serde_json::Value> = errors
+                let items: Vec<Problem> = errors
                     .0
-                    .iter()
-                    .map(|e| {
-                        json!({"file": e.file, "line": e.line, "column": e.column, "path": e.path, "message": e.message})
-                    })
+                    .into_iter()
+                    .map(|e| Problem { file: e.file, line: e.line, column: e.column, path: e.path, message: e.message })
                     .collect();
                 let message = format!("the config does not validate ({} problems); nothing was changed", items.len());
                 ApiError {
-                    details: Some(json!(items)),
+                    details: Some(items),
                     ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", message)
                 }
             }
@@ -101,10 +99,10 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
-        if let Some(details) = self.details {
-            body["error"]["details"] = details;
-        }
+        let details = self.details;
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field, details },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));

@@ -1,9 +1,7 @@
 //! The HTTP edge: REST API under `/api/v1`, compatible ingestion endpoints,
-//! health and metrics. This is the only crate that knows JSON wire types;
-//! everything it hands inward is a domain type.
-
-// The OpenAPI document is one large `json!` literal, deeper than the default limit.
-#![recursion_limit = "512"]
+//! health and metrics. It converts between the application's values and the
+//! `/api/v1` wire types of `tocsin-api`; everything it hands inward is a
+//! domain type.
 
 mod ack;
 pub mod api;
@@ -32,13 +30,19 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 
 /// The whole HTTP surface for one server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(intake::routes())
-        .merge(ack::routes())
-        .nest("/api/v1", api::routes())
-        .merge(health::routes())
-        .fallback(error::not_found)
+    routes()
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)
+}
+
+/// Every route the server answers, before state and the outer layers.
+pub(crate) fn routes() -> Router<AppState> {
+    let (api, _document) = api::routes().split_for_parts();
+    Router::new()
+        .merge(intake::routes())
+        .merge(ack::routes())
+        .nest("/api/v1", api)
+        .merge(health::routes())
+        .fallback(error::not_found)
 }

@@ -5,13 +5,15 @@
 //! invalidated) by issuing again. Every failure is the same 404, so a feed URL
 //! reveals nothing about which users or schedules exist.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use tocsin_api::{FeedQuery, IcalToken, IcalUrls};
 use tocsin_app::AppError;
 use tocsin_core::access::Principal;
 use tocsin_core::directory::Directory;
@@ -21,6 +23,7 @@ use tocsin_core::schedule::{Schedule, final_schedule};
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::errors::{Forbidden, NotFound, Unauthenticated};
 use crate::state::AppState;
 
 /// Calendar apps poll (typically every few minutes to hours); letting the
@@ -44,25 +47,41 @@ async fn feed_reader(state: &AppState, raw: RawParams) -> Result<Principal, ApiE
 }
 
 /// `/api/v1/users/{id}/ical?token=…` and one such URL per schedule.
-fn feed_urls(directory: &Directory, user: &str, token: &str) -> Value {
-    let schedules: Map<String, Value> = directory
+fn feed_urls(directory: &Directory, user: &str, token: &str) -> IcalUrls {
+    let schedules: BTreeMap<String, String> = directory
         .schedules
         .iter()
-        .map(|s| (s.id.clone(), json!(format!("/api/v1/schedules/{}/ical?token={token}", s.id))))
+        .map(|s| (s.id.clone(), format!("/api/v1/schedules/{}/ical?token={token}", s.id)))
         .collect();
-    json!({"user": format!("/api/v1/users/{user}/ical?token={token}"), "schedules": schedules})
+    IcalUrls { user: format!("/api/v1/users/{user}/ical?token={token}"), schedules }
 }
 
-/// Issues (or replaces) `id`'s feed token: 201 with the token, shown once,
-/// and the feed URLs relative to the server root.
+/// Issue a user's calendar feed token, invalidating the previous one.
+///
+/// The token is shown this once, with the feed URLs relative to the server root.
+///
+/// Requires role `viewer` for one's own token, `admin` for anyone else's.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/ical-token",
+    operation_id = "issue_ical_token",
+    tag = "calendar feeds",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 201, description = "The feed token and URLs", body = IcalToken),
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+    )
+)]
 pub async fn issue_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IcalToken>), ApiError> {
     let issued = state.app.rotate_feed_token(&caller, &id).await?;
     let urls = feed_urls(&state.app.directory(), &issued.user, &issued.token);
-    Ok((StatusCode::CREATED, Json(json!({"user": issued.user, "token": issued.token, "urls": urls}))))
+    Ok((StatusCode::CREATED, Json(IcalToken { user: issued.user, token: issued.token, urls })))
 }
 
 /// The shifts of `schedule` over the feed window, optionally only `user`'s.
@@ -98,8 +117,23 @@ fn calendar_response(name: &str, events: &[FeedEvent], now: DateTime<Utc>) -> Re
     response
 }
 
-/// `?token=`: the user's shifts across every schedule. The token must be
-/// that user's.
+/// One user's shifts across every schedule, as iCalendar.
+///
+/// Authenticated by that user's feed token in `token`, not a bearer token.
+/// A missing or wrong token is a 404, like an unknown user.
+/// `Cache-Control: private, max-age=300`.
+#[utoipa::path(
+    get,
+    path = "/users/{id}/ical",
+    operation_id = "user_feed",
+    tag = "calendar feeds",
+    params(("id" = String, Path, description = "User id"), FeedQuery),
+    security(("feed_token" = [])),
+    responses(
+        (status = 200, description = "An RFC 5545 calendar", body = String, content_type = "text/calendar"),
+        NotFound,
+    )
+)]
 pub async fn user_feed(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -121,7 +155,23 @@ pub async fn user_feed(
     Ok(calendar_response(&format!("On call: {}", user.name), &all, now))
 }
 
-/// `?token=`: everyone's shifts on one schedule; any user's feed token works.
+/// Everyone's shifts on one schedule, as iCalendar.
+///
+/// Authenticated by any user's feed token in `token`, not a bearer token.
+/// A missing or wrong token is a 404, like an unknown schedule.
+/// `Cache-Control: private, max-age=300`.
+#[utoipa::path(
+    get,
+    path = "/schedules/{id}/ical",
+    operation_id = "schedule_feed",
+    tag = "calendar feeds",
+    params(("id" = String, Path, description = "Schedule id"), FeedQuery),
+    security(("feed_token" = [])),
+    responses(
+        (status = 200, description = "An RFC 5545 calendar", body = String, content_type = "text/calendar"),
+        NotFound,
+    )
+)]
 pub async fn schedule_feed(
     State(state): State<AppState>,
     Path(id): Path<String>,

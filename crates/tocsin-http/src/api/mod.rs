@@ -1,5 +1,8 @@
 //! REST API under `/api/v1`: JSON, snake_case, RFC 3339 UTC timestamps,
 //! cursor pagination, bearer-token auth with roles.
+//!
+//! Handlers answer with the wire types of `tocsin-api` and read request
+//! bodies into them; each handler file converts the application's values.
 
 mod alerts;
 mod audit;
@@ -15,48 +18,68 @@ mod schedules;
 mod services;
 mod tokens;
 
-use axum::Router;
-use axum::routing::{delete, get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/incidents", get(incidents::list))
-        .route("/incidents/{id}", get(incidents::show))
-        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
-        .route("/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/incidents/{id}/notes", post(incidents::add_note))
-        .route("/incidents/{id}/escalate", post(incidents::escalate))
-        .route("/incidents/{id}/reassign", post(incidents::reassign))
-        .route("/incidents/{id}/notifications", get(incidents::notifications))
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/{id}", get(alerts::show))
-        .route("/services", get(services::list))
-        .route("/services/{id}", get(services::show))
-        .route("/services/{id}/changes", get(services::changes))
-        .route("/services/{id}/oncall", get(services::oncall))
-        .route("/escalation_policies", get(policies::list))
-        .route("/escalation_policies/{id}/oncall", get(policies::oncall))
-        .route("/schedules", get(schedules::list))
-        .route("/schedules/{id}/oncall", get(schedules::oncall))
-        .route("/schedules/{id}/segments", get(schedules::segments))
-        .route("/schedules/{id}/overrides", get(overrides::list).post(overrides::create))
-        .route("/schedules/{id}/overrides/{override_id}", delete(overrides::delete))
-        .route("/schedules/{id}/ical", get(ical::schedule_feed))
-        .route("/me", get(people::me))
-        .route("/users", get(people::users))
-        .route("/users/{id}", get(people::user))
-        .route("/teams", get(people::teams))
-        .route("/teams/{id}", get(people::team))
-        .route("/users/{id}/ical-token", post(ical::issue_token))
-        .route("/users/{id}/ical", get(ical::user_feed))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke))
-        .route("/notifications/webhook-secret", get(notifications::webhook_secret))
-        .route("/audit", get(audit::list))
-        .route("/config", get(config::status).post(config::apply))
-        .route("/config/plan", post(config::plan))
-        .route("/openapi.json", get(crate::openapi::document))
+/// The route table of `/api/v1`: the router and the OpenAPI document both
+/// come from it, so every path and method served is documented. One
+/// `routes!` per path (handlers of one path share it).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::show))
+        .routes(routes!(incidents::acknowledge))
+        .routes(routes!(incidents::resolve))
+        .routes(routes!(incidents::add_note))
+        .routes(routes!(incidents::escalate))
+        .routes(routes!(incidents::reassign))
+        .routes(routes!(incidents::notifications))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::show))
+        .routes(routes!(services::list))
+        .routes(routes!(services::show))
+        .routes(routes!(services::changes))
+        .routes(routes!(services::oncall))
+        .routes(routes!(policies::list))
+        .routes(routes!(policies::oncall))
+        .routes(routes!(schedules::list))
+        .routes(routes!(schedules::oncall))
+        .routes(routes!(schedules::segments))
+        .routes(routes!(overrides::list, overrides::create))
+        .routes(routes!(overrides::delete))
+        .routes(routes!(ical::schedule_feed))
+        .routes(routes!(people::me))
+        .routes(routes!(people::users))
+        .routes(routes!(people::user))
+        .routes(routes!(people::teams))
+        .routes(routes!(people::team))
+        .routes(routes!(ical::issue_token))
+        .routes(routes!(ical::user_feed))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(notifications::webhook_secret))
+        .routes(routes!(audit::list))
+        .routes(routes!(config::status, config::apply))
+        .routes(routes!(config::plan))
+        .routes(routes!(openapi::document))
         .layer(axum::extract::DefaultBodyLimit::max(params::MAX_API_BODY))
+}
+
+/// A page of the store's as a page on the wire.
+fn page<T, W>(p: tocsin_store::Page<T>, convert: impl FnMut(T) -> W) -> tocsin_api::Page<W> {
+    tocsin_api::Page { items: p.items.into_iter().map(convert).collect(), next_cursor: p.next_cursor }
+}
+
+/// A whole listing that has no further pages.
+fn one_page<T, W>(items: Vec<T>, convert: impl FnMut(T) -> W) -> tocsin_api::Page<W> {
+    tocsin_api::Page { items: items.into_iter().map(convert).collect(), next_cursor: None }
+}
+
+/// A whole list, answered as `{"items": [...]}`.
+fn item_list<T, W>(items: Vec<T>, convert: impl FnMut(T) -> W) -> tocsin_api::Items<W> {
+    tocsin_api::Items { items: items.into_iter().map(convert).collect() }
 }

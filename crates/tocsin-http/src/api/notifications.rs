@@ -3,19 +3,38 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use tocsin_api as wire;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::errors::{Forbidden, NotFound, Unauthenticated};
 use crate::state::AppState;
 
-/// Admin only; every read is audited (`App::webhook_secret`).
-pub async fn webhook_secret(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// The key outgoing webhooks are signed with.
+///
+/// Requires role `admin`; every read is audited as `secret.read` (never
+/// with the secret).
+#[utoipa::path(
+    get,
+    path = "/notifications/webhook-secret",
+    operation_id = "get_webhook_secret",
+    tag = "notifications",
+    responses(
+        (status = 200, description = "The signing key", body = wire::WebhookSecret),
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+    )
+)]
+pub async fn webhook_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<wire::WebhookSecret>, ApiError> {
     let secret = state.app.webhook_secret(&caller).await?;
-    Ok(Json(json!({
-        "secret": secret.value,
-        "source": secret.source,
-        "header": "Tocsin-Signature",
-        "scheme": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed by the secret's UTF-8 bytes>",
-    })))
+    Ok(Json(wire::WebhookSecret {
+        secret: secret.value,
+        source: secret.source.to_string(),
+        header: "Tocsin-Signature".into(),
+        scheme: "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed by the secret's UTF-8 bytes>".into(),
+    }))
 }

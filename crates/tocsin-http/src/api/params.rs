@@ -1,13 +1,15 @@
 //! Parsing of query strings, path ids and JSON bodies into typed values,
 //! with errors that name the offending field.
 
+use axum::body::Body;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use tocsin_store::{DEFAULT_PAGE, MAX_PAGE, cursor};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, read_body};
 
 /// Largest JSON body any `/api/v1` call accepts.
 pub const MAX_API_BODY: usize = 64 * 1024;
@@ -81,55 +83,64 @@ pub fn id(raw: &str, what: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::not_found(what))
 }
 
-/// Parses a JSON object body; the error names the body or the field.
-pub fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::validation("body", "must be a JSON object")),
-        Err(e) => Err(ApiError::validation("body", format!("invalid JSON: {e}"))),
-    }
+/// Reads a request body (at most [`MAX_API_BODY`]) into its wire type.
+pub async fn json_body<T: DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    parse_json(&read_body(body, MAX_API_BODY).await?)
 }
 
-/// A required string field of a JSON object, 1..=max characters.
-pub fn required_text(
-    map: &serde_json::Map<String, serde_json::Value>,
-    field: &str,
-    max: usize,
-) -> Result<String, ApiError> {
-    match map.get(field) {
-        None | Some(serde_json::Value::Null) => Err(ApiError::validation(field, "is required")),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
-            Err(ApiError::validation(field, "must not be empty"))
+/// Parses a JSON object into its wire type. An error names `body` when the
+/// bytes are not a JSON object, else the field at fault as the caller spelled
+/// it (`text`, `targets[0]`); the application names what breaks its rules.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        Ok(_) => return Err(ApiError::validation("body", "must be a JSON object")),
+        Err(e) => return Err(ApiError::validation("body", format!("invalid JSON: {e}"))),
+    };
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // A missing field is reported at its parent; name the field itself.
+        let missing = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`'));
+        match (missing, at.as_str()) {
+            (Some(name), ".") => ApiError::validation(name, "is required"),
+            (Some(name), parent) => ApiError::validation(format!("{parent}.{name}"), "is required"),
+            (None, ".") => ApiError::validation("body", message),
+            (None, field) => ApiError::validation(field, message),
         }
-        Some(serde_json::Value::String(s)) if s.chars().count() > max => {
-            Err(ApiError::validation(field, format!("at most {max} characters")))
-        }
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(ApiError::validation(field, "must be a string")),
-    }
+    })
 }
 
-/// An optional string field of a JSON object, 1..=max characters when set.
-pub fn optional_text(
-    map: &serde_json::Map<String, serde_json::Value>,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match map.get(field) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(_) => required_text(map, field, max).map(Some),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_api::{NoteRequest, OverrideRequest, ReassignRequest, TokenRequest};
 
-/// A required RFC 3339 timestamp field of a JSON object, at the precision the
-/// store keeps (microseconds), so what a response shows is what a later read
-/// returns.
-pub fn required_timestamp(
-    map: &serde_json::Map<String, serde_json::Value>,
-    field: &str,
-) -> Result<DateTime<Utc>, ApiError> {
-    let text = required_text(map, field, 64)?;
-    parse_rfc3339(text.trim())
-        .map(|t| t.trunc_subsecs(6))
-        .ok_or_else(|| ApiError::validation(field, format!("must be {RFC3339_EXPECTED}")))
+    fn field<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> Option<String> {
+        parse_json::<T>(body.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn body_errors_name_the_field() {
+        assert_eq!(field::<NoteRequest>("[1]").as_deref(), Some("body"));
+        assert_eq!(field::<NoteRequest>("{").as_deref(), Some("body"));
+        assert_eq!(field::<NoteRequest>("{}").as_deref(), Some("text"));
+        assert_eq!(field::<NoteRequest>(r#"{"text": 5}"#).as_deref(), Some("text"));
+        assert_eq!(field::<TokenRequest>(r#"{"name": "x", "role": "root"}"#).as_deref(), Some("role"));
+        assert_eq!(field::<TokenRequest>(r#"{"name": "x", "role": "viewer", "user": 7}"#).as_deref(), Some("user"));
+        let start = r#"{"user": "bob", "start": "friday", "end": "2026-03-03T18:00:00Z"}"#;
+        assert_eq!(field::<OverrideRequest>(start).as_deref(), Some("start"));
+        assert_eq!(field::<ReassignRequest>(r#"{"targets": "carol"}"#).as_deref(), Some("targets"));
+        let both = r#"{"targets": [{"user": "carol"}, {"user": "a", "schedule": "b"}]}"#;
+        assert_eq!(field::<ReassignRequest>(both).as_deref(), Some("targets[1]"));
+        assert_eq!(field::<ReassignRequest>(r#"{"targets": [{"team": "x"}]}"#).as_deref(), Some("targets[0]"));
+    }
+
+    #[test]
+    fn missing_fields_are_required() {
+        let err = parse_json::<OverrideRequest>(br#"{"user": "bob", "end": "2026-03-03T18:00:00Z"}"#).unwrap_err();
+        assert_eq!((err.field.as_deref(), err.message.as_str()), (Some("start"), "is required"));
+        let ok: NoteRequest = parse_json(br#"{"text": "hi", "later": true}"#).unwrap();
+        assert_eq!(ok.text, "hi", "unknown fields are ignored");
+    }
 }

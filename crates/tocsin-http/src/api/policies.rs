@@ -3,67 +3,97 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use tocsin_api::{self as wire, AtQuery, Items};
 use tocsin_core::duration::format_duration;
-use tocsin_core::escalation::Target;
 use tocsin_core::oncall::level_responders;
 
 use super::params::{Params, RawParams};
+use super::services::responder;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::errors::{BadRequest, NotFound, Unauthenticated};
 use crate::state::AppState;
 
-fn target_json(t: &Target) -> Value {
-    match t {
-        Target::User(id) => json!({"user": id}),
-        Target::Schedule(id) => json!({"schedule": id}),
-    }
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// The escalation policies declared in config, with the services using them.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/escalation_policies",
+    operation_id = "list_escalation_policies",
+    tag = "escalation policies",
+    responses((status = 200, description = "Every policy", body = Items<wire::EscalationPolicy>), Unauthenticated)
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Items<wire::EscalationPolicy>>, ApiError> {
     let directory = state.app.read_directory(&caller)?;
-    let items: Vec<Value> = directory
+    let items = directory
         .policies
         .iter()
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "repeat": p.repeat,
-                "levels": p.levels.iter().map(|l| json!({
-                    "targets": l.targets.iter().map(target_json).collect::<Vec<_>>(),
-                    "escalate_after": format_duration(l.escalate_after),
-                })).collect::<Vec<_>>(),
-                "services": directory.services.iter()
-                    .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
-                    .map(|s| s.id.clone()).collect::<Vec<_>>(),
-            })
+        .map(|p| wire::EscalationPolicy {
+            id: p.id.clone(),
+            repeat: p.repeat,
+            levels: p
+                .levels
+                .iter()
+                .map(|l| wire::PolicyLevel {
+                    targets: l.targets.clone(),
+                    escalate_after: format_duration(l.escalate_after),
+                })
+                .collect(),
+            services: directory
+                .services
+                .iter()
+                .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
+                .map(|s| s.id.clone())
+                .collect(),
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
-/// `?at=` (default now): for every level (numbered from 1), the people it
-/// would page.
+/// For every level of the policy, whom it would page at an instant.
+///
+/// Levels are numbered from 1.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/escalation_policies/{id}/oncall",
+    operation_id = "escalation_policy_oncall",
+    tag = "escalation policies",
+    params(("id" = String, Path, description = "Escalation policy id"), AtQuery),
+    responses(
+        (status = 200, description = "Each level's responders", body = wire::PolicyOnCall),
+        BadRequest,
+        Unauthenticated,
+        NotFound,
+    )
+)]
 pub async fn oncall(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     raw: RawParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::PolicyOnCall>, ApiError> {
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
     let (directory, schedules) = state.app.schedules(&caller, at).await?;
     let policy = directory.policy(&id).ok_or_else(|| ApiError::not_found("escalation policy"))?;
-    let levels: Vec<Value> = policy
+    let levels = policy
         .levels
         .iter()
         .enumerate()
-        .map(|(i, level)| {
-            let users: Vec<Value> = level_responders(level, &schedules, at)
-                .iter()
-                .map(|r| json!({"user": r.user, "via_schedule": r.via_schedule}))
-                .collect();
-            json!({"level": i + 1, "escalate_after": format_duration(level.escalate_after), "users": users})
+        .map(|(i, level)| wire::LevelOnCall {
+            level: count(i + 1),
+            escalate_after: format_duration(level.escalate_after),
+            users: level_responders(level, &schedules, at).iter().map(responder).collect(),
         })
         .collect();
-    Ok(Json(json!({ "escalation_policy": policy.id, "at": at, "levels": levels })))
+    Ok(Json(wire::PolicyOnCall { escalation_policy: policy.id.clone(), at, levels }))
 }

@@ -5,51 +5,90 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use tocsin_api::{self as wire, AtQuery, Items, Page, SegmentsQuery};
 use tocsin_core::schedule::{self, MAX_RANGE_DAYS};
 
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::errors::{BadRequest, NotFound, Unauthenticated};
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = state
+/// The schedules declared in config.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/schedules",
+    operation_id = "list_schedules",
+    tag = "schedules",
+    responses((status = 200, description = "Every schedule", body = Page<wire::Schedule>), Unauthenticated)
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Page<wire::Schedule>>, ApiError> {
+    let items = state
         .app
         .read_directory(&caller)?
         .schedules
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "time_zone": s.time_zone.name(),
-                "layers": s.layers.iter().map(|l| json!({"id": l.id, "users": l.users})).collect::<Vec<_>>(),
-            })
+        .map(|s| wire::Schedule {
+            id: s.id.clone(),
+            time_zone: s.time_zone.name().to_string(),
+            layers: s.layers.iter().map(|l| wire::ScheduleLayer { id: l.id.clone(), users: l.users.clone() }).collect(),
         })
         .collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+    Ok(Json(Page { items, next_cursor: None }))
 }
 
-/// `?at=` (default now): the users on call then; empty in a gap.
+/// The users on call at an instant; empty in a gap.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/schedules/{id}/oncall",
+    operation_id = "schedule_oncall",
+    tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), AtQuery),
+    responses(
+        (status = 200, description = "Who is on call", body = wire::OnCall),
+        BadRequest,
+        Unauthenticated,
+        NotFound,
+    )
+)]
 pub async fn oncall(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     raw: RawParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::OnCall>, ApiError> {
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
     let schedule = state.app.schedule(&caller, &id, at).await?;
-    let users: Vec<String> = schedule::on_call_at(&schedule, at).into_iter().collect();
-    Ok(Json(json!({"schedule": schedule.id, "at": at, "users": users})))
+    let users = schedule::on_call_at(&schedule, at).into_iter().collect();
+    Ok(Json(wire::OnCall { schedule: schedule.id, at, users }))
 }
 
-/// `?from=&to=`: who is on call across a range; gaps are absent.
+/// Who is on call across `[from, to)`; gaps are absent.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/schedules/{id}/segments",
+    operation_id = "schedule_segments",
+    tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), SegmentsQuery),
+    responses(
+        (status = 200, description = "The segments, in order", body = Items<wire::Segment>),
+        BadRequest,
+        Unauthenticated,
+        NotFound,
+    )
+)]
 pub async fn segments(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     raw: RawParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<wire::Segment>>, ApiError> {
     let p = Params::from(raw)?;
     let from = p.timestamp("from")?.ok_or_else(|| ApiError::validation("from", "is required"))?;
     let to = p.timestamp("to")?.ok_or_else(|| ApiError::validation("to", "is required"))?;
@@ -59,6 +98,6 @@ pub async fn segments(
     let schedule = state.app.schedule(&caller, &id, from).await?;
     let segments = schedule::final_schedule(&schedule, from, to)
         .map_err(|_| ApiError::validation("to", format!("the range may span at most {MAX_RANGE_DAYS} days")))?;
-    let items: Vec<Value> = segments.iter().map(|s| json!({"start": s.start, "end": s.end, "user": s.user})).collect();
-    Ok(Json(json!({"items": items})))
+    let items = segments.into_iter().map(|s| wire::Segment { start: s.start, end: s.end, user: s.user }).collect();
+    Ok(Json(Items { items }))
 }

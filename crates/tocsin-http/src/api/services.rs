@@ -2,44 +2,118 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
-use tocsin_store::ServiceView;
+use tocsin_api::{self as wire, AtQuery, Page};
+use tocsin_core::oncall::Responder;
+use tocsin_store::{ChangeRecord, IntegrationView, ServiceView};
 
+use super::alerts::link;
+use super::one_page;
 use super::params::{Params, RawParams};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::errors::{BadRequest, NotFound, Unauthenticated};
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let items = state.app.services(&caller).await?;
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+fn service(s: ServiceView) -> wire::Service {
+    let ServiceView { id, name, description, team, integrations, open_incidents } = s;
+    let integrations = integrations
+        .into_iter()
+        .map(|i| {
+            let IntegrationView { id, kind, key_hint } = i;
+            wire::IntegrationSummary { id, kind, key_hint }
+        })
+        .collect();
+    wire::Service { id, name, description, team, integrations, open_incidents }
 }
 
+fn change(c: ChangeRecord) -> wire::Change {
+    let ChangeRecord { id, service_id, at, occurred_at, summary, source, actor, details, links } = c;
+    let links = links.into_iter().map(link).collect();
+    wire::Change { id, service_id, at, occurred_at, summary, source, actor, details, links }
+}
+
+pub(crate) fn responder(r: &Responder) -> wire::Responder {
+    wire::Responder { user: r.user.clone(), via_schedule: r.via_schedule.clone() }
+}
+
+/// The services declared in config.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/services",
+    operation_id = "list_services",
+    tag = "services",
+    responses((status = 200, description = "Every service", body = Page<wire::Service>), Unauthenticated)
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Page<wire::Service>>, ApiError> {
+    Ok(Json(one_page(state.app.services(&caller).await?, service)))
+}
+
+/// One service.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/services/{id}",
+    operation_id = "get_service",
+    tag = "services",
+    params(("id" = String, Path, description = "Service id")),
+    responses((status = 200, description = "The service", body = wire::Service), Unauthenticated, NotFound)
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ServiceView>, ApiError> {
-    Ok(Json(state.app.service(&caller, &id).await?))
+) -> Result<Json<wire::Service>, ApiError> {
+    Ok(Json(service(state.app.service(&caller, &id).await?)))
 }
 
 /// Change events (deploys) recorded for a service, newest first.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/services/{id}/changes",
+    operation_id = "list_service_changes",
+    tag = "services",
+    params(("id" = String, Path, description = "Service id")),
+    responses(
+        (status = 200, description = "The latest change events", body = Page<wire::Change>),
+        Unauthenticated,
+        NotFound,
+    )
+)]
 pub async fn changes(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let items = state.app.service_changes(&caller, &id).await?;
-    Ok(Json(json!({"items": items, "next_cursor": null})))
+) -> Result<Json<Page<wire::Change>>, ApiError> {
+    Ok(Json(one_page(state.app.service_changes(&caller, &id).await?, change)))
 }
 
-/// `?at=` (default now): who the service's escalation policy pages first.
+/// Whom the service's escalation policy pages first at an instant.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/services/{id}/oncall",
+    operation_id = "service_oncall",
+    tag = "services",
+    params(("id" = String, Path, description = "Service id"), AtQuery),
+    responses(
+        (status = 200, description = "The first responders", body = wire::ServiceOnCall),
+        BadRequest,
+        Unauthenticated,
+        NotFound,
+    )
+)]
 pub async fn oncall(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     raw: RawParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::ServiceOnCall>, ApiError> {
     let at = Params::from(raw)?.timestamp("at")?.unwrap_or_else(|| state.now());
     state.app.service(&caller, &id).await?;
     let (directory, schedules) = state.app.schedules(&caller, at).await?;
@@ -48,12 +122,10 @@ pub async fn oncall(
         Some(p) => tocsin_core::oncall::first_responders(p, &schedules, at),
         None => Vec::new(),
     };
-    let users: Vec<Value> =
-        responders.iter().map(|r| json!({"user": r.user, "via_schedule": r.via_schedule})).collect();
-    Ok(Json(json!({
-        "service": id,
-        "escalation_policy": policy.map(|p| p.id.clone()),
-        "at": at,
-        "users": users,
-    })))
+    Ok(Json(wire::ServiceOnCall {
+        service: id,
+        escalation_policy: policy.map(|p| p.id.clone()),
+        at,
+        users: responders.iter().map(responder).collect(),
+    }))
 }

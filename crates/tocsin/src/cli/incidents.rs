@@ -162,9 +162,9 @@ fn state_line(i: &Incident) -> String {
     let (at, by) = match i.status.as_str() {
         "acknowledged" => (i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref()),
         "resolved" => (i.resolved_at.as_ref(), i.resolved_by.as_deref()),
-        _ => return format!("Incident {} is {}.", i.id, i.status),
+        _ => return format!("Incident {} is {}.", i.id, i.status.as_str()),
     };
-    let mut line = format!("Incident {} {}", i.id, i.status);
+    let mut line = format!("Incident {} {}", i.id, i.status.as_str());
     if let Some(by) = by {
         line.push_str(&format!(" by {by}"));
     }
@@ -198,8 +198,8 @@ fn incidents_table(items: &[Incident]) -> Table {
     for i in items {
         t.row([
             i.id.to_string(),
-            i.status.clone(),
-            i.severity.clone(),
+            i.status.as_str().to_string(),
+            i.severity.as_str().to_string(),
             i.service_id.clone(),
             fmt_time(&i.created_at),
             i.title.clone(),
@@ -213,8 +213,8 @@ fn render_detail(d: &IncidentDetail) -> String {
     let mut out = format!("Incident {}: {}\n\n", i.id, i.title);
 
     let mut fields = Table::plain();
-    fields.row(["Status:", &i.status]);
-    fields.row(["Severity:", &i.severity]);
+    fields.row(["Status:", i.status.as_str()]);
+    fields.row(["Severity:", i.severity.as_str()]);
     fields.row(["Service:", &i.service_id]);
     fields.row(["Created:", &fmt_time(&i.created_at)]);
     fields.row(["Acknowledged:", &who_when(i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref())]);
@@ -233,9 +233,9 @@ fn render_detail(d: &IncidentDetail) -> String {
         for a in &d.alerts {
             t.row([
                 a.id.to_string(),
-                a.status.clone(),
-                a.severity.clone(),
-                a.kind.clone(),
+                a.status.as_str().to_string(),
+                a.severity.as_str().to_string(),
+                a.kind.as_str().to_string(),
                 a.dedup_key.clone(),
                 a.occurrences.to_string(),
                 fmt_time(&a.last_seen),
@@ -260,7 +260,7 @@ fn render_detail(d: &IncidentDetail) -> String {
 
 fn escalation_line(e: &Escalation) -> String {
     // The API counts levels and passes from 1, as people do.
-    let step = format!("{}, level {} of {}, pass {} of {}", e.status, e.level, e.levels, e.pass, e.passes);
+    let step = format!("{}, level {} of {}, pass {} of {}", e.status.as_str(), e.level, e.levels, e.pass, e.passes);
     let next = match e.next_step_at {
         Some(at) => format!("; next step at {}", fmt_time(&at)),
         None => String::new(),
@@ -432,7 +432,7 @@ fn parse_since_at(s: &str, now: DateTime<Utc>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use tocsin_client::{Alert, TimelineEntry};
+    use tocsin_client::{Alert, AlertStatus, IncidentStatus, IntegrationKind, Severity, TimelineEntry};
 
     use super::*;
 
@@ -445,8 +445,8 @@ mod tests {
             id,
             service_id: "checkout".into(),
             title: title.into(),
-            severity: "critical".into(),
-            status: status.into(),
+            severity: Severity::Critical,
+            status: IncidentStatus::parse(status).unwrap(),
             created_at: t("2026-11-27T16:27:55Z"),
             acknowledged_at: None,
             acknowledged_by: None,
@@ -476,11 +476,11 @@ mod tests {
             id: 9,
             service_id: "checkout".into(),
             integration_id: "am".into(),
-            kind: "alertmanager".into(),
+            kind: IntegrationKind::Alertmanager,
             dedup_key: "b1c11497b32ce15e".into(),
-            status: "triggered".into(),
+            status: AlertStatus::Triggered,
             summary: "5xx ratio above 2%".into(),
-            severity: "critical".into(),
+            severity: Severity::Critical,
             source: None,
             labels: Default::default(),
             details: Value::Null,
@@ -519,7 +519,7 @@ mod tests {
             ],
             escalation: Some(Escalation {
                 policy: "checkout-primary".into(),
-                status: "acknowledged".into(),
+                status: tocsin_client::EscState::Acknowledged,
                 level: 2,
                 pass: 1,
                 passes: 3,
@@ -615,7 +615,7 @@ mod tests {
         i.acknowledged_by = Some("alice".into());
         i.acknowledged_at = Some(t("2026-11-27T16:30:00Z"));
         assert_eq!(state_line(&i), "Incident 42 acknowledged by alice at 2026-11-27T16:30:00Z.");
-        i.status = "triggered".into();
+        i.status = IncidentStatus::Triggered;
         assert_eq!(state_line(&i), "Incident 42 is triggered.");
     }
 

@@ -189,7 +189,7 @@ fn overrides_table(items: &[Override]) -> Table {
     let mut t = Table::new(["ID", "USER", "START", "END", "FROM"]);
     for o in items {
         let id = o.id.map_or_else(|| "-".to_string(), |id| id.to_string());
-        let from = o.created_by.clone().unwrap_or_else(|| o.source.clone());
+        let from = o.created_by.clone().unwrap_or_else(|| o.source.as_str().to_string());
         t.row([id, o.user.clone(), fmt_time(&o.start), fmt_time(&o.end), from]);
     }
     t
@@ -288,7 +288,7 @@ mod tests {
             user: "alice".into(),
             start: t("2026-03-02T09:00:00Z"),
             end: t("2026-03-02T17:00:00Z"),
-            source: "config".into(),
+            source: tocsin_client::OverrideSource::Config,
             created_at: None,
             created_by: None,
         };
@@ -297,7 +297,7 @@ mod tests {
             user: "bob".into(),
             start: t("2026-03-06T18:00:00Z"),
             end: t("2026-03-09T09:00:00Z"),
-            source: "api".into(),
+            source: tocsin_client::OverrideSource::Api,
             created_at: Some(t("2026-03-01T12:00:00Z")),
             created_by: Some("user:bob".into()),
             ..declared.clone()

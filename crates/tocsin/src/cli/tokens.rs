@@ -36,7 +36,9 @@ pub async fn run_tokens(opts: &ClientOpts, cmd: TokensCmd) -> anyhow::Result<()>
                     // Only the secret goes to stdout, so `TOKEN=$(tocsin tokens create …)` works.
                     eprintln!(
                         "Created token {} ({:?}, role {}). Store it now: it cannot be shown again.",
-                        created.id, created.name, created.role
+                        created.info.id,
+                        created.info.name,
+                        created.info.role.as_str()
                     );
                     emit(&format!("{}\n", created.token))
                 }
@@ -66,7 +68,7 @@ fn tokens_table(tokens: &[Token]) -> Table {
         t.row([
             tok.id.to_string(),
             tok.name.clone(),
-            tok.role.clone(),
+            tok.role.as_str().to_string(),
             fmt_time(&tok.created_at),
             fmt_opt_time(tok.last_used_at.as_ref(), "never"),
             fmt_opt_time(tok.revoked_at.as_ref(), "-"),
@@ -78,6 +80,7 @@ fn tokens_table(tokens: &[Token]) -> Table {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
+    use tocsin_client::Role;
 
     use super::*;
 
@@ -91,16 +94,22 @@ mod tests {
             Token {
                 id: 1,
                 name: "bootstrap".into(),
-                role: "admin".into(),
+                role: Role::Admin,
+                user_id: "admin".into(),
                 created_at: t("2026-11-27T16:00:00Z"),
+                created_by: "system".into(),
+                expires_at: None,
                 last_used_at: Some(t("2026-11-27T16:05:00Z")),
                 revoked_at: None,
             },
             Token {
                 id: 12,
                 name: "ci".into(),
-                role: "viewer".into(),
+                role: Role::Viewer,
+                user_id: "bob".into(),
                 created_at: t("2026-11-27T16:10:00Z"),
+                created_by: "user:admin".into(),
+                expires_at: None,
                 last_used_at: None,
                 revoked_at: Some(t("2026-11-28T09:00:00Z")),
             },
