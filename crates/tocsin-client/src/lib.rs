@@ -171,7 +171,48 @@ impl Client {
         self.call(self.req(Method::GET, url)).await
     }
 
+    /// `GET /api/v1/services/{id}/oncall?at=`: whom its policy pages first.
+    pub async fn service_oncall(&self, id: &str, at: Option<DateTime<Utc>>) -> Result<ServiceOnCall, ClientError> {
+        let url = self.api(&["services", id, "oncall"])?;
+        let mut req = self.req(Method::GET, url);
+        if at.is_some() {
+            req = req.query(&AtQuery { at });
+        }
+        self.call(req).await
+    }
+
+    // ---- escalation policies ----
+
+    /// `GET /api/v1/escalation_policies`
+    pub async fn list_policies(&self) -> Result<Vec<EscalationPolicy>, ClientError> {
+        let url = self.api(&["escalation_policies"])?;
+        let items: Items<EscalationPolicy> = self.call(self.req(Method::GET, url)).await?;
+        Ok(items.items)
+    }
+
+    /// `GET /api/v1/escalation_policies/{id}`
+    pub async fn get_policy(&self, id: &str) -> Result<EscalationPolicy, ClientError> {
+        let url = self.api(&["escalation_policies", id])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    /// `GET /api/v1/escalation_policies/{id}/oncall?at=`: whom each level pages.
+    pub async fn policy_oncall(&self, id: &str, at: Option<DateTime<Utc>>) -> Result<PolicyOnCall, ClientError> {
+        let url = self.api(&["escalation_policies", id, "oncall"])?;
+        let mut req = self.req(Method::GET, url);
+        if at.is_some() {
+            req = req.query(&AtQuery { at });
+        }
+        self.call(req).await
+    }
+
     // ---- schedules ----
+
+    /// `GET /api/v1/schedules/{id}`
+    pub async fn get_schedule(&self, id: &str) -> Result<Schedule, ClientError> {
+        let url = self.api(&["schedules", id])?;
+        self.call(self.req(Method::GET, url)).await
+    }
 
     /// `GET /api/v1/schedules`
     pub async fn list_schedules(&self) -> Result<Vec<Schedule>, ClientError> {
@@ -253,11 +294,69 @@ impl Client {
         self.call(self.req(Method::POST, url).json(&body)).await
     }
 
-    /// `GET /api/v1/tokens`
-    pub async fn list_tokens(&self) -> Result<Vec<Token>, ClientError> {
+    /// `POST /api/v1/tokens` with every option: a token for `request.user`
+    /// (default: the caller), optionally expiring after `expires_in` (`90d`).
+    pub async fn issue_token(&self, request: &TokenRequest) -> Result<IssuedToken, ClientError> {
         let url = self.api(&["tokens"])?;
-        let page: Page<Token> = self.call(self.req(Method::GET, url)).await?;
+        self.call(self.req(Method::POST, url).json(request)).await
+    }
+
+    /// `GET /api/v1/tokens`: everyone's for an admin, one's own otherwise.
+    pub async fn list_tokens(&self) -> Result<Vec<Token>, ClientError> {
+        self.list_tokens_of(None).await
+    }
+
+    /// `GET /api/v1/tokens?user=`: one user's tokens (or as [`Client::list_tokens`]).
+    pub async fn list_tokens_of(&self, user: Option<&str>) -> Result<Vec<Token>, ClientError> {
+        let url = self.api(&["tokens"])?;
+        let query = TokensQuery { user: user.map(str::to_string) };
+        let page: Page<Token> = self.call(self.req(Method::GET, url).query(&query)).await?;
         Ok(page.items)
+    }
+
+    // ---- people ----
+
+    /// `GET /api/v1/me`: whom the token acts as, and with what role.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        let url = self.api(&["me"])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    /// `GET /api/v1/users`
+    pub async fn list_users(&self) -> Result<Vec<Person>, ClientError> {
+        let url = self.api(&["users"])?;
+        let page: Page<Person> = self.call(self.req(Method::GET, url)).await?;
+        Ok(page.items)
+    }
+
+    /// `GET /api/v1/users/{id}`
+    pub async fn get_user(&self, id: &str) -> Result<Person, ClientError> {
+        let url = self.api(&["users", id])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    /// `GET /api/v1/teams`
+    pub async fn list_teams(&self) -> Result<Vec<Team>, ClientError> {
+        let url = self.api(&["teams"])?;
+        let page: Page<Team> = self.call(self.req(Method::GET, url)).await?;
+        Ok(page.items)
+    }
+
+    /// `GET /api/v1/teams/{id}`
+    pub async fn get_team(&self, id: &str) -> Result<Team, ClientError> {
+        let url = self.api(&["teams", id])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
+    // ---- audit ----
+
+    /// `GET /api/v1/audit?after=&limit=` (admin): entries after id `after`,
+    /// oldest first.
+    pub async fn audit_log(&self, after: i64, limit: Option<u32>) -> Result<Vec<AuditEntry>, ClientError> {
+        let url = self.api(&["audit"])?;
+        let query = AuditQuery { after: Some(after), limit };
+        let items: Items<AuditEntry> = self.call(self.req(Method::GET, url).query(&query)).await?;
+        Ok(items.items)
     }
 
     /// `DELETE /api/v1/tokens/{id}` → 204.

@@ -52,8 +52,25 @@ enum Command {
     Config(ConfigCmd),
     /// List, show, acknowledge, resolve and annotate incidents (TOCSIN_URL, TOCSIN_TOKEN).
     Incidents(WithClient<cli::IncidentsCmd>),
-    /// Create, list and revoke API tokens (admin).
+    /// Alerts: the deduplicated signals behind incidents.
+    Alerts(WithClient<cli::AlertsCmd>),
+    /// Services, with their integrations and who they page first.
+    Services(WithClient<cli::ServicesCmd>),
+    /// Schedules and who is on call on them (see also `oncall`).
+    Schedules(WithClient<cli::SchedulesCmd>),
+    /// Escalation policies and whom each level pages.
+    #[command(alias = "escalation-policies")]
+    Policies(WithClient<cli::PoliciesCmd>),
+    /// Who this token acts as, with which role.
+    Whoami(WithClientArgs<NoArgs>),
+    /// The people who can be paged and can act.
+    Users(WithClient<cli::UsersCmd>),
+    /// Teams and their members.
+    Teams(WithClient<cli::TeamsCmd>),
+    /// Create, list and revoke API tokens: your own, or anyone's as an admin.
     Tokens(WithClient<cli::TokensCmd>),
+    /// The audit log of every change (admin).
+    Audit(WithClient<cli::AuditCmd>),
     /// Notification settings: the webhook signing secret (admin).
     Notifications(WithClient<cli::NotificationsCmd>),
     /// Send a test event of any supported format to an integration key.
@@ -114,6 +131,10 @@ enum ConfigCmd {
     Apply(WithClientArgs<ConfigFile>),
 }
 
+/// A command that takes nothing but the client options.
+#[derive(clap::Args)]
+struct NoArgs {}
+
 #[derive(clap::Args)]
 struct ConfigFile {
     /// The config file (YAML); one that does not validate changes nothing.
@@ -144,7 +165,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Incidents(c) => cli::run_incidents(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Alerts(c) => cli::run_alerts(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Services(c) => cli::run_services(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Schedules(c) => cli::run_schedules(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Policies(c) => cli::run_policies(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Whoami(c) => cli::run_whoami(&c.opts).await.map(|()| ExitCode::SUCCESS),
+        Command::Users(c) => cli::run_users(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Teams(c) => cli::run_teams(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Audit(c) => cli::run_audit(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(c) => cli::run_notifications(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Send(c) => cli::run_send(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
         Command::Oncall(c) => cli::run_oncall(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
@@ -304,7 +333,21 @@ mod tests {
 
     #[test]
     fn client_options_only_on_client_commands() {
-        let clients = ["incidents", "tokens", "notifications", "send", "oncall"];
+        let clients = [
+            "incidents",
+            "alerts",
+            "services",
+            "schedules",
+            "policies",
+            "whoami",
+            "users",
+            "teams",
+            "tokens",
+            "audit",
+            "notifications",
+            "send",
+            "oncall",
+        ];
         for (path, cmd) in all_commands() {
             if path.split(' ').any(|word| word == "help") {
                 continue;

@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use tocsin_api::{self as wire, AtQuery, Items};
+use tocsin_core::directory::Directory;
 use tocsin_core::duration::format_duration;
+use tocsin_core::escalation::Policy;
 use tocsin_core::oncall::level_responders;
 
 use super::params::{Params, RawParams};
@@ -33,29 +35,50 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Items<wire::EscalationPolicy>>, ApiError> {
     let directory = state.app.read_directory(&caller)?;
-    let items = directory
-        .policies
-        .iter()
-        .map(|p| wire::EscalationPolicy {
-            id: p.id.clone(),
-            repeat: p.repeat,
-            levels: p
-                .levels
-                .iter()
-                .map(|l| wire::PolicyLevel {
-                    targets: l.targets.clone(),
-                    escalate_after: format_duration(l.escalate_after),
-                })
-                .collect(),
-            services: directory
-                .services
-                .iter()
-                .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
-                .map(|s| s.id.clone())
-                .collect(),
-        })
-        .collect();
+    let items = directory.policies.iter().map(|p| policy(&directory, p)).collect();
     Ok(Json(Items { items }))
+}
+
+fn policy(directory: &Directory, p: &Policy) -> wire::EscalationPolicy {
+    wire::EscalationPolicy {
+        id: p.id.clone(),
+        repeat: p.repeat,
+        levels: p
+            .levels
+            .iter()
+            .map(|l| wire::PolicyLevel {
+                targets: l.targets.clone(),
+                escalate_after: format_duration(l.escalate_after),
+            })
+            .collect(),
+        services: directory
+            .services
+            .iter()
+            .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
+            .map(|s| s.id.clone())
+            .collect(),
+    }
+}
+
+/// One escalation policy declared in config, with the services using it.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/escalation_policies/{id}",
+    operation_id = "get_escalation_policy",
+    tag = "escalation policies",
+    params(("id" = String, Path, description = "Escalation policy id")),
+    responses((status = 200, description = "The policy", body = wire::EscalationPolicy), Unauthenticated, NotFound)
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<wire::EscalationPolicy>, ApiError> {
+    let directory = state.app.read_directory(&caller)?;
+    let p = directory.policy(&id).ok_or_else(|| ApiError::not_found("escalation policy"))?;
+    Ok(Json(policy(&directory, p)))
 }
 
 /// For every level of the policy, whom it would page at an instant.

@@ -25,18 +25,37 @@ use crate::state::AppState;
     responses((status = 200, description = "Every schedule", body = Page<wire::Schedule>), Unauthenticated)
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Page<wire::Schedule>>, ApiError> {
-    let items = state
-        .app
-        .read_directory(&caller)?
-        .schedules
-        .iter()
-        .map(|s| wire::Schedule {
-            id: s.id.clone(),
-            time_zone: s.time_zone.name().to_string(),
-            layers: s.layers.iter().map(|l| wire::ScheduleLayer { id: l.id.clone(), users: l.users.clone() }).collect(),
-        })
-        .collect();
+    let items = state.app.read_directory(&caller)?.schedules.iter().map(schedule_summary).collect();
     Ok(Json(Page { items, next_cursor: None }))
+}
+
+fn schedule_summary(s: &schedule::Schedule) -> wire::Schedule {
+    wire::Schedule {
+        id: s.id.clone(),
+        time_zone: s.time_zone.name().to_string(),
+        layers: s.layers.iter().map(|l| wire::ScheduleLayer { id: l.id.clone(), users: l.users.clone() }).collect(),
+    }
+}
+
+/// One schedule declared in config: its zone and layers.
+///
+/// Requires role `viewer` or higher.
+#[utoipa::path(
+    get,
+    path = "/schedules/{id}",
+    operation_id = "get_schedule",
+    tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id")),
+    responses((status = 200, description = "The schedule", body = wire::Schedule), Unauthenticated, NotFound)
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<wire::Schedule>, ApiError> {
+    let directory = state.app.read_directory(&caller)?;
+    let schedule = directory.schedule(&id).ok_or_else(|| ApiError::not_found("schedule"))?;
+    Ok(Json(schedule_summary(schedule)))
 }
 
 /// The users on call at an instant; empty in a gap.

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use tocsin_client::{Escalation, Incident, IncidentDetail, IncidentQuery, Notification};
+use tocsin_client::{Alert, Escalation, Incident, IncidentDetail, IncidentQuery, Notification};
 
 use super::table::Table;
-use super::{ClientOpts, Output, emit, emit_json, fmt_opt_time, fmt_time};
+use super::{ClientOpts, Output, emit, emit_json, fmt_opt_time, fmt_time, one_line};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum IncidentsCmd {
@@ -166,7 +166,7 @@ fn state_line(i: &Incident) -> String {
     };
     let mut line = format!("Incident {} {}", i.id, i.status.as_str());
     if let Some(by) = by {
-        line.push_str(&format!(" by {by}"));
+        line.push_str(&format!(" by {}", one_line(by)));
     }
     if let Some(at) = at {
         line.push_str(&format!(" at {}", fmt_time(at)));
@@ -210,7 +210,7 @@ fn incidents_table(items: &[Incident]) -> Table {
 
 fn render_detail(d: &IncidentDetail) -> String {
     let i = &d.incident;
-    let mut out = format!("Incident {}: {}\n\n", i.id, i.title);
+    let mut out = format!("Incident {}: {}\n\n", i.id, one_line(&i.title));
 
     let mut fields = Table::plain();
     fields.row(["Status:", i.status.as_str()]);
@@ -229,20 +229,7 @@ fn render_detail(d: &IncidentDetail) -> String {
     if d.alerts.is_empty() {
         out.push_str("(none)\n");
     } else {
-        let mut t = Table::new(["ID", "STATUS", "SEVERITY", "KIND", "DEDUP KEY", "COUNT", "LAST SEEN", "SUMMARY"]);
-        for a in &d.alerts {
-            t.row([
-                a.id.to_string(),
-                a.status.as_str().to_string(),
-                a.severity.as_str().to_string(),
-                a.kind.as_str().to_string(),
-                a.dedup_key.clone(),
-                a.occurrences.to_string(),
-                fmt_time(&a.last_seen),
-                a.summary.clone(),
-            ]);
-        }
-        out.push_str(&t.render());
+        out.push_str(&alerts_table(&d.alerts).render());
     }
 
     out.push_str("\nTIMELINE\n");
@@ -256,6 +243,24 @@ fn render_detail(d: &IncidentDetail) -> String {
         out.push_str(&t.render());
     }
     out
+}
+
+/// Alerts as `incidents show` and `alerts list` print them.
+pub(super) fn alerts_table(alerts: &[Alert]) -> Table {
+    let mut t = Table::new(["ID", "STATUS", "SEVERITY", "KIND", "DEDUP KEY", "COUNT", "LAST SEEN", "SUMMARY"]);
+    for a in alerts {
+        t.row([
+            a.id.to_string(),
+            a.status.as_str().to_string(),
+            a.severity.as_str().to_string(),
+            a.kind.as_str().to_string(),
+            a.dedup_key.clone(),
+            a.occurrences.to_string(),
+            fmt_time(&a.last_seen),
+            a.summary.clone(),
+        ]);
+    }
+    t
 }
 
 fn escalation_line(e: &Escalation) -> String {
@@ -465,6 +470,25 @@ mod tests {
              7     triggered     critical  checkout  2026-11-27T16:27:55Z  5xx ratio above 2%\n\
              1234  acknowledged  critical  checkout  2026-11-27T16:27:55Z  Disk full\n"
         );
+    }
+
+    #[test]
+    fn outside_text_stays_on_its_line() {
+        let hostile = "Disk full\x1b[2J\r\nIncident 1 resolved.";
+        let detail = IncidentDetail {
+            incident: incident(1, "triggered", hostile),
+            alerts: vec![],
+            timeline: vec![],
+            escalation: None,
+        };
+        let first = render_detail(&detail).lines().next().unwrap_or_default().to_string();
+        assert_eq!(first, "Incident 1: Disk full [2J  Incident 1 resolved.");
+        let acked = Incident {
+            acknowledged_at: Some(t("2026-11-27T16:30:00Z")),
+            acknowledged_by: Some("user:eve\x1b]0;pwned\x07\n".into()),
+            ..incident(1, "acknowledged", "x")
+        };
+        assert_eq!(state_line(&acked), "Incident 1 acknowledged by user:eve ]0;pwned   at 2026-11-27T16:30:00Z.");
     }
 
     #[test]

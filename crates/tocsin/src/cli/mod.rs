@@ -1,10 +1,14 @@
 //! Client commands of the `tocsin` binary: they call a running server's API
 //! through `tocsin-client` and print tables for people or JSON for scripts.
 
+mod alerts;
+mod audit;
+mod catalog;
 mod config;
 mod incidents;
 mod notifications;
 mod oncall;
+mod people;
 mod send;
 mod table;
 mod tokens;
@@ -15,10 +19,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tocsin::plural;
 use tocsin_client::{Client, ClientError};
 
+pub use alerts::{AlertsCmd, run_alerts};
+pub use audit::{AuditCmd, run_audit};
+pub use catalog::{PoliciesCmd, SchedulesCmd, ServicesCmd, run_policies, run_schedules, run_services};
 pub use config::{run_config_apply, run_config_plan, run_validate};
 pub use incidents::{IncidentsCmd, run_incidents};
 pub use notifications::{NotificationsCmd, run_notifications};
 pub use oncall::{OncallArgs, run_oncall};
+pub use people::{TeamsCmd, UsersCmd, run_teams, run_users, run_whoami};
 pub use send::{SendArgs, run_send};
 pub use tokens::{TokensCmd, run_tokens};
 
@@ -62,12 +70,32 @@ impl ClientOpts {
     }
 }
 
+/// Text from outside (alert titles, actors, summaries) on one line, with
+/// no control characters: it can neither move the cursor or recolour the
+/// terminal nor fake a line of output.
+fn one_line(s: &str) -> String {
+    table::clean(s)
+}
+
 /// Writes to stdout; a closed pipe (`tocsin … | head`) is not an error.
+/// Control characters other than newline and tab never reach the terminal,
+/// whatever a caller forgot to clean.
 fn emit(text: &str) -> anyhow::Result<()> {
+    let text = printable(text);
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!("cannot write output: {e}")),
         _ => Ok(()),
+    }
+}
+
+/// `text` without control characters other than newline and tab.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| !c.is_control() || matches!(c, '\n' | '\t');
+    if text.chars().all(allowed) {
+        text.into()
+    } else {
+        text.chars().filter(|c| allowed(*c)).collect::<String>().into()
     }
 }
 
@@ -96,6 +124,13 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-11-27T17:27:55.123+01:00").unwrap().with_timezone(&Utc);
         assert_eq!(fmt_time(&t), "2026-11-27T16:27:55Z");
         assert_eq!(fmt_opt_time(None, "-"), "-");
+    }
+
+    #[test]
+    fn terminal_control_never_reaches_stdout() {
+        assert_eq!(printable("a\tb\nc"), "a\tb\nc");
+        assert_eq!(printable("x\x1b[2J\ry\x07\u{9b}z\n"), "x[2Jyz\n");
+        assert_eq!(one_line("title\r\nINCIDENT 9 resolved\x1b[0m"), "title  INCIDENT 9 resolved [0m");
     }
 
     #[test]

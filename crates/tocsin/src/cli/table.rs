@@ -76,7 +76,7 @@ impl fmt::Display for Table {
     }
 }
 
-fn clean(s: &str) -> String {
+pub(super) fn clean(s: &str) -> String {
     if s.chars().any(char::is_control) {
         s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
     } else {

@@ -1,6 +1,6 @@
 //! `tocsin tokens …`
 
-use tocsin_client::Token;
+use tocsin_client::{Role, Token, TokenRequest};
 
 use super::table::Table;
 use super::{ClientOpts, Output, emit, emit_json, fmt_opt_time, fmt_time};
@@ -12,12 +12,24 @@ pub enum TokensCmd {
         /// A name to recognise the token by (e.g. "ci" or "alice laptop").
         #[arg(long)]
         name: String,
-        /// What the token may do.
+        /// What the token may do: at most its user's role.
         #[arg(long, value_parser = ["viewer", "responder", "manager", "admin"])]
         role: String,
+        /// Whose token it is (it acts as that user); default: yourself.
+        /// Only admins create tokens for others.
+        #[arg(long)]
+        user: Option<String>,
+        /// Expire after this long (`90d`, `12h`); default: until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
     },
-    /// List API tokens (never their secrets).
-    List,
+    /// List API tokens (never their secrets): everyone's for an admin, your
+    /// own otherwise.
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Revoke an API token.
     Revoke {
         /// The token's id (as `tokens list` shows it).
@@ -28,24 +40,29 @@ pub enum TokensCmd {
 pub async fn run_tokens(opts: &ClientOpts, cmd: TokensCmd) -> anyhow::Result<()> {
     let client = opts.client()?;
     match cmd {
-        TokensCmd::Create { name, role } => {
-            let created = client.create_token(&name, &role).await.map_err(|e| opts.fail(e))?;
+        TokensCmd::Create { name, role, user, expires_in } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let request = TokenRequest { name, role, user, expires_in };
+            let created = client.issue_token(&request).await.map_err(|e| opts.fail(e))?;
             match opts.output {
                 Output::Json => emit_json(&created),
                 Output::Table => {
                     // Only the secret goes to stdout, so `TOKEN=$(tocsin tokens create …)` works.
+                    let expiry =
+                        created.info.expires_at.map(|t| format!(", expires {}", fmt_time(&t))).unwrap_or_default();
                     eprintln!(
-                        "Created token {} ({:?}, role {}). Store it now: it cannot be shown again.",
+                        "Created token {} ({:?}) for {}, role {}{expiry}. Store it now: it cannot be shown again.",
                         created.info.id,
                         created.info.name,
+                        created.info.user_id,
                         created.info.role.as_str()
                     );
                     emit(&format!("{}\n", created.token))
                 }
             }
         }
-        TokensCmd::List => {
-            let tokens = client.list_tokens().await.map_err(|e| opts.fail(e))?;
+        TokensCmd::List { user } => {
+            let tokens = client.list_tokens_of(user.as_deref()).await.map_err(|e| opts.fail(e))?;
             match opts.output {
                 Output::Json => emit_json(&tokens),
                 Output::Table if tokens.is_empty() => emit("No tokens.\n"),
@@ -63,14 +80,16 @@ pub async fn run_tokens(opts: &ClientOpts, cmd: TokensCmd) -> anyhow::Result<()>
 }
 
 fn tokens_table(tokens: &[Token]) -> Table {
-    let mut t = Table::new(["ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"]);
+    let mut t = Table::new(["ID", "NAME", "USER", "ROLE", "CREATED", "LAST USED", "EXPIRES", "REVOKED"]);
     for tok in tokens {
         t.row([
             tok.id.to_string(),
             tok.name.clone(),
+            tok.user_id.clone(),
             tok.role.as_str().to_string(),
             fmt_time(&tok.created_at),
             fmt_opt_time(tok.last_used_at.as_ref(), "never"),
+            fmt_opt_time(tok.expires_at.as_ref(), "never"),
             fmt_opt_time(tok.revoked_at.as_ref(), "-"),
         ]);
     }
@@ -80,7 +99,6 @@ fn tokens_table(tokens: &[Token]) -> Table {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
-    use tocsin_client::Role;
 
     use super::*;
 
@@ -109,16 +127,16 @@ mod tests {
                 user_id: "bob".into(),
                 created_at: t("2026-11-27T16:10:00Z"),
                 created_by: "user:admin".into(),
-                expires_at: None,
+                expires_at: Some(t("2027-02-25T16:10:00Z")),
                 last_used_at: None,
                 revoked_at: Some(t("2026-11-28T09:00:00Z")),
             },
         ];
         assert_eq!(
             tokens_table(&tokens).render(),
-            "ID  NAME       ROLE    CREATED               LAST USED             REVOKED\n\
-             1   bootstrap  admin   2026-11-27T16:00:00Z  2026-11-27T16:05:00Z  -\n\
-             12  ci         viewer  2026-11-27T16:10:00Z  never                 2026-11-28T09:00:00Z\n"
+            "ID  NAME       USER   ROLE    CREATED               LAST USED             EXPIRES               REVOKED\n\
+             1   bootstrap  admin  admin   2026-11-27T16:00:00Z  2026-11-27T16:05:00Z  never                 -\n\
+             12  ci         bob    viewer  2026-11-27T16:10:00Z  never                 2027-02-25T16:10:00Z  2026-11-28T09:00:00Z\n"
         );
     }
 }
