@@ -5,10 +5,15 @@ use crate::harness::*;
 use tokio::process::Command;
 
 pub async fn tocsin(s: &TestServer, args: &[&str]) -> (bool, String, String) {
+    tocsin_as(s, ADMIN, args).await
+}
+
+/// The binary run with `token` as `TOCSIN_TOKEN`.
+pub async fn tocsin_as(s: &TestServer, token: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
         .args(args)
         .env("TOCSIN_URL", &s.url)
-        .env("TOCSIN_TOKEN", ADMIN)
+        .env("TOCSIN_TOKEN", token)
         .output()
         .await
         .unwrap();
@@ -76,6 +81,65 @@ async fn tokens_via_cli() {
     let id = tokens.iter().find(|t| t.name == "bot").unwrap().id.to_string();
     assert!(tocsin(&s, &["tokens", "revoke", &id]).await.0);
     assert!(viewer.list_incidents(&Default::default()).await.is_err());
+    s.stop().await;
+}
+
+/// Tokens issued for a person act as that person, and every list and show
+/// a person needs answers from the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_tokens_and_the_catalog_via_cli() {
+    let s = TestServer::start().await;
+    let (ok, out, err) = tocsin(
+        &s,
+        &["tokens", "create", "--name", "laptop", "--role", "viewer", "--user", "bob", "--expires-in", "30d"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(err.contains("for bob, role viewer, expires "), "{err}");
+    let bob = out.trim().to_string();
+
+    let (ok, out, err) = tocsin_as(&s, &bob, &["whoami"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("bob (Bob Example)") && out.contains("Role:       responder"), "{out}");
+    assert!(out.contains("This token acts as viewer."), "{out}");
+    let (ok, _, err) = tocsin_as(&s, &bob, &["tokens", "create", "--name", "x", "--role", "viewer"]).await;
+    assert!(!ok && err.contains("403"), "a viewer token creates none: {err}");
+    let (ok, out, _) = tocsin(&s, &["tokens", "list", "--user", "bob"]).await;
+    assert!(ok && out.contains("USER") && out.contains("EXPIRES") && out.contains("laptop  bob"), "{out}");
+    let (_, out, _) = tocsin(&s, &["tokens", "list", "--user", "bob", "-o", "json"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(listed[0]["expires_at"].is_string() && listed[0]["last_used_at"].is_string(), "{listed}");
+
+    let (ok, out, _) = tocsin_as(&s, &bob, &["users", "list"]).await;
+    assert!(ok && out.contains("admin") && out.contains("alice") && out.contains("bob"), "{out}");
+    let (ok, out, _) = tocsin_as(&s, &bob, &["users", "show", "alice"]).await;
+    assert!(ok && out.contains("Role:       manager") && !out.contains("alice@example.com"), "{out}");
+    let (ok, out, _) = tocsin_as(&s, &bob, &["teams", "list"]).await;
+    assert!(ok && out.contains("payments") && out.contains("alice, bob"), "{out}");
+
+    let (ok, out, _) = tocsin(&s, &["services", "list"]).await;
+    assert!(ok && out.contains("checkout"), "{out}");
+    let (ok, out, _) = tocsin(&s, &["services", "show", "checkout"]).await;
+    assert!(ok && out.contains("Policy:") && out.contains("checkout-primary") && !out.contains(PD_KEY), "{out}");
+    let (ok, out, _) = tocsin(&s, &["schedules", "show", "primary"]).await;
+    assert!(ok && out.contains("America/New_York") && out.contains("On call:"), "{out}");
+    let (ok, out, _) = tocsin(&s, &["policies", "show", "checkout-primary"]).await;
+    assert!(ok && out.contains("LEVEL") && out.contains("schedule primary"), "{out}");
+    let (ok, _, err) = tocsin(&s, &["escalation-policies", "show", "nope"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+
+    assert!(tocsin(&s, &["send", "--key", PD_KEY, "--dedup-key", "cli-alert", "--summary", "Disk full"]).await.0);
+    let (ok, out, _) = tocsin(&s, &["alerts", "list", "--dedup-key", "cli-alert", "-o", "json"]).await;
+    assert!(ok, "{out}");
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = page["items"][0]["id"].as_i64().unwrap().to_string();
+    let (ok, out, _) = tocsin(&s, &["alerts", "show", &id]).await;
+    assert!(ok && out.contains("Disk full") && out.contains("cli-alert"), "{out}");
+
+    let (ok, out, _) = tocsin(&s, &["audit", "list"]).await;
+    assert!(ok && out.contains("token.create") && out.contains("user:admin"), "{out}");
+    let (ok, _, err) = tocsin_as(&s, &bob, &["audit", "list"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
     s.stop().await;
 }
 
