@@ -1152,7 +1152,10 @@ async fn tokens_create_authenticate_revoke() {
     );
     assert_eq!(ts.active_token_count().await.unwrap(), 1);
 
-    // A revoked secret is not reusable either.
+    // A revoked secret is not reusable either, and is found as revoked.
+    assert_eq!(ts.token_by_secret(&ci_hash).await.unwrap(), Some(TokenInfo { revoked_at: Some(t(10)), ..ci.clone() }));
+    assert_eq!(ts.token_by_secret(&dash_hash).await.unwrap(), Some(dash.clone()));
+    assert_eq!(ts.token_by_secret(&hash_secret("tcs_wrong")).await.unwrap(), None);
     let reuse = ts.create_token(&new_token("again", Role::Viewer, "admin", &ci_hash), "user:admin", t(12)).await;
     assert!(matches!(reuse, Err(StoreError::Conflict(_))), "expected Conflict, got {reuse:?}");
 

@@ -239,8 +239,12 @@ impl Running {
     }
 }
 
-/// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token. Without
-/// it, creates an admin token when no token exists yet and returns its secret.
+/// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token, unless
+/// an admin revoked it: a revoked token is never brought back (that would
+/// undo the revocation at every restart) and never stops a start (that would
+/// let any admin arrange an outage at the next deploy); the log says so.
+/// Without it, creates an admin token when no token exists yet and returns
+/// its secret.
 async fn bootstrap_admin(
     store: &dyn AccountStore,
     fixed: Option<&str>,
@@ -251,15 +255,31 @@ async fn bootstrap_admin(
             bail!("TOCSIN_ADMIN_TOKEN must be at least 16 characters");
         }
         let hash = hash_secret(secret);
-        if store.authenticate(&hash, now).await?.is_none() {
-            let new = NewToken {
-                name: "admin (TOCSIN_ADMIN_TOKEN)".into(),
-                role: Role::Admin,
-                user_id: ADMIN_USER.into(),
-                secret_hash: hash,
-                expires_at: None,
-            };
-            store.create_token(&new, "system", now).await?;
+        if store.authenticate(&hash, now).await?.is_some() {
+            return Ok(None);
+        }
+        match store.token_by_secret(&hash).await? {
+            Some(token) if token.revoked_at.is_some() => tracing::warn!(
+                token = token.id,
+                revoked_at = ?token.revoked_at,
+                "the configured TOCSIN_ADMIN_TOKEN was revoked and is not re-enabled; \
+                 set a new secret in TOCSIN_ADMIN_TOKEN, or unset it"
+            ),
+            Some(token) => tracing::warn!(
+                token = token.id,
+                "the configured TOCSIN_ADMIN_TOKEN cannot be used (expired, or its account is not active) \
+                 and is not re-enabled; set a new secret in TOCSIN_ADMIN_TOKEN, or unset it"
+            ),
+            None => {
+                let new = NewToken {
+                    name: "admin (TOCSIN_ADMIN_TOKEN)".into(),
+                    role: Role::Admin,
+                    user_id: ADMIN_USER.into(),
+                    secret_hash: hash,
+                    expires_at: None,
+                };
+                store.create_token(&new, "system", now).await?;
+            }
         }
         return Ok(None);
     }

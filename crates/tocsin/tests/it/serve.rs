@@ -215,3 +215,34 @@ async fn sigterm_right_after_the_listening_line_shuts_down_cleanly() {
         pg.drop_db().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_admin_token_from_the_environment_stays_revoked_and_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let mut cfg = serve_config(dir.path(), "127.0.0.1:0", pg.as_ref());
+    cfg.admin_token = Some(ADMIN.into());
+    let running = start(cfg.clone()).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    let tokens = admin.list_tokens().await.unwrap();
+    let bootstrap = tokens.iter().find(|t| t.name.contains("TOCSIN_ADMIN_TOKEN")).unwrap();
+    admin.revoke_token(bootstrap.id).await.unwrap();
+    running.shutdown().await.unwrap();
+
+    // The next deploy, with the same environment, starts; the token stays dead.
+    let running = start(cfg).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    match admin.list_tokens().await {
+        Err(tocsin_client::ClientError::Api { status: 401, .. }) => {}
+        other => panic!("the revoked token must stay refused: {other:?}"),
+    }
+    running.shutdown().await.unwrap();
+
+    // The real binary says why the configured token does not work.
+    let out = serve_piped(&dir.path().join("data"), &example_config(), pg.as_ref()).await;
+    assert!(out.contains("TOCSIN_ADMIN_TOKEN") && out.contains("revoked") && out.contains("not re-enabled"), "{out}");
+    assert!(out.contains("WARN"), "{out}");
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
