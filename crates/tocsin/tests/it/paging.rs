@@ -695,3 +695,25 @@ async fn a_feed_token_dies_with_its_user() {
     assert_eq!(feed(schedule_feed).await, 404, "a removed user's link opens nothing");
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_the_acknowledge_page_show_invisible_characters() {
+    let r = Rig::start(0, "30m").await;
+    let title = "Refund \u{202E}000,01$\u{202C} approved\u{200B}";
+    let id = r.trigger("bidi", title).await;
+    assert_eq!(r.incident(id).await["title"], title, "the incident keeps what was sent");
+    r.s.tick().await;
+    let page = r.hooks.wait_for(1, WAIT).await.unwrap().remove(0);
+    let shown = "Refund [U+202E]000,01$[U+202C] approved[U+200B]";
+    assert_eq!(page.body_json().unwrap()["incident"]["title"], shown);
+    r.advance(Duration::minutes(2)).await;
+    let mail = r.smtp.wait_for(1, WAIT).await.unwrap().remove(0);
+    for part in [mail.subject().unwrap(), mail.text_part().unwrap(), mail.html_part().unwrap()] {
+        assert!(part.contains(shown) && !part.contains('\u{202E}'), "{part}");
+    }
+    let html = r.s.http.get(ack_link(&page)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(shown), "{html}");
+    let invisible = ['\u{202E}', '\u{202C}', '\u{200B}'];
+    assert!(!html.contains(invisible), "{html}");
+    r.s.stop().await;
+}
