@@ -64,7 +64,9 @@ pub enum Action {
     AddNote,
     Escalate,
     Reassign,
-    /// Create or delete a run-time schedule override.
+    /// Create or delete a run-time schedule override: responders for
+    /// themselves ([`Resource::Override`] naming them), managers and admins
+    /// for anyone.
     ManageOverride,
     /// A user's contact addresses.
     ReadContactDetails,
@@ -113,6 +115,11 @@ pub enum Resource<'a> {
     All,
     Incident(i64),
     Schedule(&'a str),
+    /// A run-time override of `schedule` that puts `user` on call.
+    Override {
+        schedule: &'a str,
+        user: &'a str,
+    },
     /// A user account: its tokens, contact details or feed.
     User(&'a str),
 }
@@ -141,12 +148,22 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
     };
     match action {
         Action::Read => needs(Role::Viewer),
-        Action::Acknowledge
-        | Action::Resolve
-        | Action::AddNote
-        | Action::Escalate
-        | Action::Reassign
-        | Action::ManageOverride => needs(Role::Responder),
+        Action::Acknowledge | Action::Resolve | Action::AddNote | Action::Escalate | Action::Reassign => {
+            needs(Role::Responder)
+        }
+        // Taking or handing over one's own shifts is a responder's; moving
+        // other people around the schedule is what managers are for.
+        Action::ManageOverride => {
+            needs(Role::Responder)?;
+            match resource {
+                Resource::Override { user, .. } if user == account.id => Ok(()),
+                _ if account.role.allows(Role::Manager) => Ok(()),
+                _ => Err(Denied(format!(
+                    "role {} changes only its own schedule overrides; overrides for other people need manager",
+                    account.role.as_str()
+                ))),
+            }
+        }
         Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret => needs(Role::Admin),
         // Looking after one's own account needs no more than reading.
         Action::ReadContactDetails | Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken => {
@@ -224,6 +241,30 @@ mod tests {
             assert!(authorize(&alice, action, Resource::All).is_err(), "{action:?}");
             assert!(authorize(&user("root", Role::Admin), action, Resource::User("bob")).is_ok());
         }
+    }
+
+    #[test]
+    fn responders_override_only_themselves_managers_anyone() {
+        let mine = Resource::Override { schedule: "primary", user: "bob" };
+        let theirs = Resource::Override { schedule: "primary", user: "alice" };
+        let bob = user("bob", Role::Responder);
+        assert!(authorize(&bob, Action::ManageOverride, mine).is_ok());
+        let denied = authorize(&bob, Action::ManageOverride, theirs).unwrap_err();
+        assert_eq!(
+            denied.0,
+            "role responder changes only its own schedule overrides; overrides for other people need manager"
+        );
+        // Without a user named, only someone who may change anyone's passes.
+        assert!(authorize(&bob, Action::ManageOverride, Resource::Schedule("primary")).is_err());
+        for role in [Role::Manager, Role::Admin] {
+            let boss = user("carol", role);
+            for resource in [mine, theirs, Resource::Schedule("primary")] {
+                assert!(authorize(&boss, Action::ManageOverride, resource).is_ok(), "{role:?} {resource:?}");
+            }
+        }
+        let viewer = authorize(&user("bob", Role::Viewer), Action::ManageOverride, mine).unwrap_err();
+        assert_eq!(viewer.0, "role viewer cannot change schedule overrides; it needs responder");
+        assert!(authorize(&Principal::System, Action::ManageOverride, theirs).is_ok());
     }
 
     #[test]

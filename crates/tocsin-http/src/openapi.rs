@@ -128,14 +128,14 @@ pub fn build() -> Value {
                 "get": op("Overrides created at run time that have not ended, oldest first", "viewer",
                     json!([path_id("schedule id"), q("include_past", json!({"type": "boolean"}), "also overrides that have ended")]), None,
                     ("200", page_of("Override"))),
-                "post": op("Create an override: `user` takes the schedule during [start, end); the latest override wins overlaps", "responder",
+                "post": op("Create an override: `user` takes the schedule during [start, end); the latest override wins overlaps. A responder may name only themselves as `user`; a manager anyone", "responder",
                     json!([path_id("schedule id")]),
                     Some(json!({"type": "object", "required": ["user", "start", "end"], "properties": {
                         "user": {"type": "string", "description": "a user id from config"},
                         "start": ts, "end": {"type": "string", "format": "date-time", "description": "after start, at most 400 days later"}}})),
                     ("201", r("Override")))
             },
-            "/schedules/{id}/overrides/{override_id}": {"delete": op("Delete an override", "responder",
+            "/schedules/{id}/overrides/{override_id}": {"delete": op("Delete an override. A responder may delete only overrides that put themselves on call; a manager anyone's", "responder",
                 json!([path_id("schedule id"), path_param("override_id", "override id")]), None, ("204", json!({})))},
             "/schedules/{id}/ical": {"get": feed_op("Everyone's shifts on one schedule as iCalendar (any user's feed token)", "schedule id")},
             "/users/{id}/ical": {"get": feed_op("One user's shifts across all schedules as iCalendar (that user's feed token)", "user id")},
