@@ -83,6 +83,9 @@ pub enum Action {
     ReadAudit,
     /// Read a server secret that receivers need (the webhook signing key).
     ReadSecret,
+    /// Replace a server secret with a fresh one (the acknowledge-link key),
+    /// so that everything signed with the old one is refused.
+    RotateSecret,
 }
 
 impl Action {
@@ -104,6 +107,7 @@ impl Action {
             Action::ApplyConfig => "apply config",
             Action::ReadAudit => "read the audit log",
             Action::ReadSecret => "read server secrets",
+            Action::RotateSecret => "rotate server secrets",
         }
     }
 }
@@ -164,7 +168,7 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
                 ))),
             }
         }
-        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret => needs(Role::Admin),
+        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret | Action::RotateSecret => needs(Role::Admin),
         // Looking after one's own account needs no more than reading.
         Action::ReadContactDetails | Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken => {
             if own {
@@ -269,7 +273,7 @@ mod tests {
 
     #[test]
     fn admin_only_actions_and_the_system() {
-        for action in [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret] {
+        for action in [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret, Action::RotateSecret] {
             assert!(authorize(&user("m", Role::Manager), action, Resource::All).is_err());
             assert!(authorize(&user("a", Role::Admin), action, Resource::All).is_ok());
             assert!(authorize(&Principal::System, action, Resource::All).is_ok());

@@ -156,6 +156,8 @@ pub fn build() -> Value {
                     "secret": {"type": "string", "description": "HMAC-SHA256 key: its UTF-8 bytes"},
                     "source": {"type": "string", "enum": ["config", "generated"]},
                     "header": {"type": "string"}, "scheme": {"type": "string"}}})))},
+            "/notifications/ack-key/rotate": {"post": op("Replace the key that signs one-click acknowledge links: every link sent so far is refused, on every node. Audited as `secret.rotate` on `secret:ack_link`", "admin", json!([]), None,
+                ("204", json!({})))},
             "/audit": {"get": op("Hash-chained audit log, oldest first", "admin", json!([q("after", json!({"type": "integer"}), "last id already seen")]), None, ("200", json!({"type": "object"})))},
             "/openapi.json": {"get": op("This document", "viewer", json!([]), None, ("200", json!({"type": "object"})))}
         },

@@ -2143,6 +2143,41 @@ async fn assert_no_side_effects(store: &TestStore, incident_id: i64, tag: &str, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_in_an_episode_refuses_a_later_one() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "episode-ack", t(0)).await;
+    drain_outbox(&ts).await;
+    // No escalation yet: nothing was paged, so no episode is current.
+    let refused = ts.acknowledge_incident_in_episode(inc, 0, "user:alice", t(1)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    ts.apply_step(&EngineStep {
+        at: t(2),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 2)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let before = ts.incident_timeline(inc).await.unwrap();
+    for stale in [0, 1, 3] {
+        let refused = ts.acknowledge_incident_in_episode(inc, stale, "user:alice", t(3)).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "episode {stale}: {refused:?}");
+    }
+    assert_eq!(ts.incident_timeline(inc).await.unwrap(), before, "a refused acknowledgement writes nothing");
+    assert_eq!(incident(&ts, inc).await.status, IncidentStatus::Triggered);
+
+    let acked = ts.acknowledge_incident_in_episode(inc, 2, "user:alice", t(4)).await.unwrap();
+    assert_eq!((acked.status, acked.acknowledged_by.as_deref()), (IncidentStatus::Acknowledged, Some("user:alice")));
+    assert_eq!(audit_with_action(&ts, "incident.acknowledge").await.len(), 1);
+    // Settled: the transition error, whatever the episode.
+    for episode in [2, 3] {
+        let again = ts.acknowledge_incident_in_episode(inc, episode, "user:bob", t(5)).await;
+        assert!(matches!(again, Err(StoreError::Domain(CoreError::InvalidTransition { .. }))), "{again:?}");
+    }
+    assert_not_found(ts.acknowledge_incident_in_episode(inc + 1000, 2, "user:alice", t(6)).await);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_escalation_insert_creates_once() {
     let (ts, fx) = with_catalog().await;
     let (_, inc) = open(&ts, &fx.api, "esc-insert", t(0)).await;

@@ -54,7 +54,7 @@ enum Command {
     Incidents(WithClient<cli::IncidentsCmd>),
     /// Create, list and revoke API tokens (admin).
     Tokens(WithClient<cli::TokensCmd>),
-    /// Notification settings: the webhook signing secret (admin).
+    /// Notification settings: the webhook signing secret and the acknowledge-link key (admin).
     Notifications(WithClient<cli::NotificationsCmd>),
     /// Send a test event of any supported format to an integration key.
     Send(WithClientArgs<cli::SendArgs>),

@@ -205,8 +205,8 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     }
     let secrets = ServerSecrets::new(store.clone(), cfg.secret_key.clone());
     let (paging, webhook_secret) = paging_settings(&secrets, &directory.current(), public_url, clock.now()).await?;
-    let app = app.with_webhook_secret(webhook_secret);
-    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits).with_ack_secret(paging.ack_secret.clone()));
+    let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
+    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits));
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -379,7 +379,7 @@ async fn paging_settings(
             "signing keys are stored unencrypted in the database; set TOCSIN_SECRET_KEY or --secret-key-file to encrypt them"
         );
     }
-    let ack_secret = secrets.ensure(ACK_LINK, now).await?;
+    secrets.ensure(ACK_LINK, now).await?;
     let readable = match &n.webhook_secret {
         Some(secret) => WebhookSecret { value: secret.clone(), source: "config" },
         None => WebhookSecret { value: secrets.ensure(WEBHOOK_SIGNING, now).await?, source: "generated" },
@@ -390,7 +390,7 @@ async fn paging_settings(
     let settings = PagingSettings {
         public_url,
         webhook_secret: webhook_secret.into_bytes(),
-        ack_secret: ack_secret.into_bytes(),
+        secrets: secrets.clone(),
         ack_link_ttl: n.ack_link_ttl,
         retry: RetryPolicy::default(),
         limiter,

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/notifications/webhook-secret", get(notifications::webhook_secret))
+        .route("/notifications/ack-key/rotate", post(notifications::rotate_ack_key))
         .route("/audit", get(audit::list))
         .route("/config", get(config::status).post(config::apply))
         .route("/config/plan", post(config::plan))
