@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod feeds;
 mod incidents;
+mod links;
 mod people;
 mod schedules;
 mod secrets;
@@ -24,6 +25,7 @@ pub use config::{AppliedConfig, ConfigPlan};
 pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
 pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
+pub use links::{AckLink, LinkState};
 pub use people::{Me, Person, TeamInfo};
 pub use schedules::{MAX_OVERRIDE_DAYS, OverrideList};
 pub use secrets::WebhookSecret;
@@ -34,7 +36,7 @@ use std::sync::Arc;
 use tocsin_core::access::{Action, Principal, Resource, authorize};
 use tocsin_core::clock::Clock;
 use tocsin_core::directory::{Directory, LiveDirectory};
-use tocsin_store::Store;
+use tocsin_store::{ServerSecrets, Store};
 
 /// Everything an action needs: the store, the clock and the directory in
 /// force. Cheap to clone; every adapter holds one.
@@ -45,11 +47,13 @@ pub struct App {
     directory: LiveDirectory,
     usage: Arc<tokens::UsageTracker>,
     webhook_secret: Option<Arc<WebhookSecret>>,
+    /// The server's signing keys (acknowledge links), read at every use.
+    secrets: Option<ServerSecrets>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, directory: LiveDirectory) -> Self {
-        Self { store, clock, directory, usage: Arc::default(), webhook_secret: None }
+        Self { store, clock, directory, usage: Arc::default(), webhook_secret: None, secrets: None }
     }
 
     /// The directory (applied config) in force now.

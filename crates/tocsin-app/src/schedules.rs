@@ -38,8 +38,11 @@ impl App {
         self.directory().schedule(id).map(|_| ()).ok_or(AppError::NotFound("schedule"))
     }
 
+    /// Responders create overrides for themselves; managers and admins for
+    /// anyone (see [`tocsin_core::access`]).
     pub async fn create_override(&self, who: &Principal, new: NewOverride) -> Result<ScheduleOverride> {
-        self.allow(who, Action::ManageOverride, Resource::Schedule(&new.schedule_id))?;
+        let target = Resource::Override { schedule: &new.schedule_id, user: &new.user_id };
+        self.allow(who, Action::ManageOverride, target)?;
         self.known_schedule(&new.schedule_id)?;
         if self.directory().user(&new.user_id).is_none() {
             return Err(AppError::invalid("user", format!("unknown user `{}`", new.user_id)));
@@ -61,9 +64,17 @@ impl App {
         Ok(OverrideList { declared, stored })
     }
 
+    /// Responders delete overrides that put themselves on call; managers and
+    /// admins anyone's.
     pub async fn delete_override(&self, who: &Principal, schedule_id: &str, id: i64) -> Result<()> {
-        self.allow(who, Action::ManageOverride, Resource::Schedule(schedule_id))?;
+        // Whoever may not change even their own overrides learns nothing
+        // about which exist.
+        let me = who.user_id().unwrap_or_default();
+        self.allow(who, Action::ManageOverride, Resource::Override { schedule: schedule_id, user: me })?;
         self.known_schedule(schedule_id)?;
+        let stored = self.store.list_overrides(Some(schedule_id), DateTime::<Utc>::MIN_UTC).await?;
+        let found = stored.into_iter().find(|o| o.id == id).ok_or(AppError::NotFound("override"))?;
+        self.allow(who, Action::ManageOverride, Resource::Override { schedule: schedule_id, user: &found.user_id })?;
         if self.store.delete_override(schedule_id, id, &who.actor(), self.now()).await? {
             Ok(())
         } else {

@@ -396,6 +396,13 @@ impl Client {
         self.call(self.req(Method::GET, url)).await
     }
 
+    /// `POST /api/v1/notifications/ack-key/rotate` → 204: every acknowledge
+    /// link sent so far is refused from now on (admin).
+    pub async fn rotate_ack_key(&self) -> Result<(), ClientError> {
+        let url = self.api(&["notifications", "ack-key", "rotate"])?;
+        self.send(self.req(Method::POST, url)).await.map(|_| ())
+    }
+
     // ---- ingestion ----
 
     /// `POST` a JSON value to `base + path` without the bearer token

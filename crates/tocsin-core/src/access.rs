@@ -64,7 +64,9 @@ pub enum Action {
     AddNote,
     Escalate,
     Reassign,
-    /// Create or delete a run-time schedule override.
+    /// Create or delete a run-time schedule override: responders for
+    /// themselves ([`Resource::Override`] naming them), managers and admins
+    /// for anyone.
     ManageOverride,
     /// A user's contact addresses.
     ReadContactDetails,
@@ -81,6 +83,9 @@ pub enum Action {
     ReadAudit,
     /// Read a server secret that receivers need (the webhook signing key).
     ReadSecret,
+    /// Replace a server secret with a fresh one (the acknowledge-link key),
+    /// so that everything signed with the old one is refused.
+    RotateSecret,
 }
 
 impl Action {
@@ -102,6 +107,7 @@ impl Action {
             Action::ApplyConfig => "apply config",
             Action::ReadAudit => "read the audit log",
             Action::ReadSecret => "read server secrets",
+            Action::RotateSecret => "rotate server secrets",
         }
     }
 }
@@ -113,6 +119,11 @@ pub enum Resource<'a> {
     All,
     Incident(i64),
     Schedule(&'a str),
+    /// A run-time override of `schedule` that puts `user` on call.
+    Override {
+        schedule: &'a str,
+        user: &'a str,
+    },
     /// A user account: its tokens, contact details or feed.
     User(&'a str),
 }
@@ -141,13 +152,23 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
     };
     match action {
         Action::Read => needs(Role::Viewer),
-        Action::Acknowledge
-        | Action::Resolve
-        | Action::AddNote
-        | Action::Escalate
-        | Action::Reassign
-        | Action::ManageOverride => needs(Role::Responder),
-        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret => needs(Role::Admin),
+        Action::Acknowledge | Action::Resolve | Action::AddNote | Action::Escalate | Action::Reassign => {
+            needs(Role::Responder)
+        }
+        // Taking or handing over one's own shifts is a responder's; moving
+        // other people around the schedule is what managers are for.
+        Action::ManageOverride => {
+            needs(Role::Responder)?;
+            match resource {
+                Resource::Override { user, .. } if user == account.id => Ok(()),
+                _ if account.role.allows(Role::Manager) => Ok(()),
+                _ => Err(Denied(format!(
+                    "role {} changes only its own schedule overrides; overrides for other people need manager",
+                    account.role.as_str()
+                ))),
+            }
+        }
+        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret | Action::RotateSecret => needs(Role::Admin),
         // Looking after one's own account needs no more than reading.
         Action::ReadContactDetails | Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken => {
             if own {
@@ -227,8 +248,32 @@ mod tests {
     }
 
     #[test]
+    fn responders_override_only_themselves_managers_anyone() {
+        let mine = Resource::Override { schedule: "primary", user: "bob" };
+        let theirs = Resource::Override { schedule: "primary", user: "alice" };
+        let bob = user("bob", Role::Responder);
+        assert!(authorize(&bob, Action::ManageOverride, mine).is_ok());
+        let denied = authorize(&bob, Action::ManageOverride, theirs).unwrap_err();
+        assert_eq!(
+            denied.0,
+            "role responder changes only its own schedule overrides; overrides for other people need manager"
+        );
+        // Without a user named, only someone who may change anyone's passes.
+        assert!(authorize(&bob, Action::ManageOverride, Resource::Schedule("primary")).is_err());
+        for role in [Role::Manager, Role::Admin] {
+            let boss = user("carol", role);
+            for resource in [mine, theirs, Resource::Schedule("primary")] {
+                assert!(authorize(&boss, Action::ManageOverride, resource).is_ok(), "{role:?} {resource:?}");
+            }
+        }
+        let viewer = authorize(&user("bob", Role::Viewer), Action::ManageOverride, mine).unwrap_err();
+        assert_eq!(viewer.0, "role viewer cannot change schedule overrides; it needs responder");
+        assert!(authorize(&Principal::System, Action::ManageOverride, theirs).is_ok());
+    }
+
+    #[test]
     fn admin_only_actions_and_the_system() {
-        for action in [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret] {
+        for action in [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret, Action::RotateSecret] {
             assert!(authorize(&user("m", Role::Manager), action, Resource::All).is_err());
             assert!(authorize(&user("a", Role::Admin), action, Resource::All).is_ok());
             assert!(authorize(&Principal::System, action, Resource::All).is_ok());

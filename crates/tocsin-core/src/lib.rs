@@ -26,6 +26,7 @@ pub mod oncall;
 pub mod paging;
 pub mod ratelimit;
 pub mod schedule;
+pub mod secret_box;
 pub mod timeline;
 
 pub use error::CoreError;

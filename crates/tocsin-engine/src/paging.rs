@@ -26,8 +26,8 @@ use tocsin_core::paging::{Cause, Effects, channel_of, effects};
 use tocsin_core::schedule::Schedule;
 use tocsin_core::timeline::{TimelineKind, actor};
 use tocsin_store::{
-    EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate, OutboxItem,
-    StepTimeline, Store, StoreError, merge_overrides,
+    ACK_LINK, EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate,
+    OutboxItem, ServerSecrets, StepTimeline, Store, StoreError, merge_overrides,
 };
 
 use crate::channels::{Channels, Outcome};
@@ -50,7 +50,9 @@ pub struct PagingSettings {
     /// Base of links in pages, without a trailing slash.
     pub public_url: String,
     pub webhook_secret: Vec<u8>,
-    pub ack_secret: Vec<u8>,
+    /// The server's keys; acknowledge links are signed with the `ack_link`
+    /// key as it is at each send, so a rotation applies to the next page.
+    pub secrets: ServerSecrets,
     pub ack_link_ttl: Duration,
     pub retry: RetryPolicy,
     pub limiter: RateLimiter,
@@ -347,7 +349,7 @@ impl Paging {
             return self.store.apply_step(&step).await;
         }
         step.method_window = Some((method.id.clone(), window.sent.iter().copied().collect()));
-        let message = self.message(&incident, &user.id, now).await?;
+        let message = self.message(&incident, &user.id, n.episode, now).await?;
         let outcome = self.deliver(&method, &[message], &n.idempotency_key, now).await;
         self.record(&mut step, &[n], &method.kind, outcome, now).await?;
         self.store.apply_step(&step).await
@@ -363,7 +365,7 @@ impl Paging {
         for n in self.store.held_notifications(method_id).await? {
             match self.still_wanted(&n).await? {
                 Some(incident) => {
-                    messages.push(self.message(&incident, &n.user_id, now).await?);
+                    messages.push(self.message(&incident, &n.user_id, n.episode, now).await?);
                     wanted.push(n);
                 }
                 None => step.notification_updates.push(update(&n, "cancelled", n.attempts, None, None)),
@@ -525,15 +527,23 @@ impl Paging {
     }
 
     /// What a page about `incident` shows `user_id`, with their own
-    /// acknowledge link.
-    async fn message(&self, incident: &Incident, user_id: &str, now: DateTime<Utc>) -> Result<PageMessage, StoreError> {
+    /// acknowledge link, valid for the paging `episode` the page belongs to.
+    async fn message(
+        &self,
+        incident: &Incident,
+        user_id: &str,
+        episode: i64,
+        now: DateTime<Utc>,
+    ) -> Result<PageMessage, StoreError> {
         let service_name = match self.directory.current().service(&incident.service_id) {
             Some(s) if !s.name.is_empty() => s.name.clone(),
             _ => incident.service_id.clone(),
         };
         let alerts = self.store.incident_alerts(incident.id).await?;
         let summary_lines = alerts.iter().take(5).map(|a| a.summary.clone()).collect();
-        let token = ack_link::issue(&self.settings.ack_secret, incident.id, user_id, now + self.settings.ack_link_ttl);
+        let key = self.settings.secrets.get(ACK_LINK).await?;
+        let expires = now + self.settings.ack_link_ttl;
+        let token = ack_link::issue(key.as_bytes(), incident.id, user_id, episode, expires);
         Ok(PageMessage {
             incident_id: incident.id,
             title: incident.title.clone(),

@@ -3,8 +3,11 @@
 //! `GET /ack/{id}?token=…` only shows a confirmation page: mail scanners and
 //! chat link previews fetch links, and fetching must never acknowledge.
 //! `POST /ack/{id}` with the token acknowledges, as the user the token was
-//! issued to. A token is signed, expires, and names one incident (see
-//! `tocsin_core::notify::ack_link`). Every rejection looks the same.
+//! issued to. A token is signed, expires, and names one incident and the
+//! paging episode its page belonged to (see `tocsin_core::notify::ack_link`
+//! and `tocsin_app::App::ack_link`): a link from before the incident was
+//! paged again says it is out of date, one used already says the incident is
+//! acknowledged. Every other rejection looks the same.
 
 use axum::Router;
 use axum::body::Body;
@@ -13,9 +16,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use tocsin_app::AppError;
+use tocsin_app::{AppError, LinkState};
 use tocsin_core::incident::{Incident, IncidentStatus};
-use tocsin_core::notify::ack_link::{self, AckClaim, MAX_TOKEN_LEN};
+use tocsin_core::notify::ack_link::MAX_TOKEN_LEN;
 use tocsin_core::notify::render::text::html;
 
 use crate::error::read_body;
@@ -31,59 +34,55 @@ pub struct TokenQuery {
 }
 
 pub async fn confirm(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
-    let Some((claim, token)) = check(&state, &id, q.token.as_deref()) else { return invalid() };
-    let Some(who) = state.app.account(&claim.user_id) else { return invalid() };
-    let incident = match state.app.incident(&who, claim.incident_id).await {
-        Ok(detail) => detail.incident,
-        Err(AppError::Unavailable(_)) => return unavailable(),
-        Err(_) => return invalid(),
+    let (Ok(id), Some(token)) = (id.parse::<i64>(), q.token) else { return invalid() };
+    let link = match state.app.ack_link(&token, id).await {
+        Ok(link) => link,
+        Err(e) => return refused(e),
     };
-    let body = match incident.status {
-        IncidentStatus::Triggered => format!(
+    let incident = &link.incident;
+    let body = match link.state {
+        LinkState::Usable => format!(
             "<p>Acknowledge this incident as <strong>{user}</strong>? Paging stops for everyone.</p>\
              <form method=\"post\" action=\"/ack/{id}\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
              <button type=\"submit\">Acknowledge</button></form>",
-            user = html(&claim.user_id),
+            user = html(&link.user_id),
             id = incident.id,
             token = html(&token),
         ),
-        _ => already(&incident),
+        LinkState::OutOfDate => out_of_date(),
+        LinkState::Settled | LinkState::Acknowledged => already(incident),
     };
-    page(StatusCode::OK, &incident_heading(&incident), &body)
+    page(StatusCode::OK, &incident_heading(incident), &body)
 }
 
 pub async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Body) -> Response {
     let Ok(bytes) = read_body(body, 2 * MAX_TOKEN_LEN).await else { return invalid() };
-    let token = form_token(&bytes);
-    let Some((claim, _)) = check(&state, &id, token.as_deref()) else { return invalid() };
-    // The link acts as the paged person, as long as they still have an account.
-    let Some(who) = state.app.account(&claim.user_id) else { return invalid() };
-    match state.app.acknowledge(&who, claim.incident_id).await {
-        Ok(incident) => page(
+    let (Ok(id), Some(token)) = (id.parse::<i64>(), form_token(&bytes)) else { return invalid() };
+    let link = match state.app.acknowledge_by_link(&token, id).await {
+        Ok(link) => link,
+        Err(e) => return refused(e),
+    };
+    let heading = incident_heading(&link.incident);
+    match link.state {
+        LinkState::Acknowledged => page(
             StatusCode::OK,
-            &incident_heading(&incident),
-            &format!("<p>Acknowledged as <strong>{}</strong>. Paging has stopped.</p>", html(&claim.user_id)),
+            &heading,
+            &format!("<p>Acknowledged as <strong>{}</strong>. Paging has stopped.</p>", html(&link.user_id)),
         ),
-        Err(AppError::InvalidTransition(_)) => match state.app.incident(&who, claim.incident_id).await {
-            Ok(detail) => page(StatusCode::CONFLICT, &incident_heading(&detail.incident), &already(&detail.incident)),
-            Err(AppError::Unavailable(_)) => unavailable(),
-            Err(_) => invalid(),
-        },
-        Err(AppError::Unavailable(_)) => unavailable(),
-        Err(_) => invalid(),
+        LinkState::OutOfDate => page(StatusCode::CONFLICT, &heading, &out_of_date()),
+        LinkState::Settled | LinkState::Usable => page(StatusCode::CONFLICT, &heading, &already(&link.incident)),
     }
 }
 
-/// The claim and the token text when the token is valid for this incident now.
-fn check(state: &AppState, id: &str, token: Option<&str>) -> Option<(AckClaim, String)> {
-    let id: i64 = id.parse().ok()?;
-    let token = token?;
-    match ack_link::verify(&state.ack_secret, token, id, state.now()) {
-        Ok(claim) => Some((claim, token.to_string())),
-        Err(err) => {
-            tracing::info!(incident = id, error = %err, "acknowledge link rejected");
-            None
+/// A refused link: storage trouble says "try again", a role that may not
+/// acknowledge says so, and everything else looks the same.
+fn refused(err: AppError) -> Response {
+    match err {
+        AppError::Unavailable(_) => unavailable(),
+        AppError::Forbidden(denied) => {
+            page(StatusCode::FORBIDDEN, "Not allowed", &format!("<p>{}.</p>", html(&denied.0)))
         }
+        _ => invalid(),
     }
 }
 
@@ -107,6 +106,12 @@ fn already(incident: &Incident) -> String {
         IncidentStatus::Resolved => "<p>This incident is resolved.</p>".to_string(),
         IncidentStatus::Triggered => String::new(),
     }
+}
+
+fn out_of_date() -> String {
+    "<p>This link is out of date: the incident was paged again after it was sent. \
+     Use the link in the newest page, or acknowledge from the API or CLI.</p>"
+        .to_string()
 }
 
 fn invalid() -> Response {

@@ -15,10 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::time::Instant;
+use tocsin_core::CoreError;
 use tocsin_core::auth::hash_secret;
 use tocsin_core::event::Event;
 use tocsin_core::model::IntegrationKind;
-use tocsin_store::{IngestBatch, IngestOutcome, IntegrationRef};
+use tocsin_store::{IngestBatch, IngestOutcome, IntegrationRef, StoreError};
 
 use crate::error::ApiError;
 use crate::ingest::{FieldError, alertmanager, generic, pagerduty, prometheus};
@@ -67,10 +68,26 @@ fn throttled() -> ApiError {
     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many events for this integration; retry later")
 }
 
-/// Stores a batch; `Err` carries the response to send instead.
-async fn commit(state: &AppState, origin: IntegrationRef, events: Vec<Event>) -> Result<Vec<IngestOutcome>, ApiError> {
+/// Stores a batch; `Err` carries the metrics reason and the error to answer.
+async fn commit(
+    state: &AppState,
+    origin: IntegrationRef,
+    events: Vec<Event>,
+) -> Result<Vec<IngestOutcome>, (&'static str, ApiError)> {
     let batch = IngestBatch { origin, events, received_at: state.now() };
-    state.store().ingest(batch).await.map_err(ApiError::from)
+    state.store().ingest(batch).await.map_err(refused)
+}
+
+/// A store refusal as metrics count it and as the sender is answered. Input
+/// the store turns away (text PostgreSQL cannot hold, such as NUL) is
+/// invalid input, answered 400 like a parse error; anything else is a
+/// storage failure.
+fn refused(err: StoreError) -> (&'static str, ApiError) {
+    let reason = match err {
+        StoreError::Domain(CoreError::Invalid { .. }) => "invalid",
+        _ => "storage",
+    };
+    (reason, ApiError::from(err))
 }
 
 fn reject(source: &str, reason: &'static str, err: ApiError) -> Response {
@@ -138,7 +155,7 @@ async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
             m::accepted(SRC, 1, started);
             (StatusCode::ACCEPTED, Json(pagerduty::accepted_body(&dedup_key))).into_response()
         }
-        Err(e) => pd_from_api(SRC, "storage", e),
+        Err((reason, e)) => pd_from_api(SRC, reason, e),
     }
 }
 
@@ -168,7 +185,10 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
             m::accepted(SRC, 1, started);
             (StatusCode::ACCEPTED, Json(pagerduty::change_accepted_body())).into_response()
         }
-        Err(e) => pd_from_api(SRC, "storage", e.into()),
+        Err(e) => {
+            let (reason, e) = refused(e);
+            pd_from_api(SRC, reason, e)
+        }
     }
 }
 
@@ -202,7 +222,7 @@ async fn ingest_many(
         return Err(reject(source, "rate_limited", throttled()));
     }
     let count = events.len();
-    let outcomes = commit(state, origin, events).await.map_err(|e| reject(source, "storage", e))?;
+    let outcomes = commit(state, origin, events).await.map_err(|(reason, e)| reject(source, reason, e))?;
     m::accepted(source, count, started);
     Ok(outcomes)
 }

@@ -35,6 +35,9 @@ pub fn accepted(source: &str, events: usize, started: Instant) {
         .record(started.elapsed().as_secs_f64());
 }
 
+/// One refused request. `reason` is `invalid` (bad input, whether the parser
+/// or the store found it), `too_large`, `unknown_key`, `rate_limited` or
+/// `storage` (the database failed; the sender should retry).
 pub fn rejected(source: &str, reason: &'static str) {
     metrics::counter!("tocsin_events_rejected_total", "source" => source.to_string(), "reason" => reason).increment(1);
 }

@@ -15,8 +15,6 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
-    /// Key that signs and checks one-click acknowledge links.
-    pub ack_secret: Arc<Vec<u8>>,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -52,14 +50,7 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
-            ack_secret: Arc::new(random_bytes().to_vec()),
         }
-    }
-
-    /// Checks acknowledge links with this key (shared with the engine).
-    pub fn with_ack_secret(mut self, secret: Vec<u8>) -> Self {
-        self.ack_secret = Arc::new(secret);
-        self
     }
 
     /// The store, for ingestion and health checks, which act for an

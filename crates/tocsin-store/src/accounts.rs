@@ -18,6 +18,9 @@ pub trait AccountStore: Send + Sync {
     /// Records that the token was used at `at` (not audited: not a change).
     async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
     async fn get_token(&self, id: i64) -> Result<Option<TokenInfo>>;
+    /// The token whose secret hashes to `secret_hash`, whatever its state
+    /// (revoked and expired ones included).
+    async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<TokenInfo>>;
     /// Tokens of `user_id` (everyone's with `None`), revoked ones included, by id.
     async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>>;
     /// Returns false when no active token has this id.

@@ -15,6 +15,17 @@ pub trait IncidentStore: Send + Sync {
     async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>>;
     async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>>;
     async fn acknowledge_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
+    /// Acknowledges the incident only while its paging is still in
+    /// `episode` (the escalation row's), checked in the same transaction:
+    /// [`crate::StoreError::Conflict`] when it was paged again since (or has
+    /// no escalation), the usual transition error when it is not triggered.
+    async fn acknowledge_incident_in_episode(
+        &self,
+        id: i64,
+        episode: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Incident>;
     /// Resolves the incident and every alert in it that is still open.
     async fn resolve_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
     async fn add_note(&self, id: i64, actor: &str, text: &str, at: DateTime<Utc>) -> Result<TimelineEntry>;

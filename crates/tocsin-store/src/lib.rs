@@ -1,6 +1,7 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
-//! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`]),
+//! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
+//! [`SecretStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -20,6 +21,7 @@ mod page;
 mod paging;
 pub mod postgres;
 mod schedules;
+mod secrets;
 pub mod sqlite;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
@@ -37,6 +39,7 @@ pub use paging::{
     StepTimeline,
 };
 pub use schedules::{NewOverride, ScheduleOverride, ScheduleStore, merge_overrides};
+pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -61,6 +64,10 @@ pub enum StoreError {
     /// PostgreSQL server that cannot be reached); the message says why.
     #[error("{0}")]
     Location(String),
+    /// A server secret cannot be sealed or opened (a missing or wrong secret
+    /// key); the message says which and what to set.
+    #[error("{0}")]
+    Secret(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -78,6 +85,7 @@ pub trait Store:
     + OutboxStore
     + PagingStore
     + AuditStore
+    + SecretStore
     + Send
     + Sync
 {

@@ -43,7 +43,10 @@ mod dialect {
 
 impl backend::StoreImpl {
     /// Opens (creating if needed) the database file and runs migrations.
+    /// The file and its `-wal` and `-shm` companions are readable by their
+    /// owner only (see [`owner_only`]).
     pub async fn open(path: &Path) -> Result<Self> {
+        owner_only(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -66,4 +69,45 @@ impl backend::StoreImpl {
             .await?;
         Self::from_pools(read, write).await
     }
+}
+
+/// The database holds every incident, token hash and (unless a secret key
+/// seals them) the signing keys, so only its owner may read it. A new file is
+/// created here with mode 0600 before SQLite opens it, and SQLite gives the
+/// `-wal` and `-shm` files it creates the database file's mode. An existing
+/// file (or leftover `-wal`/`-shm`) that group or others may read is
+/// restricted to its owner, with a warning naming the mode it had.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |what: &str, file: &Path, e: std::io::Error| {
+        crate::StoreError::Location(format!("cannot {what} {}: {e}", file.display()))
+    };
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed("create", path, e)),
+    }
+    let mut companions = [path.as_os_str().to_owned(), path.as_os_str().to_owned(), path.as_os_str().to_owned()];
+    companions[1].push("-wal");
+    companions[2].push("-shm");
+    for file in companions.iter().map(Path::new) {
+        let Ok(meta) = std::fs::metadata(file) else { continue };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| failed("restrict the permissions of", file, e))?;
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:03o}"),
+                "the database file was readable by others; it is now readable by its owner only"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &Path) -> Result<()> {
+    Ok(())
 }

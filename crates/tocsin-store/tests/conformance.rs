@@ -29,7 +29,9 @@ use tocsin_core::auth::{Role, hash_secret};
 use tocsin_core::event::{ChangeEvent, Event, EventAction, Link, Severity};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
+use tocsin_core::secret_box::SecretKey;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+use tocsin_store::{ACK_LINK, ServerSecrets, WEBHOOK_SIGNING};
 use tocsin_store::{
     AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, EngineStep, EscalationRow, EscalationWrite, IncidentFilter,
     IngestBatch, IngestOutcome, IntegrationRef, IntegrationView, NewNotification, NewOverride, NewToken,
@@ -1152,7 +1154,10 @@ async fn tokens_create_authenticate_revoke() {
     );
     assert_eq!(ts.active_token_count().await.unwrap(), 1);
 
-    // A revoked secret is not reusable either.
+    // A revoked secret is not reusable either, and is found as revoked.
+    assert_eq!(ts.token_by_secret(&ci_hash).await.unwrap(), Some(TokenInfo { revoked_at: Some(t(10)), ..ci.clone() }));
+    assert_eq!(ts.token_by_secret(&dash_hash).await.unwrap(), Some(dash.clone()));
+    assert_eq!(ts.token_by_secret(&hash_secret("tcs_wrong")).await.unwrap(), None);
     let reuse = ts.create_token(&new_token("again", Role::Viewer, "admin", &ci_hash), "user:admin", t(12)).await;
     assert!(matches!(reuse, Err(StoreError::Conflict(_))), "expected Conflict, got {reuse:?}");
 
@@ -2138,6 +2143,41 @@ async fn assert_no_side_effects(store: &TestStore, incident_id: i64, tag: &str, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_in_an_episode_refuses_a_later_one() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "episode-ack", t(0)).await;
+    drain_outbox(&ts).await;
+    // No escalation yet: nothing was paged, so no episode is current.
+    let refused = ts.acknowledge_incident_in_episode(inc, 0, "user:alice", t(1)).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    ts.apply_step(&EngineStep {
+        at: t(2),
+        escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 2)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let before = ts.incident_timeline(inc).await.unwrap();
+    for stale in [0, 1, 3] {
+        let refused = ts.acknowledge_incident_in_episode(inc, stale, "user:alice", t(3)).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "episode {stale}: {refused:?}");
+    }
+    assert_eq!(ts.incident_timeline(inc).await.unwrap(), before, "a refused acknowledgement writes nothing");
+    assert_eq!(incident(&ts, inc).await.status, IncidentStatus::Triggered);
+
+    let acked = ts.acknowledge_incident_in_episode(inc, 2, "user:alice", t(4)).await.unwrap();
+    assert_eq!((acked.status, acked.acknowledged_by.as_deref()), (IncidentStatus::Acknowledged, Some("user:alice")));
+    assert_eq!(audit_with_action(&ts, "incident.acknowledge").await.len(), 1);
+    // Settled: the transition error, whatever the episode.
+    for episode in [2, 3] {
+        let again = ts.acknowledge_incident_in_episode(inc, episode, "user:bob", t(5)).await;
+        assert!(matches!(again, Err(StoreError::Domain(CoreError::InvalidTransition { .. }))), "{again:?}");
+    }
+    assert_not_found(ts.acknowledge_incident_in_episode(inc + 1000, 2, "user:alice", t(6)).await);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_escalation_insert_creates_once() {
     let (ts, fx) = with_catalog().await;
     let (_, inc) = open(&ts, &fx.api, "esc-insert", t(0)).await;
@@ -2639,6 +2679,77 @@ async fn paging_server_secret_first_value_wins() {
     ts.reopen().await;
     assert_eq!(ts.server_secret("ack-link", "secret-five", t(5)).await.unwrap(), "secret-one");
     assert_eq!(ts.server_secret("race", "again", t(5)).await.unwrap(), one);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_read_and_replaced_with_an_audit_record() {
+    let ts = backend().await;
+    assert_eq!(ts.read_secret("ack_link").await.unwrap(), None);
+    assert!(!ts.replace_secret("ack_link", None, "x", "user:root", "secret.rotate", t(0)).await.unwrap());
+    ts.server_secret("ack_link", "one", t(0)).await.unwrap();
+    assert_eq!(ts.read_secret("ack_link").await.unwrap().as_deref(), Some("one"));
+    let stale = ts.replace_secret("ack_link", Some("zero"), "two", "system", "secret.seal", t(1)).await.unwrap();
+    assert!(!stale, "only when it still holds the expected value");
+    assert!(ts.replace_secret("ack_link", Some("one"), "two", "system", "secret.seal", t(1)).await.unwrap());
+    assert!(ts.replace_secret("ack_link", None, "three", "user:root", "secret.rotate", t(2)).await.unwrap());
+    assert_eq!(ts.read_secret("ack_link").await.unwrap().as_deref(), Some("three"));
+    assert_eq!(ts.server_secret("ack_link", "four", t(3)).await.unwrap(), "three", "a stored value stays");
+    let audit: Vec<(String, String, String)> = audit_entries(&ts)
+        .await
+        .into_iter()
+        .map(|e| (e.record.actor, e.record.action, e.record.target))
+        .filter(|(_, action, _)| action.starts_with("secret."))
+        .collect();
+    let row = |actor: &str, action: &str| (actor.to_string(), action.to_string(), "secret:ack_link".to_string());
+    assert_eq!(audit, [row("system", "secret.seal"), row("user:root", "secret.rotate")]);
+    let text = format!("{:?}", audit_entries(&ts).await);
+    assert!(!text.contains("two") && !text.contains("three"), "no value reaches the audit log: {text}");
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_secrets_are_sealed_with_a_key_and_need_it_back() {
+    let mut ts = backend().await;
+    let key = SecretKey::parse(&"5a".repeat(32)).unwrap();
+    let wrong = SecretKey::parse(&"a5".repeat(32)).unwrap();
+    let sealed = ServerSecrets::new(ts.handle(), Some(key.clone()));
+    let ack = sealed.ensure(ACK_LINK, t(0)).await.unwrap();
+    assert_eq!(ack.len(), 64, "{ack}");
+    let raw = ts.read_secret(ACK_LINK).await.unwrap().unwrap();
+    assert!(raw.starts_with("sealed.v1.") && !raw.contains(&ack) && !raw.contains(&ack[..12]), "{raw}");
+    assert_eq!(sealed.ensure(ACK_LINK, t(1)).await.unwrap(), ack, "the stored value is kept");
+    assert_eq!(sealed.get(ACK_LINK).await.unwrap(), ack);
+    ts.reopen().await;
+    let sealed = ServerSecrets::new(ts.handle(), Some(key.clone()));
+    assert_eq!(sealed.get(ACK_LINK).await.unwrap(), ack, "round trip through the database");
+
+    let message = |r: Result<String, StoreError>| match r {
+        Err(StoreError::Secret(m)) => m,
+        other => panic!("expected a secret error, got {other:?}"),
+    };
+    let wrong_key = message(ServerSecrets::new(ts.handle(), Some(wrong)).ensure(ACK_LINK, t(2)).await);
+    assert!(wrong_key.contains("`ack_link`") && wrong_key.contains("not the one it was encrypted with"), "{wrong_key}");
+    let no_key = message(ServerSecrets::new(ts.handle(), None).get(ACK_LINK).await);
+    assert!(no_key.contains("no secret key is configured") && no_key.contains("TOCSIN_SECRET_KEY"), "{no_key}");
+
+    // A value stored plain before a key was configured is sealed in place.
+    let plain = ServerSecrets::new(ts.handle(), None).ensure(WEBHOOK_SIGNING, t(3)).await.unwrap();
+    assert_eq!(ts.read_secret(WEBHOOK_SIGNING).await.unwrap().as_deref(), Some(plain.as_str()));
+    assert_eq!(sealed.ensure(WEBHOOK_SIGNING, t(4)).await.unwrap(), plain);
+    let raw = ts.read_secret(WEBHOOK_SIGNING).await.unwrap().unwrap();
+    assert!(raw.starts_with("sealed.v1.") && !raw.contains(&plain), "{raw}");
+    // A sealed value moved under another name does not open.
+    ts.replace_secret(WEBHOOK_SIGNING, None, &ts.read_secret(ACK_LINK).await.unwrap().unwrap(), "x", "x", t(5))
+        .await
+        .unwrap();
+    assert!(matches!(sealed.get(WEBHOOK_SIGNING).await, Err(StoreError::Secret(_))));
+
+    // Rotation: a new value, sealed, audited.
+    sealed.rotate(ACK_LINK, "user:root", t(6)).await.unwrap();
+    let rotated = sealed.get(ACK_LINK).await.unwrap();
+    assert_ne!(rotated, ack);
+    assert!(ts.read_secret(ACK_LINK).await.unwrap().unwrap().starts_with("sealed.v1."));
     ts.finish().await;
 }
 

@@ -71,7 +71,7 @@ enum Command {
     Tokens(WithClient<cli::TokensCmd>),
     /// The audit log of every change (admin).
     Audit(WithClient<cli::AuditCmd>),
-    /// Notification settings: the webhook signing secret (admin).
+    /// Notification settings: the webhook signing secret and the acknowledge-link key (admin).
     Notifications(WithClient<cli::NotificationsCmd>),
     /// Send a test event of any supported format to an integration key.
     Send(WithClientArgs<cli::SendArgs>),
@@ -112,6 +112,11 @@ struct ServeArgs {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "TOCSIN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// File holding the key (64 hex digits) that encrypts the signing keys
+    /// kept in the database; or set TOCSIN_SECRET_KEY. Without either they
+    /// are stored unencrypted.
+    #[arg(long, env = "TOCSIN_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +220,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         database_url: args.storage.database_url,
         tls: args.tls_cert.zip(args.tls_key),
         admin_token: std::env::var("TOCSIN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        secret_key: tocsin::serve::load_secret_key(
+            std::env::var("TOCSIN_SECRET_KEY").ok().as_deref(),
+            args.secret_key_file.as_deref(),
+        )?,
         limits: IngestLimits { events_per_second: args.ingest_rate, burst: args.ingest_rate * 2.0 },
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +16,12 @@ use tocsin_core::directory::{Directory, LiveDirectory};
 use tocsin_core::model::ADMIN_USER;
 use tocsin_core::notify::backoff::RetryPolicy;
 use tocsin_core::notify::ratelimit::RateLimiter;
+use tocsin_core::secret_box::SecretKey;
 use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits};
-use tocsin_store::{AccountStore, ConfigSource, NewToken, PagingStore, Store};
+use tocsin_store::{ACK_LINK, AccountStore, ConfigSource, NewToken, ServerSecrets, Store, WEBHOOK_SIGNING};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -42,6 +43,9 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Ensures an admin token with this secret exists (for automation).
     pub admin_token: Option<String>,
+    /// Seals the signing keys kept in the database (see
+    /// [`load_secret_key`]); `None` stores them unencrypted.
+    pub secret_key: Option<SecretKey>,
     pub limits: IngestLimits,
     /// The system clock in production; tests pass one they control.
     pub clock: Arc<dyn Clock>,
@@ -101,18 +105,76 @@ async fn follow_config(app: App, mut stop: watch::Receiver<bool>) {
 
 /// Opens the store that the flags select (a `postgres://` or `sqlite:` URL,
 /// or a file path; see [`tocsin_store::Location`]), creating the data
-/// directory for the embedded default.
+/// directory for the embedded default (see [`data_dir`]).
 pub async fn open_store(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn Store>> {
     let target = match database_url {
         Some(url) => url.to_string(),
         None => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+            self::data_dir(data_dir)?;
             data_dir.join(SQLITE_FILE).to_string_lossy().into_owned()
         }
     };
     let location = tocsin_store::Location::parse(&target).context("--database-url")?;
     tocsin_store::open(&target).await.with_context(|| format!("cannot open {location}"))
+}
+
+/// Creates the data directory readable by its owner only (0700, on Unix).
+/// A directory that already exists keeps its mode, since an operator may
+/// have chosen it (a mount point, a directory shared with backups); when
+/// others may enter it, a warning says so. The database files inside are
+/// owner-only whatever the directory allows (see `tocsin_store::sqlite`).
+fn data_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let existed = dir.is_dir();
+        builder.mode(0o700);
+        builder.create(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let mode = std::fs::metadata(dir).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        if existed && mode & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{mode:03o}"),
+                "the data directory is open to other users; `chmod 700` it (the database files in it are owner-only)"
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        builder.create(dir).with_context(|| format!("cannot create data directory {}", dir.display()))
+    }
+}
+
+/// The key that seals server secrets in the database: `TOCSIN_SECRET_KEY`
+/// (`env`) or the contents of `--secret-key-file` (`file`), 64 hex digits
+/// either way; at most one of them. `None` when neither is set.
+pub fn load_secret_key(env: Option<&str>, file: Option<&Path>) -> Result<Option<SecretKey>> {
+    let (text, from) = match (env.filter(|v| !v.trim().is_empty()), file) {
+        (Some(_), Some(_)) => bail!("set either TOCSIN_SECRET_KEY or --secret-key-file, not both"),
+        (Some(value), None) => (value.to_string(), "TOCSIN_SECRET_KEY".to_string()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --secret-key-file {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %path.display(),
+                        mode = format!("{mode:03o}"),
+                        "the secret key file is readable by other users; `chmod 600` it"
+                    );
+                }
+            }
+            (text, format!("--secret-key-file {}", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    SecretKey::parse(&text).map(Some).map_err(|e| anyhow::anyhow!("{from}: {e}"))
 }
 
 pub async fn start(cfg: ServeConfig) -> Result<Running> {
@@ -141,9 +203,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     if configured_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
-    let (paging, webhook_secret) = paging_settings(&*store, &directory.current(), public_url, clock.now()).await?;
-    let app = app.with_webhook_secret(webhook_secret);
-    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits).with_ack_secret(paging.ack_secret.clone()));
+    let secrets = ServerSecrets::new(store.clone(), cfg.secret_key.clone());
+    let (paging, webhook_secret) = paging_settings(&secrets, &directory.current(), public_url, clock.now()).await?;
+    let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
+    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits));
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -239,8 +302,12 @@ impl Running {
     }
 }
 
-/// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token. Without
-/// it, creates an admin token when no token exists yet and returns its secret.
+/// With `TOCSIN_ADMIN_TOKEN`, makes sure that secret is an admin token, unless
+/// an admin revoked it: a revoked token is never brought back (that would
+/// undo the revocation at every restart) and never stops a start (that would
+/// let any admin arrange an outage at the next deploy); the log says so.
+/// Without it, creates an admin token when no token exists yet and returns
+/// its secret.
 async fn bootstrap_admin(
     store: &dyn AccountStore,
     fixed: Option<&str>,
@@ -251,15 +318,31 @@ async fn bootstrap_admin(
             bail!("TOCSIN_ADMIN_TOKEN must be at least 16 characters");
         }
         let hash = hash_secret(secret);
-        if store.authenticate(&hash, now).await?.is_none() {
-            let new = NewToken {
-                name: "admin (TOCSIN_ADMIN_TOKEN)".into(),
-                role: Role::Admin,
-                user_id: ADMIN_USER.into(),
-                secret_hash: hash,
-                expires_at: None,
-            };
-            store.create_token(&new, "system", now).await?;
+        if store.authenticate(&hash, now).await?.is_some() {
+            return Ok(None);
+        }
+        match store.token_by_secret(&hash).await? {
+            Some(token) if token.revoked_at.is_some() => tracing::warn!(
+                token = token.id,
+                revoked_at = ?token.revoked_at,
+                "the configured TOCSIN_ADMIN_TOKEN was revoked and is not re-enabled; \
+                 set a new secret in TOCSIN_ADMIN_TOKEN, or unset it"
+            ),
+            Some(token) => tracing::warn!(
+                token = token.id,
+                "the configured TOCSIN_ADMIN_TOKEN cannot be used (expired, or its account is not active) \
+                 and is not re-enabled; set a new secret in TOCSIN_ADMIN_TOKEN, or unset it"
+            ),
+            None => {
+                let new = NewToken {
+                    name: "admin (TOCSIN_ADMIN_TOKEN)".into(),
+                    role: Role::Admin,
+                    user_id: ADMIN_USER.into(),
+                    secret_hash: hash,
+                    expires_at: None,
+                };
+                store.create_token(&new, "system", now).await?;
+            }
         }
         return Ok(None);
     }
@@ -281,20 +364,25 @@ async fn bootstrap_admin(
 /// Signing keys and limits for paging, and the webhook key as admins may
 /// read it. Keys not set in config are generated once and kept in the
 /// database, so every node and every restart agrees.
+///
+/// With a secret key they are stored sealed; a sealed key and a missing or
+/// wrong secret key fail the start, with a message saying which.
 async fn paging_settings(
-    store: &dyn PagingStore,
+    secrets: &ServerSecrets,
     directory: &Directory,
     public_url: String,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(PagingSettings, WebhookSecret)> {
     let n = &directory.notifications;
-    let ack_secret = store.server_secret("ack_link", &hex::encode(random_token_bytes()?), now).await?;
+    if !secrets.sealed() {
+        tracing::info!(
+            "signing keys are stored unencrypted in the database; set TOCSIN_SECRET_KEY or --secret-key-file to encrypt them"
+        );
+    }
+    secrets.ensure(ACK_LINK, now).await?;
     let readable = match &n.webhook_secret {
         Some(secret) => WebhookSecret { value: secret.clone(), source: "config" },
-        None => WebhookSecret {
-            value: store.server_secret("webhook_signing", &hex::encode(random_token_bytes()?), now).await?,
-            source: "generated",
-        },
+        None => WebhookSecret { value: secrets.ensure(WEBHOOK_SIGNING, now).await?, source: "generated" },
     };
     let webhook_secret = readable.value.clone();
     let limiter = RateLimiter::new(n.rate_limit.messages, n.rate_limit.window)
@@ -302,7 +390,7 @@ async fn paging_settings(
     let settings = PagingSettings {
         public_url,
         webhook_secret: webhook_secret.into_bytes(),
-        ack_secret: ack_secret.into_bytes(),
+        secrets: secrets.clone(),
         ack_link_ttl: n.ack_link_ttl,
         retry: RetryPolicy::default(),
         limiter,

@@ -1,12 +1,21 @@
 //! One-click acknowledgement tokens: a page carries a link that acknowledges
-//! one incident as one user without logging in, until it expires.
+//! one incident as one user without logging in, in the paging episode the
+//! page belongs to, until it expires.
 //!
-//! # Wire format
+//! # Wire format (version 2)
 //!
 //! ```text
-//! <incident id>.<hex(user id UTF-8)>.<expiry unix seconds>.<hex HMAC-SHA256>
-//! e.g. 42.616c696365.1767229200.9f3c…(64 hex digits)
+//! v2.<incident id>.<hex(user id UTF-8)>.<episode>.<expiry unix seconds>.<hex HMAC-SHA256>
+//! e.g. v2.42.616c696365.3.1767229200.e648…(64 hex digits)
 //! ```
+//!
+//! The episode is the escalation's `episode` when the page was sent; it grows
+//! whenever paging stops (acknowledged, resolved), so a link from before a
+//! re-trigger names an earlier episode and the application layer refuses it
+//! as out of date. The key is the server's `ack_link` secret: rotating it
+//! refuses every link issued before. Version 1 tokens (no version prefix, no
+//! episode) are malformed to this parser and so refused like any other bad
+//! link.
 //!
 //! Every part uses only `[0-9a-f.-]`, so the token is safe in a URL path or
 //! query without escaping and has no padding to lose. The user id is hex
@@ -19,7 +28,9 @@
 //!
 //! The token is bound to its incident: the handler passes the incident id
 //! from the URL path, and a token for another incident is rejected even if
-//! its MAC is valid. Expiry has one-second resolution.
+//! its MAC is valid. Expiry has one-second resolution. Whether the user
+//! still exists and the episode is still current are not this module's to
+//! know; the application layer checks both.
 
 use chrono::{DateTime, Utc};
 use hmac::Mac;
@@ -28,18 +39,22 @@ use thiserror::Error;
 use super::mac::{HmacSha256, TAG_LEN, keyed};
 
 /// Domain separation for the MAC input; bump the version with the format.
-const CONTEXT: &[u8] = b"tocsin ack link v1\n";
+const CONTEXT: &[u8] = b"tocsin ack link v2\n";
+/// The first field of every token of this format.
+const VERSION: &str = "v2";
 
 /// Longest token [`verify`] looks at. Real tokens are about 100 characters
 /// (user ids are short slugs); the cap bounds the work an anonymous request
 /// can cause.
 pub const MAX_TOKEN_LEN: usize = 1024;
 
-/// What a valid token grants: acknowledging `incident_id` as `user_id`.
+/// What a valid token grants: acknowledging `incident_id` as `user_id`
+/// while its paging is still in `episode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckClaim {
     pub incident_id: i64,
     pub user_id: String,
+    pub episode: i64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -61,10 +76,10 @@ pub enum AckLinkError {
     Expired { expired_at: DateTime<Utc> },
 }
 
-/// Issues a token letting `user_id` acknowledge `incident_id` until
-/// `expires_at` (truncated to whole seconds).
-pub fn issue(secret: &[u8], incident_id: i64, user_id: &str, expires_at: DateTime<Utc>) -> String {
-    let payload = format!("{incident_id}.{}.{}", hex::encode(user_id), expires_at.timestamp());
+/// Issues a token letting `user_id` acknowledge `incident_id` while its
+/// paging is in `episode`, until `expires_at` (truncated to whole seconds).
+pub fn issue(secret: &[u8], incident_id: i64, user_id: &str, episode: i64, expires_at: DateTime<Utc>) -> String {
+    let payload = format!("{VERSION}.{incident_id}.{}.{episode}.{}", hex::encode(user_id), expires_at.timestamp());
     let tag = hex::encode(mac(secret, &payload).finalize().into_bytes());
     format!("{payload}.{tag}")
 }
@@ -101,17 +116,17 @@ pub fn verify(
 }
 
 fn parse_payload(payload: &str) -> Result<AckClaim, AckLinkError> {
-    let mut parts = payload.split('.');
-    let (Some(incident), Some(user_hex), Some(expiry), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let parts: Vec<&str> = payload.split('.').collect();
+    let [VERSION, incident, user_hex, episode, expiry] = parts[..] else {
         return Err(AckLinkError::Malformed);
     };
     let incident_id = incident.parse::<i64>().map_err(|_| AckLinkError::Malformed)?;
     let user_bytes = hex::decode(user_hex).map_err(|_| AckLinkError::Malformed)?;
     let user_id = String::from_utf8(user_bytes).map_err(|_| AckLinkError::Malformed)?;
+    let episode = episode.parse::<i64>().map_err(|_| AckLinkError::Malformed)?;
     let expiry = expiry.parse::<i64>().map_err(|_| AckLinkError::Malformed)?;
     let expires_at = DateTime::from_timestamp(expiry, 0).ok_or(AckLinkError::Malformed)?;
-    Ok(AckClaim { incident_id, user_id, expires_at })
+    Ok(AckClaim { incident_id, user_id, episode, expires_at })
 }
 
 fn mac(secret: &[u8], payload: &str) -> HmacSha256 {
@@ -136,25 +151,28 @@ mod tests {
     const EXP: i64 = 1_767_229_200; // 2026-01-01T01:00:00Z
 
     // Python 3:
-    //   hmac.new(b"ack-secret", b"tocsin ack link v1\n42.616c696365.1767229200",
+    //   hmac.new(b"ack-secret", b"tocsin ack link v2\nv2.42.616c696365.3.1767229200",
     //            hashlib.sha256).hexdigest()
-    const TOKEN: &str = "42.616c696365.1767229200.9d2535c7475f2fa4266906d976a41122d0bde2350722789d0e49bb2442a65490";
+    const TOKEN: &str =
+        "v2.42.616c696365.3.1767229200.e6484ffb4f8e0cb3238498979cc8273a5b7e6607612098a99720115d8a92cde4";
+    /// The same claim in version 1, as links sent before carried it.
+    const V1_TOKEN: &str = "42.616c696365.1767229200.9d2535c7475f2fa4266906d976a41122d0bde2350722789d0e49bb2442a65490";
 
     #[test]
     fn issue_matches_an_independent_implementation() {
-        assert_eq!(issue(SECRET, 42, "alice", at(EXP)), TOKEN);
+        assert_eq!(issue(SECRET, 42, "alice", 3, at(EXP)), TOKEN);
     }
 
     #[test]
     fn round_trip_before_expiry() {
         let claim = verify(SECRET, TOKEN, 42, at(EXP - 1)).unwrap();
-        assert_eq!(claim, AckClaim { incident_id: 42, user_id: "alice".into(), expires_at: at(EXP) });
+        assert_eq!(claim, AckClaim { incident_id: 42, user_id: "alice".into(), episode: 3, expires_at: at(EXP) });
     }
 
     #[test]
     fn expiry_is_exclusive_and_subsecond_expiry_truncates() {
         assert_eq!(verify(SECRET, TOKEN, 42, at(EXP)), Err(AckLinkError::Expired { expired_at: at(EXP) }));
-        let t = issue(SECRET, 42, "alice", at(EXP) + TimeDelta::milliseconds(999));
+        let t = issue(SECRET, 42, "alice", 3, at(EXP) + TimeDelta::milliseconds(999));
         assert_eq!(t, TOKEN);
     }
 
@@ -167,13 +185,15 @@ mod tests {
     fn rejects_edits_to_any_claim() {
         let tag = TOKEN.rsplit_once('.').unwrap().1;
         for forged in [
-            format!("43.616c696365.1767229200.{tag}"),  // other incident
-            format!("42.626f62.1767229200.{tag}"),      // user "bob"
-            format!("42.616c696365.1867229200.{tag}"),  // later expiry
-            format!("42.616C696365.1767229200.{tag}"),  // same user, other spelling
-            format!("+42.616c696365.1767229200.{tag}"), // same incident, other spelling
+            format!("v2.43.616c696365.3.1767229200.{tag}"),  // other incident
+            format!("v2.42.626f62.3.1767229200.{tag}"),      // user "bob"
+            format!("v2.42.616c696365.4.1767229200.{tag}"),  // a later episode
+            format!("v2.42.616c696365.3.1867229200.{tag}"),  // later expiry
+            format!("v2.42.616C696365.3.1767229200.{tag}"),  // same user, other spelling
+            format!("v2.+42.616c696365.3.1767229200.{tag}"), // same incident, other spelling
+            format!("v2.42.616c696365.03.1767229200.{tag}"), // same episode, other spelling
         ] {
-            let path = forged.split('.').next().unwrap().parse::<i64>().unwrap();
+            let path = forged.split('.').nth(1).unwrap().parse::<i64>().unwrap();
             assert_eq!(verify(SECRET, &forged, path, at(EXP - 10)), Err(AckLinkError::Tampered), "{forged}");
         }
         assert_eq!(verify(b"other secret", TOKEN, 42, at(EXP - 1)), Err(AckLinkError::Tampered));
@@ -185,14 +205,18 @@ mod tests {
         for bad in [
             String::new(),
             "42".into(),
-            "42.616c696365.1767229200".into(),
-            format!("42.616c696365.1767229200.{}", &tag[..62]),
-            format!("42.616c696365.1767229200.{tag}00"),
-            format!("x.616c696365.1767229200.{tag}"),
-            format!("42.zz.1767229200.{tag}"),
-            format!("42.ff.1767229200.{tag}"), // not UTF-8
-            format!("42.616c696365.9999999999999999.{tag}"),
-            format!("42.616c696365.1767229200.extra.{tag}"),
+            "v2.42.616c696365.3.1767229200".into(),
+            V1_TOKEN.into(),
+            format!("v1.42.616c696365.3.1767229200.{tag}"),
+            format!("42.616c696365.3.1767229200.{tag}"),
+            format!("v2.42.616c696365.3.1767229200.{}", &tag[..62]),
+            format!("v2.42.616c696365.3.1767229200.{tag}00"),
+            format!("v2.x.616c696365.3.1767229200.{tag}"),
+            format!("v2.42.zz.3.1767229200.{tag}"),
+            format!("v2.42.ff.3.1767229200.{tag}"), // not UTF-8
+            format!("v2.42.616c696365.x.1767229200.{tag}"),
+            format!("v2.42.616c696365.3.9999999999999999.{tag}"),
+            format!("v2.42.616c696365.3.1767229200.extra.{tag}"),
             format!("{}.{tag}", "1".repeat(MAX_TOKEN_LEN)),
         ] {
             assert_eq!(verify(SECRET, &bad, 42, at(EXP - 1)), Err(AckLinkError::Malformed), "{bad}");
@@ -201,8 +225,8 @@ mod tests {
 
     #[test]
     fn tokens_are_url_safe_for_any_user_id() {
-        let t = issue(SECRET, -7, "ü/ser id?&=#.", at(EXP));
-        assert!(t.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == '-'), "{t}");
+        let t = issue(SECRET, -7, "ü/ser id?&=#.", 0, at(EXP));
+        assert!(t.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == '-' || c == 'v'), "{t}");
         assert_eq!(verify(SECRET, &t, -7, at(0)).unwrap().user_id, "ü/ser id?&=#.");
     }
 
@@ -211,12 +235,16 @@ mod tests {
         fn round_trip(
             incident in any::<i64>(),
             user in "\\PC{0,40}",
+            episode in 0i64..i64::MAX,
             exp in 0i64..4_000_000_000,
             before in 1i64..1_000_000,
         ) {
-            let t = issue(SECRET, incident, &user, at(exp));
+            let t = issue(SECRET, incident, &user, episode, at(exp));
             let claim = verify(SECRET, &t, incident, at(exp - before)).unwrap();
-            prop_assert_eq!(claim, AckClaim { incident_id: incident, user_id: user.clone(), expires_at: at(exp) });
+            prop_assert_eq!(
+                claim,
+                AckClaim { incident_id: incident, user_id: user.clone(), episode, expires_at: at(exp) }
+            );
             prop_assert_eq!(
                 verify(SECRET, &t, incident, at(exp)),
                 Err(AckLinkError::Expired { expired_at: at(exp) })
@@ -225,7 +253,7 @@ mod tests {
 
         #[test]
         fn changing_any_character_is_rejected(user in "[a-z]{1,12}", pos in any::<prop::sample::Index>(), repl in "[0-9a-f.+-]") {
-            let t = issue(SECRET, 42, &user, at(EXP));
+            let t = issue(SECRET, 42, &user, 0, at(EXP));
             let i = pos.index(t.len());
             let repl = repl.chars().next().unwrap();
             let changed: String =
@@ -241,7 +269,7 @@ mod tests {
         }
 
         #[test]
-        fn token_shaped_noise_never_panics(s in "-?[0-9]{0,20}\\.[0-9a-fA-F]{0,20}\\.-?[0-9]{0,20}\\.[0-9a-f]{0,70}") {
+        fn token_shaped_noise_never_panics(s in "v2\\.-?[0-9]{0,20}\\.[0-9a-fA-F]{0,20}\\.[0-9]{0,20}\\.-?[0-9]{0,20}\\.[0-9a-f]{0,70}") {
             let _ = verify(SECRET, &s, 42, at(0));
         }
     }

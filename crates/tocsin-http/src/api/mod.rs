@@ -64,6 +64,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(notifications::webhook_secret))
+        .routes(routes!(notifications::rotate_ack_key))
         .routes(routes!(audit::list))
         .routes(routes!(config::status, config::apply))
         .routes(routes!(config::plan))

@@ -1,8 +1,10 @@
 //! `/api/v1/notifications/webhook-secret`: the key webhooks are signed
-//! with, for admins setting up receivers that verify `Tocsin-Signature`.
+//! with, for admins setting up receivers that verify `Tocsin-Signature`;
+//! `/api/v1/notifications/ack-key/rotate`: a new acknowledge-link key.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use tocsin_api as wire;
 
 use crate::auth::Caller;
@@ -37,4 +39,20 @@ pub async fn webhook_secret(
         header: "Tocsin-Signature".into(),
         scheme: "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed by the secret's UTF-8 bytes>".into(),
     }))
+}
+
+/// Rotate the acknowledge-link key: every link sent so far is refused.
+///
+/// Requires role `admin`; audited as `secret.rotate`. Pages sent from now
+/// on carry links signed with the new key, on every node.
+#[utoipa::path(
+    post,
+    path = "/notifications/ack-key/rotate",
+    operation_id = "rotate_ack_key",
+    tag = "notifications",
+    responses((status = 204, description = "Rotated"), Unauthenticated, Forbidden)
+)]
+pub async fn rotate_ack_key(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    state.app.rotate_ack_key(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

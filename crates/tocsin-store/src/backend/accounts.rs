@@ -94,6 +94,14 @@ impl AccountStore for StoreImpl {
         row.as_ref().map(token_from_row).transpose()
     }
 
+    async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<TokenInfo>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
     async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>> {
         let rows = sqlx::query("SELECT * FROM api_tokens WHERE $1 IS NULL OR user_id = $1 ORDER BY id")
             .bind(user_id)

@@ -175,6 +175,27 @@ impl IncidentStore for StoreImpl {
         Ok(incident)
     }
 
+    async fn acknowledge_incident_in_episode(
+        &self,
+        id: i64,
+        episode: i64,
+        who: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Incident> {
+        let mut w = begin_write(&self.write).await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT episode FROM escalations WHERE incident_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if incident.status == IncidentStatus::Triggered && current != Some(episode) {
+            return Err(StoreError::Conflict(format!("incident {id} was paged again after episode {episode}")));
+        }
+        let incident = acknowledge_in_tx(&mut w, incident, who, at).await?;
+        w.commit(&self.signal).await?;
+        Ok(incident)
+    }
+
     async fn resolve_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
         let mut w = begin_write(&self.write).await?;
         let incident = load_incident(&mut w.tx, id).await?;

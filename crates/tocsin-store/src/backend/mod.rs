@@ -20,6 +20,7 @@ mod intake;
 mod outbox;
 mod paging;
 mod schedules;
+mod secrets;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

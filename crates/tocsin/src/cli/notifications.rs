@@ -7,6 +7,9 @@ pub enum NotificationsCmd {
     /// Print the key webhooks are signed with (admin; every read is audited),
     /// so a receiver can verify the Tocsin-Signature header.
     WebhookSecret,
+    /// Replace the key that signs one-click acknowledge links (admin;
+    /// audited): every link sent so far stops working, on every node.
+    RotateAckKey,
 }
 
 pub async fn run_notifications(opts: &ClientOpts, cmd: NotificationsCmd) -> anyhow::Result<()> {
@@ -25,6 +28,15 @@ pub async fn run_notifications(opts: &ClientOpts, cmd: NotificationsCmd) -> anyh
                     eprintln!("Webhook signing secret ({origin}); {}: {}.", secret.header, secret.scheme);
                     emit(&format!("{}\n", secret.secret))
                 }
+            }
+        }
+        NotificationsCmd::RotateAckKey => {
+            client.rotate_ack_key().await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&serde_json::json!({"rotated": "ack_link"})),
+                Output::Table => emit(
+                    "Acknowledge-link key rotated: every link sent so far is refused; new pages carry new links.\n",
+                ),
             }
         }
     }

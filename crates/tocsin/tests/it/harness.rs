@@ -110,6 +110,7 @@ impl TestServer {
             database_url: pg.as_ref().map(|p| p.url.clone()),
             tls: None,
             admin_token: Some(ADMIN.into()),
+            secret_key: None,
             limits: opts.limits,
             clock: opts.clock,
             run_engine: opts.run_engine,

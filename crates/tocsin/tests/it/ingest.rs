@@ -335,3 +335,35 @@ async fn every_endpoint_answers_bad_bodies_with_4xx_and_stores_nothing() {
     assert_eq!(page["items"], json!([]));
     s.stop().await;
 }
+
+/// The value of `tocsin_events_rejected_total` for one source and reason.
+async fn rejected(s: &TestServer, source: &str, reason: &str) -> u64 {
+    let text = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let labels = [format!("source=\"{source}\""), format!("reason=\"{reason}\"")];
+    text.lines()
+        .filter(|l| l.starts_with("tocsin_events_rejected_total{") && labels.iter().all(|x| l.contains(x.as_str())))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_is_counted_as_invalid_input_not_as_a_storage_failure() {
+    let s = TestServer::start().await;
+    let (invalid, storage) =
+        (rejected(&s, "alertmanager", "invalid").await, rejected(&s, "alertmanager", "storage").await);
+    let hostile = json!({
+        "version": "4", "status": "firing", "receiver": "tocsin", "groupKey": "{}:{}",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "DiskFull", "instance": "nul-1"},
+            "annotations": {"summary": "disk\u{0}full"},
+            "startsAt": "2026-03-02T09:00:00Z"
+        }]
+    });
+    let (status, v) = s.post(&format!("/integrations/alertmanager/{AM_KEY}"), body(&hostile)).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("NUL"), "{v}");
+    assert_eq!(rejected(&s, "alertmanager", "storage").await, storage, "bad input is not a storage failure");
+    assert!(rejected(&s, "alertmanager", "invalid").await > invalid, "bad input is counted as invalid");
+    s.stop().await;
+}

@@ -84,8 +84,10 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
         "an override covers a gap too"
     );
 
-    // A later, overlapping override wins where they overlap.
-    let alice = add_override(&s, &responder, "alice", "2026-03-03T16:00:00Z", "2026-03-03T17:00:00Z").await;
+    // A later, overlapping override wins where they overlap. (alice is a
+    // manager: a responder such as bob changes only their own overrides.)
+    let manager = user_token(&s, "alice", "manager").await;
+    let alice = add_override(&s, &manager, "alice", "2026-03-03T16:00:00Z", "2026-03-03T17:00:00Z").await;
     assert!(alice["id"].as_i64().unwrap() > bob["id"].as_i64().unwrap());
     assert_eq!(oncall(&s, "2026-03-03T16:30:00Z").await.0, json!(["alice"]));
     assert_eq!(oncall(&s, "2026-03-03T17:30:00Z").await.0, json!(["bob"]));
@@ -140,6 +142,55 @@ async fn overrides_change_every_answer_and_revert_when_deleted() {
     let create = ("schedule.override.create".to_string(), "schedule:primary".to_string());
     let delete = ("schedule.override.delete".to_string(), "schedule:primary".to_string());
     assert_eq!(entries, [create.clone(), create, delete.clone(), delete]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responders_change_their_own_overrides_and_managers_anyones() {
+    let (s, _clock) = TestServer::start_at(at(2026, 3, 1, 12, 0, 0)).await;
+    // In the example config bob is a responder and alice a manager.
+    let bob = user_token(&s, "bob", "responder").await;
+    let alice = user_token(&s, "alice", "manager").await;
+    let alice_as_responder = user_token(&s, "alice", "responder").await;
+    let shift = |user: &str| json!({"user": user, "start": "2026-03-03T14:00:00Z", "end": "2026-03-03T18:00:00Z"});
+    let create = |token: String, user: &str| {
+        let body = shift(user);
+        let s = &s;
+        async move { s.api(Method::POST, "/schedules/primary/overrides", Some(&token), Some(body)).await }
+    };
+
+    let (status, v) = create(bob.clone(), "alice").await;
+    assert_eq!((status, v["error"]["code"].clone()), (403, json!("forbidden")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("need manager"), "{v}");
+    let (status, v) = create(alice_as_responder.clone(), "bob").await;
+    assert_eq!(status, 403, "a token carrying responder is a responder: {v}");
+    let (status, _) = s.get("/schedules/primary/overrides").await;
+    assert_eq!(status, 200);
+
+    let (status, own) = create(bob.clone(), "bob").await;
+    assert_eq!(status, 201, "a responder takes a shift themselves: {own}");
+    let (status, for_bob) = create(alice.clone(), "bob").await;
+    assert_eq!(status, 201, "a manager puts someone else on call: {for_bob}");
+    let (status, for_alice) = create(alice.clone(), "alice").await;
+    assert_eq!(status, 201, "{for_alice}");
+
+    let delete = |token: String, o: &Value| {
+        let path = format!("/schedules/primary/overrides/{}", o["id"]);
+        let s = &s;
+        async move { s.api(Method::DELETE, &path, Some(&token), None).await.0 }
+    };
+    assert_eq!(delete(bob.clone(), &for_alice).await, 403, "not someone else's shift");
+    assert_eq!(delete(bob.clone(), &for_bob).await, 204, "bob's own shift, whoever created it");
+    assert_eq!(delete(alice.clone(), &own).await, 204, "a manager removes anyone's");
+    assert_eq!(delete(bob.clone(), &own).await, 404);
+    let (_, list) = s.get("/schedules/primary/overrides").await;
+    let users: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["id"].as_i64().map(|_| o["user"].as_str().unwrap()))
+        .collect();
+    assert_eq!(users, ["alice"]);
     s.stop().await;
 }
 

@@ -695,3 +695,168 @@ async fn a_feed_token_dies_with_its_user() {
     assert_eq!(feed(schedule_feed).await, 404, "a removed user's link opens nothing");
     r.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_the_acknowledge_page_show_invisible_characters() {
+    let r = Rig::start(0, "30m").await;
+    let title = "Refund \u{202E}000,01$\u{202C} approved\u{200B}";
+    let id = r.trigger("bidi", title).await;
+    assert_eq!(r.incident(id).await["title"], title, "the incident keeps what was sent");
+    r.s.tick().await;
+    let page = r.hooks.wait_for(1, WAIT).await.unwrap().remove(0);
+    let shown = "Refund [U+202E]000,01$[U+202C] approved[U+200B]";
+    assert_eq!(page.body_json().unwrap()["incident"]["title"], shown);
+    r.advance(Duration::minutes(2)).await;
+    let mail = r.smtp.wait_for(1, WAIT).await.unwrap().remove(0);
+    for part in [mail.subject().unwrap(), mail.text_part().unwrap(), mail.html_part().unwrap()] {
+        assert!(part.contains(shown) && !part.contains('\u{202E}'), "{part}");
+    }
+    let html = r.s.http.get(ack_link(&page)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(shown), "{html}");
+    let invisible = ['\u{202E}', '\u{202C}', '\u{200B}'];
+    assert!(!html.contains(invisible), "{html}");
+    r.s.stop().await;
+}
+
+/// POSTs the token of `link` to the acknowledge page it names (the form's
+/// button); returns the status and the page.
+async fn press(s: &TestServer, link: &str) -> (u16, String) {
+    let (path, token) = link.split_once("?token=").unwrap();
+    let r = s
+        .http
+        .post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// GETs the confirmation page of `link`.
+async fn open_link(s: &TestServer, link: &str) -> (u16, String) {
+    let r = s.http.get(link).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// How many times the incident's timeline says it was acknowledged.
+async fn acknowledgements(r: &Rig, id: i64) -> usize {
+    count(&r.kinds(id).await, "acknowledged")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_link_says_already_acknowledged_and_one_from_before_a_retrigger_is_out_of_date() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("replay", "Replayed link").await;
+    r.s.tick().await;
+    let first = ack_link(&r.hooks.wait_for(1, WAIT).await.unwrap()[0]);
+    assert!(first.contains("token=v2."), "{first}");
+
+    let (status, html) = press(&r.s, &first).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Acknowledged as <strong>alice</strong>"), "{html}");
+    r.s.tick().await;
+
+    // Used again: says so and does nothing.
+    let (status, html) = press(&r.s, &first).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("Already acknowledged by user:alice"), "{html}");
+    assert_eq!(acknowledgements(&r, id).await, 1);
+    let (status, html) = open_link(&r.s, &first).await;
+    assert!(status == 200 && html.contains("Already acknowledged") && !html.contains("<form"), "{html}");
+
+    // The acknowledgement times out: the incident pages again, a new episode.
+    r.advance(Duration::minutes(30)).await;
+    assert_eq!(r.incident(id).await["status"], "triggered");
+    let pages = r.hooks.wait_for(2, WAIT).await.unwrap();
+    let second = ack_link(&pages[1]);
+    assert_ne!(second, first);
+
+    // The first page's link no longer acknowledges anything.
+    let (status, html) = press(&r.s, &first).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("This link is out of date"), "{html}");
+    assert_eq!(r.incident(id).await["status"], "triggered", "the old link acknowledged nothing");
+    assert_eq!(acknowledgements(&r, id).await, 1);
+    let (status, html) = open_link(&r.s, &first).await;
+    assert!(status == 200 && html.contains("out of date") && !html.contains("<form"), "{html}");
+
+    // The newest page's link does.
+    let (status, html) = open_link(&r.s, &second).await;
+    assert!(status == 200 && html.contains("<form method=\"post\""), "{html}");
+    let (status, html) = press(&r.s, &second).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(r.incident(id).await["status"], "acknowledged");
+    assert_eq!(acknowledgements(&r, id).await, 2);
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_ack_key_refuses_every_earlier_link_on_every_node() {
+    let r = Rig::start(0, "30m").await;
+    let id = r.trigger("rotate", "Rotate the key").await;
+    r.s.tick().await;
+    let old = ack_link(&r.hooks.wait_for(1, WAIT).await.unwrap()[0]);
+    assert_eq!(open_link(&r.s, &old).await.0, 200, "valid before the rotation");
+
+    // Admins only.
+    let bob = user_token(&r.s, "bob", "responder").await;
+    let (status, v) = r.s.api(Method::POST, "/notifications/ack-key/rotate", Some(&bob), None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("forbidden")), "{v}");
+    assert_eq!(open_link(&r.s, &old).await.0, 200, "a refused rotation changes nothing");
+
+    let (ok, out, err) = crate::cli::tocsin(&r.s, &["notifications", "rotate-ack-key"]).await;
+    assert!(ok && out.contains("rotated"), "{out}{err}");
+
+    // Refused here and on another node of the same database alike.
+    let other = r.s.second_node().await;
+    let elsewhere = old.replace(&r.s.url, &format!("http://{}", other.addr));
+    for link in [&old, &elsewhere] {
+        let (status, html) = open_link(&r.s, link).await;
+        assert!(status == 404 && html.contains("invalid or has expired"), "{link}: {html}");
+        assert_eq!(press(&r.s, link).await.0, 404, "{link}");
+    }
+    other.shutdown().await.unwrap();
+    assert_eq!(r.incident(id).await["status"], "triggered");
+
+    // Pages sent from now on carry links under the new key (level 2, bob).
+    r.advance(Duration::minutes(5)).await;
+    let pages = r.hooks.wait_for(2, WAIT).await.unwrap();
+    assert_eq!(pages[1].path, "/bob");
+    let (status, html) = press(&r.s, &ack_link(&pages[1])).await;
+    assert!(status == 200 && html.contains("Acknowledged as <strong>bob</strong>"), "{html}");
+
+    let (_, audit) = r.s.get("/audit").await;
+    let rotations: Vec<&Value> =
+        audit["items"].as_array().unwrap().iter().filter(|e| e["record"]["action"] == "secret.rotate").collect();
+    assert_eq!(rotations.len(), 1, "{audit}");
+    assert_eq!(rotations[0]["record"]["actor"], "user:admin");
+    assert_eq!(rotations[0]["record"]["target"], "secret:ack_link");
+    r.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_dies_with_its_user() {
+    let mut r = Rig::start(0, "30m").await;
+    let id = r.trigger("gone", "Carol leaves").await;
+    r.s.tick().await;
+    let carol = json!({"targets": [{"user": "carol"}]});
+    let (status, _) = r.s.api(Method::POST, &format!("/incidents/{id}/reassign"), Some(ADMIN), Some(carol)).await;
+    assert_eq!(status, 202);
+    r.s.tick().await;
+    let slack = r.hooks.wait_for(2, WAIT).await.unwrap()[1].body_json().unwrap().to_string();
+    let start = slack.find(&format!("{}/ack/", r.s.url)).unwrap();
+    let link = slack[start..].split('"').next().unwrap().to_string();
+    assert_eq!(open_link(&r.s, &link).await.0, 200);
+
+    // carol leaves: the same config without her, applied at restart.
+    let path = r._config_dir.path().join("tocsin.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (from, to) = (text.find("  - id: carol").unwrap(), text.find("schedules:").unwrap());
+    std::fs::write(&path, format!("{}{}", &text[..from], &text[to..])).unwrap();
+    r.s.restart().await;
+    assert_eq!(open_link(&r.s, &link).await.0, 404);
+    assert_eq!(press(&r.s, &link).await.0, 404);
+    assert_eq!(r.incident(id).await["status"], "triggered");
+    r.s.stop().await;
+}

@@ -13,6 +13,7 @@ fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> Serve
         database_url: pg.map(|p| p.url.clone()),
         tls: None,
         admin_token: None,
+        secret_key: None,
         limits: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: false,
@@ -214,4 +215,161 @@ async fn sigterm_right_after_the_listening_line_shuts_down_cleanly() {
     if let Some(pg) = pg {
         pg.drop_db().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_admin_token_from_the_environment_stays_revoked_and_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let mut cfg = serve_config(dir.path(), "127.0.0.1:0", pg.as_ref());
+    cfg.admin_token = Some(ADMIN.into());
+    let running = start(cfg.clone()).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    let tokens = admin.list_tokens().await.unwrap();
+    let bootstrap = tokens.iter().find(|t| t.name.contains("TOCSIN_ADMIN_TOKEN")).unwrap();
+    admin.revoke_token(bootstrap.id).await.unwrap();
+    running.shutdown().await.unwrap();
+
+    // The next deploy, with the same environment, starts; the token stays dead.
+    let running = start(cfg).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    match admin.list_tokens().await {
+        Err(tocsin_client::ClientError::Api { status: 401, .. }) => {}
+        other => panic!("the revoked token must stay refused: {other:?}"),
+    }
+    running.shutdown().await.unwrap();
+
+    // The real binary says why the configured token does not work.
+    let out = serve_piped(&dir.path().join("data"), &example_config(), pg.as_ref()).await;
+    assert!(out.contains("TOCSIN_ADMIN_TOKEN") && out.contains("revoked") && out.contains("not re-enabled"), "{out}");
+    assert!(out.contains("WARN"), "{out}");
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// On the embedded database whatever the environment selects: the files are
+/// what this is about.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serve_config(dir.path(), "127.0.0.1:0", None);
+    let data = dir.path().join("data");
+    let db = data.join("tocsin.db");
+    let companions = [data.join("tocsin.db-wal"), data.join("tocsin.db-shm")];
+
+    let running = start(cfg.clone()).await.unwrap();
+    assert_eq!(mode(&data), 0o700, "a new data directory");
+    assert_eq!(mode(&db), 0o600, "a new database");
+    for file in &companions {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    running.shutdown().await.unwrap();
+
+    // Files left readable by others (an older version, a restore) are
+    // restricted at the next start; the directory is the operator's and is
+    // left as it is.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let running = start(cfg).await.unwrap();
+    assert_eq!(mode(&db), 0o600);
+    for file in &companions {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&data), 0o755);
+    running.shutdown().await.unwrap();
+}
+
+/// The `server_secrets` table as stored, read past Tocsin.
+async fn raw_secrets(data: &std::path::Path, pg: Option<&PgDb>) -> Vec<(String, String)> {
+    use sqlx::Connection;
+    let query = "SELECT name, value FROM server_secrets ORDER BY name";
+    match pg {
+        Some(pg) => {
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+        }
+        None => {
+            let url = format!("sqlite://{}", data.join("tocsin.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_are_stored_encrypted_with_the_secret_key_and_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::create().await;
+    let data = dir.path().join("data");
+    let key = tocsin_core::secret_box::SecretKey::parse(&"3c".repeat(32)).unwrap();
+    let mut cfg = serve_config(dir.path(), "127.0.0.1:0", pg.as_ref());
+    cfg.admin_token = Some(ADMIN.into());
+
+    // First without a key: stored as plain text, as before.
+    let running = start(cfg.clone()).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    let webhook = admin.webhook_secret().await.unwrap().secret;
+    running.shutdown().await.unwrap();
+    let raw = raw_secrets(&data, pg.as_ref()).await;
+    assert!(raw.iter().any(|(name, value)| name == "webhook_signing" && *value == webhook), "{raw:?}");
+
+    // With a key, every stored secret is sealed in place and keeps its value.
+    cfg.secret_key = Some(key.clone());
+    let running = start(cfg.clone()).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    assert_eq!(admin.webhook_secret().await.unwrap().secret, webhook, "receivers keep verifying");
+    running.shutdown().await.unwrap();
+    let raw = raw_secrets(&data, pg.as_ref()).await;
+    assert_eq!(raw.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["ack_link", "webhook_signing"]);
+    for (name, value) in &raw {
+        assert!(value.starts_with("sealed.v1.") && !value.contains(&webhook[..16]), "{name}: {value}");
+    }
+
+    // A wrong key or none at all fails the start and says why.
+    let mut wrong = cfg.clone();
+    wrong.secret_key = Some(tocsin_core::secret_box::SecretKey::parse(&"c3".repeat(32)).unwrap());
+    let error = format!("{:#}", start(wrong).await.err().expect("a wrong key fails the start"));
+    assert!(error.contains("cannot decrypt the stored `ack_link` secret") && error.contains("not the one"), "{error}");
+    let mut none = cfg.clone();
+    none.secret_key = None;
+    let error = format!("{:#}", start(none).await.err().expect("a missing key fails the start"));
+    assert!(error.contains("encrypted, but no secret key is configured"), "{error}");
+
+    // The right key again: everything as it was.
+    let running = start(cfg).await.unwrap();
+    let admin = tocsin_client::Client::new(&format!("http://{}", running.addr), Some(ADMIN)).unwrap();
+    assert_eq!(admin.webhook_secret().await.unwrap().secret, webhook);
+    running.shutdown().await.unwrap();
+    if let Some(pg) = pg {
+        pg.drop_db().await;
+    }
+}
+
+#[test]
+fn the_secret_key_comes_from_the_environment_or_a_file() {
+    use tocsin::serve::load_secret_key;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key");
+    let hex = "3c".repeat(32);
+    std::fs::write(&file, format!("{hex}\n")).unwrap();
+    let key = tocsin_core::secret_box::SecretKey::parse(&hex).unwrap();
+    assert_eq!(load_secret_key(None, None).unwrap(), None);
+    assert_eq!(load_secret_key(Some(""), None).unwrap(), None);
+    assert_eq!(load_secret_key(Some(&hex), None).unwrap(), Some(key.clone()));
+    assert_eq!(load_secret_key(None, Some(&file)).unwrap(), Some(key));
+    let both = load_secret_key(Some(&hex), Some(&file)).unwrap_err().to_string();
+    assert!(both.contains("not both"), "{both}");
+    let short = load_secret_key(Some("abc"), None).unwrap_err().to_string();
+    assert!(short.starts_with("TOCSIN_SECRET_KEY: ") && short.contains("64 hex digits"), "{short}");
+    let missing = format!("{:#}", load_secret_key(None, Some(&dir.path().join("nope"))).unwrap_err());
+    assert!(missing.contains("cannot read --secret-key-file"), "{missing}");
 }

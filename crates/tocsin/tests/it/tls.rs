@@ -27,6 +27,7 @@ async fn serves_https_from_pem_files() {
         database_url: pg.as_ref().map(|p| p.url.clone()),
         tls: Some((cert.clone(), key)),
         admin_token: Some(ADMIN.into()),
+        secret_key: None,
         limits: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,

@@ -7,6 +7,10 @@
 //! each format escapes them for its own syntax (HTML for email, Slack's
 //! `&<>` for mrkdwn) and human formats keep single-line values on one line.
 //! The webhook JSON carries values verbatim; its receivers are programs.
+//! Everywhere, the webhook's display fields included, invisible formatting
+//! characters (bidirectional overrides, zero-width characters) are shown as
+//! `[U+202E]` ([`text::visible`]), so no page reads differently from what
+//! it says.
 
 mod email;
 mod slack;
@@ -197,6 +201,38 @@ mod tests {
         assert_eq!(bundle(&[], "k"), None);
         let b = bundle(&[message()], "k").unwrap();
         assert_eq!(b.email.subject, "[Tocsin] CRITICAL: 1 incident for Checkout");
+    }
+
+    #[test]
+    fn no_channel_carries_invisible_formatting_characters() {
+        let sly = PageMessage {
+            title: "Refund \u{202E}000,01$\u{202C} approved\u{200B}".into(),
+            service_name: "Pay\u{2066}ments\u{2069}".into(),
+            summary_lines: vec!["see https://bank.example/\u{202E}moc.live\u{FEFF}".into()],
+            ..message()
+        };
+        let single = [
+            serde_json::to_string(&webhook_payload(&sly, "k")).unwrap(),
+            serde_json::to_string(&slack_payload(&sly)).unwrap(),
+            format!("{:?}", email(&sly)),
+        ];
+        let bundled = bundle(&[sly.clone(), message()], "k").unwrap();
+        let bundles = [
+            serde_json::to_string(&bundled.webhook).unwrap(),
+            serde_json::to_string(&bundled.slack).unwrap(),
+            format!("{:?}", bundled.email),
+        ];
+        for out in single.iter().chain(&bundles) {
+            // JSON and Debug output keep these characters as they are, so
+            // any that slipped through would show up here.
+            assert!(!out.chars().any(text::is_invisible), "{out}");
+            assert!(out.contains("[U+202E]"), "{out}");
+        }
+        let hook = webhook_payload(&sly, "k");
+        assert_eq!(hook["incident"]["title"], "Refund [U+202E]000,01$[U+202C] approved[U+200B]");
+        assert_eq!(hook["incident"]["service"]["name"], "Pay[U+2066]ments[U+2069]");
+        assert_eq!(hook["incident"]["summary"][0], "see https://bank.example/[U+202E]moc.live[U+FEFF]");
+        assert!(email(&sly).subject.contains("Refund [U+202E]000,01$[U+202C] approved[U+200B]"));
     }
 
     #[test]

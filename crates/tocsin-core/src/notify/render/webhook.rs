@@ -26,13 +26,16 @@
 //! `version` and `idempotency_key`, a human `"summary"` line, and
 //! `"incidents": [{ "incident": {…}, "links": {…} }, …]` with exactly the
 //! objects above, so a receiver parses both with the same code. Values are
-//! verbatim (JSON-escaped only); receivers that display them must escape
-//! them for their medium. Fields may be added; none will be renamed.
+//! as sent (JSON-escaped only), except that the fields meant for display
+//! (`title`, `service.name`, `summary`) show invisible formatting characters
+//! (bidirectional overrides, zero-width characters) as `[U+202E]`; receivers
+//! that display values must still escape them for their medium. Fields may
+//! be added; none will be renamed.
 
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-use super::{PageMessage, bundle_headline};
+use super::{PageMessage, bundle_headline, text};
 
 /// Version of the payload shape, bumped only for incompatible changes.
 pub const VERSION: u32 = 1;
@@ -64,12 +67,12 @@ pub(super) fn bundle(messages: &[PageMessage], idempotency_key: &str) -> Value {
 fn incident(m: &PageMessage) -> Value {
     json!({
         "id": m.incident_id,
-        "title": m.title,
+        "title": text::visible(&m.title),
         "severity": m.severity.as_str(),
         "status": m.status.as_str(),
         "created_at": m.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        "service": { "id": m.service_id, "name": m.service_name },
-        "summary": m.summary_lines,
+        "service": { "id": m.service_id, "name": text::visible(&m.service_name) },
+        "summary": m.summary_lines.iter().map(|l| text::visible(l)).collect::<Vec<_>>(),
     })
 }
 
