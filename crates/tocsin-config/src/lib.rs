@@ -79,6 +79,7 @@ mod error;
 mod path;
 mod schema;
 mod validate;
+mod values;
 mod yaml;
 
 #[cfg(test)]
