@@ -31,17 +31,19 @@ pub struct AppliedConfig {
     pub created: bool,
 }
 
+/// The warning for changes that running servers pick up only at their next
+/// start. A server applying its file as it starts leaves it out: for it the
+/// settings are in force at once.
+pub const RESTART_NOTICE: &str = "notifications settings changed (SMTP relay, public URL, signing secret, link lifetime \
+     or rate limit): they take effect when each server restarts";
+
 /// What is worth a second look: a file that declares nothing, and changes
 /// that the running servers pick up only at their next start.
 fn warnings(source: &ConfigSource, catalog: &Catalog, diff: &CatalogDiff) -> Vec<String> {
     let mut warnings: Vec<String> =
         tocsin_config::warnings(&source.file, catalog).iter().map(ToString::to_string).collect();
     if diff.notifications_changed {
-        warnings.push(
-            "notifications settings changed (SMTP relay, public URL, signing secret, link lifetime or rate limit): \
-             they take effect when each server restarts"
-                .to_string(),
-        );
+        warnings.push(RESTART_NOTICE.to_string());
     }
     warnings
 }

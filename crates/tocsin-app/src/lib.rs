@@ -21,7 +21,7 @@ mod schedules;
 mod secrets;
 mod tokens;
 
-pub use config::{AppliedConfig, ConfigPlan};
+pub use config::{AppliedConfig, ConfigPlan, RESTART_NOTICE};
 pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
 pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};

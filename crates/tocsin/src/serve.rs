@@ -77,13 +77,16 @@ pub struct Running {
 /// node serves a new version within this (plus one read) of its commit.
 const CONFIG_POLL: Duration = Duration::from_secs(2);
 
-/// Reads, validates and applies the config file at `path` as the system.
-async fn apply_file(app: &App, path: &std::path::Path) -> Result<tocsin_app::AppliedConfig> {
+/// Reads, validates and applies the config file at `path` as the system;
+/// `starting` when this server has yet to read the notification settings.
+async fn apply_file(app: &App, path: &std::path::Path, starting: bool) -> Result<tocsin_app::AppliedConfig> {
     let text = tocsin_config::read_source(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let source = ConfigSource { file: path.display().to_string(), text };
     let applied = app.apply_config(&Principal::System, &source).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     for warning in &applied.warnings {
-        tracing::warn!(file = %path.display(), "{warning}");
+        if !(starting && warning == tocsin_app::RESTART_NOTICE) {
+            tracing::warn!(file = %path.display(), "{warning}");
+        }
     }
     Ok(applied)
 }
@@ -186,7 +189,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     // nothing new).
     let app = App::new(store.clone(), clock.clone(), LiveDirectory::default());
     if let Some(path) = &cfg.config {
-        apply_file(&app, path).await?;
+        apply_file(&app, path, true).await?;
     }
     app.refresh_config().await.map_err(|e| anyhow::anyhow!("cannot load the applied config: {e}"))?;
     let _ = tocsin_http::metrics::handle();
@@ -267,7 +270,7 @@ impl Running {
     /// validate changes nothing and the error says why.
     pub async fn reload_config(&self) -> Result<Option<tocsin_app::AppliedConfig>> {
         match &self.config {
-            Some(path) => apply_file(&self.app, path).await.map(Some),
+            Some(path) => apply_file(&self.app, path, false).await.map(Some),
             None => Ok(None),
         }
     }

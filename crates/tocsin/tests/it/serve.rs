@@ -105,6 +105,7 @@ async fn piped_logs_are_plain_text_with_a_readable_config_summary() {
         "{first}"
     );
     assert!(!first.contains("CatalogChanges"), "no Rust debug output: {first}");
+    assert!(!first.contains("take effect when each server restarts"), "a starting server uses them at once: {first}");
 
     // The same data with an edited file: one service renamed, one gone with
     // its integration, one integration given a new key.
