@@ -397,7 +397,7 @@ impl Paging {
         now: DateTime<Utc>,
     ) -> Outcome {
         let single = messages.len() == 1;
-        let bundle = if single { None } else { render::bundle(messages, key) };
+        let bundle = if single { None } else { render::bundle(messages, 0, key) };
         match (&method.kind, messages.first(), bundle) {
             (_, None, _) => Outcome::Permanent { reason: "nothing to send".into() },
             (ContactKind::Webhook { url }, Some(m), b) => {
