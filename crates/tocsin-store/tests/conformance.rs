@@ -1322,7 +1322,7 @@ async fn outbox_leases_reclaims_and_completes() {
 /// one service's backlog never queues another's first page behind it.
 /// Released items are claimable again at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbox_claims_take_turns_between_lanes_urgent_work_first() {
+async fn outbox_claims_take_turns_between_lanes() {
     let (ts, fx) = with_catalog().await;
     let mut storm = Vec::new();
     for i in 0..5 {
