@@ -40,8 +40,8 @@ pub struct EngineConfig {
     /// Most items one claim takes.
     pub batch: i64,
     /// Longest the engine works on one claim before it hands back the items
-    /// it has not started and claims again: how long newly due urgent work
-    /// can wait behind a backlog.
+    /// it has not started and claims again: about how long new work of one
+    /// service can wait behind another service's backlog.
     pub slice: std::time::Duration,
     /// How long a stopping engine waits for deliveries already under way;
     /// the rest are abandoned and handed back, to be retried.

@@ -1394,6 +1394,19 @@ async fn outbox_claims_take_turns_between_lanes() {
         sends.iter().map(|i| (i.kind.as_str(), i.lane.as_str(), i.priority)).collect::<Vec<_>>(),
         [("notify.send", "svc-db", DELIVER_NOW), ("notify.send", "svc-db", FOLLOW_UP)]
     );
+
+    // However many lanes have work, each gets its turn.
+    drain_outbox(&ts).await;
+    let bundles: Vec<NewWork> = (0..250)
+        .map(|i| {
+            let method = format!("m{i:03}");
+            NewWork::new("notify.bundle", json!({"contact_method": method}), t(100), Lane::ContactMethod(method))
+        })
+        .collect();
+    ts.apply_step(&EngineStep { at: t(100), outbox: bundles, ..Default::default() }).await.unwrap();
+    let all = ts.claim_outbox("w", t(100), t(160), 300).await.unwrap();
+    let lanes: HashSet<&str> = all.iter().map(|i| i.lane.as_str()).collect();
+    assert_eq!((all.len(), lanes.len()), (250, 250));
     ts.finish().await;
 }
 

@@ -35,6 +35,10 @@ fn lane_candidates(sql: &mut String, n: usize) {
 
 const PRIORITIES: [i64; 3] = [DELIVER_NOW, INCIDENT_CHANGE, FOLLOW_UP];
 
+/// Lanes read by one statement (two binds per lane and priority: far below
+/// either backend's limit on binds, whatever the number of services).
+const LANES_PER_QUERY: usize = 100;
+
 const RETURNING: &str = "RETURNING id, kind, payload, due_at, attempts, lane, priority";
 
 fn item_from_row(r: &DbRow) -> Result<OutboxItem> {
@@ -110,27 +114,26 @@ impl OutboxStore for StoreImpl {
         if lanes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = String::new();
-        let mut n = 0;
-        for _ in &lanes {
-            for _ in PRIORITIES {
+        let mut by_lane: HashMap<String, Vec<(i64, i64, i64)>> = HashMap::new();
+        for group in lanes.chunks(LANES_PER_QUERY) {
+            let mut sql = String::new();
+            for n in 0..group.len() * PRIORITIES.len() {
                 if n > 0 {
                     sql.push_str(" UNION ALL ");
                 }
                 lane_candidates(&mut sql, n);
-                n += 1;
             }
-        }
-        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(to_us(now)).bind(limit);
-        for lane in &lanes {
-            for priority in PRIORITIES {
-                query = query.bind(lane.clone()).bind(priority);
+            let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(to_us(now)).bind(limit);
+            for lane in group {
+                for priority in PRIORITIES {
+                    query = query.bind(lane.clone()).bind(priority);
+                }
             }
-        }
-        let mut by_lane: HashMap<String, Vec<(i64, i64, i64)>> = HashMap::new();
-        for r in query.fetch_all(&self.read).await? {
-            let lane: String = r.try_get("lane")?;
-            by_lane.entry(lane).or_default().push((r.try_get("id")?, r.try_get("priority")?, r.try_get("due_at")?));
+            for r in query.fetch_all(&self.read).await? {
+                let lane: String = r.try_get("lane")?;
+                let candidate = (r.try_get("id")?, r.try_get("priority")?, r.try_get("due_at")?);
+                by_lane.entry(lane).or_default().push(candidate);
+            }
         }
         let picked = pick(by_lane, wanted);
         if picked.is_empty() {
