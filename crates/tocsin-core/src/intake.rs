@@ -133,6 +133,9 @@ pub struct TimelineDraft {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxDraft {
     pub kind: &'static str,
+    /// The service of the incident the work is about (the engine shares its
+    /// work between services).
+    pub service_id: String,
     pub payload: serde_json::Value,
     pub due_at: DateTime<Utc>,
 }
@@ -401,7 +404,9 @@ impl<'a> Planner<'a> {
             target: format!("incident:{id}"),
             details: payload,
         });
-        self.plan.outbox.push(OutboxDraft { kind: work, payload: json!({"incident_id": id}), due_at: at });
+        let service_id =
+            self.incident_index.get(&id).map(|&i| self.incidents[i].service_id.clone()).unwrap_or_default();
+        self.plan.outbox.push(OutboxDraft { kind: work, service_id, payload: json!({"incident_id": id}), due_at: at });
     }
 }
 

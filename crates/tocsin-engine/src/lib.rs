@@ -5,15 +5,28 @@
 //! All due work lives in the database, so a restart loses nothing: work that
 //! fell due while the process was down is claimed on the first tick. The
 //! engine never reads the wall clock directly; it takes a [`Clock`].
+//!
+//! Work is shared fairly: each claim takes turns between lanes (services,
+//! and contact methods for bundles), each lane's pages under way and
+//! incident changes before its follow-ups (see
+//! [`tocsin_store::OutboxStore::claim_outbox`]); the engine works on one
+//! claim for at most [`EngineConfig::slice`] before it hands back what it
+//! has not started and claims again, so newly due work of a quiet service
+//! (a first page) waits about one slice, whatever the backlog elsewhere;
+//! and each lane may hold only so many of the delivery slots, so a storm's
+//! deliveries queued on their contact method's rate limit never keep
+//! another lane's page from starting. A stop request is honoured between
+//! items.
 
 pub mod channels;
 pub mod paging;
 
 use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
 use tocsin_store::{OutboxItem, OutboxStore, Store, StoreError};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 #[derive(Debug, Clone)]
@@ -24,7 +37,15 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// Longest sleep between ticks when nothing is due (expiry sweeps).
     pub idle_interval: std::time::Duration,
+    /// Most items one claim takes.
     pub batch: i64,
+    /// Longest the engine works on one claim before it hands back the items
+    /// it has not started and claims again: about how long new work of one
+    /// service can wait behind another service's backlog.
+    pub slice: std::time::Duration,
+    /// How long a stopping engine waits for deliveries already under way;
+    /// the rest are abandoned and handed back, to be retried.
+    pub stop_grace: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -33,7 +54,9 @@ impl Default for EngineConfig {
             worker_id: format!("node-{}", std::process::id()),
             lease: Duration::seconds(60),
             idle_interval: std::time::Duration::from_secs(5),
-            batch: 100,
+            batch: 64,
+            slice: std::time::Duration::from_millis(100),
+            stop_grace: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -55,10 +78,51 @@ pub struct Engine {
     /// timeout must not hold back anyone else's page.
     deliveries: std::sync::Mutex<JoinSet<()>>,
     delivery_slots: Arc<Semaphore>,
+    /// Each lane's share of the delivery slots, so that one service's storm
+    /// (its deliveries queued on its contact method's rate limit) cannot take
+    /// them all.
+    lane_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Notified whenever a delivery finishes (and frees its slots).
+    delivery_done: Arc<Notify>,
+    /// The outbox items of the deliveries in flight, to hand back should the
+    /// engine stop without waiting for them.
+    in_flight: Arc<std::sync::Mutex<HashSet<i64>>>,
+}
+
+/// What became of a claimed item the engine tried to start.
+enum Start {
+    Done,
+    /// A delivery whose lane has every delivery slot it may hold.
+    LaneBusy(i64),
+    /// A delivery that found no free slot before the slice ended or the
+    /// engine stopped.
+    NoSlot(i64),
 }
 
 /// Most deliveries in flight at once per node; beyond it the loop waits.
 const MAX_DELIVERIES: usize = 64;
+/// Most deliveries of one lane in flight at once per node.
+const MAX_LANE_DELIVERIES: usize = 16;
+
+/// A stop request the engine honours between items; `None` never stops.
+type Stop<'a> = Option<&'a watch::Receiver<bool>>;
+
+fn stopping(stop: Stop<'_>) -> bool {
+    stop.is_some_and(|s| *s.borrow())
+}
+
+/// Resolves once `stop` asks to stop; never for `None`.
+async fn stopped(stop: Stop<'_>) {
+    match stop {
+        Some(stop) => {
+            let mut stop = stop.clone();
+            if stop.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
@@ -69,6 +133,9 @@ impl Engine {
             paging: None,
             deliveries: std::sync::Mutex::new(JoinSet::new()),
             delivery_slots: Arc::new(Semaphore::new(MAX_DELIVERIES)),
+            lane_slots: std::sync::Mutex::new(HashMap::new()),
+            delivery_done: Arc::new(Notify::new()),
+            in_flight: Arc::default(),
         }
     }
 
@@ -85,7 +152,7 @@ impl Engine {
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         loop {
-            let pass = self.pass().await?;
+            let pass = self.pass(None).await?;
             let drained = self.drain().await;
             report.expired_alerts += pass.expired_alerts;
             let idle = pass.processed.is_empty() && drained == 0;
@@ -96,18 +163,19 @@ impl Engine {
         }
     }
 
-    /// One pass: resolve expired alerts, then claim everything due now.
-    /// Escalation steps run here, in claim order (an incident's open comes
-    /// before its acknowledgement); deliveries are handed off and may still
-    /// be running when the pass returns.
-    async fn pass(&self) -> Result<TickReport, StoreError> {
+    /// One pass: resolve expired alerts, then claim everything due now, a
+    /// slice at a time. Escalation steps run here, in claim order (an
+    /// incident's open comes before its acknowledgement); deliveries are
+    /// handed off and may still be running when the pass returns. Returns
+    /// early, handing back what it has not started, when `stop` asks.
+    async fn pass(&self, stop: Stop<'_>) -> Result<TickReport, StoreError> {
         let now = self.clock.now();
         let mut report =
             TickReport { expired_alerts: self.store.expire_alerts(now, 1000).await?, ..Default::default() };
         if report.expired_alerts > 0 {
             metrics::counter!("tocsin_alerts_expired_total").increment(report.expired_alerts as u64);
         }
-        loop {
+        while !stopping(stop) {
             let now = self.clock.now();
             let items = self
                 .store
@@ -116,32 +184,97 @@ impl Engine {
             if items.is_empty() {
                 return Ok(report);
             }
-            for item in items {
-                report.processed.push(item.kind.clone());
-                if paging::Paging::is_delivery(&item.kind)
-                    && let Some(paging) = self.paging.clone()
-                {
-                    self.hand_off(paging, item).await;
-                    continue;
+            let slice_end = tokio::time::Instant::now() + self.config.slice;
+            let (mut started, mut handed_back) = (0, Vec::new());
+            let mut items = items.into_iter();
+            while let Some(item) = items.next() {
+                if stopping(stop) || tokio::time::Instant::now() >= slice_end {
+                    // Hand back the rest, so that the next claim puts newly
+                    // due work of other lanes first.
+                    handed_back.push(item.id);
+                    handed_back.extend(items.by_ref().map(|i| i.id));
+                    break;
                 }
-                let result = self.handle(&item).await;
-                finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result).await?;
+                match self.start(item, slice_end, stop, &mut report).await? {
+                    Start::Done => started += 1,
+                    // Its lane has all the deliveries it may: other lanes'
+                    // work goes on.
+                    Start::LaneBusy(id) => handed_back.push(id),
+                    Start::NoSlot(id) => {
+                        handed_back.push(id);
+                        handed_back.extend(items.by_ref().map(|i| i.id));
+                    }
+                }
+            }
+            if !handed_back.is_empty()
+                && let Err(err) = self.store.release_outbox(&handed_back, &self.config.worker_id).await
+            {
+                tracing::warn!(error = %err, "could not hand back claimed work; it is retried after its lease");
+            }
+            if started == 0 && !handed_back.is_empty() {
+                // Everything due waits for a delivery slot: wait for one.
+                tokio::select! {
+                    _ = self.delivery_done.notified() => {}
+                    _ = tokio::time::sleep_until(slice_end) => {}
+                    _ = stopped(stop) => {}
+                }
             }
         }
+        Ok(report)
     }
 
-    /// Starts one delivery in the background, waiting for a free slot first.
-    async fn hand_off(&self, paging: Arc<paging::Paging>, item: OutboxItem) {
-        let Ok(slot) = self.delivery_slots.clone().acquire_owned().await else { return };
+    /// Does one claimed item, or says why it cannot start now.
+    async fn start(
+        &self,
+        item: OutboxItem,
+        slice_end: tokio::time::Instant,
+        stop: Stop<'_>,
+        report: &mut TickReport,
+    ) -> Result<Start, StoreError> {
+        if paging::Paging::is_delivery(&item.kind)
+            && let Some(paging) = self.paging.clone()
+        {
+            let Ok(in_lane) = self.lane_slots(&item.lane).try_acquire_owned() else {
+                return Ok(Start::LaneBusy(item.id));
+            };
+            let overall = tokio::select! {
+                slot = self.delivery_slots.clone().acquire_owned() => slot.ok(),
+                _ = tokio::time::sleep_until(slice_end) => None,
+                _ = stopped(stop) => None,
+            };
+            let Some(overall) = overall else { return Ok(Start::NoSlot(item.id)) };
+            report.processed.push(item.kind.clone());
+            self.hand_off(paging, item, [in_lane, overall]);
+            return Ok(Start::Done);
+        }
+        report.processed.push(item.kind.clone());
+        let result = self.handle(&item).await;
+        finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result).await?;
+        Ok(Start::Done)
+    }
+
+    /// `lane`'s share of the delivery slots.
+    fn lane_slots(&self, lane: &str) -> Arc<Semaphore> {
+        let mut lanes = self.lane_slots.lock().unwrap_or_else(|e| e.into_inner());
+        lanes.entry(lane.to_string()).or_insert_with(|| Arc::new(Semaphore::new(MAX_LANE_DELIVERIES))).clone()
+    }
+
+    /// Starts one delivery in the background; it holds `slots` until done.
+    fn hand_off(&self, paging: Arc<paging::Paging>, item: OutboxItem, slots: [OwnedSemaphorePermit; 2]) {
         let (store, clock, worker) = (self.store.clone(), self.clock.clone(), self.config.worker_id.clone());
+        let (done, in_flight) = (self.delivery_done.clone(), self.in_flight.clone());
+        in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(item.id);
         let mut deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
         while deliveries.try_join_next().is_some() {}
         deliveries.spawn(async move {
+            metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.clone()).increment(1);
             let result = paging.handle(&item, &worker, clock.now()).await;
             if let Err(err) = finish(&*store, &worker, clock.now(), &item, result).await {
                 tracing::error!(id = item.id, error = %err, "could not complete a delivery item");
             }
-            drop(slot);
+            in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&item.id);
+            drop(slots);
+            done.notify_one();
         });
     }
 
@@ -170,14 +303,19 @@ impl Engine {
 
     /// Runs passes until `shutdown` turns true. Wakes on commit (the store's
     /// work signal), at the next due time, or after the idle interval.
+    ///
+    /// A stop is honoured between items, even in the middle of a backlog:
+    /// claimed items not started are handed back, deliveries under way get
+    /// [`EngineConfig::stop_grace`] to finish, and anything left stays in the
+    /// outbox for the next start or another node.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let signal = self.store.work_signal();
-        loop {
+        while !*shutdown.borrow() {
+            if let Err(err) = self.pass(Some(&shutdown)).await {
+                tracing::error!(error = %err, "engine pass failed");
+            }
             if *shutdown.borrow() {
                 break;
-            }
-            if let Err(err) = self.pass().await {
-                tracing::error!(error = %err, "engine pass failed");
             }
             let wait = self.sleep_for().await;
             tokio::select! {
@@ -186,10 +324,40 @@ impl Engine {
                 _ = shutdown.changed() => {}
             }
         }
-        // Deliveries already started finish (each is bounded by its timeout);
-        // anything not started stays in the outbox for the next start.
-        self.drain().await;
+        self.stop_deliveries().await;
         tracing::info!("engine stopped");
+    }
+
+    /// Waits up to the stop grace for the deliveries in flight, then
+    /// abandons the rest and hands their items back, to be retried by the
+    /// next start or another node (with the same idempotency key, should one
+    /// have been sent after all).
+    async fn stop_deliveries(&self) {
+        let mut set = std::mem::take(&mut *self.deliveries.lock().unwrap_or_else(|e| e.into_inner()));
+        let grace = tokio::time::sleep(self.config.stop_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                joined = set.join_next() => match joined {
+                    None => return,
+                    Some(Err(err)) if !err.is_cancelled() => tracing::error!(error = %err, "delivery task failed"),
+                    Some(_) => {}
+                },
+                _ = &mut grace => {
+                    tracing::warn!(
+                        deliveries = set.len(),
+                        "stopping without waiting for deliveries still under way; they are retried later"
+                    );
+                    set.shutdown().await;
+                    let abandoned: Vec<i64> =
+                        std::mem::take(&mut *self.in_flight.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
+                    if let Err(err) = self.store.release_outbox(&abandoned, &self.config.worker_id).await {
+                        tracing::warn!(error = %err, "could not hand back abandoned deliveries; retried after their leases");
+                    }
+                    return;
+                }
+            }
+        }
     }
 
     async fn sleep_for(&self) -> std::time::Duration {

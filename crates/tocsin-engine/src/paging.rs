@@ -26,8 +26,8 @@ use tocsin_core::paging::{Cause, Effects, channel_of, effects};
 use tocsin_core::schedule::Schedule;
 use tocsin_core::timeline::{TimelineKind, actor};
 use tocsin_store::{
-    ACK_LINK, EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate,
-    OutboxItem, ServerSecrets, StepTimeline, Store, StoreError, merge_overrides,
+    ACK_LINK, EngineStep, EscalationRow, EscalationWrite, Lane, NewNotification, NewWork, NotificationRow,
+    NotificationUpdate, OutboxItem, ServerSecrets, StepTimeline, Store, StoreError, merge_overrides,
 };
 
 use crate::channels::{Channels, Outcome};
@@ -73,6 +73,57 @@ pub struct Paging {
 /// Attempts at a step that lost a race with another node before giving up
 /// (the item stays leased and is retried when the lease runs out).
 const MAX_CONFLICTS: usize = 3;
+
+/// Held notifications one bundle step reads, lists and records; the rest of
+/// a storm is counted in the message and recorded by follow-up steps of this
+/// size, so no step grows with the backlog.
+const BUNDLE_CHUNK: i64 = 100;
+
+/// What a bundle came to for the `remaining` held notifications it counted
+/// but did not list (the oldest held ones with ids up to `through`): they
+/// are recorded in chunks by follow-up `notify.bundle` items that carry
+/// this.
+#[derive(Debug, Clone, PartialEq)]
+struct Settle {
+    through: i64,
+    remaining: i64,
+    outcome: Settled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Settled {
+    Sent,
+    Failed(String),
+}
+
+impl Settle {
+    fn read(payload: &Value) -> Option<Settle> {
+        let through = payload.get("through").and_then(Value::as_i64)?;
+        let remaining = payload.get("remaining").and_then(Value::as_i64)?;
+        let outcome = match payload.get("outcome").and_then(Value::as_str)? {
+            "sent" => Settled::Sent,
+            _ => Settled::Failed(payload.get("reason").and_then(Value::as_str).unwrap_or_default().to_string()),
+        };
+        Some(Settle { through, remaining, outcome })
+    }
+
+    fn work(&self, method_id: &str, due: DateTime<Utc>) -> NewWork {
+        let mut payload = json!({"contact_method": method_id, "through": self.through, "remaining": self.remaining});
+        match &self.outcome {
+            Settled::Sent => payload["outcome"] = json!("sent"),
+            Settled::Failed(reason) => {
+                payload["outcome"] = json!("failed");
+                payload["reason"] = json!(reason);
+            }
+        }
+        NewWork::new(kinds::BUNDLE, payload, due, Lane::ContactMethod(method_id.to_string()))
+    }
+}
+
+/// A contact method's next bundle, due at `due`.
+fn bundle_work(method_id: &str, due: DateTime<Utc>) -> NewWork {
+    NewWork::new(kinds::BUNDLE, json!({"contact_method": method_id}), due, Lane::ContactMethod(method_id.to_string()))
+}
 
 impl Paging {
     pub fn new(store: Arc<dyn Store>, directory: LiveDirectory, channels: Channels, settings: PagingSettings) -> Self {
@@ -133,7 +184,10 @@ impl Paging {
                 None => return Ok(false),
             },
             (kinds::BUNDLE, _) => match item.payload.get("contact_method").and_then(Value::as_str) {
-                Some(method) => self.bundle(method, done, now).await?,
+                Some(method) => match Settle::read(&item.payload) {
+                    Some(settle) => self.settle(method, settle, done, now).await?,
+                    None => self.bundle(method, done, now).await?,
+                },
                 None => return Ok(false),
             },
             _ => return Ok(false),
@@ -283,10 +337,11 @@ impl Paging {
             });
         }
         for timer in fx.timers {
-            step.outbox.push((
-                kinds::TIMER.to_string(),
+            step.outbox.push(NewWork::new(
+                kinds::TIMER,
                 json!({"incident_id": id, "generation": timer.generation, "timer": timer.timer}),
                 timer.due_at,
+                Lane::Incident(id),
             ));
         }
     }
@@ -342,27 +397,38 @@ impl Paging {
         let _serial = lock.lock().await;
         let mut window = MethodWindow { sent: self.store.method_window(&method.id).await?.into() };
         if let Admit::Bundle { until } = self.settings.limiter.admit(&mut window, now) {
-            if self.store.held_notifications(&method.id).await?.is_empty() {
-                step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": method.id}), until));
+            // Whatever is held has a bundle queued: one index probe says
+            // whether this is the first, however many are held.
+            if !self.store.held_after(&method.id, 0).await? {
+                step.outbox.push(bundle_work(&method.id, until));
             }
             step.notification_updates.push(update(&n, "held", n.attempts, None, None));
             return self.store.apply_step(&step).await;
         }
         step.method_window = Some((method.id.clone(), window.sent.iter().copied().collect()));
         let message = self.message(&incident, &user.id, n.episode, now).await?;
-        let outcome = self.deliver(&method, &[message], &n.idempotency_key, now).await;
-        self.record(&mut step, &[n], &method.kind, outcome, now).await?;
+        let outcome = self.deliver(&method, &[message], 0, &n.idempotency_key, now).await;
+        self.record(&mut step, &[n], &method.kind, outcome, false, now).await?;
         self.store.apply_step(&step).await
     }
 
     /// Sends everything a rate limit held for `method_id` as one message.
+    ///
+    /// The message lists the oldest [`BUNDLE_CHUNK`] held notifications and
+    /// counts the rest; this step records the listed ones, and follow-up
+    /// steps ([`Paging::settle`]) record the counted ones a chunk at a time.
     async fn bundle(&self, method_id: &str, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let lock = self.method_lock(method_id);
         let _serial = lock.lock().await;
         let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
+        let held = self.store.held_summary(method_id).await?;
+        let listed = self.store.held_notifications(method_id, held.last_id, BUNDLE_CHUNK).await?;
+        let unlisted = usize::try_from(held.count).unwrap_or(0).saturating_sub(listed.len());
+        let counted =
+            |outcome| Settle { through: held.last_id, remaining: i64::try_from(unlisted).unwrap_or(i64::MAX), outcome };
         let mut wanted = Vec::new();
         let mut messages = Vec::new();
-        for n in self.store.held_notifications(method_id).await? {
+        for n in listed {
             match self.still_wanted(&n).await? {
                 Some(incident) => {
                     messages.push(self.message(&incident, &n.user_id, n.episode, now).await?);
@@ -371,35 +437,101 @@ impl Paging {
                 None => step.notification_updates.push(update(&n, "cancelled", n.attempts, None, None)),
             }
         }
-        let Some(first) = wanted.first() else { return self.store.apply_step(&step).await };
+        let Some(first) = wanted.first() else {
+            // Nothing in this chunk is still wanted: the rest is bundled next.
+            if unlisted > 0 {
+                step.outbox.push(bundle_work(method_id, now));
+            }
+            return self.store.apply_step(&step).await;
+        };
         let Some((_, method)) = self.method(&first.user_id, method_id) else {
+            let reason = "the contact method is no longer configured".to_string();
             for n in &wanted {
-                self.failed(&mut step, n, n.attempts, "the contact method is no longer configured".into(), now).await?;
+                self.failed(&mut step, n, n.attempts, reason.clone(), now).await?;
+            }
+            if unlisted > 0 {
+                step.outbox.push(counted(Settled::Failed(reason)).work(method_id, now));
             }
             return self.store.apply_step(&step).await;
         };
         let mut window = MethodWindow { sent: self.store.method_window(method_id).await?.into() };
         if let Admit::Bundle { until } = self.settings.limiter.admit(&mut window, now) {
-            step.outbox.push((kinds::BUNDLE.to_string(), json!({"contact_method": method_id}), until));
+            step.outbox.push(bundle_work(method_id, until));
             return self.store.apply_step(&step).await;
         }
         step.method_window = Some((method_id.to_string(), window.sent.iter().copied().collect()));
-        let key = idempotency_key();
-        let outcome = self.deliver(&method, &messages, &key, now).await;
-        self.record(&mut step, &wanted, &method.kind, outcome, now).await?;
+        // A bundle's key follows from the first notification it lists, so a
+        // retry, or a resend after a crash, carries the same key.
+        let single = messages.len() == 1 && unlisted == 0;
+        let key = if single { first.idempotency_key.clone() } else { format!("{}.bundle", first.idempotency_key) };
+        let outcome = self.deliver(&method, &messages, unlisted, &key, now).await;
+        let settle = match (&outcome, unlisted) {
+            (_, 0) | (Outcome::Retry { .. }, _) => None,
+            (Outcome::Delivered, _) => Some(counted(Settled::Sent)),
+            (Outcome::Permanent { reason }, _) => Some(counted(Settled::Failed(reason.clone()))),
+        };
+        self.record(&mut step, &wanted, &method.kind, outcome, !single, now).await?;
+        if let Some(settle) = settle {
+            step.outbox.push(settle.work(method_id, now));
+        }
         self.store.apply_step(&step).await
     }
 
-    /// Sends one message (or a bundle of several) through `method`.
+    /// Records, a chunk at a time, the held notifications a bundle counted
+    /// without listing: sent with it, or failed with it (each then falls
+    /// through to its user's next method). Notifications held since get a
+    /// bundle of their own.
+    async fn settle(
+        &self,
+        method_id: &str,
+        settle: Settle,
+        done: Option<(i64, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lock = self.method_lock(method_id);
+        let _serial = lock.lock().await;
+        let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
+        let chunk = settle.remaining.clamp(0, BUNDLE_CHUNK);
+        let rows = self.store.held_notifications(method_id, settle.through, chunk).await?;
+        match &settle.outcome {
+            Settled::Sent => {
+                let channel = rows.first().map_or("", |n| n.channel.as_str()).to_string();
+                metrics::counter!("tocsin_notifications_total", "channel" => channel, "outcome" => "delivered")
+                    .increment(rows.len() as u64);
+                for n in &rows {
+                    delivered(&mut step, n, n.attempts.saturating_add(1), &n.channel, true, now);
+                }
+            }
+            Settled::Failed(reason) => {
+                for n in &rows {
+                    self.failed(&mut step, n, n.attempts.saturating_add(1), reason.clone(), now).await?;
+                }
+            }
+        }
+        let done_now = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let rest = Settle { remaining: settle.remaining.saturating_sub(done_now), ..settle };
+        if rest.remaining > 0 && done_now == chunk {
+            step.outbox.push(rest.work(method_id, now));
+        } else if self.store.held_summary(method_id).await?.count > done_now {
+            // Held since the bundle (beyond the rows this step records): the
+            // next bundle, which waits for the rate limit.
+            step.outbox.push(bundle_work(method_id, now));
+        }
+        self.store.apply_step(&step).await
+    }
+
+    /// Sends one message (or a bundle of several, and of `unlisted` more
+    /// it counts) through `method`.
     async fn deliver(
         &self,
         method: &ContactMethod,
         messages: &[PageMessage],
+        unlisted: usize,
         key: &str,
         now: DateTime<Utc>,
     ) -> Outcome {
-        let single = messages.len() == 1;
-        let bundle = if single { None } else { render::bundle(messages, key) };
+        let single = messages.len() == 1 && unlisted == 0;
+        let bundle = if single { None } else { render::bundle(messages, unlisted, key) };
         match (&method.kind, messages.first(), bundle) {
             (_, None, _) => Outcome::Permanent { reason: "nothing to send".into() },
             (ContactKind::Webhook { url }, Some(m), b) => {
@@ -417,14 +549,15 @@ impl Paging {
         }
     }
 
-    /// Records what a delivery of `sent` (one notification, or a bundle)
-    /// came to: sent, retry later, or failed and fall through.
+    /// Records what a delivery of `sent` (one notification, or those listed
+    /// in a bundle) came to: sent, retry later, or failed and fall through.
     async fn record(
         &self,
         step: &mut EngineStep,
         sent: &[NotificationRow],
         kind: &ContactKind,
         outcome: Outcome,
+        bundled: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let attempts = sent.iter().map(|n| n.attempts).max().unwrap_or(0).saturating_add(1);
@@ -434,16 +567,7 @@ impl Paging {
         match outcome {
             Outcome::Delivered => {
                 for n in sent {
-                    step.notification_updates.push(update(n, "sent", attempts, Some(now), None));
-                    step.timeline.push(StepTimeline {
-                        incident_id: n.incident_id,
-                        kind: TimelineKind::Notified,
-                        actor: actor::SYSTEM.to_string(),
-                        payload: json!({
-                            "user": n.user_id, "contact_method": n.contact_method, "channel": channel,
-                            "attempts": attempts, "bundled": sent.len() > 1,
-                        }),
-                    });
+                    delivered(step, n, attempts, channel, bundled, now);
                 }
             }
             Outcome::Retry { reason, retry_after } => {
@@ -453,17 +577,18 @@ impl Paging {
                     Some(delay) => {
                         let due = now + Duration::from_std(delay).unwrap_or(Duration::seconds(1));
                         for n in sent {
-                            let status = if sent.len() > 1 { "held" } else { "pending" };
+                            let status = if bundled { "held" } else { "pending" };
                             step.notification_updates.push(update(n, status, attempts, None, Some(reason.clone())));
                         }
-                        match sent {
-                            [n] => step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": n.id}), due)),
-                            [n, ..] => step.outbox.push((
-                                kinds::BUNDLE.to_string(),
-                                json!({"contact_method": n.contact_method}),
+                        match (sent, bundled) {
+                            ([], _) => {}
+                            ([n, ..], true) => step.outbox.push(bundle_work(&n.contact_method, due)),
+                            ([n, ..], false) => step.outbox.push(NewWork::new(
+                                kinds::SEND,
+                                json!({"notification_id": n.id}),
                                 due,
+                                Lane::Incident(n.incident_id),
                             )),
-                            [] => {}
                         }
                     }
                     None => {
@@ -510,7 +635,9 @@ impl Paging {
         // A later rule for that method is sent now instead of at its time.
         if let Some(pending) = self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
         {
-            step.outbox.push((kinds::SEND.to_string(), json!({"notification_id": pending.id}), now));
+            let send =
+                NewWork::new(kinds::SEND, json!({"notification_id": pending.id}), now, Lane::Incident(n.incident_id));
+            step.outbox.push(send);
             return Ok(());
         }
         let Some((_, method)) = self.method(&n.user_id, &next) else { return Ok(()) };
@@ -557,6 +684,27 @@ impl Paging {
             summary_lines,
         })
     }
+}
+
+/// Records `n` as delivered (alone, or in a bundle) on its `attempts`th try.
+fn delivered(
+    step: &mut EngineStep,
+    n: &NotificationRow,
+    attempts: i64,
+    channel: &str,
+    bundled: bool,
+    now: DateTime<Utc>,
+) {
+    step.notification_updates.push(update(n, "sent", attempts, Some(now), None));
+    step.timeline.push(StepTimeline {
+        incident_id: n.incident_id,
+        kind: TimelineKind::Notified,
+        actor: actor::SYSTEM.to_string(),
+        payload: json!({
+            "user": n.user_id, "contact_method": n.contact_method, "channel": channel,
+            "attempts": attempts, "bundled": bundled,
+        }),
+    });
 }
 
 fn user_rules(user: &User) -> Vec<Rule> {

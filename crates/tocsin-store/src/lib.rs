@@ -32,11 +32,11 @@ pub use catalog::{
 };
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
 pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
-pub use outbox::{OutboxItem, OutboxStore};
+pub use outbox::{DELIVER_NOW, FOLLOW_UP, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priority};
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, cursor};
 pub use paging::{
-    EngineStep, EscalationRow, EscalationWrite, NewNotification, NotificationRow, NotificationUpdate, PagingStore,
-    StepTimeline,
+    EngineStep, EscalationRow, EscalationWrite, HeldSummary, NewNotification, NewWork, NotificationRow,
+    NotificationUpdate, PagingStore, StepTimeline,
 };
 pub use schedules::{NewOverride, ScheduleOverride, ScheduleStore, merge_overrides};
 pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};

@@ -7,7 +7,7 @@ use serde::Serialize;
 use tocsin_core::audit::AuditRecord;
 use tocsin_core::timeline::TimelineKind;
 
-use crate::Result;
+use crate::{Lane, Result};
 
 #[async_trait]
 pub trait PagingStore: Send + Sync {
@@ -16,8 +16,20 @@ pub trait PagingStore: Send + Sync {
     async fn apply_step(&self, step: &EngineStep) -> Result<()>;
     async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>>;
     async fn incident_notifications(&self, incident_id: i64) -> Result<Vec<NotificationRow>>;
-    /// Notifications held by the rate limit of `contact_method`, oldest first.
-    async fn held_notifications(&self, contact_method: &str) -> Result<Vec<NotificationRow>>;
+    /// Up to `limit` notifications held by the rate limit of
+    /// `contact_method` with ids up to `through_id`, oldest first.
+    async fn held_notifications(
+        &self,
+        contact_method: &str,
+        through_id: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>>;
+    /// How many notifications the rate limit of `contact_method` holds and
+    /// the newest one's id (an index-only count, read once per bundle).
+    async fn held_summary(&self, contact_method: &str) -> Result<HeldSummary>;
+    /// Whether `contact_method` holds a notification with an id above
+    /// `after_id` (one index probe, whatever is held).
+    async fn held_after(&self, contact_method: &str, after_id: i64) -> Result<bool>;
     /// A still-pending notification of this page through this method, due
     /// after `after` (the fallback of a failed method sends it early).
     async fn pending_notification(
@@ -43,6 +55,14 @@ pub trait PagingStore: Send + Sync {
         action: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
+}
+
+/// What one contact method's rate limit holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldSummary {
+    pub count: i64,
+    /// The newest held notification's id; 0 when none is held.
+    pub last_id: i64,
 }
 
 /// One incident's escalation as stored.
@@ -126,6 +146,22 @@ pub struct StepTimeline {
     pub payload: serde_json::Value,
 }
 
+/// An outbox item a step queues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWork {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+    /// Whose work it is (see [`crate::outbox`]).
+    pub lane: Lane,
+}
+
+impl NewWork {
+    pub fn new(kind: &str, payload: serde_json::Value, due_at: DateTime<Utc>, lane: Lane) -> Self {
+        Self { kind: kind.to_string(), payload, due_at, lane }
+    }
+}
+
 /// Everything one engine step changes, written in one transaction. The
 /// step fails with [`crate::StoreError::Conflict`], changing nothing, when
 /// the escalation row moved on or the outbox claim was lost meanwhile.
@@ -146,8 +182,8 @@ pub struct EngineStep {
     /// Each gets an outbox `notify.send` item at its due time.
     pub notifications: Vec<NewNotification>,
     pub notification_updates: Vec<NotificationUpdate>,
-    /// Further outbox items: (kind, payload, due).
-    pub outbox: Vec<(String, serde_json::Value, DateTime<Utc>)>,
+    /// Further outbox items.
+    pub outbox: Vec<NewWork>,
     /// New send history of one contact method's rate-limit window.
     pub method_window: Option<(String, Vec<DateTime<Utc>>)>,
 }

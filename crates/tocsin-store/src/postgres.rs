@@ -1,6 +1,7 @@
 //! PostgreSQL, for several equal nodes sharing one database. Writers take the
 //! audit-head row lock first, which serialises them across nodes; the engine
-//! claims work with `FOR UPDATE SKIP LOCKED` and leases.
+//! claims work with leases, by an update that takes only rows still
+//! unclaimed, so two nodes never get the same item.
 
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
@@ -34,10 +35,6 @@ mod dialect {
         "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1), setval(pg_get_serial_sequence('alerts', 'id'), $2)",
     );
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
-    pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
-        WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \
-        AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-        RETURNING id, kind, payload, due_at, attempts";
 }
 
 impl backend::StoreImpl {

@@ -35,10 +35,6 @@ mod dialect {
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = None;
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
-    pub const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
-        WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \
-        AND (lease_until IS NULL OR lease_until <= $3) ORDER BY due_at, id LIMIT $4) \
-        RETURNING id, kind, payload, due_at, attempts";
 }
 
 impl backend::StoreImpl {

@@ -33,10 +33,10 @@ use tocsin_core::secret_box::SecretKey;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use tocsin_store::{ACK_LINK, ServerSecrets, WEBHOOK_SIGNING};
 use tocsin_store::{
-    AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, EngineStep, EscalationRow, EscalationWrite, IncidentFilter,
-    IngestBatch, IngestOutcome, IntegrationRef, IntegrationView, NewNotification, NewOverride, NewToken,
-    NotificationRow, NotificationUpdate, OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError,
-    TokenAuth, TokenInfo, cursor,
+    AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, DELIVER_NOW, EngineStep, EscalationRow, EscalationWrite,
+    FOLLOW_UP, HeldSummary, INCIDENT_CHANGE, IncidentFilter, IngestBatch, IngestOutcome, IntegrationRef,
+    IntegrationView, Lane, NewNotification, NewOverride, NewToken, NewWork, NotificationRow, NotificationUpdate,
+    OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError, TokenAuth, TokenInfo, cursor,
 };
 
 // ===========================================================================
@@ -1263,6 +1263,8 @@ async fn outbox_leases_reclaims_and_completes() {
         payload: json!({"incident_id": incident_id}),
         due_at: t(0),
         attempts: 1,
+        lane: "svc-api".into(),
+        priority: INCIDENT_CHANGE,
     };
     assert_eq!(claimed, vec![item.clone()]);
 
@@ -1317,6 +1319,99 @@ async fn outbox_leases_reclaims_and_completes() {
         ]
     );
 
+    ts.finish().await;
+}
+
+/// A claim is shared between lanes (services, and contact methods for
+/// bundles) round-robin, each lane taking its turns in priority order, so
+/// one service's backlog never queues another's first page behind it.
+/// Released items are claimable again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_claims_take_turns_between_lanes() {
+    let (ts, fx) = with_catalog().await;
+    let mut storm = Vec::new();
+    for i in 0..5 {
+        storm.push(open(&ts, &fx.api, &format!("storm-{i}"), t(i)).await.1);
+    }
+    let (_, quiet) = open(&ts, &fx.db, "quiet", t(10)).await;
+    ts.apply_step(&EngineStep {
+        at: t(3),
+        outbox: vec![
+            NewWork::new("escalation.timer", json!({"incident_id": quiet}), t(5), Lane::Incident(quiet)),
+            NewWork::new("notify.bundle", json!({"contact_method": "hook"}), t(1), Lane::ContactMethod("hook".into())),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let summary = |items: &[OutboxItem]| {
+        items.iter().map(|i| (i.kind.clone(), i.lane.clone(), i.priority, i.due_at)).collect::<Vec<_>>()
+    };
+    let item = |kind: &str, lane: &str, priority, due| (kind.to_string(), lane.to_string(), priority, due);
+    let opened = |lane, due| item("incident.opened", lane, INCIDENT_CHANGE, due);
+
+    // First turn of every lane: the storm's oldest, the quiet service's new
+    // incident (due after five of the storm's), the bundle.
+    let first = ts.claim_outbox("w", t(20), t(80), 3).await.unwrap();
+    assert_eq!(
+        summary(&first),
+        [
+            opened("svc-api", t(0)),
+            opened("svc-db", t(10)),
+            item("notify.bundle", "contact_method:hook", FOLLOW_UP, t(1))
+        ]
+    );
+    // Next turns: the storm's next, the quiet service's timer, and only
+    // then the storm's third.
+    let second = ts.claim_outbox("w", t(20), t(80), 3).await.unwrap();
+    assert_eq!(
+        summary(&second),
+        [opened("svc-api", t(1)), item("escalation.timer", "svc-db", FOLLOW_UP, t(5)), opened("svc-api", t(2))]
+    );
+
+    // Released items (not started) are claimable again at once, and their
+    // claim is not counted as an attempt; another worker cannot release them.
+    ts.release_outbox(&[second[2].id], "someone-else").await.unwrap();
+    ts.release_outbox(&[second[0].id, second[2].id], "w").await.unwrap();
+    let third = ts.claim_outbox("v", t(21), t(81), 10).await.unwrap();
+    assert_eq!(
+        summary(&third),
+        [opened("svc-api", t(1)), opened("svc-api", t(2)), opened("svc-api", t(3)), opened("svc-api", t(4))]
+    );
+    assert_eq!(third.iter().map(|i| i.attempts).collect::<Vec<_>>(), [1, 1, 1, 1]);
+    assert_eq!(ts.claim_outbox("w", t(22), t(82), 10).await.unwrap(), [], "everything is leased");
+
+    // A notification due as it is queued goes before other work of its
+    // lane; a later one follows up.
+    drain_outbox(&ts).await;
+    ts.apply_step(&EngineStep {
+        at: t(30),
+        notifications: vec![
+            new_notification(quiet, "alice", "hook", 0, t(30)),
+            new_notification(quiet, "alice", "email", 0, t(90)),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sends = ts.claim_outbox("w", t(90), t(150), 10).await.unwrap();
+    assert_eq!(
+        sends.iter().map(|i| (i.kind.as_str(), i.lane.as_str(), i.priority)).collect::<Vec<_>>(),
+        [("notify.send", "svc-db", DELIVER_NOW), ("notify.send", "svc-db", FOLLOW_UP)]
+    );
+
+    // However many lanes have work, each gets its turn.
+    drain_outbox(&ts).await;
+    let bundles: Vec<NewWork> = (0..250)
+        .map(|i| {
+            let method = format!("m{i:03}");
+            NewWork::new("notify.bundle", json!({"contact_method": method}), t(100), Lane::ContactMethod(method))
+        })
+        .collect();
+    ts.apply_step(&EngineStep { at: t(100), outbox: bundles, ..Default::default() }).await.unwrap();
+    let all = ts.claim_outbox("w", t(100), t(160), 300).await.unwrap();
+    let lanes: HashSet<&str> = all.iter().map(|i| i.lane.as_str()).collect();
+    assert_eq!((all.len(), lanes.len()), (250, 250));
     ts.finish().await;
 }
 
@@ -2092,7 +2187,12 @@ fn side_effects(incident_id: i64, at: DateTime<Utc>, tag: &str) -> EngineStep {
             details: json!({"tag": tag}),
         }],
         notifications: vec![notification],
-        outbox: vec![("escalation.tick".into(), json!({"incident_id": incident_id, "tag": tag}), at)],
+        outbox: vec![NewWork::new(
+            "escalation.tick",
+            json!({"incident_id": incident_id, "tag": tag}),
+            at,
+            Lane::Incident(incident_id),
+        )],
         method_window: Some(("hook".into(), vec![at])),
         ..Default::default()
     }
@@ -2356,7 +2456,7 @@ async fn paging_step_completes_only_a_claim_it_holds() {
         at: t(42),
         complete: Some((item.id, "worker-b".into())),
         escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
-        outbox: vec![("escalation.tick".into(), json!({"incident_id": inc}), t(300))],
+        outbox: vec![NewWork::new("escalation.tick", json!({"incident_id": inc}), t(300), Lane::Incident(inc))],
         ..Default::default()
     })
     .await
@@ -2452,10 +2552,20 @@ async fn paging_notifications_are_queued_updated_and_found() {
         |id, new: &NewNotification, created| NotificationRow { status: "held".into(), ..stored(id, new, created) };
     assert_eq!(ts.incident_notifications(inc).await.unwrap(), [sent_a.clone(), held(ib, &b, t(5)), held(ic, &c, t(5))]);
 
-    // Held notifications of one method, oldest first.
-    assert_eq!(ts.held_notifications("hook").await.unwrap(), [held(ic, &c, t(5)), held(id_d, &d, t(6))]);
-    assert_eq!(ts.held_notifications("email").await.unwrap(), [held(ib, &b, t(5))]);
-    assert_eq!(ts.held_notifications("voice").await.unwrap(), []);
+    // Held notifications of one method, oldest first, up to an id and a
+    // count; their number and the newest id; whether any is newer than an id.
+    assert_eq!(ts.held_notifications("hook", i64::MAX, 10).await.unwrap(), [held(ic, &c, t(5)), held(id_d, &d, t(6))]);
+    assert_eq!(ts.held_notifications("hook", i64::MAX, 1).await.unwrap(), [held(ic, &c, t(5))]);
+    assert_eq!(ts.held_notifications("hook", id_d - 1, 10).await.unwrap(), [held(ic, &c, t(5))]);
+    assert_eq!(ts.held_notifications("email", i64::MAX, 10).await.unwrap(), [held(ib, &b, t(5))]);
+    assert_eq!(ts.held_notifications("voice", i64::MAX, 10).await.unwrap(), []);
+    assert_eq!(ts.held_summary("hook").await.unwrap(), HeldSummary { count: 2, last_id: id_d });
+    assert_eq!(ts.held_summary("email").await.unwrap(), HeldSummary { count: 1, last_id: ib });
+    assert_eq!(ts.held_summary("voice").await.unwrap(), HeldSummary { count: 0, last_id: 0 });
+    assert!(ts.held_after("hook", 0).await.unwrap());
+    assert!(ts.held_after("hook", id_d - 1).await.unwrap());
+    assert!(!ts.held_after("hook", id_d).await.unwrap());
+    assert!(!ts.held_after("voice", 0).await.unwrap());
     ts.apply_step(&EngineStep {
         at: t(42),
         notification_updates: vec![notification_update(ic, "sent", 1, Some(t(42)), None)],
@@ -2463,7 +2573,7 @@ async fn paging_notifications_are_queued_updated_and_found() {
     })
     .await
     .unwrap();
-    assert_eq!(ts.held_notifications("hook").await.unwrap(), [held(id_d, &d, t(6))]);
+    assert_eq!(ts.held_notifications("hook", i64::MAX, 10).await.unwrap(), [held(id_d, &d, t(6))]);
 
     // Pending notifications of one page, due after a given instant.
     let g = new_notification(inc, "alice", "hook", 1, t(50));
@@ -2558,7 +2668,7 @@ async fn paging_a_stopped_episode_cancels_its_queued_notifications() {
         [row("hook", 0, "sent"), row("email", 0, "cancelled"), row("hook", 0, "cancelled"), row("email", 1, "pending")]
     );
     assert_eq!(ts.incident_notifications(other).await.unwrap()[0].status, "pending");
-    assert_eq!(ts.held_notifications("hook").await.unwrap(), []);
+    assert_eq!(ts.held_notifications("hook", i64::MAX, 10).await.unwrap(), []);
     ts.finish().await;
 }
 
@@ -2577,7 +2687,7 @@ async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
         at: t(20),
         retrigger: Some(inc),
         timeline: vec![step_timeline(inc, TimelineKind::AckTimeout, json!({}))],
-        outbox: vec![("escalation.tick".into(), json!({"incident_id": inc}), t(25))],
+        outbox: vec![NewWork::new("escalation.tick", json!({"incident_id": inc}), t(25), Lane::Incident(inc))],
         ..Default::default()
     })
     .await

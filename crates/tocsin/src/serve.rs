@@ -287,11 +287,13 @@ impl Running {
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the engine and
-    /// flushes the store.
+    /// flushes the store. The engine stops at once, in the middle of a
+    /// backlog if need be (whatever it has not done stays queued in the
+    /// database), while the requests drain.
     pub async fn shutdown(self) -> Result<()> {
         self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
-        let served = self.server.await;
         let _ = self.stop_engine.send(true);
+        let served = self.server.await;
         if let Some(task) = self.engine_task {
             let _ = task.await;
         }

@@ -14,7 +14,7 @@ use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 
 use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, page};
 use crate::codec::{from_us, json_from, opt_from_us, parse_enum, to_us};
-use crate::{AlertFilter, IncidentFilter, IncidentStore, Page, Result, StoreError};
+use crate::{AlertFilter, IncidentFilter, IncidentStore, Lane, Page, Result, StoreError};
 
 async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, now: DateTime<Utc>) -> Result<Incident> {
     let status = incident.status.acknowledge()?;
@@ -27,7 +27,8 @@ async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, n
         .await?;
     w.timeline(incident.id, now, TimelineKind::Acknowledged, who, json!({})).await?;
     w.audit(audit_record(now, who, "incident.acknowledge", format!("incident:{}", incident.id), json!({}))).await?;
-    w.enqueue("incident.acknowledged", json!({"incident_id": incident.id}), now, now).await?;
+    w.enqueue("incident.acknowledged", json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
+        .await?;
     Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
 }
 
@@ -49,7 +50,7 @@ async fn set_resolved(
     w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
     w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason})))
         .await?;
-    w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now).await?;
+    w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id)).await?;
     Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
 }
 

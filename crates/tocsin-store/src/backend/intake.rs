@@ -325,11 +325,19 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         script.push(q);
     }
     for chunk in plan.outbox.chunks(CHUNK) {
-        let sql =
-            format!("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES {}", values_list(chunk.len(), 4));
+        let sql = format!(
+            "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES {}",
+            values_list(chunk.len(), 6)
+        );
         let mut q = Binds::new(sql);
         for o in chunk {
-            q = q.bind(o.kind).bind(o.payload.to_string()).bind(to_us(o.due_at)).bind(to_us(o.due_at));
+            q = q
+                .bind(o.kind)
+                .bind(o.payload.to_string())
+                .bind(to_us(o.due_at))
+                .bind(to_us(o.due_at))
+                .bind(crate::outbox::priority(o.kind, o.due_at, o.due_at))
+                .bind(o.service_id.clone());
         }
         script.push(q);
         w.queued_work = true;

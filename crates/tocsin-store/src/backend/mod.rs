@@ -34,7 +34,7 @@ use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use super::{Db, dialect};
 use crate::batcher::Batcher;
 use crate::codec::to_us;
-use crate::{DEFAULT_PAGE, MAX_PAGE, Page, Result, Store, cursor};
+use crate::{DEFAULT_PAGE, Lane, MAX_PAGE, Page, Result, Store, cursor};
 
 type DbRow = <Db as sqlx::Database>::Row;
 type Tx<'c> = sqlx::Transaction<'c, Db>;
@@ -125,20 +125,40 @@ impl WriteTx<'_> {
         Ok(TimelineEntry { id, incident_id, at, kind: kind.as_str().to_string(), actor: actor.to_string(), payload })
     }
 
+    /// Queues engine work in `lane` (see [`crate::outbox`]); its priority
+    /// follows from its kind and when it is due.
     async fn enqueue(
         &mut self,
         kind: &str,
         payload: serde_json::Value,
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        lane: &Lane,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO outbox (kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4)")
+        let priority = crate::outbox::priority(kind, due_at, now);
+        let insert = match lane {
+            // The incident's service, read in the same statement.
+            Lane::Incident(id) => sqlx::query(
+                "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, \
+                 COALESCE((SELECT service_id FROM incidents WHERE id = $6), ''))",
+            )
             .bind(kind)
             .bind(payload.to_string())
             .bind(to_us(due_at))
             .bind(to_us(now))
-            .execute(&mut *self.tx)
-            .await?;
+            .bind(priority)
+            .bind(*id),
+            Lane::ContactMethod(method) => sqlx::query(
+                "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(kind)
+            .bind(payload.to_string())
+            .bind(to_us(due_at))
+            .bind(to_us(now))
+            .bind(priority)
+            .bind(Lane::contact_method(method)),
+        };
+        insert.execute(&mut *self.tx).await?;
         self.queued_work = true;
         Ok(())
     }

@@ -9,7 +9,9 @@ use sqlx::{AssertSqlSafe, Row};
 use super::incidents::load_incident;
 use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
 use crate::codec::{from_us, json_from, json_to, opt_from_us, to_us};
-use crate::{EngineStep, EscalationRow, EscalationWrite, NotificationRow, PagingStore, Result, StoreError};
+use crate::{
+    EngineStep, EscalationRow, EscalationWrite, HeldSummary, Lane, NotificationRow, PagingStore, Result, StoreError,
+};
 const NOTIFICATION_COLUMNS: &str = "id, incident_id, user_id, contact_method, channel, episode, idempotency_key, \
      status, attempts, due_at, created_at, sent_at, last_error";
 
@@ -155,7 +157,8 @@ impl PagingStore for StoreImpl {
             .bind(to_us(at))
             .fetch_one(&mut *w.tx)
             .await?;
-            w.enqueue("notify.send", json!({"notification_id": id}), n.due_at, at).await?;
+            w.enqueue("notify.send", json!({"notification_id": id}), n.due_at, at, &Lane::Incident(n.incident_id))
+                .await?;
         }
         for u in &step.notification_updates {
             sqlx::query(
@@ -169,8 +172,8 @@ impl PagingStore for StoreImpl {
             .execute(&mut *w.tx)
             .await?;
         }
-        for (kind, payload, due) in &step.outbox {
-            w.enqueue(kind, payload.clone(), *due, at).await?;
+        for work in &step.outbox {
+            w.enqueue(&work.kind, work.payload.clone(), work.due_at, at, &work.lane).await?;
         }
         if let Some((method, sent)) = &step.method_window {
             let sent: Vec<i64> = sent.iter().map(|t| to_us(*t)).collect();
@@ -198,12 +201,44 @@ impl PagingStore for StoreImpl {
         rows.iter().map(notification_from_row).collect()
     }
 
-    async fn held_notifications(&self, contact_method: &str) -> Result<Vec<NotificationRow>> {
+    async fn held_notifications(
+        &self,
+        contact_method: &str,
+        through_id: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
         let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE contact_method = $1 AND status = 'held' ORDER BY id"
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE contact_method = $1 AND status = 'held' \
+             AND id <= $2 ORDER BY id LIMIT $3"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(contact_method).fetch_all(&self.read).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(contact_method)
+            .bind(through_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(notification_from_row).collect()
+    }
+
+    async fn held_summary(&self, contact_method: &str) -> Result<HeldSummary> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(id) AS last FROM notifications WHERE contact_method = $1 AND status = 'held'",
+        )
+        .bind(contact_method)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(HeldSummary { count: row.try_get("n")?, last_id: row.try_get::<Option<i64>, _>("last")?.unwrap_or(0) })
+    }
+
+    async fn held_after(&self, contact_method: &str, after_id: i64) -> Result<bool> {
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(id) FROM notifications WHERE contact_method = $1 AND status = 'held' AND id > $2",
+        )
+        .bind(contact_method)
+        .bind(after_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(first.is_some())
     }
 
     async fn pending_notification(
@@ -274,7 +309,7 @@ impl PagingStore for StoreImpl {
             map.insert("incident_id".into(), json!(incident_id));
             map.insert("actor".into(), json!(who));
         }
-        w.enqueue(kind, work, at, at).await?;
+        w.enqueue(kind, work, at, at, &Lane::Incident(incident_id)).await?;
         w.commit(&self.signal).await
     }
 }

@@ -238,3 +238,99 @@ services:
         pg.drop_db().await;
     }
 }
+
+/// SIGTERM during a paging backlog: the engine stops mid-pass and the
+/// process exits cleanly within 10 s; the work it did not get to stays in
+/// the outbox and is done after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_paging_backlog_exits_within_10_s_and_the_rest_is_done_after_restart() {
+    const ALERTS: usize = 10_000;
+    let hooks = tocsin_testkit::HttpRecorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tocsin.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+users:
+  - {{ id: sam, name: Sam, email: sam@example.com, contact_methods: [{{ id: sam-hook, kind: webhook, url: "{sam}" }}] }}
+escalation_policies:
+  - {{ id: to-sam, levels: [{{ targets: [{{ user: sam }}], escalate_after: 1h }}] }}
+services:
+  - {{ id: storm, name: Storm, escalation_policy: to-sam, integrations: [{{ kind: prometheus, key: {PROM_KEY} }}] }}
+"#,
+            sam = hooks.url("/sam"),
+        ),
+    )
+    .unwrap();
+    let pg = PgDb::create().await;
+    let data = dir.path().join("data");
+    let mut server = spawn_with_config(&data, pg.as_ref(), &config).await;
+    let http = reqwest::Client::new();
+    let starts = chrono::Utc::now().to_rfc3339();
+    let ends = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for batch in 0..ALERTS / 1000 {
+        let alerts: Vec<serde_json::Value> = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| {
+                serde_json::json!({
+                    "labels": {"alertname": "DiskFull", "instance": format!("host-{i}")},
+                    "annotations": {"summary": format!("Disk full on host-{i}")},
+                    "startsAt": starts, "endsAt": ends,
+                })
+            })
+            .collect();
+        let url = format!("{}/integrations/prometheus/{PROM_KEY}/api/v2/alerts", server.url);
+        let sent = http.post(url).json(&alerts).send().await.unwrap();
+        assert_eq!(sent.status().as_u16(), 200);
+    }
+    // The engine is paging through the backlog.
+    hooks.wait_for(1, std::time::Duration::from_secs(10)).await.unwrap();
+
+    let pid = server.child.id().unwrap().to_string();
+    let asked = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), server.child.wait()).await;
+    let waited = asked.elapsed();
+    let exit = exit.unwrap_or_else(|_| panic!("still running {waited:?} after SIGTERM")).unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    // What was left is done after the restart: every incident is paged
+    // (its escalation started, its page sent or held for a bundle) and no
+    // work is due any more.
+    let restarted = spawn_with_config(&data, pg.as_ref(), &config).await;
+    let store = tocsin::serve::open_store(pg.as_ref().map(|p| p.url.as_str()), &data).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let due = store.next_outbox_due().await.unwrap();
+        if due.is_none_or(|d| d > chrono::Utc::now() + chrono::Duration::minutes(1)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the backlog was not worked off after the restart");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let client = tocsin_client::Client::new(&restarted.url, Some(ADMIN)).unwrap();
+    let (mut ids, mut cursor) = (Vec::new(), None);
+    loop {
+        let q = tocsin_client::IncidentQuery { cursor, limit: Some(500), ..Default::default() };
+        let page = client.list_incidents(&q).await.unwrap();
+        ids.extend(page.items.iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), ALERTS);
+    for id in ids {
+        let notifications = store.incident_notifications(id).await.unwrap();
+        let states: Vec<&str> = notifications.iter().map(|n| n.status.as_str()).collect();
+        assert!(matches!(states.as_slice(), ["sent"] | ["held"]), "incident {id}: {states:?}");
+    }
+    let keys: BTreeSet<String> =
+        hooks.requests().iter().filter_map(|r| r.header("idempotency-key").map(String::from)).collect();
+    assert!(keys.len() <= 10, "the rate limit (10 per 10 minutes) holds across the restart: {}", keys.len());
+    store.close().await;
+    drop(restarted);
+    if let Some(pg) = &pg {
+        pg.drop_db().await;
+    }
+}

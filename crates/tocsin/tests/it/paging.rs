@@ -860,3 +860,190 @@ async fn a_link_dies_with_its_user() {
     assert_eq!(r.incident(id).await["status"], "triggered");
     r.s.stop().await;
 }
+
+/// A Prometheus alert body: `n` new alerts on the storm service, each its
+/// own label set and so its own incident.
+fn storm_alerts(from: usize, n: usize) -> Vec<u8> {
+    let alerts: Vec<Value> = (from..from + n)
+        .map(|i| {
+            json!({
+                "labels": {"alertname": "DiskFull", "instance": format!("host-{i}"), "severity": "critical"},
+                "annotations": {"summary": format!("Disk full on host-{i}")},
+                "startsAt": "2026-03-03T09:59:00Z",
+                "endsAt": "2026-03-04T10:00:00Z",
+            })
+        })
+        .collect();
+    body(&Value::Array(alerts))
+}
+
+const STORM_KEY: &str = "prom-storm-0123456789abcdef";
+
+/// Two services, each paging its own person through its own receiver, and
+/// the default rate limit (10 messages per 10 minutes per contact method).
+fn two_services(storm: &HttpRecorder, quiet: &HttpRecorder) -> String {
+    format!(
+        r#"
+users:
+  - {{ id: sam, name: Sam, email: sam@example.com, contact_methods: [{{ id: sam-hook, kind: webhook, url: "{storm}" }}] }}
+  - {{ id: quinn, name: Quinn, email: quinn@example.com, contact_methods: [{{ id: quinn-hook, kind: webhook, url: "{quiet}" }}] }}
+escalation_policies:
+  - {{ id: to-sam, levels: [{{ targets: [{{ user: sam }}], escalate_after: 5m }}] }}
+  - {{ id: to-quinn, levels: [{{ targets: [{{ user: quinn }}], escalate_after: 5m }}] }}
+services:
+  - {{ id: storm, name: Storm, escalation_policy: to-sam, integrations: [{{ kind: prometheus, key: {STORM_KEY} }}] }}
+  - {{ id: quiet, name: Quiet, escalation_policy: to-quinn, integrations: [{{ kind: pagerduty, key: {SEARCH_PD_KEY} }}] }}
+"#,
+        storm = storm.url("/sam"),
+        quiet = quiet.url("/quinn"),
+    )
+}
+
+/// The audit's finding: 10,000 alerts pushed to one service's Prometheus
+/// integration delayed another service's first page by minutes, because
+/// the engine worked through the outbox in one global order. A new
+/// incident's first page must go out within a second whatever the backlog
+/// of other services, while the storm's own pages are bundled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_on_one_service_does_not_delay_another_services_first_page() {
+    let (storm, quiet) = (HttpRecorder::start().await, HttpRecorder::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tocsin.yaml");
+    std::fs::write(&path, two_services(&storm, &quiet)).unwrap();
+    let clock = Arc::new(ManualClock::new(day()));
+    let s = TestServer::start_with(Options { clock, config: Some(path), ..Options::default() }).await;
+
+    let push = format!("/integrations/prometheus/{STORM_KEY}/api/v2/alerts");
+    for batch in 0..10 {
+        let (status, v) = s.post(&push, storm_alerts(batch * 1000, 1000)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    // The engine is working through the storm.
+    storm.wait_for(1, WAIT).await.unwrap();
+
+    let asked = std::time::Instant::now();
+    let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(SEARCH_PD_KEY, "quiet-1", "Search is down"))).await;
+    assert_eq!(status, 202);
+    let paged = quiet.wait_for(1, StdDuration::from_secs(1)).await;
+    let waited = asked.elapsed();
+    assert!(paged.is_ok(), "the quiet service's on-call was not paged within 1 s of the trigger ({waited:?})");
+    let page = paged.unwrap().remove(0).body_json().unwrap();
+    assert_eq!(page["incident"]["title"], "Search is down");
+
+    // The storm's own pages: as many as the rate limit allows, the rest held.
+    assert!(storm.requests().len() <= 10, "the rate limit allows 10 messages: {}", storm.requests().len());
+    s.stop().await;
+}
+
+/// A bundle after a storm lists its oldest incidents and counts the rest,
+/// so no engine step grows with the storm; every held page is recorded as
+/// sent with it, a chunk per step, and a page held after the bundle gets
+/// the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_bundle_lists_the_oldest_and_records_every_page() {
+    let (storm, quiet) = (HttpRecorder::start().await, HttpRecorder::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tocsin.yaml");
+    let config = two_services(&storm, &quiet) + "notifications:\n  rate_limit: { messages: 1, window: 10m }\n";
+    std::fs::write(&path, config).unwrap();
+    let clock = Arc::new(ManualClock::new(day()));
+    let s = TestServer::start_with(Options {
+        clock: clock.clone(),
+        config: Some(path),
+        run_engine: false,
+        ..Options::default()
+    })
+    .await;
+    let push = format!("/integrations/prometheus/{STORM_KEY}/api/v2/alerts");
+    let (status, v) = s.post(&push, storm_alerts(0, 250)).await;
+    assert_eq!(status, 200, "{v}");
+    s.tick().await;
+    assert_eq!(storm.requests().len(), 1, "one page, 249 held");
+
+    // Held after the bundle was queued: sent with it all the same.
+    clock.advance(Duration::minutes(5));
+    let (status, _) = s.post(&push, storm_alerts(250, 1)).await;
+    assert_eq!(status, 200);
+    s.tick().await;
+    assert_eq!(storm.requests().len(), 1);
+
+    clock.advance(Duration::minutes(5));
+    s.tick().await;
+    let pages = storm.requests();
+    assert_eq!(pages.len(), 2, "one bundle when the window frees");
+    let bundle = pages[1].body_json().unwrap();
+    assert_eq!(bundle["summary"], "250 incidents (100 listed) for Storm");
+    assert_eq!(bundle["incidents"].as_array().unwrap().len(), 100);
+    assert_eq!(bundle["unlisted_incidents"], 150);
+    assert_eq!(pages[1].header("idempotency-key").map(|k| k.ends_with(".bundle")), Some(true));
+
+    // Every page of the storm is recorded as sent, listed or not.
+    let (_, list) = s.get("/incidents?service=storm&limit=500").await;
+    let incidents = list["items"].as_array().unwrap();
+    assert_eq!(incidents.len(), 251);
+    for incident in incidents {
+        let id = incident["id"].as_i64().unwrap();
+        let (_, notes) = s.get(&format!("/incidents/{id}/notifications")).await;
+        assert_eq!(notes["items"][0]["status"], "sent", "incident {id}: {notes}");
+    }
+    let last = incidents.iter().map(|i| i["id"].as_i64().unwrap()).max().unwrap();
+    let (_, detail) = s.get(&format!("/incidents/{last}")).await;
+    let notified = detail["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "notified").unwrap().clone();
+    assert_eq!(notified["payload"]["bundled"], true, "{notified}");
+
+    // Held after the bundle went: the next bundle, when the window frees again.
+    let (status, _) = s.post(&push, storm_alerts(251, 1)).await;
+    assert_eq!(status, 200);
+    s.tick().await;
+    assert_eq!(storm.requests().len(), 2);
+    clock.advance(Duration::minutes(10));
+    s.tick().await;
+    let pages = storm.requests();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(
+        pages[2].body_json().unwrap()["incident"]["title"],
+        "Disk full on host-251",
+        "a bundle of one is a page"
+    );
+    s.stop().await;
+}
+
+/// A storm's bundle that fails for good fails every page it counted, listed
+/// or not, each on its own incident's timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_bundle_that_fails_for_good_fails_every_page_it_counted() {
+    let (storm, quiet) = (HttpRecorder::start().await, HttpRecorder::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tocsin.yaml");
+    let config = two_services(&storm, &quiet) + "notifications:\n  rate_limit: { messages: 1, window: 10m }\n";
+    std::fs::write(&path, config).unwrap();
+    let clock = Arc::new(ManualClock::new(day()));
+    let options = Options { clock: clock.clone(), config: Some(path), run_engine: false, ..Options::default() };
+    let s = TestServer::start_with(options).await;
+    let (status, _) =
+        s.post(&format!("/integrations/prometheus/{STORM_KEY}/api/v2/alerts"), storm_alerts(0, 120)).await;
+    assert_eq!(status, 200);
+    s.tick().await;
+    storm.set_status(404);
+    clock.advance(Duration::minutes(10));
+    s.tick().await;
+    let pages = storm.requests();
+    assert_eq!(pages.len(), 2, "the first page and one bundle");
+    assert_eq!(pages[1].body_json().unwrap()["unlisted_incidents"], 19);
+
+    let (_, list) = s.get("/incidents?service=storm&limit=500").await;
+    let mut statuses = std::collections::BTreeMap::new();
+    for incident in list["items"].as_array().unwrap() {
+        let id = incident["id"].as_i64().unwrap();
+        let (_, notes) = s.get(&format!("/incidents/{id}/notifications")).await;
+        *statuses.entry(notes["items"][0]["status"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        if notes["items"][0]["status"] == "failed" {
+            let (_, detail) = s.get(&format!("/incidents/{id}")).await;
+            let kinds: Vec<&str> =
+                detail["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+            assert!(kinds.contains(&"notification_failed"), "incident {id}: {kinds:?}");
+        }
+    }
+    assert_eq!(statuses, std::collections::BTreeMap::from([("failed".to_string(), 119), ("sent".to_string(), 1)]));
+    s.stop().await;
+}

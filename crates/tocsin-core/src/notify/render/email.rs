@@ -25,8 +25,8 @@ pub fn email(m: &PageMessage) -> Email {
     Email { subject, text: plain(m), html: html(m) }
 }
 
-pub(super) fn bundle(messages: &[PageMessage]) -> Email {
-    let headline = bundle_headline(messages);
+pub(super) fn bundle(messages: &[PageMessage], unlisted: usize) -> Email {
+    let headline = bundle_headline(messages, unlisted);
     let subject =
         text::truncate(&format!("[Tocsin] {}: {headline}", severity_label(most_severe(messages))), SUBJECT_MAX);
     let mut plain = format!("{headline}\n");
@@ -54,7 +54,13 @@ pub(super) fn bundle(messages: &[PageMessage]) -> Email {
         }
         html.push_str("</li>\n");
     }
-    html.push_str("</ul>\n</body>\n</html>\n");
+    html.push_str("</ul>\n");
+    if unlisted > 0 {
+        let noun = if unlisted == 1 { "incident" } else { "incidents" };
+        let _ = write!(plain, "\n…and {unlisted} more {noun}\n");
+        let _ = writeln!(html, "<p>…and {unlisted} more {noun}</p>");
+    }
+    html.push_str("</body>\n</html>\n");
     Email { subject, text: plain, html }
 }
 
@@ -228,7 +234,7 @@ https://tocsin.example/ack/7?a=1&b=\"2\"
             with(42, "<latency>", Severity::Critical, "Checkout"),
             PageMessage { ack_url: None, incident_url: None, ..with(43, "Disk", Severity::Info, "Search") },
         ];
-        let got = bundle(&ms);
+        let got = bundle(&ms, 0);
         assert_eq!(got.subject, "[Tocsin] CRITICAL: 3 incidents for Checkout, Search");
         assert_eq!(
             got.text,
@@ -260,6 +266,18 @@ Open: https://tocsin.example/incidents/42
 </html>
 "#
         );
+    }
+
+    #[test]
+    fn a_storm_bundle_counts_what_it_does_not_list() {
+        let got = bundle(&[with(41, "Checkout 5xx", Severity::Error, "Checkout")], 9_999);
+        assert_eq!(got.subject, "[Tocsin] ERROR: 10000 incidents (1 listed) for Checkout");
+        assert!(
+            got.text.ends_with("Open: https://tocsin.example/incidents/41\n\n…and 9999 more incidents\n"),
+            "{}",
+            got.text
+        );
+        assert!(got.html.ends_with("</ul>\n<p>…and 9999 more incidents</p>\n</body>\n</html>\n"), "{}", got.html);
     }
 
     #[test]

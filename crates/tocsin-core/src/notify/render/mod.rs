@@ -65,15 +65,17 @@ pub struct Bundle {
 }
 
 /// Renders `messages` as one bundle; `None` when there is nothing to send.
-/// The webhook form uses `idempotency_key` for the bundle as a whole.
-pub fn bundle(messages: &[PageMessage], idempotency_key: &str) -> Option<Bundle> {
+/// `unlisted` more incidents are in the bundle without being listed (a
+/// storm's bundle lists its oldest incidents and counts the rest). The
+/// webhook form uses `idempotency_key` for the bundle as a whole.
+pub fn bundle(messages: &[PageMessage], unlisted: usize, idempotency_key: &str) -> Option<Bundle> {
     if messages.is_empty() {
         return None;
     }
     Some(Bundle {
-        webhook: webhook::bundle(messages, idempotency_key),
-        slack: slack::bundle(messages),
-        email: email::bundle(messages),
+        webhook: webhook::bundle(messages, unlisted, idempotency_key),
+        slack: slack::bundle(messages, unlisted),
+        email: email::bundle(messages, unlisted),
     })
 }
 
@@ -108,8 +110,10 @@ const SERVICES_NAMED: usize = 3;
 
 /// "3 incidents for Checkout", "2 incidents for Checkout, Search", or
 /// "6 incidents for A, B, C and 2 more services", distinct services in
-/// first-seen order.
-fn bundle_headline(messages: &[PageMessage]) -> String {
+/// first-seen order. With `unlisted` incidents beyond those listed, the
+/// count is the total and the services are the listed ones':
+/// "5000 incidents (100 listed) for Checkout".
+fn bundle_headline(messages: &[PageMessage], unlisted: usize) -> String {
     let mut names: Vec<String> = Vec::new();
     for m in messages {
         let name = service_line(m);
@@ -119,11 +123,14 @@ fn bundle_headline(messages: &[PageMessage]) -> String {
     }
     let shown = names.iter().take(SERVICES_NAMED).cloned().collect::<Vec<_>>().join(", ");
     let rest = names.len().saturating_sub(SERVICES_NAMED);
-    let noun = if messages.len() == 1 { "incident" } else { "incidents" };
+    let total = messages.len() + unlisted;
+    let noun = if total == 1 { "incident" } else { "incidents" };
+    let count =
+        if unlisted == 0 { format!("{total} {noun}") } else { format!("{total} {noun} ({} listed)", messages.len()) };
     match rest {
-        0 => format!("{} {noun} for {shown}", messages.len()),
-        1 => format!("{} {noun} for {shown} and 1 more service", messages.len()),
-        n => format!("{} {noun} for {shown} and {n} more services", messages.len()),
+        0 => format!("{count} for {shown}"),
+        1 => format!("{count} for {shown} and 1 more service"),
+        n => format!("{count} for {shown} and {n} more services"),
     }
 }
 
@@ -185,21 +192,23 @@ mod tests {
     #[test]
     fn headline_names_distinct_services() {
         let one = [with(1, "a", Severity::Info, "Checkout")];
-        assert_eq!(bundle_headline(&one), "1 incident for Checkout");
+        assert_eq!(bundle_headline(&one, 0), "1 incident for Checkout");
         let same = [with(1, "a", Severity::Info, "Checkout"), with(2, "b", Severity::Info, "Checkout")];
-        assert_eq!(bundle_headline(&same), "2 incidents for Checkout");
+        assert_eq!(bundle_headline(&same, 0), "2 incidents for Checkout");
         let four: Vec<_> =
             ["A", "B", "A", "C", "D"].iter().enumerate().map(|(i, s)| with(i as i64, "t", Severity::Info, s)).collect();
-        assert_eq!(bundle_headline(&four), "5 incidents for A, B, C and 1 more service");
+        assert_eq!(bundle_headline(&four, 0), "5 incidents for A, B, C and 1 more service");
         let five: Vec<_> =
             ["A", "B", "C", "D", "E"].iter().enumerate().map(|(i, s)| with(i as i64, "t", Severity::Info, s)).collect();
-        assert_eq!(bundle_headline(&five), "5 incidents for A, B, C and 2 more services");
+        assert_eq!(bundle_headline(&five, 0), "5 incidents for A, B, C and 2 more services");
+        assert_eq!(bundle_headline(&same, 4998), "5000 incidents (2 listed) for Checkout");
     }
 
     #[test]
     fn bundle_of_nothing_is_nothing() {
-        assert_eq!(bundle(&[], "k"), None);
-        let b = bundle(&[message()], "k").unwrap();
+        assert_eq!(bundle(&[], 0, "k"), None);
+        assert_eq!(bundle(&[], 10, "k"), None);
+        let b = bundle(&[message()], 0, "k").unwrap();
         assert_eq!(b.email.subject, "[Tocsin] CRITICAL: 1 incident for Checkout");
     }
 
@@ -216,7 +225,7 @@ mod tests {
             serde_json::to_string(&slack_payload(&sly)).unwrap(),
             format!("{:?}", email(&sly)),
         ];
-        let bundled = bundle(&[sly.clone(), message()], "k").unwrap();
+        let bundled = bundle(&[sly.clone(), message()], 0, "k").unwrap();
         let bundles = [
             serde_json::to_string(&bundled.webhook).unwrap(),
             serde_json::to_string(&bundled.slack).unwrap(),

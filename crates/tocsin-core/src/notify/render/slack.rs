@@ -44,11 +44,11 @@ pub fn slack_payload(m: &PageMessage) -> Value {
     json!({ "text": fallback, "blocks": blocks })
 }
 
-pub(super) fn bundle(messages: &[PageMessage]) -> Value {
-    let headline = bundle_headline(messages);
+pub(super) fn bundle(messages: &[PageMessage], unlisted: usize) -> Value {
+    let headline = bundle_headline(messages, unlisted);
     let fallback = format!("[{}] {}", severity_label(most_severe(messages)), text::slack(&headline));
     let lines: Vec<String> = messages.iter().map(bundle_line).collect();
-    let body = join_within(&lines, SECTION_MAX);
+    let body = join_within(&lines, unlisted, SECTION_MAX);
     json!({
         "text": fallback,
         "blocks": [
@@ -79,20 +79,25 @@ fn bundle_line(m: &PageMessage) -> String {
 }
 
 /// Joins whole lines while they fit in `max` characters, then says how many
-/// were left out; a line is never cut, so no link is broken in half.
-fn join_within(lines: &[String], max: usize) -> String {
+/// were left out (with the `unlisted` ones that had no line); a line is
+/// never cut, so no link is broken in half.
+fn join_within(lines: &[String], unlisted: usize, max: usize) -> String {
     const MORE_ROOM: usize = 40;
     let mut out = String::new();
     let mut used = 0;
     for (i, line) in lines.iter().enumerate() {
         let len = line.chars().count() + 1;
         if used + len > max.saturating_sub(MORE_ROOM) {
-            out.push_str(&format!("…and {} more", lines.len() - i));
+            out.push_str(&format!("…and {} more", lines.len() - i + unlisted));
             return out;
         }
         out.push_str(line);
         out.push('\n');
         used += len;
+    }
+    if unlisted > 0 {
+        out.push_str(&format!("…and {unlisted} more"));
+        return out;
     }
     out.pop();
     out
@@ -242,16 +247,29 @@ mod tests {
                 }
             ]
         });
-        assert_eq!(bundle(&ms), want);
+        assert_eq!(bundle(&ms, 0), want);
     }
 
     #[test]
     fn huge_bundles_stay_within_the_section_limit() {
         let ms: Vec<_> = (0..200).map(|i| with(i, &"t".repeat(100), Severity::Warning, "Checkout")).collect();
-        let got = bundle(&ms);
+        let got = bundle(&ms, 0);
         let body = got["blocks"][1]["text"]["text"].as_str().unwrap().to_owned();
         assert!(body.chars().count() <= SECTION_MAX);
         assert!(body.ends_with(" more"), "{}", &body[body.len() - 40..]);
         assert!(body.lines().all(|l| l.starts_with("• ") || l.starts_with("…and ")));
+        let with_unlisted = bundle(&ms, 1000)["blocks"][1]["text"]["text"].as_str().unwrap().to_owned();
+        let (left_out, _) = body.rsplit_once("…and ").unwrap().1.split_once(' ').unwrap();
+        let (left_out_now, _) = with_unlisted.rsplit_once("…and ").unwrap().1.split_once(' ').unwrap();
+        assert_eq!(left_out_now.parse::<usize>().unwrap(), left_out.parse::<usize>().unwrap() + 1000);
+    }
+
+    #[test]
+    fn a_storm_bundle_counts_what_it_does_not_list() {
+        let got = bundle(&[with(41, "Checkout 5xx", Severity::Error, "Checkout")], 9_999);
+        assert_eq!(got["text"], "[ERROR] 10000 incidents (1 listed) for Checkout");
+        let body = got["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(body.starts_with("• *#41* [ERROR] Checkout 5xx (Checkout)"), "{body}");
+        assert!(body.ends_with("\n…and 9999 more"), "{body}");
     }
 }

@@ -53,15 +53,20 @@ pub fn webhook_payload(m: &PageMessage, idempotency_key: &str) -> Value {
     })
 }
 
-pub(super) fn bundle(messages: &[PageMessage], idempotency_key: &str) -> Value {
+pub(super) fn bundle(messages: &[PageMessage], unlisted: usize, idempotency_key: &str) -> Value {
     let items: Vec<Value> = messages.iter().map(|m| json!({ "incident": incident(m), "links": links(m) })).collect();
-    json!({
+    let mut body = json!({
         "event": "incidents.triggered",
         "version": VERSION,
         "idempotency_key": idempotency_key,
-        "summary": bundle_headline(messages),
+        "summary": bundle_headline(messages, unlisted),
         "incidents": items,
-    })
+    });
+    // Only a storm's bundle has incidents it counts without listing them.
+    if unlisted > 0 {
+        body["unlisted_incidents"] = json!(unlisted);
+    }
+    body
 }
 
 fn incident(m: &PageMessage) -> Value {
@@ -125,9 +130,18 @@ mod tests {
     }
 
     #[test]
+    fn a_storm_bundle_counts_what_it_does_not_list() {
+        let got = bundle(&[message()], 9_999, "ntf_s");
+        assert_eq!(got["summary"], "10000 incidents (1 listed) for Checkout");
+        assert_eq!(got["unlisted_incidents"], 9_999);
+        assert_eq!(got["incidents"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
     fn bundle_shape_reuses_the_incident_objects() {
         let ms = [message(), with(43, "Search down", Severity::Error, "Search")];
-        let got = bundle(&ms, "ntf_b");
+        let got = bundle(&ms, 0, "ntf_b");
+        assert_eq!(got.get("unlisted_incidents"), None);
         assert_eq!(got["event"], "incidents.triggered");
         assert_eq!(got["version"], 1);
         assert_eq!(got["idempotency_key"], "ntf_b");
