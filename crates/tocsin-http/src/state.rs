@@ -8,6 +8,8 @@ use tocsin_app::App;
 use tocsin_core::ratelimit::TokenBucket;
 use tocsin_store::{IntegrationRef, Store, StoreError};
 
+use crate::overload::{Overload, OverloadLimits};
+
 #[derive(Clone)]
 pub struct AppState {
     /// Every action and read goes through the application layer.
@@ -17,6 +19,8 @@ pub struct AppState {
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
     /// Key that signs and checks one-click acknowledge links.
     pub ack_secret: Arc<Vec<u8>>,
+    /// Requests and body bytes in flight, against their limits.
+    pub(crate) overload: Overload,
 }
 
 /// A key lookup result (including "no such key") and when it was made.
@@ -53,7 +57,14 @@ impl AppState {
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
             ack_secret: Arc::new(random_bytes().to_vec()),
+            overload: Overload::new(OverloadLimits::default()),
         }
+    }
+
+    /// Sheds requests beyond these limits (the defaults otherwise).
+    pub fn with_overload(mut self, limits: OverloadLimits) -> Self {
+        self.overload = Overload::new(limits);
+        self
     }
 
     /// Checks acknowledge links with this key (shared with the engine).
