@@ -8,12 +8,15 @@ use tocsin::serve::{ServeConfig, start};
 fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> ServeConfig {
     ServeConfig {
         listen: listen.into(),
+        health_listen: None,
         data_dir: dir.join("data"),
         config: Some(example_config()),
         database_url: pg.map(|p| p.url.clone()),
         tls: None,
         admin_token: None,
         limits: Default::default(),
+        connections: Default::default(),
+        overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: false,
     }
