@@ -49,6 +49,15 @@ impl ApiError {
         )
     }
 
+    /// Shed by an overload limit; the client should retry shortly.
+    pub fn overloaded() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is busy; retry later")
+    }
+
+    pub fn body_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time")
+    }
+
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry later")
     }
@@ -122,7 +131,31 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
 }
 
-/// Reads a request body up to `limit` bytes; larger bodies are a 413.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
+/// Reads a request body up to `limit` bytes: larger bodies are a 413 (one
+/// that declares a larger length, before anything is read), a body the
+/// byte budget cannot hold a 503, one that arrives too slowly a 408 (see
+/// [`crate::overload`]).
+pub async fn read_body(mut body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use axum::body::HttpBody;
+    let hint = body.size_hint();
+    if hint.lower() > limit as u64 {
+        return Err(ApiError::too_large(limit));
+    }
+    // The declared length is at most `limit`, so reserving it is bounded.
+    let mut bytes = Vec::with_capacity(hint.exact().unwrap_or(0) as usize);
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| match crate::overload::BodyRefused::find(&e) {
+            Some(crate::overload::BodyRefused::Budget) => ApiError::overloaded(),
+            Some(crate::overload::BodyRefused::Timeout) => ApiError::body_timeout(),
+            // The client went away or sent a broken body; nobody reads this.
+            None => ApiError::too_large(limit),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes.into())
 }

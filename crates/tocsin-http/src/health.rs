@@ -40,6 +40,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     metrics::gauge!("tocsin_database_up", "backend" => state.store().backend())
         .set(if state.store().ping().await.is_ok() { 1.0 } else { 0.0 });
+    state.overload.export();
     let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

@@ -5,6 +5,12 @@
 //! A 2xx is only sent after the events are committed. Unknown, disabled and
 //! wrong-kind keys all answer the same 404, so responses reveal nothing
 //! about which keys exist.
+//!
+//! The key is checked before the body is parsed: a key in the path or in
+//! a header before the body is even read, PagerDuty's `routing_key` (inside
+//! the body) by a scan that builds nothing. An unknown key costs no parse.
+//! Bodies are read through [`crate::error::read_body`], so the body limits
+//! (413), the byte budget (503) and the body deadline (408) apply.
 
 use axum::Json;
 use axum::Router;
@@ -95,9 +101,18 @@ fn reject(source: &str, reason: &'static str, err: ApiError) -> Response {
     err.into_response()
 }
 
-/// Reads the body or answers 413 in the format's shape.
-async fn body_or_413(source: &str, body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
-    crate::error::read_body(body, limit).await.map_err(|e| reject(source, "too_large", e))
+/// Reads the body, or answers why not (413, 503, 408).
+async fn read_body(source: &str, body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+    crate::error::read_body(body, limit).await.map_err(|e| reject(source, unread_reason(&e), e))
+}
+
+/// The `reason` label for a body that was not read.
+fn unread_reason(err: &ApiError) -> &'static str {
+    match err.status {
+        StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+        StatusCode::REQUEST_TIMEOUT => "body_timeout",
+        _ => "too_large",
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -120,9 +135,22 @@ fn pd_from_api(source: &str, reason: &'static str, err: ApiError) -> Response {
         StatusCode::NOT_FOUND => "Invalid routing key",
         StatusCode::TOO_MANY_REQUESTS => "Requests for this service are arriving too quickly. Please retry later.",
         StatusCode::PAYLOAD_TOO_LARGE => "Request entity too large",
+        StatusCode::REQUEST_TIMEOUT => "Request body timed out",
         _ => "Service unavailable, please retry",
     };
     pd_error(err.status, message, &[FieldError::new(err.field.as_deref().unwrap_or("request"), err.message)])
+}
+
+/// The integration a PagerDuty body's `routing_key` names, found before the
+/// body is parsed. `Ok(None)` when the body has no well-formed key to scan
+/// for (the parse then says what is wrong); `Err` answers 404 for a key that
+/// names no PagerDuty integration.
+async fn pd_origin(state: &AppState, source: &str, body: &[u8]) -> Result<Option<IntegrationRef>, Response> {
+    let Some(key) = pagerduty::peek_routing_key(body) else { return Ok(None) };
+    match lookup(state, &key, IntegrationKind::Pagerduty).await {
+        Some(origin) => Ok(Some(origin)),
+        None => Err(pd_from_api(source, "unknown_key", unknown_routing_key())),
+    }
 }
 
 async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
@@ -130,9 +158,13 @@ async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
     let started = Instant::now();
     let bytes = match crate::error::read_body(body, pagerduty::MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return pd_from_api(SRC, "too_large", e),
+        Err(e) => return pd_from_api(SRC, unread_reason(&e), e),
     };
     m::received(SRC, 1);
+    let known = match pd_origin(&state, SRC, &bytes).await {
+        Ok(known) => known,
+        Err(response) => return response,
+    };
     let mut parsed = match pagerduty::parse_event(&bytes, state.now()) {
         Ok(p) => p,
         Err(errors) => {
@@ -140,8 +172,12 @@ async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
             return pd_error(StatusCode::BAD_REQUEST, "Event object is invalid", &errors);
         }
     };
-    let Some(origin) = lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await else {
-        return pd_from_api(SRC, "unknown_key", unknown_routing_key());
+    let origin = match known {
+        Some(origin) => origin,
+        None => match lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await {
+            Some(origin) => origin,
+            None => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+        },
     };
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());
@@ -164,9 +200,13 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
     let started = Instant::now();
     let bytes = match crate::error::read_body(body, pagerduty::MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return pd_from_api(SRC, "too_large", e),
+        Err(e) => return pd_from_api(SRC, unread_reason(&e), e),
     };
     m::received(SRC, 1);
+    let known = match pd_origin(&state, SRC, &bytes).await {
+        Ok(known) => known,
+        Err(response) => return response,
+    };
     let parsed = match pagerduty::parse_change(&bytes, state.now()) {
         Ok(p) => p,
         Err(errors) => {
@@ -174,8 +214,12 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
             return pd_error(StatusCode::BAD_REQUEST, "Event object is invalid", &errors);
         }
     };
-    let Some(origin) = lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await else {
-        return pd_from_api(SRC, "unknown_key", unknown_routing_key());
+    let origin = match known {
+        Some(origin) => origin,
+        None => match lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await {
+            Some(origin) => origin,
+            None => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+        },
     };
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());
@@ -206,7 +250,11 @@ async fn ingest_many(
     parse: impl FnOnce(&[u8], chrono::DateTime<chrono::Utc>) -> Result<Vec<Event>, FieldError>,
 ) -> Result<Vec<IngestOutcome>, Response> {
     let started = Instant::now();
-    let bytes = body_or_413(source, body, limit).await?;
+    let Some(origin) = lookup(state, key, kind).await else {
+        m::received(source, 1);
+        return Err(reject(source, "unknown_key", unknown_key()));
+    };
+    let bytes = read_body(source, body, limit).await?;
     let events = match parse(&bytes, state.now()) {
         Ok(events) => events,
         Err(e) => {
@@ -215,9 +263,6 @@ async fn ingest_many(
         }
     };
     m::received(source, events.len());
-    let Some(origin) = lookup(state, key, kind).await else {
-        return Err(reject(source, "unknown_key", unknown_key()));
-    };
     if !state.admit(&origin.id, events.len().max(1)) {
         return Err(reject(source, "rate_limited", throttled()));
     }

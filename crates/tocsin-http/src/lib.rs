@@ -12,8 +12,10 @@ pub mod ingest;
 mod intake;
 pub mod metrics;
 mod openapi;
+pub mod overload;
 mod state;
 
+pub use overload::OverloadLimits;
 pub use state::{AppState, IngestLimits};
 
 use axum::Router;
@@ -28,21 +30,36 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::debug_span!("request", method = %req.method(), route)
 }
 
-/// The whole HTTP surface for one server.
+/// The whole HTTP surface for one server. Everything but health, readiness
+/// and metrics passes the overload guard ([`overload`]), so those three
+/// answer even when every request slot is taken.
 pub fn router(state: AppState) -> Router {
-    routes()
+    guarded_routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), overload::guard))
+        .merge(health::routes())
+        .fallback(error::not_found)
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
+}
+
+/// `/healthz`, `/readyz` and `/metrics` alone, for a listener of their own.
+pub fn health_router(state: AppState) -> Router {
+    health::routes()
+        .fallback(error::not_found)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)
 }
 
 /// Every route the server answers, before state and the outer layers.
+#[cfg(test)]
 pub(crate) fn routes() -> Router<AppState> {
+    guarded_routes().merge(health::routes()).fallback(error::not_found)
+}
+
+/// The routes that count against the overload limits.
+fn guarded_routes() -> Router<AppState> {
     let (api, _document) = api::routes().split_for_parts();
-    Router::new()
-        .merge(intake::routes())
-        .merge(ack::routes())
-        .nest("/api/v1", api)
-        .merge(health::routes())
-        .fallback(error::not_found)
+    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api)
 }

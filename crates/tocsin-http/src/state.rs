@@ -8,6 +8,8 @@ use tocsin_app::App;
 use tocsin_core::ratelimit::TokenBucket;
 use tocsin_store::{IntegrationRef, Store, StoreError};
 
+use crate::overload::{Overload, OverloadLimits};
+
 #[derive(Clone)]
 pub struct AppState {
     /// Every action and read goes through the application layer.
@@ -15,9 +17,10 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
+    /// Requests and body bytes in flight, against their limits.
+    pub(crate) overload: Overload,
 }
 
-/// A key lookup result (including "no such key") and when it was made.
 /// A key lookup result (including "no such key"), when it was made, and the
 /// config version in force then.
 type CachedKey = (Option<IntegrationRef>, Instant, i64);
@@ -50,7 +53,14 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
+            overload: Overload::new(OverloadLimits::default()),
         }
+    }
+
+    /// Sheds requests beyond these limits (the defaults otherwise).
+    pub fn with_overload(mut self, limits: OverloadLimits) -> Self {
+        self.overload = Overload::new(limits);
+        self
     }
 
     /// The store, for ingestion and health checks, which act for an

@@ -3,6 +3,8 @@
 //! `serve` command and the integration tests both start servers through
 //! [`serve::start`].
 
+pub mod connections;
+pub mod probes;
 pub mod serve;
 
 /// `1 incident`, `2 incidents`, `0 incidents`: a count with the word that

@@ -5,8 +5,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use tocsin::connections::ConnectionLimits;
 use tocsin::serve::{ServeConfig, open_store, start};
-use tocsin_http::IngestLimits;
+use tocsin_http::{IngestLimits, OverloadLimits};
 
 mod cli;
 
@@ -95,6 +97,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TOCSIN_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Also serve /healthz, /readyz and /metrics (plain HTTP) on this address,
+    /// from a thread of their own, so probes answer however busy the server is.
+    #[arg(long, env = "TOCSIN_HEALTH_LISTEN")]
+    health_listen: Option<String>,
     #[command(flatten)]
     storage: StorageArgs,
     /// Config-as-code YAML file applied at start.
@@ -109,6 +115,27 @@ struct ServeArgs {
     /// Sustained ingestion rate allowed per integration, in events per second.
     #[arg(long, env = "TOCSIN_INGEST_RATE", default_value_t = IngestLimits::default().events_per_second)]
     ingest_rate: f64,
+    /// Connections held open at once; at the cap, the one idle or waiting
+    /// for headers longest is closed to let a new one in.
+    #[arg(long, env = "TOCSIN_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Time a client has to send a request's headers (TLS handshake included).
+    #[arg(long, env = "TOCSIN_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    header_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long, env = "TOCSIN_IDLE_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    idle_timeout: Duration,
+    /// Requests handled at once (health, readiness, metrics excepted); more get 503.
+    #[arg(long, env = "TOCSIN_MAX_REQUESTS", default_value_t = OverloadLimits::default().max_requests,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_requests: usize,
+    /// Request-body bytes held in memory at once (`64MiB`, `512KiB`, bytes); more get 503.
+    #[arg(long, env = "TOCSIN_BODY_BUDGET", default_value = "64MiB", value_parser = byte_size)]
+    body_budget: usize,
+    /// Time a client has to send a request body once it is being read; slower gets 408.
+    #[arg(long, env = "TOCSIN_BODY_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    body_timeout: Duration,
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "TOCSIN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -199,6 +226,32 @@ fn exit(success: bool) -> ExitCode {
     if success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
+/// A positive duration such as `10s`, `1m30s`.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = tocsin_core::duration::parse_positive_duration(s).map_err(|e| e.to_string())?;
+    d.to_std().map_err(|e| e.to_string())
+}
+
+/// A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and
+/// `KB`, `MB`, `GB` mean the same powers of 1024). At least 1 KiB.
+fn byte_size(s: &str) -> Result<usize, String> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| format!("`{s}` is not a size such as 64MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}`: the unit must be one of KiB, MiB, GiB")),
+    };
+    let bytes = number.checked_mul(scale).and_then(|n| usize::try_from(n).ok()).ok_or(format!("`{s}` is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("`{s}` is less than 1KiB"));
+    }
+    Ok(bytes)
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
     // Colour only for a person at a terminal: logs that go to a file, a pipe
@@ -213,8 +266,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if !args.ingest_rate.is_finite() || args.ingest_rate <= 0.0 {
         anyhow::bail!("--ingest-rate must be positive");
     }
+    if args.max_requests >= args.max_connections {
+        tracing::warn!(
+            max_requests = args.max_requests,
+            max_connections = args.max_connections,
+            "--max-requests is not below --max-connections: a server full of busy connections cannot make room for a health check"
+        );
+    }
     let cfg = ServeConfig {
         listen: args.listen,
+        health_listen: args.health_listen,
         data_dir: args.storage.data_dir,
         config: args.config,
         database_url: args.storage.database_url,
@@ -225,6 +286,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
             args.secret_key_file.as_deref(),
         )?,
         limits: IngestLimits { events_per_second: args.ingest_rate, burst: args.ingest_rate * 2.0 },
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+        },
+        overload: OverloadLimits {
+            max_requests: args.max_requests,
+            body_budget: args.body_budget,
+            body_timeout: args.body_timeout,
+        },
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
     };
@@ -235,6 +306,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {
         println!("Created the first admin API token. It is shown only once; store it now:\n\n    {token}\n");
+    }
+    if let Some(health) = running.health_addr {
+        println!("tocsin health checks on http://{health}");
     }
     println!("tocsin listening on {}://{}", if running.tls { "https" } else { "http" }, running.addr);
     tokio::pin!(stop);
@@ -317,6 +391,18 @@ mod tests {
     use clap::{CommandFactory, Parser};
 
     use super::*;
+
+    #[test]
+    fn sizes_read_with_binary_units() {
+        assert_eq!(byte_size("64MiB"), Ok(64 << 20));
+        assert_eq!(byte_size("512k"), Ok(512 << 10));
+        assert_eq!(byte_size("1GB"), Ok(1 << 30));
+        assert_eq!(byte_size("4096"), Ok(4096));
+        assert!(byte_size("12").unwrap_err().contains("less than 1KiB"));
+        assert!(byte_size("1.5MiB").is_err());
+        assert!(byte_size("10 parsecs").unwrap_err().contains("unit"));
+        assert!(byte_size("").is_err());
+    }
 
     #[test]
     fn clap_definitions_are_consistent() {

@@ -20,10 +20,12 @@ use tocsin_core::secret_box::SecretKey;
 use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
-use tocsin_http::{AppState, IngestLimits};
+use tocsin_http::{AppState, IngestLimits, OverloadLimits};
 use tocsin_store::{ACK_LINK, AccountStore, ConfigSource, NewToken, ServerSecrets, Store, WEBHOOK_SIGNING};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::connections::{ConnectionLimits, Gate};
 
 /// File name of the embedded database inside the data directory.
 pub const SQLITE_FILE: &str = "tocsin.db";
@@ -37,6 +39,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct ServeConfig {
     pub listen: String,
+    /// A second, plain-HTTP listener for `/healthz`, `/readyz` and
+    /// `/metrics` only, on its own thread (see [`crate::probes`]).
+    pub health_listen: Option<String>,
     pub data_dir: PathBuf,
     pub config: Option<PathBuf>,
     pub database_url: Option<String>,
@@ -47,6 +52,10 @@ pub struct ServeConfig {
     /// [`load_secret_key`]); `None` stores them unencrypted.
     pub secret_key: Option<SecretKey>,
     pub limits: IngestLimits,
+    /// Open connections, header and idle timeouts (see [`crate::connections`]).
+    pub connections: ConnectionLimits,
+    /// Requests and body bytes in flight, body deadline (see [`tocsin_http::overload`]).
+    pub overload: OverloadLimits,
     /// The system clock in production; tests pass one they control.
     pub clock: Arc<dyn Clock>,
     /// Run the engine in the background (always, in production). Tests with
@@ -58,6 +67,8 @@ pub struct ServeConfig {
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where the health listener listens, when there is one.
+    pub health_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     /// The admin token created on first start, to be shown once.
     pub created_admin_token: Option<String>,
@@ -65,6 +76,7 @@ pub struct Running {
     pub tls: bool,
     handle: axum_server::Handle<SocketAddr>,
     server: JoinHandle<std::io::Result<()>>,
+    health: Option<crate::probes::HealthListener>,
     engine: Arc<Engine>,
     engine_task: Option<JoinHandle<()>>,
     config_task: JoinHandle<()>,
@@ -194,10 +206,13 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     app.refresh_config().await.map_err(|e| anyhow::anyhow!("cannot load the applied config: {e}"))?;
     let _ = tocsin_http::metrics::handle();
 
-    let listener =
-        std::net::TcpListener::bind(&cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let listener = crate::connections::bind(&cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let health_listener = match &cfg.health_listen {
+        Some(at) => Some(crate::connections::bind(at).with_context(|| format!("cannot listen on {at}"))?),
+        None => None,
+    };
 
     let directory = app.live_directory().clone();
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
@@ -209,7 +224,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let secrets = ServerSecrets::new(store.clone(), cfg.secret_key.clone());
     let (paging, webhook_secret) = paging_settings(&secrets, &directory.current(), public_url, clock.now()).await?;
     let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
-    let router = tocsin_http::router(AppState::new(app.clone(), cfg.limits));
+    let state = AppState::new(app.clone(), cfg.limits).with_overload(cfg.overload);
+    let health_router = tocsin_http::health_router(state.clone());
+    let router = tocsin_http::router(state);
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -222,15 +239,27 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot set up notification channels: {e:?}"))?;
 
     let handle = axum_server::Handle::<SocketAddr>::new();
+    // Every connection passes the gate, beneath TLS when there is TLS.
+    let gate = Gate::start("main", cfg.connections);
+    let health_cap = if health_listener.is_some() { crate::probes::HEALTH_CONNECTIONS } else { 0 };
+    crate::connections::check_open_file_limit(cfg.connections.max_connections + health_cap);
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle.clone())
+        .accept_error_handler(crate::connections::accept_error_handler("main"));
+    server.http_builder().http1().max_buf_size(crate::connections::READ_BUFFER);
     let serving: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         Some(tls) => {
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle.clone());
-            Box::pin(server.serve(router.into_make_service()))
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(cfg.connections.header_timeout)
+                .acceptor(gate);
+            Box::pin(server.acceptor(acceptor).serve(router.into_make_service()))
         }
-        None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-            Box::pin(server.serve(router.into_make_service()))
-        }
+        None => Box::pin(server.acceptor(gate).serve(router.into_make_service())),
+    };
+
+    let health = match health_listener {
+        Some(listener) => Some(crate::probes::start(listener, health_router, cfg.connections)?),
+        None => None,
     };
 
     // Last before serving: a start that fails earlier leaves behind no admin
@@ -248,14 +277,16 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let engine = Arc::new(engine);
     let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped.clone())));
     let config_task = tokio::spawn(follow_config(app.clone(), stopped));
-    tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), "tocsin listening");
+    tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), health = ?health.as_ref().map(|h| h.addr), "tocsin listening");
     Ok(Running {
         addr,
+        health_addr: health.as_ref().map(|h| h.addr),
         store,
         created_admin_token,
         tls: cfg.tls.is_some(),
         handle,
         server,
+        health,
         engine,
         engine_task,
         config_task,
@@ -294,6 +325,9 @@ impl Running {
         self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
         let _ = self.stop_engine.send(true);
         let served = self.server.await;
+        if let Some(health) = self.health {
+            health.stop().await;
+        }
         if let Some(task) = self.engine_task {
             let _ = task.await;
         }

@@ -183,11 +183,33 @@ fn top_object(value: &Value) -> Result<&Map<String, Value>, Vec<FieldError>> {
 }
 
 /// 1–128 printable ASCII characters.
+/// The `routing_key` of an Events API v2 body, found without building the
+/// event: serde skims the document and keeps only that string (borrowed
+/// unless it has escapes). `None` when the body is not a JSON object with a
+/// well-formed `routing_key`; only the full parse then says what is wrong.
+pub fn peek_routing_key(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        routing_key: Option<std::borrow::Cow<'a, str>>,
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let key = serde_json::from_slice::<Envelope<'_>>(body).ok()?.routing_key?;
+    well_formed_routing_key(&key).then(|| key.into_owned())
+}
+
+/// 1 to [`MAX_ROUTING_KEY_CHARS`] printable ASCII characters.
+fn well_formed_routing_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_ROUTING_KEY_CHARS && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn routing_key(top: &Map<String, Value>) -> Result<String, FieldError> {
     let key = opt_str(top, "routing_key", "routing_key")?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| FieldError::new("routing_key", "is required"))?;
-    if key.len() > MAX_ROUTING_KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if !well_formed_routing_key(key) {
         return Err(FieldError::new(
             "routing_key",
             format!("must be 1 to {MAX_ROUTING_KEY_CHARS} printable ASCII characters"),
@@ -354,6 +376,28 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 16, 30, 0).unwrap()
+    }
+
+    #[test]
+    fn the_routing_key_is_found_without_building_the_event() {
+        let body = br#"{"payload": {"summary": "x", "custom_details": {"deep": [1, {"routing_key": "inner"}]}},
+                        "routing_key": "R0ut\u0069ng", "event_action": "trigger"}"#;
+        assert_eq!(peek_routing_key(body).as_deref(), Some("R0uting"));
+        // Whatever the full parse would reject is left to it.
+        for body in [
+            &br#"{"event_action": "trigger"}"#[..],
+            br#"{"routing_key": ""}"#,
+            br#"{"routing_key": "has space"}"#,
+            br#"{"routing_key": 42}"#,
+            br#"["routing_key"]"#,
+            br#"{"routing_key": "k", "routing_key": "k"}"#,
+            br#"{"routing_key": "k""#,
+            b"not json",
+        ] {
+            assert_eq!(peek_routing_key(body), None, "{}", String::from_utf8_lossy(body));
+        }
+        let long = format!(r#"{{"routing_key": "{}"}}"#, "k".repeat(MAX_ROUTING_KEY_CHARS + 1));
+        assert_eq!(peek_routing_key(long.as_bytes()), None);
     }
 
     fn parse(v: Value) -> Result<PdEvent, Vec<FieldError>> {

@@ -5,9 +5,10 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tempfile::TempDir;
+use tocsin::connections::ConnectionLimits;
 use tocsin::serve::{Running, ServeConfig, start};
 use tocsin_core::clock::{Clock, ManualClock, SystemClock};
-use tocsin_http::IngestLimits;
+use tocsin_http::{IngestLimits, OverloadLimits};
 
 pub const ADMIN: &str = "tcs_test_admin_0123456789abcdef0123456789";
 pub const PD_KEY: &str = "6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f";
@@ -18,6 +19,24 @@ pub const GENERIC_KEY: &str = "generic-checkout-0123456789ab";
 
 pub fn example_config() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tocsin.yaml"))
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, as PEM files in
+/// `dir`: (certificate, key).
+pub fn self_signed_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed to make a test certificate (.ci/run installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
 }
 
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -80,11 +99,23 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Background engine; off means the test drives it with [`TestServer::tick`].
     pub run_engine: bool,
+    pub connections: ConnectionLimits,
+    pub overload: OverloadLimits,
+    /// TLS certificate and key files.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), limits: IngestLimits::default(), config: None, run_engine: true }
+        Self {
+            clock: Arc::new(SystemClock),
+            limits: IngestLimits::default(),
+            config: None,
+            run_engine: true,
+            connections: ConnectionLimits::default(),
+            overload: OverloadLimits::default(),
+            tls: None,
+        }
     }
 }
 
@@ -105,18 +136,21 @@ impl TestServer {
         let pg = PgDb::create().await;
         let cfg = ServeConfig {
             listen: "127.0.0.1:0".into(),
+            health_listen: None,
             data_dir: dir.path().join("data"),
             config: Some(opts.config.unwrap_or_else(example_config)),
             database_url: pg.as_ref().map(|p| p.url.clone()),
-            tls: None,
+            tls: opts.tls,
             admin_token: Some(ADMIN.into()),
             secret_key: None,
             limits: opts.limits,
+            connections: opts.connections,
+            overload: opts.overload,
             clock: opts.clock,
             run_engine: opts.run_engine,
         };
         let running = start(cfg.clone()).await.unwrap();
-        let url = format!("http://{}", running.addr);
+        let url = format!("{}://{}", if running.tls { "https" } else { "http" }, running.addr);
         TestServer { running: Some(running), cfg, url, dir, pg, http: reqwest::Client::new() }
     }
 
@@ -144,6 +178,11 @@ impl TestServer {
     /// everything due to be done.
     pub async fn tick(&self) -> tocsin_engine::TickReport {
         self.running.as_ref().unwrap().tick().await.unwrap()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.as_ref().unwrap().addr
     }
 
     pub fn client(&self, token: &str) -> tocsin_client::Client {

@@ -11,6 +11,7 @@ mod crash;
 mod harness;
 mod ingest;
 mod oncall_feeds;
+mod overload;
 mod paging;
 mod serve;
 mod tls;

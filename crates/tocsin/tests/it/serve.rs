@@ -8,6 +8,7 @@ use tocsin::serve::{ServeConfig, start};
 fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> ServeConfig {
     ServeConfig {
         listen: listen.into(),
+        health_listen: None,
         data_dir: dir.join("data"),
         config: Some(example_config()),
         database_url: pg.map(|p| p.url.clone()),
@@ -15,6 +16,8 @@ fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> Serve
         admin_token: None,
         secret_key: None,
         limits: Default::default(),
+        connections: Default::default(),
+        overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: false,
     }

@@ -7,21 +7,11 @@ use tocsin::serve::{ServeConfig, start};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_https_from_pem_files() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is needed to make a test certificate (.ci/run installs it)");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = self_signed_certificate(dir.path());
     let pg = PgDb::create().await;
     let running = start(ServeConfig {
         listen: "127.0.0.1:0".into(),
+        health_listen: None,
         data_dir: dir.path().join("data"),
         config: Some(example_config()),
         database_url: pg.as_ref().map(|p| p.url.clone()),
@@ -29,6 +19,8 @@ async fn serves_https_from_pem_files() {
         admin_token: Some(ADMIN.into()),
         secret_key: None,
         limits: Default::default(),
+        connections: Default::default(),
+        overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
     })
