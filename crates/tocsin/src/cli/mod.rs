@@ -18,6 +18,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, SecondsFormat, Utc};
 use tocsin::plural;
 use tocsin_client::{Client, ClientError};
+use tocsin_core::notify::render::text::{is_invisible, visible};
 
 pub use alerts::{AlertsCmd, run_alerts};
 pub use audit::{AuditCmd, run_audit};
@@ -89,14 +90,15 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// `text` without control characters other than newline and tab.
+/// `text` without control characters other than newline and tab, and with
+/// bidirectional and zero-width characters shown as `[U+202E]`, as in
+/// everything else Tocsin shows people.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let allowed = |c: char| !c.is_control() || matches!(c, '\n' | '\t');
-    if text.chars().all(allowed) {
-        text.into()
-    } else {
-        text.chars().filter(|c| allowed(*c)).collect::<String>().into()
+    if text.chars().all(|c| allowed(c) && !is_invisible(c)) {
+        return text.into();
     }
+    visible(&text.chars().filter(|c| allowed(*c)).collect::<String>()).into()
 }
 
 fn emit_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -130,6 +132,7 @@ mod tests {
     fn terminal_control_never_reaches_stdout() {
         assert_eq!(printable("a\tb\nc"), "a\tb\nc");
         assert_eq!(printable("x\x1b[2J\ry\x07\u{9b}z\n"), "x[2Jyz\n");
+        assert_eq!(printable("Refund \u{202E}10$\u{202C} ok\u{200B}"), "Refund [U+202E]10$[U+202C] ok[U+200B]");
         assert_eq!(one_line("title\r\nINCIDENT 9 resolved\x1b[0m"), "title  INCIDENT 9 resolved [0m");
     }
 
