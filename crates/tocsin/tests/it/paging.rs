@@ -935,25 +935,28 @@ async fn a_storm_on_one_service_does_not_delay_another_services_first_page() {
     s.stop().await;
 }
 
-/// A bundle after a storm lists its oldest incidents and counts the rest,
-/// so no engine step grows with the storm; every held page is recorded as
-/// sent with it, a chunk per step, and a page held after the bundle gets
-/// the next one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_bundle_lists_the_oldest_and_records_every_page() {
+/// Two services with real receivers, one message per contact method per
+/// 10 minutes (so a storm's pages are held for bundles), a manual clock
+/// and an engine the test ticks. The temporary directory holds the config.
+async fn bundling_storm_rig() -> (HttpRecorder, HttpRecorder, tempfile::TempDir, Arc<ManualClock>, TestServer) {
     let (storm, quiet) = (HttpRecorder::start().await, HttpRecorder::start().await);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tocsin.yaml");
     let config = two_services(&storm, &quiet) + "notifications:\n  rate_limit: { messages: 1, window: 10m }\n";
     std::fs::write(&path, config).unwrap();
     let clock = Arc::new(ManualClock::new(day()));
-    let s = TestServer::start_with(Options {
-        clock: clock.clone(),
-        config: Some(path),
-        run_engine: false,
-        ..Options::default()
-    })
-    .await;
+    let options = Options { clock: clock.clone(), config: Some(path), run_engine: false, ..Options::default() };
+    let s = TestServer::start_with(options).await;
+    (storm, quiet, dir, clock, s)
+}
+
+/// A bundle after a storm lists its oldest incidents and counts the rest,
+/// so no engine step grows with the storm; every held page is recorded as
+/// sent with it, a chunk per step, and a page held after the bundle gets
+/// the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_bundle_lists_the_oldest_and_records_every_page() {
+    let (storm, _quiet, _dir, clock, s) = bundling_storm_rig().await;
     let push = format!("/integrations/prometheus/{STORM_KEY}/api/v2/alerts");
     let (status, v) = s.post(&push, storm_alerts(0, 250)).await;
     assert_eq!(status, 200, "{v}");
@@ -1012,14 +1015,7 @@ async fn a_storm_bundle_lists_the_oldest_and_records_every_page() {
 /// or not, each on its own incident's timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_bundle_that_fails_for_good_fails_every_page_it_counted() {
-    let (storm, quiet) = (HttpRecorder::start().await, HttpRecorder::start().await);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tocsin.yaml");
-    let config = two_services(&storm, &quiet) + "notifications:\n  rate_limit: { messages: 1, window: 10m }\n";
-    std::fs::write(&path, config).unwrap();
-    let clock = Arc::new(ManualClock::new(day()));
-    let options = Options { clock: clock.clone(), config: Some(path), run_engine: false, ..Options::default() };
-    let s = TestServer::start_with(options).await;
+    let (storm, _quiet, _dir, clock, s) = bundling_storm_rig().await;
     let (status, _) =
         s.post(&format!("/integrations/prometheus/{STORM_KEY}/api/v2/alerts"), storm_alerts(0, 120)).await;
     assert_eq!(status, 200);
