@@ -2,7 +2,6 @@
 //! account every installation has. Contact addresses (email included) are
 //! shown only to their owner and to admins.
 
-use serde::Serialize;
 use tocsin_core::access::{Action, Principal, Resource, authorize};
 use tocsin_core::auth::Role;
 use tocsin_core::directory::Directory;
@@ -13,7 +12,7 @@ use crate::App;
 use crate::error::{AppError, Result};
 
 /// A user account as others see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
     pub id: String,
     pub name: String,
@@ -29,14 +28,13 @@ pub struct Person {
 
 /// The caller: their account, and the role this request acts with (a token
 /// may carry less than the account's role).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Me {
-    #[serde(flatten)]
     pub person: Person,
     pub acting_role: Role,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeamInfo {
     pub id: String,
     pub name: String,
