@@ -2956,7 +2956,7 @@ fn with_database_replaces_only_the_database_name() {
 
 mod retention {
     use super::*;
-    use tocsin_store::{MaintenanceStore, Prune, Pruned};
+    use tocsin_store::{Prune, Pruned};
 
     /// Claims every item due by `at` and completes it at `at`; returns how many.
     async fn finish_work_due(store: &TestStore, at: DateTime<Utc>) -> u64 {
