@@ -35,6 +35,8 @@ mod dialect {
         "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1), setval(pg_get_serial_sequence('alerts', 'id'), $2)",
     );
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
+    /// Retention drops alert details with an update (vacuum reclaims space).
+    pub const PRUNE_BY_REWRITE: bool = false;
 
     /// The database's size on disk and each table's with its indexes and
     /// TOAST data. Free space is PostgreSQL's own business (vacuum).

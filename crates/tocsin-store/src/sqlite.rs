@@ -35,6 +35,9 @@ mod dialect {
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = None;
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
+    /// Retention drops alert details by deleting and re-inserting the rows
+    /// (SQLite merges emptied pages on delete, never on update).
+    pub const PRUNE_BY_REWRITE: bool = true;
 
     /// Pages in use and free, and each table's pages with its indexes from
     /// `dbstat` (compiled into the bundled SQLite; `None` if missing).

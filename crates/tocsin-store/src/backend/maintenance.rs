@@ -5,22 +5,22 @@
 //! was pruned before; rows it skips are the few of incidents still open.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Pool};
 
 use tocsin_core::timeline::actor;
 
-use super::{Db, StoreImpl, audit_record, begin_write, dialect};
+use super::{Db, StoreImpl, Tx, audit_record, begin_write, dialect};
 use crate::codec::to_us;
 use crate::{DbStats, MaintenanceStore, Prune, Pruned, Result, TableStats};
 
-/// Drops the details of resolved alerts whose incident resolved before the
-/// cutoff; the alert row (summary, labels, links, counts, instants) stays.
-const PRUNE_ALERT_PAYLOADS: &str = "UPDATE alerts SET details = '{}', details_pruned_at = $1 WHERE id IN ( \
-       SELECT a.id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-       WHERE a.details_pruned_at IS NULL AND a.status = 'resolved' AND a.resolved_at <= $2 \
-         AND i.status = 'resolved' AND i.resolved_at <= $2 \
-       ORDER BY a.resolved_at LIMIT $3)";
+/// Resolved alerts whose incident resolved at or before `$1` and whose
+/// details are still there, oldest first, at most `$2`.
+const OLD_PAYLOADS: &str = "SELECT a.id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+       WHERE a.details_pruned_at IS NULL AND a.status = 'resolved' AND a.resolved_at <= $1 \
+         AND i.status = 'resolved' AND i.resolved_at <= $1 \
+       ORDER BY a.resolved_at LIMIT $2";
 
 /// Deletes finished notifications (sent, failed, cancelled) of incidents
 /// resolved before the cutoff. Pending and held ones still have work
@@ -45,13 +45,7 @@ impl MaintenanceStore for StoreImpl {
         let mut w = begin_write(&self.write).await?;
         let mut pruned = Pruned::default();
         if let Some(before) = p.alert_payloads_before {
-            let done = sqlx::query(PRUNE_ALERT_PAYLOADS)
-                .bind(to_us(p.at))
-                .bind(to_us(before))
-                .bind(p.limit)
-                .execute(&mut *w.tx)
-                .await?;
-            pruned.alert_payloads = done.rows_affected();
+            pruned.alert_payloads = drop_payloads(&mut w.tx, before, p).await?;
         }
         if let Some(before) = p.delivery_attempts_before {
             let done = sqlx::query(PRUNE_NOTIFICATIONS).bind(to_us(before)).bind(p.limit).execute(&mut *w.tx).await?;
@@ -79,6 +73,39 @@ impl MaintenanceStore for StoreImpl {
     async fn stats(&self) -> Result<DbStats> {
         stats(&self.read).await
     }
+}
+
+/// Drops the details of the alerts [`OLD_PAYLOADS`] finds; the alert row
+/// (summary, labels, links, counts, instants) stays.
+///
+/// SQLite never merges pages that an `UPDATE` leaves nearly empty, so
+/// shrinking rows in place would free nothing: the file would keep its
+/// size and new rows would still go to new pages. It does merge on
+/// `DELETE`, so there the rows are deleted and written back without their
+/// details (same ids, one transaction), which returns the pages to the free
+/// list for new rows to reuse. PostgreSQL updates in place; vacuum reclaims
+/// the old row versions.
+async fn drop_payloads(tx: &mut Tx<'_>, before: DateTime<Utc>, p: &Prune) -> Result<u64> {
+    let at = to_us(p.at);
+    if !dialect::PRUNE_BY_REWRITE {
+        let sql = format!("UPDATE alerts SET details = '{{}}', details_pruned_at = $3 WHERE id IN ({OLD_PAYLOADS})");
+        let done =
+            sqlx::query(AssertSqlSafe(sql)).bind(to_us(before)).bind(p.limit).bind(at).execute(&mut **tx).await?;
+        return Ok(done.rows_affected());
+    }
+    let copy = format!("CREATE TEMP TABLE retention_alerts AS SELECT * FROM alerts WHERE id IN ({OLD_PAYLOADS})");
+    sqlx::query("DROP TABLE IF EXISTS temp.retention_alerts").execute(&mut **tx).await?;
+    sqlx::query(AssertSqlSafe(copy)).bind(to_us(before)).bind(p.limit).execute(&mut **tx).await?;
+    sqlx::query("UPDATE temp.retention_alerts SET details = '{}', details_pruned_at = $1")
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    let done = sqlx::query("DELETE FROM alerts WHERE id IN (SELECT id FROM temp.retention_alerts)")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO alerts SELECT * FROM temp.retention_alerts").execute(&mut **tx).await?;
+    sqlx::query("DROP TABLE temp.retention_alerts").execute(&mut **tx).await?;
+    Ok(done.rows_affected())
 }
 
 /// The statistics of the database `pool` reads from: sizes as the backend
