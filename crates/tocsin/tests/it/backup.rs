@@ -30,6 +30,21 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event() {
     let Load { acked, progress, tasks } = start_load(&server.url, 8);
     wait_for_acks(&acked, &progress, 300).await;
 
+    // `db stats` reads the live database beside the server.
+    let acked_so_far = acked.lock().unwrap().len();
+    let stats = tocsin(&["db", "stats"], &data, pg.as_ref()).await;
+    assert!(stats.status.success(), "{}", text(&stats.stderr));
+    let stats = text(&stats.stdout);
+    let backend = if pg.is_some() { "postgres" } else { "sqlite" };
+    assert!(stats.starts_with(&format!("backend: {backend}\nsize: ")), "{stats}");
+    let alerts: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("alerts "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no alerts row in:\n{stats}"));
+    assert!(alerts >= acked_so_far as u64, "{alerts} alerts listed, {acked_so_far} acknowledged before");
+
     let copy = dir.path().join("backups").join("tocsin-copy.db");
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     let copy_arg = copy.to_str().unwrap();
@@ -70,19 +85,6 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event() {
     assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
     assert_eq!(std::fs::read(&copy).unwrap(), first, "the refused backup left the file alone");
 
-    // `db stats` reads the live database beside the server.
-    let stats = tocsin(&["db", "stats"], &data, None).await;
-    assert!(stats.status.success(), "{}", text(&stats.stderr));
-    let stats = text(&stats.stdout);
-    assert!(stats.starts_with("backend: sqlite\nsize: "), "{stats}");
-    let alerts: u64 = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("alerts "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no alerts row in:\n{stats}"));
-    assert!(alerts >= before.len() as u64, "{alerts} alerts listed, {} acknowledged before", before.len());
-
     // Load goes on after the copy; then the server goes away.
     let seen = acked.lock().unwrap().len();
     wait_for_acks(&acked, &progress, seen + 50).await;
@@ -93,6 +95,8 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event() {
     // Restore as the README says: the copy becomes tocsin.db of a data directory.
     let restored = dir.path().join("restored");
     std::fs::create_dir_all(&restored).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&restored, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::copy(&copy, restored.join("tocsin.db")).unwrap();
     let server = spawn_binary(&restored, None).await;
     let stored = stored_keys(&server.url).await;
