@@ -1217,7 +1217,6 @@ fn retention_ages_are_positive_durations_or_off() {
     assert_eq!(
         errors(text),
         [
-            error(4, 3, "retention.audit", "unknown field `audit`, expected one of alert_payloads, delivery_attempts"),
             error(
                 2,
                 19,
@@ -1230,6 +1229,7 @@ fn retention_ages_are_positive_durations_or_off() {
                 "retention.delivery_attempts",
                 "expected a number at `forever` in `forever`; write for example `5m`; or write `off` to keep it forever"
             ),
+            error(4, 3, "retention.audit", "unknown field `audit`, expected one of alert_payloads, delivery_attempts"),
         ]
     );
 }
