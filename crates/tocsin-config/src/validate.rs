@@ -19,8 +19,8 @@ use tocsin_core::model::ADMIN_USER;
 use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
 };
-use tocsin_core::retention::Retention;
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, RuleError, effective_rules};
+use tocsin_core::retention::Retention;
 use tocsin_core::schedule::{self, Layer, Override, Restriction, Schedule};
 
 use crate::error::{Diagnostics, Pos, Problem};
@@ -646,9 +646,9 @@ impl Checker<'_> {
                 None => {}
                 Some(off) if off.value == RETENTION_OFF => *age = None,
                 Some(text) => {
-                    if let Some(parsed) = self.parsed(&base.key(name), text, |s| {
-                        parse_positive_duration(s).map_err(Problem::RetentionAge)
-                    }) {
+                    if let Some(parsed) = self
+                        .parsed(&base.key(name), text, |s| parse_positive_duration(s).map_err(Problem::RetentionAge))
+                    {
                         *age = Some(parsed);
                     }
                 }

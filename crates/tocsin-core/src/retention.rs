@@ -72,7 +72,10 @@ mod tests {
         assert!(!cut.is_off());
         assert!(Retention::OFF.cutoffs(now).is_off());
         let one = Retention { alert_payloads: None, delivery_attempts: Some(Duration::hours(1)) };
-        assert_eq!(one.cutoffs(now), Cutoffs { alert_payloads: None, delivery_attempts: Some(now - Duration::hours(1)) });
+        assert_eq!(
+            one.cutoffs(now),
+            Cutoffs { alert_payloads: None, delivery_attempts: Some(now - Duration::hours(1)) }
+        );
     }
 
     #[test]

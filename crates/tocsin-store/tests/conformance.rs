@@ -3078,7 +3078,8 @@ mod retention {
         assert_eq!(pruned, Pruned { alert_payloads: 1, notifications: 0, finished_work: 0 });
         assert_eq!(notification_ids(&ts, inc_recent).await.len(), 1);
         assert_eq!(alert(&ts, firing).await.details, json!({"mount": "/var", "used_pct": 91}));
-        let off = Prune { alert_payloads_before: None, delivery_attempts_before: None, ..prune(t(9_000), t(8_000), 100) };
+        let off =
+            Prune { alert_payloads_before: None, delivery_attempts_before: None, ..prune(t(9_000), t(8_000), 100) };
         assert_eq!(ts.prune(&off).await.unwrap(), Pruned::default());
         ts.finish().await;
     }

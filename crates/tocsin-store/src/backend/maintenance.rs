@@ -100,9 +100,8 @@ async fn drop_payloads(tx: &mut Tx<'_>, before: DateTime<Utc>, p: &Prune) -> Res
         .bind(at)
         .execute(&mut **tx)
         .await?;
-    let done = sqlx::query("DELETE FROM alerts WHERE id IN (SELECT id FROM temp.retention_alerts)")
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM alerts WHERE id IN (SELECT id FROM temp.retention_alerts)").execute(&mut **tx).await?;
     sqlx::query("INSERT INTO alerts SELECT * FROM temp.retention_alerts").execute(&mut **tx).await?;
     sqlx::query("DROP TABLE temp.retention_alerts").execute(&mut **tx).await?;
     Ok(done.rows_affected())

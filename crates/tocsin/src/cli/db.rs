@@ -122,7 +122,9 @@ fn put_in_place(temp: &Path, file: &Path, force: bool) -> Result<()> {
                 bail!("{} exists; pass --force to replace it", file.display())
             }
             // File systems without hard links: rename, which the check above guards.
-            Err(_) => std::fs::rename(temp, file).with_context(|| format!("cannot move the copy to {}", file.display()))?,
+            Err(_) => {
+                std::fs::rename(temp, file).with_context(|| format!("cannot move the copy to {}", file.display()))?
+            }
         }
     }
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {

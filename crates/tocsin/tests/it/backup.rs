@@ -75,7 +75,8 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_event() {
         let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the copy is readable by its owner only");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(copy.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(copy.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left behind: {leftovers:?}");
 
     // An existing file is kept unless --force says otherwise.

@@ -127,7 +127,10 @@ async fn resent_alerts_add_nothing_and_old_payloads_are_pruned() {
     }
     let pruning: Vec<_> = audit.iter().filter(|e| e.record.action == "retention.prune").collect();
     assert_eq!(pruning.len(), 1, "one batch, one audit entry");
-    assert_eq!((pruning[0].record.actor.as_str(), &pruning[0].record.details["alert_payloads"]), ("system", &json!(40)));
+    assert_eq!(
+        (pruning[0].record.actor.as_str(), &pruning[0].record.details["alert_payloads"]),
+        ("system", &json!(40))
+    );
     let metrics = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tocsin_retention_pruned_total{what=\"alert_payloads\"}"), "{metrics}");
     s.stop().await;
