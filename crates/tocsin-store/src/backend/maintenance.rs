@@ -83,8 +83,9 @@ impl MaintenanceStore for StoreImpl {
 /// size and new rows would still go to new pages. It does merge on
 /// `DELETE`, so there the rows are deleted and written back without their
 /// details (same ids, one transaction), which returns the pages to the free
-/// list for new rows to reuse. PostgreSQL updates in place; vacuum reclaims
-/// the old row versions.
+/// list for new rows to reuse. No table references `alerts` by a foreign
+/// key (a cascading one would make this delete more than it means to).
+/// PostgreSQL updates in place; vacuum reclaims the old row versions.
 async fn drop_payloads(tx: &mut Tx<'_>, before: DateTime<Utc>, p: &Prune) -> Result<u64> {
     let at = to_us(p.at);
     if !dialect::PRUNE_BY_REWRITE {
