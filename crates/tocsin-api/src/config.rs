@@ -34,6 +34,9 @@ pub struct ConfigChanges {
     pub escalation_policies: SectionChanges,
     /// The `notifications` settings differ (they take effect at restart).
     pub notifications_changed: bool,
+    /// The `retention` settings differ (in force within a pruning interval).
+    #[serde(default)]
+    pub retention_changed: bool,
 }
 
 /// What applying a file would change; nothing was changed.

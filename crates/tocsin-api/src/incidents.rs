@@ -76,7 +76,8 @@ pub struct Alert {
     pub severity: Severity,
     pub source: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// Whatever the sender attached, as sent.
+    /// Whatever the sender attached, as sent; `{}` once retention dropped
+    /// it (`retention.alert_payloads` after the incident resolved).
     pub details: serde_json::Value,
     pub links: Vec<Link>,
     pub first_seen: DateTime<Utc>,

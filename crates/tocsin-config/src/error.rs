@@ -187,6 +187,8 @@ pub(crate) enum Problem {
     Duration(DurationError),
     #[error("{0}; or write `off` for no acknowledgement timeout")]
     AckTimeout(DurationError),
+    #[error("{0}; or write `off` to keep it forever")]
+    RetentionAge(DurationError),
     #[error("a turn is a whole number of hours, days or weeks, like `12h`, `1d` or `1w`; found `{}`", Shown(.found))]
     Turn { found: String },
     #[error(

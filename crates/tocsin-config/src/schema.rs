@@ -14,7 +14,8 @@ use crate::error::{Diagnostics, Pos, Problem};
 use crate::path::Path;
 use crate::yaml::{ImplicitKind, Node, pos, text_of};
 
-const DOCUMENT_FIELDS: &[&str] = &["teams", "users", "services", "schedules", "escalation_policies", "notifications"];
+const DOCUMENT_FIELDS: &[&str] =
+    &["teams", "users", "services", "schedules", "escalation_policies", "notifications", "retention"];
 const TEAM_FIELDS: &[&str] = &["id", "name", "members"];
 const USER_FIELDS: &[&str] = &["id", "name", "email", "role", "time_zone", "contact_methods", "notification_rules"];
 const CONTACT_METHOD_FIELDS: &[&str] = &["id", "kind", "url", "address"];
@@ -31,6 +32,7 @@ const LEVEL_FIELDS: &[&str] = &["targets", "escalate_after"];
 const TARGET_FIELDS: &[&str] = &["user", "schedule"];
 const NOTIFICATIONS_FIELDS: &[&str] = &["smtp", "public_url", "webhook_secret", "ack_link_ttl", "rate_limit"];
 const RATE_LIMIT_FIELDS: &[&str] = &["messages", "window"];
+const RETENTION_FIELDS: &[&str] = &["alert_payloads", "delivery_attempts"];
 const SMTP_FIELDS: &[&str] = &["host", "port", "from", "username", "password", "starttls"];
 
 /// A string value and where it was written.
@@ -89,6 +91,7 @@ pub(crate) struct Document {
     pub(crate) schedules: Section<Schedule>,
     pub(crate) escalation_policies: Section<Policy>,
     pub(crate) notifications: Notifications,
+    pub(crate) retention: Retention,
 }
 
 #[derive(Debug)]
@@ -253,6 +256,14 @@ pub(crate) struct Notifications {
     pub(crate) rate_limit: Option<Entry<RateLimit>>,
 }
 
+/// The optional `retention` mapping: an age (a duration, or `off`) per kind
+/// of data; absent fields keep their defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Retention {
+    pub(crate) alert_payloads: Option<Text>,
+    pub(crate) delivery_attempts: Option<Text>,
+}
+
 #[derive(Debug)]
 pub(crate) struct RateLimit {
     pub(crate) messages: Text,
@@ -288,6 +299,7 @@ pub(crate) fn read(root: &Spanned<Node>, source: &str, diagnostics: &mut Diagnos
         schedules: reader.list(&fields, "schedules", Reader::schedule),
         escalation_policies: reader.list(&fields, "escalation_policies", Reader::policy),
         notifications: reader.notifications(&fields),
+        retention: reader.retention(&fields),
     }
 }
 
@@ -693,6 +705,20 @@ impl Reader<'_> {
             webhook_secret: self.optional_text(&fields, "webhook_secret"),
             ack_link_ttl: self.optional_text(&fields, "ack_link_ttl"),
             rate_limit,
+        }
+    }
+
+    /// The optional `retention` mapping; `null` means not set.
+    fn retention(&mut self, document: &Fields<'_>) -> Retention {
+        let Some(node) = document.non_null("retention") else {
+            return Retention::default();
+        };
+        let Some(fields) = self.mapping(node, document.path.key("retention"), RETENTION_FIELDS) else {
+            return Retention::default();
+        };
+        Retention {
+            alert_payloads: self.optional_text(&fields, "alert_payloads"),
+            delivery_attempts: self.optional_text(&fields, "delivery_attempts"),
         }
     }
 

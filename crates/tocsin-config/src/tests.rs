@@ -100,6 +100,7 @@ fn example_catalog() -> Catalog {
         schedules: vec![example_primary(), example_weekend()],
         escalation_policies: vec![checkout_policy("bob")],
         notifications: smtp_on_2525(),
+        retention: tocsin_core::retention::Retention::default(),
     }
 }
 
@@ -437,7 +438,7 @@ fn unknown_fields_are_reported_at_the_key() {
                 5,
                 1,
                 "owners",
-                "unknown field `owners`, expected one of teams, users, services, schedules, escalation_policies, notifications"
+                "unknown field `owners`, expected one of teams, users, services, schedules, escalation_policies, notifications, retention"
             ),
         ]
     );
@@ -1197,6 +1198,40 @@ fn ack_timeout_defaults_to_30_minutes_and_may_be_off() {
     );
     let timeouts: Vec<Option<Duration>> = parsed.services.iter().map(|s| s.ack_timeout).collect();
     assert_eq!(timeouts, [Some(Duration::minutes(30)), None, Some(Duration::seconds(90))]);
+}
+
+#[test]
+fn retention_defaults_may_be_changed_or_turned_off() {
+    use tocsin_core::retention::Retention;
+    assert_eq!(catalog("teams: []\n").retention, Retention::default());
+    let parsed = catalog("retention:\n  alert_payloads: 7d\n  delivery_attempts: off\n");
+    assert_eq!(parsed.retention, Retention { alert_payloads: Some(Duration::days(7)), delivery_attempts: None });
+    let parsed = catalog("retention: { delivery_attempts: 12h }\n");
+    assert_eq!(parsed.retention.alert_payloads, Retention::default().alert_payloads);
+    assert_eq!(parsed.retention.delivery_attempts, Some(Duration::hours(12)));
+}
+
+#[test]
+fn retention_ages_are_positive_durations_or_off() {
+    let text = "retention:\n  alert_payloads: 0d\n  delivery_attempts: forever\n  audit: 1d\n";
+    assert_eq!(
+        errors(text),
+        [
+            error(
+                2,
+                19,
+                "retention.alert_payloads",
+                "duration must be greater than zero, got `0d`; or write `off` to keep it forever"
+            ),
+            error(
+                3,
+                22,
+                "retention.delivery_attempts",
+                "expected a number at `forever` in `forever`; write for example `5m`; or write `off` to keep it forever"
+            ),
+            error(4, 3, "retention.audit", "unknown field `audit`, expected one of alert_payloads, delivery_attempts"),
+        ]
+    );
 }
 
 #[test]

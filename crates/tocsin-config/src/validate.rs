@@ -20,6 +20,7 @@ use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
 };
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, RuleError, effective_rules};
+use tocsin_core::retention::Retention;
 use tocsin_core::schedule::{self, Layer, Override, Restriction, Schedule};
 
 use crate::error::{Diagnostics, Pos, Problem};
@@ -33,6 +34,8 @@ const KEY_MIN_CHARS: usize = 16;
 const KEY_MAX_CHARS: usize = 128;
 /// `ack_timeout: off`: acknowledgements hold until resolve.
 const ACK_TIMEOUT_OFF: &str = "off";
+/// A retention age of `off`: kept forever.
+const RETENTION_OFF: &str = "off";
 /// The id of the one-level policies built to run the domain's level checks
 /// on each level separately (the policy's own id is checked on its own).
 const PROBE_POLICY_ID: &str = "probe";
@@ -54,7 +57,8 @@ pub(crate) fn validate(document: &Document, diagnostics: &mut Diagnostics) -> Ca
     let escalation_policies = check.policies(&document.escalation_policies.entries, &known);
     let (services, integrations) = check.services(&document.services.entries, &known);
     let notifications = check.notifications(&document.notifications);
-    Catalog { teams, users, services, integrations, schedules, escalation_policies, notifications }
+    let retention = check.retention(&document.retention);
+    Catalog { teams, users, services, integrations, schedules, escalation_policies, notifications, retention }
 }
 
 /// The ids each kind of reference may name; `None` when the list they come
@@ -624,6 +628,30 @@ impl Checker<'_> {
                 .parsed(&path.key("window"), &value.window, |s| parse_positive_duration(s).map_err(Problem::Duration));
             if let (Some(messages), Some(window)) = (messages, window) {
                 out.rate_limit = RateLimit { messages: u32::try_from(messages).unwrap_or(u32::MAX), window };
+            }
+        }
+        out
+    }
+
+    /// Each age is a positive duration or `off`; an absent one keeps its default.
+    fn retention(&mut self, retention: &schema::Retention) -> Retention {
+        let base = Path::root().key("retention");
+        let mut out = Retention::default();
+        let fields = [
+            ("alert_payloads", &retention.alert_payloads, &mut out.alert_payloads),
+            ("delivery_attempts", &retention.delivery_attempts, &mut out.delivery_attempts),
+        ];
+        for (name, text, age) in fields {
+            match text {
+                None => {}
+                Some(off) if off.value == RETENTION_OFF => *age = None,
+                Some(text) => {
+                    if let Some(parsed) = self
+                        .parsed(&base.key(name), text, |s| parse_positive_duration(s).map_err(Problem::RetentionAge))
+                    {
+                        *age = Some(parsed);
+                    }
+                }
             }
         }
         out

@@ -49,6 +49,8 @@ pub struct CatalogDiff {
     /// Server-wide notification settings (SMTP relay, public URL, signing
     /// secret, link lifetime, rate limit) differ.
     pub notifications_changed: bool,
+    /// How long data of resolved incidents is kept differs.
+    pub retention_changed: bool,
 }
 
 impl CatalogDiff {
@@ -61,6 +63,7 @@ impl CatalogDiff {
             schedules: SectionDiff::of(&old.schedules, &new.schedules, |s| &s.id),
             escalation_policies: SectionDiff::of(&old.escalation_policies, &new.escalation_policies, |p| &p.id),
             notifications_changed: old.notifications != new.notifications,
+            retention_changed: old.retention != new.retention,
         }
     }
 
@@ -77,7 +80,7 @@ impl CatalogDiff {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.notifications_changed && self.sections().iter().all(|(_, s)| s.is_empty())
+        !self.notifications_changed && !self.retention_changed && self.sections().iter().all(|(_, s)| s.is_empty())
     }
 
     /// One line for logs and audit: `services: 1 added, 2 changed; users: 1 removed`.
@@ -97,6 +100,9 @@ impl CatalogDiff {
             .collect();
         if self.notifications_changed {
             parts.push("notifications: changed".into());
+        }
+        if self.retention_changed {
+            parts.push("retention: changed".into());
         }
         if parts.is_empty() { "no changes".into() } else { parts.join("; ") }
     }
@@ -152,5 +158,14 @@ mod tests {
         let summary = diff.summary();
         assert_eq!(summary, "integrations: 1 changed; notifications: changed");
         assert!(!summary.contains("key"), "keys are never shown");
+    }
+
+    #[test]
+    fn a_retention_change_is_a_change() {
+        let old = Catalog::default();
+        let new = Catalog { retention: crate::retention::Retention::OFF, ..Catalog::default() };
+        let diff = CatalogDiff::between(&old, &new);
+        assert!(diff.retention_changed && !diff.is_empty());
+        assert_eq!(diff.summary(), "retention: changed");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::escalation::Policy;
 use crate::model::{Catalog, Notifications, Service, Team, User};
+use crate::retention::Retention;
 use crate::schedule::{Override, Schedule};
 
 #[derive(Debug, Clone, Default)]
@@ -19,6 +20,7 @@ pub struct Directory {
     pub schedules: Vec<Schedule>,
     pub policies: Vec<Policy>,
     pub notifications: Notifications,
+    pub retention: Retention,
 }
 
 impl Directory {
@@ -31,6 +33,7 @@ impl Directory {
             schedules: catalog.schedules.clone(),
             policies: catalog.escalation_policies.clone(),
             notifications: catalog.notifications.clone(),
+            retention: catalog.retention,
         }
     }
 

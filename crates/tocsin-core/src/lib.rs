@@ -25,6 +25,7 @@ pub mod notify;
 pub mod oncall;
 pub mod paging;
 pub mod ratelimit;
+pub mod retention;
 pub mod schedule;
 pub mod secret_box;
 pub mod timeline;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 use crate::escalation::Policy;
 use crate::notify::rules::{ContactMethod, Rule};
+use crate::retention::Retention;
 use crate::schedule::Schedule;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +232,8 @@ pub struct Catalog {
     /// targets name declared users and schedules.
     pub escalation_policies: Vec<Policy>,
     pub notifications: Notifications,
+    /// How long data of resolved incidents is kept.
+    pub retention: Retention,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
-//! [`SecretStore`]),
+//! [`SecretStore`], [`MaintenanceStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -16,6 +16,7 @@ mod catalog;
 mod codec;
 mod incidents;
 mod intake;
+mod maintenance;
 mod outbox;
 mod page;
 mod paging;
@@ -32,6 +33,7 @@ pub use catalog::{
 };
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
 pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
+pub use maintenance::{DbStats, MaintenanceStore, Prune, Pruned, TableStats};
 pub use outbox::{DELIVER_NOW, FOLLOW_UP, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priority};
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, cursor};
 pub use paging::{
@@ -86,6 +88,7 @@ pub trait Store:
     + PagingStore
     + AuditStore
     + SecretStore
+    + MaintenanceStore
     + Send
     + Sync
 {
@@ -178,6 +181,19 @@ pub async fn open(url_or_path: &str) -> Result<Arc<dyn Store>> {
             Ok(Arc::new(postgres::PgStore::connect(&url).await?))
         }
         Location::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path).await?)),
+    }
+}
+
+/// The size and row counts of the database a URL or path names (see
+/// [`Location::parse`]), read without migrating or writing anything, so it
+/// can look at a database a server is using.
+pub async fn stats(url_or_path: &str) -> Result<DbStats> {
+    match Location::parse(url_or_path)? {
+        Location::Postgres(url) => {
+            probe_postgres(&url).await?;
+            postgres::stats(&url).await
+        }
+        Location::Sqlite(path) => sqlite::stats(&path).await,
     }
 }
 

@@ -35,6 +35,30 @@ mod dialect {
         "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1), setval(pg_get_serial_sequence('alerts', 'id'), $2)",
     );
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
+    /// Retention drops alert details with an update (vacuum reclaims space).
+    pub const PRUNE_BY_REWRITE: bool = false;
+
+    /// The database's size on disk and each table's with its indexes and
+    /// TOAST data. Free space is PostgreSQL's own business (vacuum).
+    pub async fn sizes(pool: &sqlx::Pool<super::Db>) -> crate::Result<crate::maintenance::Sizes> {
+        let used: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(pool).await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tablename::text, pg_total_relation_size(format('%I.%I', schemaname, tablename)::regclass) \
+             FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename",
+        )
+        .fetch_all(pool)
+        .await?;
+        let tables = rows.into_iter().map(|(name, bytes)| (name, Some(u64::try_from(bytes).unwrap_or(0)))).collect();
+        Ok(crate::maintenance::Sizes { used_bytes: u64::try_from(used).unwrap_or(0), free_bytes: None, tables })
+    }
+}
+
+/// The size and row counts of the database at `url`, without migrating it.
+pub async fn stats(url: &str) -> Result<crate::DbStats> {
+    let pool = PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+    let stats = backend::stats(&pool).await;
+    pool.close().await;
+    stats
 }
 
 impl backend::StoreImpl {

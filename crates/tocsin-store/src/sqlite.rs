@@ -35,6 +35,39 @@ mod dialect {
     /// Moves identity sequences past ids that bulk inserts assigned explicitly.
     pub const SYNC_ID_SEQUENCES: Option<&str> = None;
     pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
+    /// Retention drops alert details by deleting and re-inserting the rows
+    /// (SQLite merges emptied pages on delete, never on update).
+    pub const PRUNE_BY_REWRITE: bool = true;
+
+    /// Pages in use and free, and each table's pages with its indexes from
+    /// `dbstat` (compiled into the bundled SQLite; `None` if missing).
+    pub async fn sizes(pool: &sqlx::Pool<super::Db>) -> crate::Result<crate::maintenance::Sizes> {
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?;
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(pool).await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(pool).await?;
+        let bytes = |n: i64| u64::try_from(n.saturating_mul(page_size)).unwrap_or(0);
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await?;
+        let by_table: std::collections::HashMap<String, i64> = sqlx::query_as(
+            "SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat d JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name",
+        )
+        .fetch_all(pool)
+        .await
+        .map(|rows: Vec<(String, i64)>| rows.into_iter().collect())
+        .unwrap_or_default();
+        let dbstat = !by_table.is_empty();
+        let tables = names
+            .into_iter()
+            .map(|name| {
+                let size = dbstat.then(|| by_table.get(&name).copied().map_or(0, |n| u64::try_from(n).unwrap_or(0)));
+                (name, size)
+            })
+            .collect();
+        Ok(crate::maintenance::Sizes { used_bytes: bytes(pages - free), free_bytes: Some(bytes(free)), tables })
+    }
 }
 
 impl backend::StoreImpl {
@@ -65,6 +98,39 @@ impl backend::StoreImpl {
             .await?;
         Self::from_pools(read, write).await
     }
+}
+
+/// A read-only connection pool on an existing database file, for looking
+/// at it beside a running server: no migrations, no writes, no file created.
+async fn open_read_only(path: &Path) -> Result<sqlx::SqlitePool> {
+    if !path.is_file() {
+        return Err(crate::StoreError::Location(format!("there is no database file at {}", path.display())));
+    }
+    let options = SqliteConnectOptions::new().filename(path).read_only(true).busy_timeout(Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
+}
+
+/// The size and row counts of the database file at `path`, read-only.
+pub async fn stats(path: &Path) -> Result<crate::DbStats> {
+    let pool = open_read_only(path).await?;
+    let stats = backend::stats(&pool).await;
+    pool.close().await;
+    stats
+}
+
+/// Writes a consistent copy of the database at `db` into `target`, which
+/// must not exist or be empty, while other connections go on writing:
+/// `VACUUM INTO` reads one snapshot (WAL readers never block writers) and
+/// writes a compact copy without the write-ahead log. The caller makes it
+/// durable and puts it in place.
+pub async fn backup(db: &Path, target: &Path) -> Result<()> {
+    let pool = open_read_only(db).await?;
+    let target = target
+        .to_str()
+        .ok_or_else(|| crate::StoreError::Location(format!("{} is not a UTF-8 path", target.display())))?;
+    let done = sqlx::query("VACUUM INTO $1").bind(target).execute(&pool).await;
+    pool.close().await;
+    done.map(|_| ()).map_err(Into::into)
 }
 
 /// The database holds every incident, token hash and (unless a secret key

@@ -2949,3 +2949,170 @@ fn with_database_replaces_only_the_database_name() {
     assert_eq!(with_database("postgres://u:p@h/postgres?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
     assert_eq!(with_database("postgresql://h:5432", "x"), "postgresql://h:5432/x");
 }
+
+// ===========================================================================
+// Retention and statistics
+// ===========================================================================
+
+mod retention {
+    use super::*;
+    use tocsin_store::{Prune, Pruned};
+
+    /// Claims every item due by `at` and completes it at `at`; returns how many.
+    async fn finish_work_due(store: &TestStore, at: DateTime<Utc>) -> u64 {
+        let mut done = 0;
+        loop {
+            let items = store.claim_outbox("retention", at, at + Duration::seconds(30), 100).await.unwrap();
+            if items.is_empty() {
+                return done;
+            }
+            for item in items {
+                store.complete_outbox(item.id, "retention", at).await.unwrap();
+                done += 1;
+            }
+        }
+    }
+
+    async fn rows(store: &TestStore, table: &str) -> u64 {
+        let stats = store.stats().await.unwrap();
+        stats.tables.iter().find(|t| t.name == table).unwrap_or_else(|| panic!("no table {table}")).rows
+    }
+
+    async fn notification_ids(store: &TestStore, incident_id: i64) -> Vec<i64> {
+        store.incident_notifications(incident_id).await.unwrap().into_iter().map(|n| n.id).collect()
+    }
+
+    fn prune(at: DateTime<Utc>, before: DateTime<Utc>, limit: i64) -> Prune {
+        Prune { at, alert_payloads_before: Some(before), delivery_attempts_before: Some(before), limit }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn prune_takes_exactly_the_old_data_of_resolved_incidents() {
+        let (ts, fx) = with_catalog().await;
+        // Two incidents resolved long ago, one resolved lately, one still open.
+        let (old_a, inc_a) = open(&ts, &fx.api, "old-a", t(0)).await;
+        let (old_b, inc_b) = open(&ts, &fx.api, "old-b", t(0)).await;
+        let (recent, inc_recent) = open(&ts, &fx.api, "recent", t(0)).await;
+        let (firing, inc_firing) = open(&ts, &fx.api, "firing", t(0)).await;
+        // Pages: sent for each, plus one still pending for an old incident.
+        let mut step = EngineStep { at: t(10), ..Default::default() };
+        for inc in [inc_a, inc_b, inc_recent, inc_firing] {
+            step.notifications.push(new_notification(inc, "alice", "hook", 1, t(10)));
+        }
+        step.notifications.push(new_notification(inc_a, "alice", "mail", 1, t(20)));
+        ts.apply_step(&step).await.unwrap();
+        let mut sent = EngineStep { at: t(11), ..Default::default() };
+        for inc in [inc_a, inc_b, inc_recent, inc_firing] {
+            let hook = store_notification(&ts, inc, "hook").await;
+            sent.notification_updates.push(notification_update(hook, "sent", 1, Some(t(11)), None));
+        }
+        ts.apply_step(&sent).await.unwrap();
+        let early_work = finish_work_due(&ts, t(15)).await;
+        assert!(early_work >= 8, "4 incidents opened and 4 pages sent: {early_work}");
+        ingest_one(&ts, &fx.api, resolve("old-a"), t(100)).await;
+        ingest_one(&ts, &fx.api, resolve("old-b"), t(100)).await;
+        ingest_one(&ts, &fx.api, trigger("firing", "still failing"), t(200)).await;
+        ingest_one(&ts, &fx.api, resolve("recent"), t(5_000)).await;
+        let late_work = finish_work_due(&ts, t(5_000)).await;
+        assert!(late_work >= 3, "three incidents resolved: {late_work}");
+        assert_eq!(incident(&ts, inc_a).await.status, IncidentStatus::Resolved);
+
+        let outbox_before = rows(&ts, "outbox").await;
+        let notifications_before = rows(&ts, "notifications").await;
+        let alerts_before = [alert(&ts, old_a).await, alert(&ts, old_b).await];
+        let audit_before = audit_entries(&ts).await.len();
+        // Batches of one: each kind comes back full while more is waiting.
+        let mut total = Pruned::default();
+        let mut batches = 0;
+        loop {
+            let pruned = ts.prune(&prune(t(6_000), t(1_000), 1)).await.unwrap();
+            if pruned.total() == 0 {
+                break;
+            }
+            assert!(pruned.full(1), "{pruned:?}");
+            total.alert_payloads += pruned.alert_payloads;
+            total.notifications += pruned.notifications;
+            total.finished_work += pruned.finished_work;
+            batches += 1;
+            assert!(batches <= 100, "pruning does not end");
+        }
+        assert_eq!(
+            total,
+            Pruned { alert_payloads: 2, notifications: 2, finished_work: early_work },
+            "the old incidents' payloads and sent pages, and the work finished before the cutoff"
+        );
+
+        // The old incidents keep everything but their alerts' details.
+        for ((alert_id, inc), before) in [(old_a, inc_a), (old_b, inc_b)].into_iter().zip(alerts_before) {
+            assert_ne!(before.details, json!({}));
+            assert_eq!(alert(&ts, alert_id).await, Alert { details: json!({}), ..before }, "only the details go");
+            assert_eq!(incident(&ts, inc).await.status, IncidentStatus::Resolved);
+            assert_eq!(timeline_kinds(&ts, inc).await, ["opened", "alert_resolved", "resolved"]);
+        }
+        let pending: Vec<String> =
+            ts.incident_notifications(inc_a).await.unwrap().into_iter().map(|n| n.status).collect();
+        assert_eq!(pending, ["pending"], "a page still pending is never pruned");
+        assert!(notification_ids(&ts, inc_b).await.is_empty());
+        // The recent and the open incident keep all of it.
+        for (alert_id, inc) in [(recent, inc_recent), (firing, inc_firing)] {
+            assert_eq!(alert(&ts, alert_id).await.details, json!({"mount": "/var", "used_pct": 91}));
+            assert_eq!(notification_ids(&ts, inc).await.len(), 1);
+        }
+        assert_eq!(rows(&ts, "outbox").await, outbox_before - early_work);
+        assert_eq!(rows(&ts, "notifications").await, notifications_before - 2);
+
+        // One audit entry per batch that removed something, by the system.
+        let audit = audit_entries(&ts).await;
+        assert_eq!(audit.len(), audit_before + batches);
+        let pruning = audit_with_action(&ts, "retention.prune").await;
+        assert_eq!(pruning.len(), batches);
+        assert!(pruning.iter().all(|e| e.record.actor == SYSTEM && e.record.at == t(6_000)));
+        let sum = |key: &str| pruning.iter().map(|e| e.record.details[key].as_u64().unwrap()).sum::<u64>();
+        assert_eq!((sum("alert_payloads"), sum("notifications"), sum("finished_work")), (2, 2, early_work));
+        assert_chain(&audit);
+
+        // Once the recent incident is old enough too, its share goes; a
+        // kind that is off is left alone.
+        let payloads_only = Prune { delivery_attempts_before: None, ..prune(t(9_000), t(8_000), 100) };
+        let pruned = ts.prune(&payloads_only).await.unwrap();
+        assert_eq!(pruned, Pruned { alert_payloads: 1, notifications: 0, finished_work: 0 });
+        assert_eq!(notification_ids(&ts, inc_recent).await.len(), 1);
+        assert_eq!(alert(&ts, firing).await.details, json!({"mount": "/var", "used_pct": 91}));
+        let off =
+            Prune { alert_payloads_before: None, delivery_attempts_before: None, ..prune(t(9_000), t(8_000), 100) };
+        assert_eq!(ts.prune(&off).await.unwrap(), Pruned::default());
+        ts.finish().await;
+    }
+
+    async fn store_notification(store: &TestStore, incident_id: i64, method: &str) -> i64 {
+        let all = store.incident_notifications(incident_id).await.unwrap();
+        all.into_iter().find(|n| n.contact_method == method).unwrap_or_else(|| panic!("no {method} page")).id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stats_count_every_table_and_a_resend_adds_no_rows() {
+        let (ts, fx) = with_catalog().await;
+        open(&ts, &fx.api, "resent", t(0)).await;
+        let before = ts.stats().await.unwrap();
+        assert_eq!(before.backend, ts.backend());
+        assert!(before.used_bytes > 0);
+        assert_eq!(before.free_bytes.is_some(), !ts.is_postgres());
+        let names: Vec<&str> = before.tables.iter().map(|t| t.name.as_str()).collect();
+        for table in ["alerts", "incidents", "timeline", "audit_log", "outbox", "notifications"] {
+            assert!(names.contains(&table), "{table} missing from {names:?}");
+        }
+        let count = |stats: &tocsin_store::DbStats, table: &str| {
+            stats.tables.iter().find(|t| t.name == table).map(|t| (t.rows, t.bytes.is_some())).unwrap()
+        };
+        assert_eq!(count(&before, "alerts"), (1, true));
+        assert_eq!(count(&before, "incidents"), (1, true));
+        // A re-sent alert that is still firing updates its row and nothing else.
+        for i in 1..=20 {
+            ingest_one(&ts, &fx.api, trigger("resent", "still failing"), t(i)).await;
+        }
+        let after = ts.stats().await.unwrap();
+        let counts = |s: &tocsin_store::DbStats| s.tables.iter().map(|t| (t.name.clone(), t.rows)).collect::<Vec<_>>();
+        assert_eq!(counts(&after), counts(&before), "re-sends added rows");
+        ts.finish().await;
+    }
+}

@@ -1,10 +1,11 @@
 //! The `tocsin` server assembly: opens the store, applies config, starts the
-//! engine and the HTTP listener, and shuts them down in order. The binary's
+//! engine, the HTTP listener and retention, and shuts them down in order. The binary's
 //! `serve` command and the integration tests both start servers through
 //! [`serve::start`].
 
 pub mod connections;
 pub mod probes;
+pub mod retention;
 pub mod serve;
 
 /// `1 incident`, `2 incidents`, `0 incidents`: a count with the word that

@@ -1,5 +1,6 @@
-//! `tocsin`: the server (`serve`, `migrate`), config tooling
-//! (`config validate|plan|apply`) and an API client for people and scripts.
+//! `tocsin`: the server (`serve`, `migrate`), the database on its host
+//! (`db stats`, `backup`), config tooling (`config validate|plan|apply`) and
+//! an API client for people and scripts.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -49,6 +50,12 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(StorageArgs),
+    /// The database itself, on the server's host (no API token needed).
+    #[command(subcommand)]
+    Db(DbCmd),
+    /// Copy the embedded SQLite database to FILE while the server runs
+    /// (PostgreSQL: use pg_dump).
+    Backup(BackupArgs),
     /// Config-as-code tooling.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -90,6 +97,26 @@ struct StorageArgs {
     /// sqlite:///abs/file.db or sqlite:relative.db another SQLite file.
     #[arg(long, env = "TOCSIN_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DbCmd {
+    /// Size of the database and rows (and bytes) per table. Opens the
+    /// database that `serve` with the same --data-dir or --database-url
+    /// uses, read-only, so it is safe beside a running server.
+    Stats(StorageArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// Where to write the copy; written to a temporary file beside it first
+    /// and renamed when complete, readable by its owner only.
+    file: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(clap::Args)]
@@ -215,6 +242,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("migrations applied ({})", store.backend());
             store.close().await;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Db(DbCmd::Stats(args)) => {
+            cli::run_db_stats(args.database_url.as_deref(), &args.data_dir).await.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Backup(args) => {
+            let storage = &args.storage;
+            cli::run_backup(storage.database_url.as_deref(), &storage.data_dir, &args.file, args.force)
+                .await
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Config(ConfigCmd::Validate { file, output }) => Ok(exit(cli::run_validate(&file, output)?)),
         Command::Config(ConfigCmd::Plan(c)) => Ok(exit(cli::run_config_plan(&c.opts, &c.args.file).await?)),

@@ -79,6 +79,7 @@ pub struct Running {
     health: Option<crate::probes::HealthListener>,
     engine: Arc<Engine>,
     engine_task: Option<JoinHandle<()>>,
+    retention_task: Option<JoinHandle<()>>,
     config_task: JoinHandle<()>,
     stop_engine: watch::Sender<bool>,
     app: App,
@@ -276,6 +277,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     ));
     let engine = Arc::new(engine);
     let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped.clone())));
+    let retention_task = cfg.run_engine.then(|| {
+        let directory = app.live_directory().clone();
+        tokio::spawn(crate::retention::run(store.clone(), directory, cfg.clock.clone(), stopped.clone()))
+    });
     let config_task = tokio::spawn(follow_config(app.clone(), stopped));
     tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), health = ?health.as_ref().map(|h| h.addr), "tocsin listening");
     Ok(Running {
@@ -289,6 +294,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         health,
         engine,
         engine_task,
+        retention_task,
         config_task,
         stop_engine,
         app,
@@ -332,6 +338,9 @@ impl Running {
             let _ = task.await;
         }
         let _ = self.config_task.await;
+        if let Some(task) = self.retention_task {
+            let _ = task.await;
+        }
         self.store.close().await;
         match served {
             Ok(Ok(())) => Ok(()),

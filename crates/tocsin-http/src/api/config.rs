@@ -39,7 +39,16 @@ fn section(s: SectionDiff) -> wire::SectionChanges {
 }
 
 fn changes(d: CatalogDiff) -> wire::ConfigChanges {
-    let CatalogDiff { teams, users, services, integrations, schedules, escalation_policies, notifications_changed } = d;
+    let CatalogDiff {
+        teams,
+        users,
+        services,
+        integrations,
+        schedules,
+        escalation_policies,
+        notifications_changed,
+        retention_changed,
+    } = d;
     wire::ConfigChanges {
         teams: section(teams),
         users: section(users),
@@ -48,6 +57,7 @@ fn changes(d: CatalogDiff) -> wire::ConfigChanges {
         schedules: section(schedules),
         escalation_policies: section(escalation_policies),
         notifications_changed,
+        retention_changed,
     }
 }
 

@@ -17,10 +17,13 @@ mod bulk;
 mod catalog;
 mod incidents;
 mod intake;
+mod maintenance;
 mod outbox;
 mod paging;
 mod schedules;
 mod secrets;
+
+pub(super) use maintenance::stats;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

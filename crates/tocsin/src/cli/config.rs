@@ -107,6 +107,9 @@ fn render_changes(changes: &ConfigChanges) -> String {
     if changes.notifications_changed {
         out.push_str("  ~ notifications\n");
     }
+    if changes.retention_changed {
+        out.push_str("  ~ retention\n");
+    }
     out
 }
 

@@ -9,13 +9,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-struct Proc {
-    child: Child,
-    url: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 /// Starts `tocsin serve` on a free port and waits for its "listening" line.
-async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
+pub(crate) async fn spawn_binary(data_dir: &std::path::Path, pg: Option<&PgDb>) -> Proc {
     spawn_with_config(data_dir, pg, &example_config()).await
 }
 
@@ -51,17 +51,17 @@ async fn spawn_with_config(data_dir: &std::path::Path, pg: Option<&PgDb>, config
 }
 
 /// Concurrent senders and what they saw acknowledged.
-struct Load {
+pub(crate) struct Load {
     /// Dedup keys that were answered 202.
-    acked: Arc<Mutex<BTreeSet<String>>>,
+    pub(crate) acked: Arc<Mutex<BTreeSet<String>>>,
     /// Notified after every acknowledgement.
-    progress: Arc<Notify>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub(crate) progress: Arc<Notify>,
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Sends PagerDuty triggers from `workers` concurrent clients until the
 /// server goes away.
-fn start_load(url: &str, workers: usize) -> Load {
+pub(crate) fn start_load(url: &str, workers: usize) -> Load {
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let progress = Arc::new(Notify::new());
     let mut tasks = Vec::new();
@@ -87,7 +87,7 @@ fn start_load(url: &str, workers: usize) -> Load {
     Load { acked, progress, tasks }
 }
 
-async fn wait_for_acks(acked: &Mutex<BTreeSet<String>>, progress: &Notify, at_least: usize) {
+pub(crate) async fn wait_for_acks(acked: &Mutex<BTreeSet<String>>, progress: &Notify, at_least: usize) {
     loop {
         let notified = progress.notified();
         if acked.lock().unwrap().len() >= at_least {
@@ -98,7 +98,7 @@ async fn wait_for_acks(acked: &Mutex<BTreeSet<String>>, progress: &Notify, at_le
 }
 
 /// Every alert key stored, following cursors.
-async fn stored_keys(url: &str) -> BTreeSet<String> {
+pub(crate) async fn stored_keys(url: &str) -> BTreeSet<String> {
     let client = tocsin_client::Client::new(url, Some(ADMIN)).unwrap();
     let mut keys = BTreeSet::new();
     let mut cursor = None;
@@ -118,7 +118,7 @@ async fn stored_keys(url: &str) -> BTreeSet<String> {
     }
 }
 
-async fn stop_load(tasks: Vec<tokio::task::JoinHandle<()>>) {
+pub(crate) async fn stop_load(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         // A worker ends when its connection fails; a panic is a test failure.
         t.await.unwrap();

@@ -180,6 +180,11 @@ impl TestServer {
         self.running.as_ref().unwrap().tick().await.unwrap()
     }
 
+    /// The running server, for tests that reach past the API (store, app).
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
     /// The address the server listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.running.as_ref().unwrap().addr

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod backup;
 mod cli;
 mod config;
 mod crash;
@@ -13,5 +14,6 @@ mod ingest;
 mod oncall_feeds;
 mod overload;
 mod paging;
+mod retention;
 mod serve;
 mod tls;
