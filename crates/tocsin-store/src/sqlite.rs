@@ -50,11 +50,15 @@ impl backend::StoreImpl {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // Connections are local and never go stale: skip the ping sqlx would
-        // otherwise send before every acquire.
+        // otherwise send before every acquire. One write connection for every
+        // write, group commit included: SQLite has one writer anyway, and a
+        // second connection would only wait on the file lock. Writers wait
+        // for it as long as SQLite would wait for the lock.
         let write = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
