@@ -62,14 +62,21 @@ impl WriteHealth {
     /// Records a write's outcome. Errors that say nothing about the
     /// database (a conflict, invalid input) are not recorded.
     pub(crate) fn record(&self, result: Result<(), &StoreError>) {
-        let outcome = match result {
-            Ok(()) => Ok(()),
-            Err(err) if is_unavailable(err) => {
-                metrics::counter!("tocsin_database_errors_total", "op" => "write").increment(1);
-                Err(describe(err))
-            }
-            Err(_) => return,
-        };
+        match result {
+            Ok(()) => self.set(Ok(())),
+            Err(err) if is_unavailable(err) => self.record_failure(err),
+            Err(_) => {}
+        }
+    }
+
+    /// Records a failure whatever its kind: no connection to write on, or a
+    /// probe that could not commit, always means writes fail.
+    pub(crate) fn record_failure(&self, err: &StoreError) {
+        metrics::counter!("tocsin_database_errors_total", "op" => "write").increment(1);
+        self.set(Err(describe(err)));
+    }
+
+    fn set(&self, outcome: Result<(), String>) {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), outcome));
     }
 

@@ -43,11 +43,15 @@ impl StoreImpl {
         if let Some(check) = health.fresh() {
             return check;
         }
-        let result = within_check_timeout(probe(&self.write)).await;
-        health.record(result.as_ref().copied());
-        match result {
-            Ok(()) => Check::ok(),
-            Err(err) => Check::failed(describe(&err)),
+        match within_check_timeout(probe(&self.write)).await {
+            Ok(()) => {
+                health.record(Ok(()));
+                Check::ok()
+            }
+            Err(err) => {
+                health.record_failure(&err);
+                Check::failed(describe(&err))
+            }
         }
     }
 }

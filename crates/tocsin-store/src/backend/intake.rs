@@ -44,23 +44,26 @@ impl Writer {
     /// is closed instead of going back to the pool. Every outcome is
     /// recorded for the readiness check.
     async fn commit(&self, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+        let mut conn = match self.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                let err = StoreError::from(err);
+                self.shared.write_health.record_failure(&err);
+                return Err(err);
+            }
+        };
         let result: Result<Vec<intake::Outcome>> = async {
-            let mut conn = self.pool.acquire().await?;
-            let written: Result<Vec<intake::Outcome>> = async {
-                let mut w = begin_write_on(&mut conn).await?;
-                let outcomes = write_events(&mut w, incoming).await?;
-                w.commit(&self.signal).await?;
-                Ok(outcomes)
-            }
-            .await;
-            if let Err(err) = &written
-                && crate::health::is_unavailable(err)
-            {
-                conn.close_on_drop();
-            }
-            written
+            let mut w = begin_write_on(&mut conn).await?;
+            let outcomes = write_events(&mut w, incoming).await?;
+            w.commit(&self.signal).await?;
+            Ok(outcomes)
         }
         .await;
+        if let Err(err) = &result
+            && crate::health::is_unavailable(err)
+        {
+            conn.close_on_drop();
+        }
         self.shared.write_health.record(result.as_ref().map(|_| ()));
         result
     }
