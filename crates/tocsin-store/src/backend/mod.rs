@@ -73,11 +73,6 @@ impl StoreImpl {
         let writer = Arc::new(intake::Writer::new(write.clone(), signal.clone(), shared.clone()));
         Ok(Self { read, write, batcher: Batcher::start(writer), signal, shared })
     }
-
-    /// Connections the write pool holds now (at most one on SQLite).
-    pub fn write_connections(&self) -> u32 {
-        self.write.size()
-    }
 }
 
 // ---------------------------------------------------------------------------
