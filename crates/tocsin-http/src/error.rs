@@ -74,6 +74,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             other => {
                 tracing::error!(error = %other, "storage error");
+                metrics::counter!("tocsin_database_errors_total", "op" => "request").increment(1);
                 ApiError::unavailable()
             }
         }

@@ -47,17 +47,17 @@ pub fn routes() -> Router<AppState> {
 /// Keys longer than this cannot exist, so they are not worth hashing.
 const MAX_KEY_LEN: usize = 256;
 
-async fn lookup(state: &AppState, key: &str, kind: IntegrationKind) -> Option<IntegrationRef> {
+/// The integration `key` names, if it is enabled and of `kind`. A store
+/// that cannot answer is an error (503, retry), never "unknown key": a
+/// sender treats a 4xx as final and would drop its alert.
+async fn lookup(state: &AppState, key: &str, kind: IntegrationKind) -> Result<Option<IntegrationRef>, ApiError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return None;
+        return Ok(None);
     }
     match state.integration(&hash_secret(key)).await {
-        Ok(Some(found)) if found.kind == kind => Some(found),
-        Ok(_) => None,
-        Err(err) => {
-            tracing::error!(error = %err, "integration lookup failed");
-            None
-        }
+        Ok(Some(found)) if found.kind == kind => Ok(Some(found)),
+        Ok(_) => Ok(None),
+        Err(err) => Err(ApiError::from(err)),
     }
 }
 
@@ -148,8 +148,9 @@ fn pd_from_api(source: &str, reason: &'static str, err: ApiError) -> Response {
 async fn pd_origin(state: &AppState, source: &str, body: &[u8]) -> Result<Option<IntegrationRef>, Response> {
     let Some(key) = pagerduty::peek_routing_key(body) else { return Ok(None) };
     match lookup(state, &key, IntegrationKind::Pagerduty).await {
-        Some(origin) => Ok(Some(origin)),
-        None => Err(pd_from_api(source, "unknown_key", unknown_routing_key())),
+        Ok(Some(origin)) => Ok(Some(origin)),
+        Ok(None) => Err(pd_from_api(source, "unknown_key", unknown_routing_key())),
+        Err(e) => Err(pd_from_api(source, "storage", e)),
     }
 }
 
@@ -175,8 +176,9 @@ async fn pd_enqueue(State(state): State<AppState>, body: Body) -> Response {
     let origin = match known {
         Some(origin) => origin,
         None => match lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await {
-            Some(origin) => origin,
-            None => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+            Ok(Some(origin)) => origin,
+            Ok(None) => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+            Err(e) => return pd_from_api(SRC, "storage", e),
         },
     };
     if !state.admit(&origin.id, 1) {
@@ -217,8 +219,9 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
     let origin = match known {
         Some(origin) => origin,
         None => match lookup(&state, &parsed.routing_key, IntegrationKind::Pagerduty).await {
-            Some(origin) => origin,
-            None => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+            Ok(Some(origin)) => origin,
+            Ok(None) => return pd_from_api(SRC, "unknown_key", unknown_routing_key()),
+            Err(e) => return pd_from_api(SRC, "storage", e),
         },
     };
     if !state.admit(&origin.id, 1) {
@@ -250,9 +253,16 @@ async fn ingest_many(
     parse: impl FnOnce(&[u8], chrono::DateTime<chrono::Utc>) -> Result<Vec<Event>, FieldError>,
 ) -> Result<Vec<IngestOutcome>, Response> {
     let started = Instant::now();
-    let Some(origin) = lookup(state, key, kind).await else {
-        m::received(source, 1);
-        return Err(reject(source, "unknown_key", unknown_key()));
+    let origin = match lookup(state, key, kind).await {
+        Ok(Some(origin)) => origin,
+        Ok(None) => {
+            m::received(source, 1);
+            return Err(reject(source, "unknown_key", unknown_key()));
+        }
+        Err(e) => {
+            m::received(source, 1);
+            return Err(reject(source, "storage", e));
+        }
     };
     let bytes = read_body(source, body, limit).await?;
     let events = match parse(&bytes, state.now()) {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_app::App;
 use tocsin_core::ratelimit::TokenBucket;
+use tocsin_store::supervise::TaskStatus;
 use tocsin_store::{IntegrationRef, Store, StoreError};
 
 use crate::overload::{Overload, OverloadLimits};
@@ -19,6 +20,9 @@ pub struct AppState {
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
     /// Requests and body bytes in flight, against their limits.
     pub(crate) overload: Overload,
+    /// Supervised background tasks `/readyz` reports on (the engine, the
+    /// config follower), registered once they are started.
+    tasks: Arc<Mutex<Vec<(&'static str, TaskStatus)>>>,
 }
 
 /// A key lookup result (including "no such key"), when it was made, and the
@@ -54,7 +58,17 @@ impl AppState {
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
             overload: Overload::new(OverloadLimits::default()),
+            tasks: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Reports on a supervised task in `/readyz` from now on.
+    pub fn watch_task(&self, name: &'static str, status: TaskStatus) {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push((name, status));
+    }
+
+    pub(crate) fn tasks(&self) -> Vec<(&'static str, TaskStatus)> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sheds requests beyond these limits (the defaults otherwise).

@@ -14,6 +14,8 @@ mod audit;
 mod batcher;
 mod catalog;
 mod codec;
+pub mod fault;
+pub mod health;
 mod incidents;
 mod intake;
 mod maintenance;
@@ -24,6 +26,7 @@ pub mod postgres;
 mod schedules;
 mod secrets;
 pub mod sqlite;
+pub mod supervise;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
 pub use audit::{AuditEntry, AuditStore};
@@ -62,6 +65,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// The database cannot be used now (no answer in time, or a write
+    /// interrupted); the sender should retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database location cannot be used (an unsupported URL, or a
     /// PostgreSQL server that cannot be reached); the message says why.
     #[error("{0}")]
@@ -96,6 +103,12 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Cheap round trip to the database.
     async fn ping(&self) -> Result<()>;
+    /// Whether reads, writes and the group-commit writer work now, for
+    /// `/readyz` (writes: see [`health`]). Answers within a few seconds
+    /// whatever the database does.
+    async fn readiness(&self) -> health::StoreReadiness;
+    /// Internal fault injection for Tocsin's own fault tests (see [`fault`]).
+    fn faults(&self) -> &fault::FaultInjection;
     /// A handle that is notified after every commit that queued engine work.
     fn work_signal(&self) -> Arc<tokio::sync::Notify>;
     /// Waits for in-flight writes and closes the connections.

@@ -18,6 +18,10 @@ type Db = sqlx::Postgres;
 
 pub type PgStore = backend::StoreImpl;
 
+/// Longest a request waits for a connection before it is answered 503: long
+/// enough for a busy pool, short enough that a sender retries soon.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 mod dialect {
     pub fn push_param(sql: &mut String, n: usize) {
         sql.push('$');
@@ -65,8 +69,16 @@ impl backend::StoreImpl {
     /// Connects and runs migrations (under sqlx's advisory lock, so nodes
     /// starting together migrate once).
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool =
-            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        // A connection the server dropped (a restart, a failover,
+        // `pg_terminate_backend`) fails the ping sqlx sends before handing out
+        // an idle one, and is replaced. While the server refuses connections,
+        // a request waits at most `ACQUIRE_TIMEOUT` and is answered 503.
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .test_before_acquire(true)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Self::from_pools(pool.clone(), pool).await
     }

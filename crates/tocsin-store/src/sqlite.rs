@@ -83,11 +83,28 @@ impl backend::StoreImpl {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // Connections are local and never go stale: skip the ping sqlx would
-        // otherwise send before every acquire.
+        // otherwise send before every acquire. One write connection for every
+        // write, group commit included: SQLite has one writer anyway, and a
+        // second connection would only wait on the file lock. Writers wait
+        // for it as long as SQLite would wait for the lock.
         let write = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            // A COMMIT that failed (disk full, read-only file) can leave sqlx
+            // counting a transaction SQLite already ended, and such a
+            // connection refuses every later `BEGIN IMMEDIATE`: the only write
+            // connection would be stuck after the fault is gone. The ping
+            // settles the rollback queued when the transaction was dropped;
+            // a connection still counted inside a transaction is closed, and
+            // the next write opens a fresh one.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(base.clone().create_if_missing(true))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;

@@ -21,6 +21,7 @@ use tocsin_engine::channels::Channels;
 use tocsin_engine::paging::{Paging, PagingSettings};
 use tocsin_engine::{Engine, EngineConfig};
 use tocsin_http::{AppState, IngestLimits, OverloadLimits};
+use tocsin_store::supervise::{GiveUp, Policy, supervise};
 use tocsin_store::{ACK_LINK, AccountStore, ConfigSource, NewToken, ServerSecrets, Store, WEBHOOK_SIGNING};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -227,7 +228,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
     let state = AppState::new(app.clone(), cfg.limits).with_overload(cfg.overload);
     let health_router = tocsin_http::health_router(state.clone());
-    let router = tocsin_http::router(state);
+    let router = tocsin_http::router(state.clone());
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -276,12 +277,32 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         paging,
     ));
     let engine = Arc::new(engine);
-    let engine_task = cfg.run_engine.then(|| tokio::spawn(engine.clone().run(stopped.clone())));
-    let retention_task = cfg.run_engine.then(|| {
-        let directory = app.live_directory().clone();
-        tokio::spawn(crate::retention::run(store.clone(), directory, cfg.clock.clone(), stopped.clone()))
+    // Both are supervised: a panic is logged and the task started again;
+    // one that keeps panicking exits the process (see `tocsin_store::supervise`).
+    let engine_task = cfg.run_engine.then(|| {
+        let (engine, stopped) = (engine.clone(), stopped.clone());
+        let (task, status) =
+            supervise("engine", Policy::default(), GiveUp::exit_process(), move || engine.clone().run(stopped.clone()));
+        state.watch_task("engine", status);
+        task
     });
-    let config_task = tokio::spawn(follow_config(app.clone(), stopped));
+    let retention_task = cfg.run_engine.then(|| {
+        let (store, directory, clock, stopped) =
+            (store.clone(), app.live_directory().clone(), cfg.clock.clone(), stopped.clone());
+        let (task, status) = supervise("retention", Policy::default(), GiveUp::exit_process(), move || {
+            crate::retention::run(store.clone(), directory.clone(), clock.clone(), stopped.clone())
+        });
+        state.watch_task("retention", status);
+        task
+    });
+    let config_task = {
+        let app = app.clone();
+        let (task, status) = supervise("config_follower", Policy::default(), GiveUp::exit_process(), move || {
+            follow_config(app.clone(), stopped.clone())
+        });
+        state.watch_task("config_follower", status);
+        task
+    };
     tracing::info!(%addr, tls = cfg.tls.is_some(), backend = store.backend(), health = ?health.as_ref().map(|h| h.addr), "tocsin listening");
     Ok(Running {
         addr,

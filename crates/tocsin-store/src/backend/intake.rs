@@ -20,21 +20,52 @@ use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::actor;
 
 use super::bulk::{Binds, CHUNK, Script, inline_rows, values_list};
-use super::{Conn, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
+use super::{Db, Shared, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
 use crate::batcher::BatchWriter;
 use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
 use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, Result, StoreError};
 
-/// The group-commit writer keeps one connection of its own, so a commit
-/// never waits for the previous one's connection to return to a pool.
+/// The group-commit writer takes a write connection for each commit (on
+/// SQLite the one write connection, shared with every other write), so a
+/// connection the database dropped is replaced at the next commit.
 pub(super) struct Writer {
-    conn: tokio::sync::Mutex<Conn>,
+    pool: sqlx::Pool<Db>,
     signal: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
 impl Writer {
-    pub(super) fn new(conn: Conn, signal: Arc<Notify>) -> Self {
-        Self { conn: tokio::sync::Mutex::new(conn), signal }
+    pub(super) fn new(pool: sqlx::Pool<Db>, signal: Arc<Notify>, shared: Arc<Shared>) -> Self {
+        Self { pool, signal, shared }
+    }
+
+    /// One transaction on a connection of its own. A connection that failed
+    /// in a way that says the database is unusable (lost, full, read-only)
+    /// is closed instead of going back to the pool. Every outcome is
+    /// recorded for the readiness check.
+    async fn commit(&self, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+        let mut conn = match self.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                let err = StoreError::from(err);
+                self.shared.write_health.record_failure(&err);
+                return Err(err);
+            }
+        };
+        let result: Result<Vec<intake::Outcome>> = async {
+            let mut w = begin_write_on(&mut conn).await?;
+            let outcomes = write_events(&mut w, incoming).await?;
+            w.commit(&self.signal).await?;
+            Ok(outcomes)
+        }
+        .await;
+        if let Err(err) = &result
+            && crate::health::is_unavailable(err)
+        {
+            conn.close_on_drop();
+        }
+        self.shared.write_health.record(result.as_ref().map(|_| ()));
+        result
     }
 }
 
@@ -53,10 +84,8 @@ impl BatchWriter for Writer {
                 })
             })
             .collect();
-        let mut conn = self.conn.lock().await;
-        let mut w = begin_write_on(&mut conn).await?;
-        let mut outcomes = write_events(&mut w, &incoming).await?.into_iter();
-        w.commit(&self.signal).await?;
+        self.shared.faults.ingest_commit();
+        let mut outcomes = self.commit(&incoming).await?.into_iter();
         Ok(batches
             .iter()
             .map(|b| {

@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod bulk;
 mod catalog;
+mod health;
 mod incidents;
 mod intake;
 mod maintenance;
@@ -37,6 +38,8 @@ use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use super::{Db, dialect};
 use crate::batcher::Batcher;
 use crate::codec::to_us;
+use crate::fault::FaultInjection;
+use crate::health::{StoreReadiness, WriteHealth};
 use crate::{DEFAULT_PAGE, Lane, MAX_PAGE, Page, Result, Store, cursor};
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -46,19 +49,32 @@ type Conn = <Db as sqlx::Database>::Connection;
 /// A store over one database: a pool for reads, a pool for writes (one
 /// connection on SQLite, where there is only ever one writer), and the
 /// group-commit queue for ingestion.
+///
+/// Every write, the group commit's included, takes its connection from the
+/// write pool for the length of one transaction. A connection the database
+/// dropped is therefore replaced at the next write (sqlx tests a returned
+/// connection and, on PostgreSQL, an idle one before handing it out), and
+/// SQLite never has a second write connection.
 pub struct StoreImpl {
     read: Pool<Db>,
     write: Pool<Db>,
     batcher: Batcher,
     signal: Arc<Notify>,
+    shared: Arc<Shared>,
+}
+
+/// What the store and its group-commit writer both hold.
+pub(crate) struct Shared {
+    write_health: WriteHealth,
+    faults: FaultInjection,
 }
 
 impl StoreImpl {
     pub(super) async fn from_pools(read: Pool<Db>, write: Pool<Db>) -> Result<Self> {
         let signal = Arc::new(Notify::new());
-        let conn = write.acquire().await?.detach();
-        let writer = Arc::new(intake::Writer::new(conn, signal.clone()));
-        Ok(Self { read, write, batcher: Batcher::start(writer), signal })
+        let shared = Arc::new(Shared { write_health: WriteHealth::default(), faults: FaultInjection::default() });
+        let writer = Arc::new(intake::Writer::new(write.clone(), signal.clone(), shared.clone()));
+        Ok(Self { read, write, batcher: Batcher::start(writer), signal, shared })
     }
 }
 
@@ -218,6 +234,14 @@ impl Store for StoreImpl {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
+    }
+
+    async fn readiness(&self) -> StoreReadiness {
+        self.check_readiness().await
+    }
+
+    fn faults(&self) -> &FaultInjection {
+        &self.shared.faults
     }
 
     fn work_signal(&self) -> Arc<Notify> {

@@ -104,6 +104,7 @@ impl OutboxStore for StoreImpl {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxItem>> {
+        self.shared.faults.outbox_claim();
         let Ok(wanted) = usize::try_from(limit) else { return Ok(Vec::new()) };
         if wanted == 0 {
             return Ok(Vec::new());

@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod config;
 mod crash;
+mod faults;
 mod harness;
 mod ingest;
 mod oncall_feeds;
