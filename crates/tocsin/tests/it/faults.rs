@@ -5,9 +5,13 @@
 //! event answered 2xx before is still there. Each test prints its recovery
 //! time.
 //!
-//! SQLite faults need a small tmpfs (root, as in CI); PostgreSQL faults run
-//! when `TOCSIN_TEST_PG_URL` is set, the restart on a private cluster that
-//! the test starts and stops itself.
+//! SQLite faults need root, as in CI: a small tmpfs for the full disk, and
+//! an ext4 loop mount for a file made unwritable (`chattr +i`, which binds
+//! root too, and back) and for a file system the kernel turned read-only
+//! (which only an unmount undoes, so that case checks the 503s and that
+//! nothing acknowledged was lost, not recovery). PostgreSQL faults run when
+//! `TOCSIN_TEST_PG_URL` is set, the restart on a private cluster that the
+//! test starts and stops itself.
 
 use crate::harness::*;
 use serde_json::{Value, json};
@@ -357,6 +361,63 @@ async fn sqlite_on_a_file_system_turned_read_only_answers_503() {
     let stored = stored_keys(&copy.path().join("tocsin.db").display().to_string()).await;
     let missing: Vec<&String> = s.acked.difference(&stored).collect();
     assert!(missing.is_empty(), "acknowledged events are missing: {missing:?}");
+}
+
+/// Sets or clears the immutable attribute of the database and its `-wal`
+/// and `-shm` files: writes through handles already open fail with EPERM,
+/// root's included (unlike a mode change), and clearing it makes them
+/// writable again without reopening anything.
+fn set_immutable(database: &Path, on: bool) {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", database.display()));
+        if !file.exists() {
+            continue;
+        }
+        let out = Command::new("chattr").arg(if on { "+i" } else { "-i" }).arg(&file).output().expect("chattr");
+        assert!(
+            out.status.success(),
+            "chattr failed ({}); the unwritable-file test needs root and an ext4 loop mount, as in CI",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_with_its_file_unwritable_answers_503_and_recovers_when_writable_again() {
+    let _serial = SERIAL.lock().await;
+    let disk = Ext4::mount("32M");
+    let mut s = Server::start(serve_config(disk.path().join("data"), None, false)).await;
+    for i in 0..20 {
+        assert_eq!(s.send(PD_KEY, &format!("before-{i}")).await.0, 202);
+    }
+    let errors_before = s.metric("tocsin_database_errors_total{op=\"write\"}").await;
+    let database = PathBuf::from(&s.database);
+
+    set_immutable(&database, true);
+    // Cleared again whatever the outcome, or the mount could not be removed.
+    struct Writable(PathBuf);
+    impl Drop for Writable {
+        fn drop(&mut self) {
+            set_immutable(&self.0, false);
+        }
+    }
+    let guard = Writable(database.clone());
+    s.send_until_refused("unwritable", 50).await;
+    let body = s.readyz_until(503).await;
+    assert_names_failing(&body, "database_write");
+    assert_eq!(body["checks"]["database_read"]["ok"], true, "reads still work: {body}");
+    assert!(s.metric("tocsin_database_errors_total{op=\"write\"}").await > errors_before);
+
+    drop(guard);
+    let recovered = s.until_accepted("writable").await;
+    println!(
+        "recovery: SQLite file unwritable: ingestion accepted again {} ms after it was writable",
+        recovered.as_millis()
+    );
+    let body = s.readyz_until(200).await;
+    assert_eq!(body["checks"]["database_write"]["ok"], true, "{body}");
+    s.assert_nothing_acked_was_lost().await;
+    s.stop().await;
 }
 
 /// Each read-write handle this process has open on `file` (read-only
