@@ -28,5 +28,6 @@ pub mod ratelimit;
 pub mod schedule;
 pub mod secret_box;
 pub mod timeline;
+pub mod work;
 
 pub use error::CoreError;

@@ -38,6 +38,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         Ok(open) => metrics::gauge!("tocsin_open_incidents").set(open as f64),
         Err(err) => tracing::warn!(error = %err, "could not count open incidents"),
     }
+    match state.store().dead_letter_count().await {
+        Ok(dead) => metrics::gauge!("tocsin_outbox_dead_letters").set(dead as f64),
+        Err(err) => tracing::warn!(error = %err, "could not count dead letters"),
+    }
     metrics::gauge!("tocsin_database_up", "backend" => state.store().backend())
         .set(if state.store().ping().await.is_ok() { 1.0 } else { 0.0 });
     state.overload.export();

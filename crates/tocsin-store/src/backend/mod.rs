@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 
 use tocsin_core::audit::{AuditRecord, chain_hash};
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+use tocsin_core::work::WorkKind;
 
 use super::{Db, dialect};
 use crate::batcher::Batcher;
@@ -48,6 +49,8 @@ pub struct StoreImpl {
     write: Pool<Db>,
     batcher: Batcher,
     signal: Arc<Notify>,
+    /// Writes that finished outbox items (see `OutboxStore::outbox_writes`).
+    outbox_writes: std::sync::atomic::AtomicU64,
 }
 
 impl StoreImpl {
@@ -55,7 +58,7 @@ impl StoreImpl {
         let signal = Arc::new(Notify::new());
         let conn = write.acquire().await?.detach();
         let writer = Arc::new(intake::Writer::new(conn, signal.clone()));
-        Ok(Self { read, write, batcher: Batcher::start(writer), signal })
+        Ok(Self { read, write, batcher: Batcher::start(writer), signal, outbox_writes: Default::default() })
     }
 }
 
@@ -129,7 +132,7 @@ impl WriteTx<'_> {
     /// follows from its kind and when it is due.
     async fn enqueue(
         &mut self,
-        kind: &str,
+        kind: WorkKind,
         payload: serde_json::Value,
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -142,7 +145,7 @@ impl WriteTx<'_> {
                 "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, \
                  COALESCE((SELECT service_id FROM incidents WHERE id = $6), ''))",
             )
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(payload.to_string())
             .bind(to_us(due_at))
             .bind(to_us(now))
@@ -151,7 +154,7 @@ impl WriteTx<'_> {
             Lane::ContactMethod(method) => sqlx::query(
                 "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(payload.to_string())
             .bind(to_us(due_at))
             .bind(to_us(now))

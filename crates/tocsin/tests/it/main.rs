@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod crash;
+mod dead_letters;
 mod harness;
 mod ingest;
 mod oncall_feeds;
