@@ -113,7 +113,12 @@ impl Settle {
 
 /// A contact method's next bundle, due at `due`.
 fn bundle_work(method_id: &str, due: DateTime<Utc>) -> NewWork {
-    NewWork::new(WorkKind::NotifyBundle, json!({"contact_method": method_id}), due, Lane::ContactMethod(method_id.to_string()))
+    NewWork::new(
+        WorkKind::NotifyBundle,
+        json!({"contact_method": method_id}),
+        due,
+        Lane::ContactMethod(method_id.to_string()),
+    )
 }
 
 impl Paging {
@@ -131,7 +136,8 @@ impl Paging {
     pub async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<Handled, StoreError> {
         let done = Some((item.id, worker.to_string()));
         let payload = &item.payload;
-        let incident = || payload.get("incident_id").and_then(Value::as_i64).ok_or_else(|| unreadable(item, "incident_id"));
+        let incident =
+            || payload.get("incident_id").and_then(Value::as_i64).ok_or_else(|| unreadable(item, "incident_id"));
         let actor = || payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
         match item.kind {
             WorkKind::IncidentOpened => self.opened(incident()?, done, now).await,
@@ -615,8 +621,12 @@ impl Paging {
         // A later rule for that method is sent now instead of at its time.
         if let Some(pending) = self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
         {
-            let send =
-                NewWork::new(WorkKind::NotifySend, json!({"notification_id": pending.id}), now, Lane::Incident(n.incident_id));
+            let send = NewWork::new(
+                WorkKind::NotifySend,
+                json!({"notification_id": pending.id}),
+                now,
+                Lane::Incident(n.incident_id),
+            );
             step.outbox.push(send);
             return Ok(());
         }

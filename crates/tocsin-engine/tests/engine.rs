@@ -209,7 +209,9 @@ async fn items_with_nothing_to_do_are_completed_together() {
     let clock = Arc::new(ManualClock::new(t0));
     let events = (0..50).map(|i| firing(&format!("k{i}"), t0 + Duration::days(1))).collect();
     ingest(&store, events, t0).await;
-    let engine = engine(&store, &clock, "n1");
+    // A slice long enough that the claim is never cut short.
+    let config = EngineConfig { slice: std::time::Duration::from_secs(60), ..config("n1") };
+    let engine = Engine::new(store.clone(), clock.clone(), config).with_handler(Arc::new(NothingToDo));
 
     let writes = store.outbox_writes();
     assert_eq!(engine.tick().await.unwrap().processed.len(), 50);

@@ -1343,7 +1343,12 @@ async fn outbox_claims_take_turns_between_lanes() {
         at: t(3),
         outbox: vec![
             NewWork::new(WorkKind::EscalationTimer, json!({"incident_id": quiet}), t(5), Lane::Incident(quiet)),
-            NewWork::new(WorkKind::NotifyBundle, json!({"contact_method": "hook"}), t(1), Lane::ContactMethod("hook".into())),
+            NewWork::new(
+                WorkKind::NotifyBundle,
+                json!({"contact_method": "hook"}),
+                t(1),
+                Lane::ContactMethod("hook".into()),
+            ),
         ],
         ..Default::default()
     })
@@ -1482,7 +1487,10 @@ async fn outbox_leaves_unknown_kinds_for_a_node_that_knows_them() {
     let (_, opened) = open(&ts, &fx.db, "opened", t(30)).await;
     ts.acknowledge_incident(opened, "user:alice", t(31)).await.unwrap();
     let acks = ts.claim_outbox("acks", &[WorkKind::IncidentAcknowledged], t(40), t(100), 10).await.unwrap();
-    assert_eq!(outbox_summary(&acks), [("incident.acknowledged".to_string(), json!({"incident_id": opened}), t(31), 1)]);
+    assert_eq!(
+        outbox_summary(&acks),
+        [("incident.acknowledged".to_string(), json!({"incident_id": opened}), t(31), 1)]
+    );
     assert_eq!(ts.next_outbox_due(&[WorkKind::IncidentAcknowledged]).await.unwrap(), Some(t(100)), "its lease");
     assert_eq!(ts.claim_outbox("none", &[], t(40), t(100), 10).await.unwrap(), [], "no kinds, no work");
 
@@ -3085,13 +3093,25 @@ async fn paging_request_incident_work_queues_audited_work() {
     // An acknowledged incident is still open.
     ts.acknowledge_incident(inc, "user:alice", t(60)).await.unwrap();
     drain_outbox(&ts).await;
-    ts.request_incident_work(inc, WorkKind::IncidentReassign, json!({"users": ["bob"]}), "user:carol", "incident.reassign", t(61))
-        .await
-        .unwrap();
+    ts.request_incident_work(
+        inc,
+        WorkKind::IncidentReassign,
+        json!({"users": ["bob"]}),
+        "user:carol",
+        "incident.reassign",
+        t(61),
+    )
+    .await
+    .unwrap();
     let work = ts.claim_outbox("w", ALL, t(61), t(91), 10).await.unwrap();
     assert_eq!(
         outbox_summary(&work),
-        [("incident.reassign".to_string(), json!({"users": ["bob"], "incident_id": inc, "actor": "user:carol"}), t(61), 1)]
+        [(
+            "incident.reassign".to_string(),
+            json!({"users": ["bob"], "incident_id": inc, "actor": "user:carol"}),
+            t(61),
+            1
+        )]
     );
     assert_eq!(audit_with_action(&ts, "incident.reassign").await.len(), 1);
     drain_outbox(&ts).await;
@@ -3099,11 +3119,20 @@ async fn paging_request_incident_work_queues_audited_work() {
     // Resolved: refused as a conflict; missing: not found. Neither queues
     // nor audits anything.
     let audit_before = audit_entries(&ts).await;
-    let result =
-        ts.request_incident_work(done, WorkKind::IncidentEscalate, json!({}), "user:alice", "incident.escalate", t(70)).await;
+    let result = ts
+        .request_incident_work(done, WorkKind::IncidentEscalate, json!({}), "user:alice", "incident.escalate", t(70))
+        .await;
     assert_conflict(result);
-    let result =
-        ts.request_incident_work(inc + 1000, WorkKind::IncidentEscalate, json!({}), "user:alice", "incident.escalate", t(71)).await;
+    let result = ts
+        .request_incident_work(
+            inc + 1000,
+            WorkKind::IncidentEscalate,
+            json!({}),
+            "user:alice",
+            "incident.escalate",
+            t(71),
+        )
+        .await;
     assert_not_found(result);
     assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
     assert_eq!(audit_entries(&ts).await, audit_before);

@@ -28,8 +28,14 @@ async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, n
         .await?;
     w.timeline(incident.id, now, TimelineKind::Acknowledged, who, json!({})).await?;
     w.audit(audit_record(now, who, "incident.acknowledge", format!("incident:{}", incident.id), json!({}))).await?;
-    w.enqueue(WorkKind::IncidentAcknowledged, json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
-        .await?;
+    w.enqueue(
+        WorkKind::IncidentAcknowledged,
+        json!({"incident_id": incident.id}),
+        now,
+        now,
+        &Lane::Incident(incident.id),
+    )
+    .await?;
     Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
 }
 
@@ -51,7 +57,8 @@ async fn set_resolved(
     w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
     w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason})))
         .await?;
-    w.enqueue(WorkKind::IncidentResolved, json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id)).await?;
+    w.enqueue(WorkKind::IncidentResolved, json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
+        .await?;
     Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
 }
 

@@ -52,7 +52,8 @@ fn item_from_row(r: &DbRow) -> Result<OutboxItem> {
     let kind: String = r.try_get("kind")?;
     Ok(OutboxItem {
         id: r.try_get("id")?,
-        kind: WorkKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("claimed an outbox item of kind {kind}")))?,
+        kind: WorkKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("claimed an outbox item of kind {kind}")))?,
         payload: json_from("outbox.payload", &r.try_get::<String, _>("payload")?)?,
         due_at: from_us(r.try_get("due_at")?)?,
         attempts: r.try_get("attempts")?,
@@ -289,8 +290,7 @@ impl OutboxStore for StoreImpl {
             "UPDATE outbox SET dead_at = NULL, due_at = $1, attempts = 0, claimed_by = NULL, lease_until = NULL \
              WHERE id = $2 AND dead_at IS NOT NULL AND done_at IS NULL RETURNING {DEAD_COLUMNS}"
         );
-        let row =
-            sqlx::query(AssertSqlSafe(sql)).bind(to_us(now)).bind(id).fetch_optional(&mut *w.tx).await?;
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(to_us(now)).bind(id).fetch_optional(&mut *w.tx).await?;
         let item = dead_letter_from_row(&row.ok_or(StoreError::NotFound)?)?;
         let details = json!({"kind": item.kind, "lane": item.lane, "last_error": item.last_error});
         w.audit(audit_record(now, who, "outbox.retry", format!("outbox:{id}"), details)).await?;

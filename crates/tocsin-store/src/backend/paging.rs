@@ -158,8 +158,14 @@ impl PagingStore for StoreImpl {
             .bind(to_us(at))
             .fetch_one(&mut *w.tx)
             .await?;
-            w.enqueue(WorkKind::NotifySend, json!({"notification_id": id}), n.due_at, at, &Lane::Incident(n.incident_id))
-                .await?;
+            w.enqueue(
+                WorkKind::NotifySend,
+                json!({"notification_id": id}),
+                n.due_at,
+                at,
+                &Lane::Incident(n.incident_id),
+            )
+            .await?;
         }
         for u in &step.notification_updates {
             sqlx::query(
