@@ -317,6 +317,14 @@ impl Engine {
         let Some(handler) = self.handlers.get(&item.kind).cloned() else {
             return Ok(Start::Unhandled(item.id));
         };
+        if item.attempts > work::MAX_ATTEMPTS {
+            // Claimed again and again without an outcome: whatever did it
+            // died each time (a crash, an OOM kill). Running it again would
+            // likely take this node down too.
+            let error = "no outcome after repeated attempts: the node doing it stopped each time";
+            fail(&*self.store, &self.config.worker_id, self.clock.now(), &item, error).await?;
+            return Ok(Start::Done);
+        }
         if handler.is_delivery(item.kind) {
             let Ok(in_lane) = self.lane_slots(&item.lane).try_acquire_owned() else {
                 return Ok(Start::LaneBusy(item.id));

@@ -251,3 +251,28 @@ async fn kinds_without_a_handler_are_left_for_another_node() {
     let claimed = store.claim_outbox("newer", newer.kinds(), t0, t0 + Duration::seconds(30), 10).await.unwrap();
     assert_eq!(claimed.iter().map(|i| (i.kind, i.attempts)).collect::<Vec<_>>(), [(WorkKind::IncidentOpened, 1)]);
 }
+
+/// An item whose every attempt ended with its node (a crash while doing
+/// it) gets no further attempt once its attempts are used up: it becomes a
+/// dead letter instead of taking down node after node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_that_kills_its_node_every_time_becomes_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_service(&dir).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap();
+    let clock = Arc::new(ManualClock::new(t0));
+    ingest(&store, vec![firing("a", t0 + Duration::days(1))], t0).await;
+    for n in 0..tocsin_core::work::MAX_ATTEMPTS {
+        let lease = clock.now() + Duration::seconds(30);
+        let claimed =
+            store.claim_outbox(&format!("crashed-{n}"), &WorkKind::ALL, clock.now(), lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "claim {n}");
+        clock.advance(Duration::seconds(31));
+    }
+    let survivor = engine(&store, &clock, "alive");
+    assert!(survivor.tick().await.unwrap().processed.is_empty(), "not run again");
+    let dead = store.dead_letters(None, 10).await.unwrap().items;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, tocsin_core::work::MAX_ATTEMPTS + 1);
+    assert!(dead[0].last_error.as_deref().unwrap_or_default().contains("no outcome"), "{dead:?}");
+}
