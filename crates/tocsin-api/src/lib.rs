@@ -14,6 +14,7 @@
 mod audit;
 mod catalog;
 mod config;
+mod engine;
 mod error;
 mod incidents;
 mod people;
@@ -29,6 +30,7 @@ pub use catalog::{
 pub use config::{
     AppliedConfig, ConfigChanges, ConfigPlan, ConfigRequest, ConfigVersion, SectionChanges, WebhookSecret,
 };
+pub use engine::{DeadLetter, DeadLettersQuery};
 pub use error::{ErrorBody, ErrorDetail, Problem};
 pub use incidents::{
     Alert, AlertQuery, Escalated, Escalation, Incident, IncidentDetail, IncidentQuery, Link, NoteRequest, Notification,

@@ -6,6 +6,7 @@ use tocsin_core::alert::Alert;
 use tocsin_core::escalation::Target;
 use tocsin_core::incident::Incident;
 use tocsin_core::timeline::TimelineEntry;
+use tocsin_core::work::WorkKind;
 use tocsin_store::{AlertFilter, EscalationRow, IncidentFilter, NotificationRow, Page};
 
 use crate::App;
@@ -68,9 +69,9 @@ impl App {
     /// "Escalate now": the engine pages the next level at once.
     pub async fn escalate(&self, who: &Principal, id: i64) -> Result<()> {
         self.allow(who, Action::Escalate, Resource::Incident(id))?;
-        let kind = "incident.escalate";
+        let kind = WorkKind::IncidentEscalate;
         self.store
-            .request_incident_work(id, kind, serde_json::json!({}), &who.actor(), kind, self.now())
+            .request_incident_work(id, kind, serde_json::json!({}), &who.actor(), kind.as_str(), self.now())
             .await
             .map_err(or_not_found("incident"))
     }
@@ -94,10 +95,10 @@ impl App {
                 _ => {}
             }
         }
-        let kind = "incident.reassign";
+        let kind = WorkKind::IncidentReassign;
         let payload = serde_json::json!({ "targets": targets });
         self.store
-            .request_incident_work(id, kind, payload, &who.actor(), kind, self.now())
+            .request_incident_work(id, kind, payload, &who.actor(), kind.as_str(), self.now())
             .await
             .map_err(or_not_found("incident"))?;
         Ok(targets)

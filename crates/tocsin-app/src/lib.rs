@@ -12,6 +12,7 @@
 mod audit;
 mod catalog;
 mod config;
+mod engine;
 mod error;
 mod feeds;
 mod incidents;

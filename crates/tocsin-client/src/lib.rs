@@ -403,6 +403,20 @@ impl Client {
         self.send(self.req(Method::POST, url)).await.map(|_| ())
     }
 
+    // ---- engine ----
+
+    /// `GET /api/v1/engine/dead-letters`
+    pub async fn dead_letters(&self, q: &DeadLettersQuery) -> Result<Page<DeadLetter>, ClientError> {
+        let url = self.api(&["engine", "dead-letters"])?;
+        self.call(self.req(Method::GET, url).query(q)).await
+    }
+
+    /// `POST /api/v1/engine/dead-letters/{id}/retry`
+    pub async fn retry_dead_letter(&self, id: i64) -> Result<DeadLetter, ClientError> {
+        let url = self.api(&["engine", "dead-letters", &id.to_string(), "retry"])?;
+        self.call(self.req(Method::POST, url)).await
+    }
+
     // ---- ingestion ----
 
     /// `POST` a JSON value to `base + path` without the bearer token

@@ -86,6 +86,9 @@ pub enum Action {
     /// Replace a server secret with a fresh one (the acknowledge-link key),
     /// so that everything signed with the old one is refused.
     RotateSecret,
+    /// See the engine's dead letters (work that failed too often, with its
+    /// payload) and put them back to be tried again.
+    ManageEngine,
 }
 
 impl Action {
@@ -108,6 +111,7 @@ impl Action {
             Action::ReadAudit => "read the audit log",
             Action::ReadSecret => "read server secrets",
             Action::RotateSecret => "rotate server secrets",
+            Action::ManageEngine => "manage the engine's failed work",
         }
     }
 }
@@ -168,7 +172,9 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
                 ))),
             }
         }
-        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret | Action::RotateSecret => needs(Role::Admin),
+        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret | Action::RotateSecret | Action::ManageEngine => {
+            needs(Role::Admin)
+        }
         // Looking after one's own account needs no more than reading.
         Action::ReadContactDetails | Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken => {
             if own {
@@ -212,6 +218,15 @@ mod tests {
             assert!(authorize(&user("r", Role::Responder), action, Resource::Incident(1)).is_ok());
         }
         assert!(authorize(&user("v", Role::Viewer), Action::Read, Resource::All).is_ok());
+    }
+
+    #[test]
+    fn only_admins_manage_the_engine() {
+        for role in [Role::Viewer, Role::Responder, Role::Manager] {
+            let denied = authorize(&user("u", role), Action::ManageEngine, Resource::All).unwrap_err();
+            assert!(denied.0.ends_with("it needs admin"), "{denied}");
+        }
+        assert!(authorize(&user("root", Role::Admin), Action::ManageEngine, Resource::All).is_ok());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::incident::{IncidentStatus, resolves_with_alerts};
 use crate::model::IntegrationKind;
 use crate::timeline::{TimelineKind, actor};
+use crate::work::WorkKind;
 
 /// One event with where and when it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -132,7 +133,7 @@ pub struct TimelineDraft {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxDraft {
-    pub kind: &'static str,
+    pub kind: WorkKind,
     /// The service of the incident the work is about (the engine shares its
     /// work between services).
     pub service_id: String,
@@ -392,9 +393,9 @@ impl<'a> Planner<'a> {
         payload: serde_json::Value,
     ) {
         let (action, work) = match kind {
-            TimelineKind::Opened => ("incident.open", "incident.opened"),
-            TimelineKind::Acknowledged => ("incident.acknowledge", "incident.acknowledged"),
-            _ => ("incident.resolve", "incident.resolved"),
+            TimelineKind::Opened => ("incident.open", WorkKind::IncidentOpened),
+            TimelineKind::Acknowledged => ("incident.acknowledge", WorkKind::IncidentAcknowledged),
+            _ => ("incident.resolve", WorkKind::IncidentResolved),
         };
         self.timeline(id, at, kind, who, payload.clone());
         self.plan.audit.push(AuditRecord {
@@ -475,7 +476,7 @@ mod tests {
         );
         assert_eq!(p.audit.len(), 3);
         assert_eq!(
-            p.outbox.iter().map(|o| o.kind).collect::<Vec<_>>(),
+            p.outbox.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(),
             ["incident.opened", "incident.resolved", "incident.opened"]
         );
     }

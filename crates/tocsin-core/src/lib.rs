@@ -29,5 +29,6 @@ pub mod retention;
 pub mod schedule;
 pub mod secret_box;
 pub mod timeline;
+pub mod work;
 
 pub use error::CoreError;

@@ -17,15 +17,26 @@
 //! deliveries queued on their contact method's rate limit never keep
 //! another lane's page from starting. A stop request is honoured between
 //! items.
+//!
+//! Work is typed: each [`Handler`] declares the kinds it does, and a node
+//! claims only those, so an item a newer version queued waits for a node
+//! that knows it. A handler that fails (an error, a panic, a payload it
+//! cannot read) fails its item, which is tried again later, each time later;
+//! after [`work::MAX_ATTEMPTS`] it is a dead letter until a person puts it
+//! back. Items a handler had nothing to do for are completed together, one
+//! statement per claim.
 
 pub mod channels;
 pub mod paging;
+mod unwind;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
-use tocsin_store::{OutboxItem, OutboxStore, Store, StoreError};
+use tocsin_core::work::{self, AfterFailure};
+use tocsin_store::{Failed, OutboxItem, OutboxStore, Store, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -61,6 +72,35 @@ impl Default for EngineConfig {
     }
 }
 
+pub use tocsin_core::work::WorkKind;
+
+/// What a handler made of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its outcome is written, and the item completed in the same
+    /// transaction.
+    Completed,
+    /// There was nothing to do, and nothing was written: the engine completes
+    /// the item along with the claim's other such items, in one statement.
+    NothingToDo,
+}
+
+/// Does the work of some kinds of outbox item.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// The kinds it does; a node claims only kinds one of its handlers does.
+    fn kinds(&self) -> &'static [WorkKind];
+    /// Whether items of `kind` wait on other people's servers: they run in
+    /// the background, so many at once, rather than one after another in
+    /// claim order.
+    fn is_delivery(&self, _kind: WorkKind) -> bool {
+        false
+    }
+    /// Does one item `worker` claimed. An error (or a panic) fails the item:
+    /// it is retried with backoff, and in the end kept as a dead letter.
+    async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<Handled, StoreError>;
+}
+
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
@@ -72,7 +112,10 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
-    paging: Option<Arc<paging::Paging>>,
+    /// Who does each kind of work this node knows.
+    handlers: HashMap<WorkKind, Arc<dyn Handler>>,
+    /// The kinds this node claims: those with a handler.
+    kinds: Vec<WorkKind>,
     /// Deliveries in flight. They wait on other people's servers, so the
     /// loop hands them off and goes on: a receiver that hangs for its whole
     /// timeout must not hold back anyone else's page.
@@ -97,6 +140,8 @@ enum Start {
     /// A delivery that found no free slot before the slice ended or the
     /// engine stopped.
     NoSlot(i64),
+    /// A kind without a handler here (claimed only by a mistake).
+    Unhandled(i64),
 }
 
 /// Most deliveries in flight at once per node; beyond it the loop waits.
@@ -130,7 +175,8 @@ impl Engine {
             store,
             clock,
             config,
-            paging: None,
+            handlers: HashMap::new(),
+            kinds: Vec::new(),
             deliveries: std::sync::Mutex::new(JoinSet::new()),
             delivery_slots: Arc::new(Semaphore::new(MAX_DELIVERIES)),
             lane_slots: std::sync::Mutex::new(HashMap::new()),
@@ -140,9 +186,24 @@ impl Engine {
     }
 
     /// Pages people: escalation policies and notification delivery.
-    pub fn with_paging(mut self, paging: paging::Paging) -> Self {
-        self.paging = Some(Arc::new(paging));
+    pub fn with_paging(self, paging: paging::Paging) -> Self {
+        self.with_handler(Arc::new(paging))
+    }
+
+    /// Lets `handler` do the kinds it declares (in place of any handler
+    /// registered for them before); this node then claims them.
+    pub fn with_handler(mut self, handler: Arc<dyn Handler>) -> Self {
+        for kind in handler.kinds() {
+            self.handlers.insert(*kind, handler.clone());
+        }
+        self.kinds = self.handlers.keys().copied().collect();
+        self.kinds.sort_unstable();
         self
+    }
+
+    /// The kinds of work this node does.
+    pub fn kinds(&self) -> &[WorkKind] {
+        &self.kinds
     }
 
     /// Does everything due at the clock's instant and waits until it is
@@ -179,13 +240,13 @@ impl Engine {
             let now = self.clock.now();
             let items = self
                 .store
-                .claim_outbox(&self.config.worker_id, now, now + self.config.lease, self.config.batch)
+                .claim_outbox(&self.config.worker_id, &self.kinds, now, now + self.config.lease, self.config.batch)
                 .await?;
             if items.is_empty() {
                 return Ok(report);
             }
             let slice_end = tokio::time::Instant::now() + self.config.slice;
-            let (mut started, mut handed_back) = (0, Vec::new());
+            let (mut started, mut handed_back, mut nothing_to_do) = (0, Vec::new(), Vec::new());
             let mut items = items.into_iter();
             while let Some(item) = items.next() {
                 if stopping(stop) || tokio::time::Instant::now() >= slice_end {
@@ -195,17 +256,26 @@ impl Engine {
                     handed_back.extend(items.by_ref().map(|i| i.id));
                     break;
                 }
-                match self.start(item, slice_end, stop, &mut report).await? {
+                let start = self.start(item, slice_end, stop, &mut report, &mut nothing_to_do).await;
+                let start = match start {
+                    Ok(start) => start,
+                    Err(err) => {
+                        self.complete_nothing_to_do(&nothing_to_do).await;
+                        return Err(err);
+                    }
+                };
+                match start {
                     Start::Done => started += 1,
                     // Its lane has all the deliveries it may: other lanes'
                     // work goes on.
-                    Start::LaneBusy(id) => handed_back.push(id),
+                    Start::LaneBusy(id) | Start::Unhandled(id) => handed_back.push(id),
                     Start::NoSlot(id) => {
                         handed_back.push(id);
                         handed_back.extend(items.by_ref().map(|i| i.id));
                     }
                 }
             }
+            self.complete_nothing_to_do(&nothing_to_do).await;
             if !handed_back.is_empty()
                 && let Err(err) = self.store.release_outbox(&handed_back, &self.config.worker_id).await
             {
@@ -223,17 +293,39 @@ impl Engine {
         Ok(report)
     }
 
-    /// Does one claimed item, or says why it cannot start now.
+    /// Completes, in one statement, the items of a claim whose handlers had
+    /// nothing to do. Should it fail, they are done again after their lease.
+    async fn complete_nothing_to_do(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.complete_outbox_many(ids, &self.config.worker_id, self.clock.now()).await {
+            tracing::warn!(error = %err, items = ids.len(), "could not complete items; they are done again after their lease");
+        }
+    }
+
+    /// Does one claimed item, or says why it cannot start now. Items with
+    /// nothing to do are added to `nothing_to_do`, to be completed together.
     async fn start(
         &self,
         item: OutboxItem,
         slice_end: tokio::time::Instant,
         stop: Stop<'_>,
         report: &mut TickReport,
+        nothing_to_do: &mut Vec<i64>,
     ) -> Result<Start, StoreError> {
-        if paging::Paging::is_delivery(&item.kind)
-            && let Some(paging) = self.paging.clone()
-        {
+        let Some(handler) = self.handlers.get(&item.kind).cloned() else {
+            return Ok(Start::Unhandled(item.id));
+        };
+        if item.attempts > work::MAX_ATTEMPTS {
+            // Claimed again and again without an outcome: whatever did it
+            // died each time (a crash, an OOM kill). Running it again would
+            // likely take this node down too.
+            let error = "no outcome after repeated attempts: the node doing it stopped each time";
+            fail(&*self.store, &self.config.worker_id, self.clock.now(), &item, error).await?;
+            return Ok(Start::Done);
+        }
+        if handler.is_delivery(item.kind) {
             let Ok(in_lane) = self.lane_slots(&item.lane).try_acquire_owned() else {
                 return Ok(Start::LaneBusy(item.id));
             };
@@ -243,13 +335,15 @@ impl Engine {
                 _ = stopped(stop) => None,
             };
             let Some(overall) = overall else { return Ok(Start::NoSlot(item.id)) };
-            report.processed.push(item.kind.clone());
-            self.hand_off(paging, item, [in_lane, overall]);
+            report.processed.push(item.kind.to_string());
+            self.hand_off(handler, item, [in_lane, overall]);
             return Ok(Start::Done);
         }
-        report.processed.push(item.kind.clone());
-        let result = self.handle(&item).await;
-        finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result).await?;
+        report.processed.push(item.kind.to_string());
+        tracing::debug!(id = item.id, kind = %item.kind, "outbox item");
+        metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.as_str()).increment(1);
+        let result = unwind::caught(handler.handle(&item, &self.config.worker_id, self.clock.now())).await;
+        finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result, Some(nothing_to_do)).await?;
         Ok(Start::Done)
     }
 
@@ -260,16 +354,16 @@ impl Engine {
     }
 
     /// Starts one delivery in the background; it holds `slots` until done.
-    fn hand_off(&self, paging: Arc<paging::Paging>, item: OutboxItem, slots: [OwnedSemaphorePermit; 2]) {
+    fn hand_off(&self, handler: Arc<dyn Handler>, item: OutboxItem, slots: [OwnedSemaphorePermit; 2]) {
         let (store, clock, worker) = (self.store.clone(), self.clock.clone(), self.config.worker_id.clone());
         let (done, in_flight) = (self.delivery_done.clone(), self.in_flight.clone());
         in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(item.id);
         let mut deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
         while deliveries.try_join_next().is_some() {}
         deliveries.spawn(async move {
-            metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.clone()).increment(1);
-            let result = paging.handle(&item, &worker, clock.now()).await;
-            if let Err(err) = finish(&*store, &worker, clock.now(), &item, result).await {
+            metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.as_str()).increment(1);
+            let result = unwind::caught(handler.handle(&item, &worker, clock.now())).await;
+            if let Err(err) = finish(&*store, &worker, clock.now(), &item, result, None).await {
                 tracing::error!(id = item.id, error = %err, "could not complete a delivery item");
             }
             in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&item.id);
@@ -289,16 +383,6 @@ impl Engine {
             }
         }
         drained
-    }
-
-    /// Handles one item; `Ok(true)` when paging completed it in its own step.
-    async fn handle(&self, item: &OutboxItem) -> Result<bool, StoreError> {
-        tracing::debug!(id = item.id, kind = %item.kind, "outbox item");
-        metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.clone()).increment(1);
-        match &self.paging {
-            Some(paging) => paging.handle(item, &self.config.worker_id, self.clock.now()).await,
-            None => Ok(false),
-        }
     }
 
     /// Runs passes until `shutdown` turns true. Wakes on commit (the store's
@@ -362,28 +446,64 @@ impl Engine {
 
     async fn sleep_for(&self) -> std::time::Duration {
         let idle = self.config.idle_interval;
-        match self.store.next_outbox_due().await {
+        match self.store.next_outbox_due(&self.kinds).await {
             Ok(Some(due)) => until(self.clock.now(), due).min(idle),
             _ => idle,
         }
     }
 }
 
-/// Completes an item paging did not complete itself. A failed item stays
-/// leased and is retried once the lease runs out.
+/// Settles an item after its handler ran (`Err` with a message when it
+/// panicked): completed in its own step already, nothing to do (completed
+/// now, or added to `nothing_to_do` to be completed with others), or failed.
 async fn finish(
     store: &dyn OutboxStore,
     worker: &str,
     now: DateTime<Utc>,
     item: &OutboxItem,
-    result: Result<bool, StoreError>,
+    result: Result<Result<Handled, StoreError>, String>,
+    nothing_to_do: Option<&mut Vec<i64>>,
 ) -> Result<(), StoreError> {
     match result {
-        Ok(true) => Ok(()),
-        Ok(false) => store.complete_outbox(item.id, worker, now).await,
-        Err(err) => {
-            tracing::error!(id = item.id, kind = %item.kind, error = %err, "outbox item failed; retried after its lease");
-            Ok(())
+        Ok(Ok(Handled::Completed)) => Ok(()),
+        Ok(Ok(Handled::NothingToDo)) => match nothing_to_do {
+            Some(batch) => {
+                batch.push(item.id);
+                Ok(())
+            }
+            None => store.complete_outbox(item.id, worker, now).await,
+        },
+        Ok(Err(err)) => fail(store, worker, now, item, &err.to_string()).await,
+        Err(panic) => fail(store, worker, now, item, &panic).await,
+    }
+}
+
+/// A failed attempt: the item is due again after a backoff that grows with
+/// its attempts, or, after [`work::MAX_ATTEMPTS`], it is a dead letter.
+async fn fail(
+    store: &dyn OutboxStore,
+    worker: &str,
+    now: DateTime<Utc>,
+    item: &OutboxItem,
+    error: &str,
+) -> Result<(), StoreError> {
+    let kind = item.kind.as_str();
+    metrics::counter!("tocsin_outbox_failures_total", "kind" => kind).increment(1);
+    match work::after_failure(item.attempts, paging::random_u64()) {
+        AfterFailure::RetryIn(wait) => {
+            let at = now + Duration::from_std(wait).unwrap_or(Duration::seconds(1));
+            tracing::warn!(id = item.id, kind, attempts = item.attempts, retry_at = %at, error, "outbox item failed; retried later");
+            store.fail_outbox(item.id, worker, error, Failed::RetryAt(at)).await
+        }
+        AfterFailure::Dead => {
+            tracing::error!(
+                id = item.id,
+                kind,
+                attempts = item.attempts,
+                error,
+                "outbox item failed too often and is now a dead letter; see `tocsin engine dead-letters`"
+            );
+            store.fail_outbox(item.id, worker, error, Failed::DeadAt(now)).await
         }
     }
 }

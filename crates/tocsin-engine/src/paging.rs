@@ -8,6 +8,7 @@
 //! sends happen between a read and the step that records them: a crash in
 //! between re-sends with the same idempotency key (at least once).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -25,24 +26,14 @@ use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, effective_rul
 use tocsin_core::paging::{Cause, Effects, channel_of, effects};
 use tocsin_core::schedule::Schedule;
 use tocsin_core::timeline::{TimelineKind, actor};
+use tocsin_core::work::WorkKind;
 use tocsin_store::{
     ACK_LINK, EngineStep, EscalationRow, EscalationWrite, Lane, NewNotification, NewWork, NotificationRow,
     NotificationUpdate, OutboxItem, ServerSecrets, StepTimeline, Store, StoreError, merge_overrides,
 };
 
 use crate::channels::{Channels, Outcome};
-
-/// Outbox kinds this module handles.
-pub mod kinds {
-    pub const OPENED: &str = "incident.opened";
-    pub const ACKNOWLEDGED: &str = "incident.acknowledged";
-    pub const RESOLVED: &str = "incident.resolved";
-    pub const TIMER: &str = "escalation.timer";
-    pub const ESCALATE: &str = "incident.escalate";
-    pub const REASSIGN: &str = "incident.reassign";
-    pub const SEND: &str = "notify.send";
-    pub const BUNDLE: &str = "notify.bundle";
-}
+use crate::{Handled, Handler};
 
 /// How paging behaves, resolved at start.
 #[derive(Clone)]
@@ -71,7 +62,7 @@ pub struct Paging {
 }
 
 /// Attempts at a step that lost a race with another node before giving up
-/// (the item stays leased and is retried when the lease runs out).
+/// (the item fails and is retried after a backoff).
 const MAX_CONFLICTS: usize = 3;
 
 /// Held notifications one bundle step reads, lists and records; the rest of
@@ -116,13 +107,18 @@ impl Settle {
                 payload["reason"] = json!(reason);
             }
         }
-        NewWork::new(kinds::BUNDLE, payload, due, Lane::ContactMethod(method_id.to_string()))
+        NewWork::new(WorkKind::NotifyBundle, payload, due, Lane::ContactMethod(method_id.to_string()))
     }
 }
 
 /// A contact method's next bundle, due at `due`.
 fn bundle_work(method_id: &str, due: DateTime<Utc>) -> NewWork {
-    NewWork::new(kinds::BUNDLE, json!({"contact_method": method_id}), due, Lane::ContactMethod(method_id.to_string()))
+    NewWork::new(
+        WorkKind::NotifyBundle,
+        json!({"contact_method": method_id}),
+        due,
+        Lane::ContactMethod(method_id.to_string()),
+    )
 }
 
 impl Paging {
@@ -135,85 +131,79 @@ impl Paging {
         locks.entry(method_id.to_string()).or_default().clone()
     }
 
-    /// Whether `kind` is a delivery (slow, network-bound, safe to run
-    /// alongside others) rather than an escalation step (ordered).
-    pub fn is_delivery(kind: &str) -> bool {
-        kind == kinds::SEND || kind == kinds::BUNDLE
-    }
-
-    /// Handles one claimed item. `Ok(false)` means the item is not about
-    /// paging and the caller completes it.
-    pub async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let incident_id = item.payload.get("incident_id").and_then(Value::as_i64);
+    /// Handles one claimed item. An item whose payload cannot be read fails
+    /// (it is retried, then kept as a dead letter for a person to see).
+    pub async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<Handled, StoreError> {
         let done = Some((item.id, worker.to_string()));
-        match (item.kind.as_str(), incident_id) {
-            (kinds::OPENED, Some(id)) => self.opened(id, done, now).await?,
-            (kinds::ACKNOWLEDGED, Some(id)) => {
-                self.transition(id, done, now, Cause::Timer, None, escalation::on_acknowledge).await?
+        let payload = &item.payload;
+        let incident =
+            || payload.get("incident_id").and_then(Value::as_i64).ok_or_else(|| unreadable(item, "incident_id"));
+        let actor = || payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
+        match item.kind {
+            WorkKind::IncidentOpened => self.opened(incident()?, done, now).await,
+            WorkKind::IncidentAcknowledged => {
+                self.transition(incident()?, done, now, Cause::Timer, None, escalation::on_acknowledge).await
             }
-            (kinds::RESOLVED, Some(id)) => {
-                self.transition(id, done, now, Cause::Timer, None, escalation::on_resolve).await?
+            WorkKind::IncidentResolved => {
+                self.transition(incident()?, done, now, Cause::Timer, None, escalation::on_resolve).await
             }
-            (kinds::TIMER, Some(id)) => {
-                let generation = item.payload.get("generation").and_then(Value::as_u64);
-                let timer = serde_json::from_value::<Timer>(item.payload["timer"].clone()).ok();
-                let (Some(generation), Some(timer)) = (generation, timer) else {
-                    tracing::error!(id = item.id, "unreadable escalation timer; ignored");
-                    self.complete_only(done, now).await?;
-                    return Ok(true);
-                };
+            WorkKind::EscalationTimer => {
+                let id = incident()?;
+                let generation =
+                    payload.get("generation").and_then(Value::as_u64).ok_or_else(|| unreadable(item, "generation"))?;
+                let timer = serde_json::from_value::<Timer>(payload["timer"].clone())
+                    .map_err(|e| unreadable(item, &format!("timer ({e})")))?;
                 self.transition(id, done, now, Cause::Timer, None, move |s, now| {
                     escalation::on_timer(s, timer, generation, now)
                 })
-                .await?
+                .await
             }
-            (kinds::ESCALATE, Some(id)) => {
-                let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
-                self.transition(id, done, now, Cause::ByHand, Some(who), escalation::escalate_now).await?
+            WorkKind::IncidentEscalate => {
+                self.transition(incident()?, done, now, Cause::ByHand, Some(actor()), escalation::escalate_now).await
             }
-            (kinds::REASSIGN, Some(id)) => {
-                let who = item.payload.get("actor").and_then(Value::as_str).unwrap_or(actor::SYSTEM).to_string();
-                let targets: Vec<Target> = serde_json::from_value(item.payload["targets"].clone()).unwrap_or_default();
-                self.transition(id, done, now, Cause::Reassign, Some(who), move |s, now| {
+            WorkKind::IncidentReassign => {
+                let targets: Vec<Target> = serde_json::from_value(payload["targets"].clone())
+                    .map_err(|e| unreadable(item, &format!("targets ({e})")))?;
+                self.transition(incident()?, done, now, Cause::Reassign, Some(actor()), move |s, now| {
                     escalation::reassign(s, targets.clone(), now).unwrap_or_default()
                 })
-                .await?
+                .await
             }
-            (kinds::SEND, _) => match item.payload.get("notification_id").and_then(Value::as_i64) {
-                Some(id) => self.send(id, done, now).await?,
-                None => return Ok(false),
-            },
-            (kinds::BUNDLE, _) => match item.payload.get("contact_method").and_then(Value::as_str) {
-                Some(method) => match Settle::read(&item.payload) {
-                    Some(settle) => self.settle(method, settle, done, now).await?,
-                    None => self.bundle(method, done, now).await?,
-                },
-                None => return Ok(false),
-            },
-            _ => return Ok(false),
+            WorkKind::NotifySend => {
+                let id = payload.get("notification_id").and_then(Value::as_i64);
+                self.send(id.ok_or_else(|| unreadable(item, "notification_id"))?, done, now).await
+            }
+            WorkKind::NotifyBundle => {
+                let method = payload.get("contact_method").and_then(Value::as_str);
+                let method = method.ok_or_else(|| unreadable(item, "contact_method"))?;
+                match Settle::read(payload) {
+                    Some(settle) => self.settle(method, settle, done, now).await.map(|()| Handled::Completed),
+                    None => self.bundle(method, done, now).await.map(|()| Handled::Completed),
+                }
+            }
         }
-        Ok(true)
     }
 
     // --- escalation -------------------------------------------------------
 
     /// A new incident: snapshot its service's policy and page its first level.
-    async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Nothing to do (and nothing written) when its service has no policy.
+    async fn opened(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
         let incident = self.store.get_incident(id).await?;
         let directory = self.directory.current();
         let service = incident.as_ref().and_then(|i| directory.service(&i.service_id));
         let policy = incident.as_ref().and_then(|i| directory.service_policy(&i.service_id));
         let (Some(incident), Some(service), Some(policy)) = (incident, service, policy) else {
-            return self.complete_only(done, now).await;
+            return Ok(Handled::NothingToDo);
         };
         if self.store.get_escalation(id).await?.is_some() || !incident.status.is_open() {
-            return self.complete_only(done, now).await;
+            return Ok(Handled::NothingToDo);
         }
         let (state, actions) = match escalation::start(policy.clone(), service.ack_timeout, now) {
             Ok(started) => started,
             Err(err) => {
                 tracing::error!(incident = id, error = %err, "escalation policy cannot start");
-                return self.complete_only(done, now).await;
+                return Ok(Handled::NothingToDo);
             }
         };
         let schedules = self.schedules(now).await?;
@@ -227,11 +217,13 @@ impl Paging {
             episode: 0,
         });
         self.add_effects(&mut step, &incident, fx, Cause::Opened, 0, now);
-        self.store.apply_step(&step).await
+        self.store.apply_step(&step).await.map(|()| Handled::Completed)
     }
 
     /// Feeds one event to an incident's escalation and writes the outcome.
-    /// Retries when another node changed the escalation meanwhile.
+    /// Retries when another node changed the escalation meanwhile. Nothing
+    /// to do (and nothing written) for an incident without an escalation,
+    /// or an event that changes nothing.
     async fn transition(
         &self,
         id: i64,
@@ -240,17 +232,15 @@ impl Paging {
         cause: Cause,
         by: Option<String>,
         event: impl Fn(&mut EscalationState, DateTime<Utc>) -> Vec<Action>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Handled, StoreError> {
         for _ in 0..MAX_CONFLICTS {
             let (Some(row), Some(incident)) =
                 (self.store.get_escalation(id).await?, self.store.get_incident(id).await?)
             else {
-                return self.complete_only(done, now).await;
+                return Ok(Handled::NothingToDo);
             };
-            let Ok(mut state) = serde_json::from_value::<EscalationState>(row.state.clone()) else {
-                tracing::error!(incident = id, "stored escalation state is unreadable; paging for it stops");
-                return self.complete_only(done, now).await;
-            };
+            let mut state = serde_json::from_value::<EscalationState>(row.state.clone())
+                .map_err(|e| StoreError::Corrupt(format!("escalation of incident {id} is unreadable: {e}")))?;
             let actions = event(&mut state, now);
             let mut step = EngineStep { at: now, complete: done.clone(), ..EngineStep::default() };
             if let Some(who) = &by {
@@ -264,9 +254,12 @@ impl Paging {
                 step.timeline.push(StepTimeline { incident_id: id, kind, actor: who.clone(), payload });
             }
             if actions.is_empty() {
+                if step.timeline.is_empty() {
+                    return Ok(Handled::NothingToDo);
+                }
                 match self.store.apply_step(&step).await {
                     Err(StoreError::Conflict(_)) => continue,
-                    other => return other,
+                    other => return other.map(|()| Handled::Completed),
                 }
             }
             // Paging stops for good or for now: queued notifications of the
@@ -289,10 +282,10 @@ impl Paging {
             self.add_effects(&mut step, &incident, fx, cause, episode, now);
             match self.store.apply_step(&step).await {
                 Err(StoreError::Conflict(_)) => continue,
-                other => return other,
+                other => return other.map(|()| Handled::Completed),
             }
         }
-        Ok(())
+        Err(StoreError::Conflict(format!("the escalation of incident {id} kept changing")))
     }
 
     /// Turns domain effects into rows of `step`.
@@ -338,7 +331,7 @@ impl Paging {
         }
         for timer in fx.timers {
             step.outbox.push(NewWork::new(
-                kinds::TIMER,
+                WorkKind::EscalationTimer,
                 json!({"incident_id": id, "generation": timer.generation, "timer": timer.timer}),
                 timer.due_at,
                 Lane::Incident(id),
@@ -350,13 +343,6 @@ impl Paging {
     async fn schedules(&self, now: DateTime<Utc>) -> Result<Vec<Schedule>, StoreError> {
         let stored = self.store.list_overrides(None, now).await?;
         Ok(self.directory.current().schedules.iter().map(|s| merge_overrides(s, &stored)).collect())
-    }
-
-    async fn complete_only(&self, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if done.is_none() {
-            return Ok(());
-        }
-        self.store.apply_step(&EngineStep { at: now, complete: done, ..EngineStep::default() }).await
     }
 
     // --- delivery ---------------------------------------------------------
@@ -379,19 +365,19 @@ impl Paging {
         Some((user.clone(), method.clone()))
     }
 
-    async fn send(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let Some(n) = self.store.get_notification(id).await? else { return self.complete_only(done, now).await };
+    async fn send(&self, id: i64, done: Option<(i64, String)>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        let Some(n) = self.store.get_notification(id).await? else { return Ok(Handled::NothingToDo) };
         if n.status != "pending" {
-            return self.complete_only(done, now).await;
+            return Ok(Handled::NothingToDo);
         }
         let mut step = EngineStep { at: now, complete: done, ..EngineStep::default() };
         let Some(incident) = self.still_wanted(&n).await? else {
             step.notification_updates.push(update(&n, "cancelled", n.attempts, None, None));
-            return self.store.apply_step(&step).await;
+            return self.store.apply_step(&step).await.map(|()| Handled::Completed);
         };
         let Some((user, method)) = self.method(&n.user_id, &n.contact_method) else {
             self.failed(&mut step, &n, n.attempts, "the contact method is no longer configured".into(), now).await?;
-            return self.store.apply_step(&step).await;
+            return self.store.apply_step(&step).await.map(|()| Handled::Completed);
         };
         let lock = self.method_lock(&method.id);
         let _serial = lock.lock().await;
@@ -403,13 +389,13 @@ impl Paging {
                 step.outbox.push(bundle_work(&method.id, until));
             }
             step.notification_updates.push(update(&n, "held", n.attempts, None, None));
-            return self.store.apply_step(&step).await;
+            return self.store.apply_step(&step).await.map(|()| Handled::Completed);
         }
         step.method_window = Some((method.id.clone(), window.sent.iter().copied().collect()));
         let message = self.message(&incident, &user.id, n.episode, now).await?;
         let outcome = self.deliver(&method, &[message], 0, &n.idempotency_key, now).await;
         self.record(&mut step, &[n], &method.kind, outcome, false, now).await?;
-        self.store.apply_step(&step).await
+        self.store.apply_step(&step).await.map(|()| Handled::Completed)
     }
 
     /// Sends everything a rate limit held for `method_id` as one message.
@@ -584,7 +570,7 @@ impl Paging {
                             ([], _) => {}
                             ([n, ..], true) => step.outbox.push(bundle_work(&n.contact_method, due)),
                             ([n, ..], false) => step.outbox.push(NewWork::new(
-                                kinds::SEND,
+                                WorkKind::NotifySend,
                                 json!({"notification_id": n.id}),
                                 due,
                                 Lane::Incident(n.incident_id),
@@ -635,8 +621,12 @@ impl Paging {
         // A later rule for that method is sent now instead of at its time.
         if let Some(pending) = self.store.pending_notification(n.incident_id, &n.user_id, &next, n.episode, now).await?
         {
-            let send =
-                NewWork::new(kinds::SEND, json!({"notification_id": pending.id}), now, Lane::Incident(n.incident_id));
+            let send = NewWork::new(
+                WorkKind::NotifySend,
+                json!({"notification_id": pending.id}),
+                now,
+                Lane::Incident(n.incident_id),
+            );
             step.outbox.push(send);
             return Ok(());
         }
@@ -684,6 +674,28 @@ impl Paging {
             summary_lines,
         })
     }
+}
+
+#[async_trait]
+impl Handler for Paging {
+    fn kinds(&self) -> &'static [WorkKind] {
+        &WorkKind::ALL
+    }
+
+    /// Sends are slow and network-bound, and safe to run alongside others;
+    /// escalation steps keep their order.
+    fn is_delivery(&self, kind: WorkKind) -> bool {
+        matches!(kind, WorkKind::NotifySend | WorkKind::NotifyBundle)
+    }
+
+    async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        Paging::handle(self, item, worker, now).await
+    }
+}
+
+/// The error of an item whose payload lacks what its kind needs.
+fn unreadable(item: &OutboxItem, what: &str) -> StoreError {
+    StoreError::Corrupt(format!("{} item {} has no readable {what}", item.kind, item.id))
 }
 
 /// Records `n` as delivered (alone, or in a bundle) on its `attempts`th try.
@@ -763,7 +775,7 @@ fn idempotency_key() -> String {
     format!("tcn_{}", hex::encode(random_bytes::<16>()))
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
 }
 

@@ -73,6 +73,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         Ok(open) => metrics::gauge!("tocsin_open_incidents").set(open as f64),
         Err(err) => tracing::warn!(error = %err, "could not count open incidents"),
     }
+    match state.store().dead_letter_count().await {
+        Ok(dead) => metrics::gauge!("tocsin_outbox_dead_letters").set(dead as f64),
+        Err(err) => tracing::warn!(error = %err, "could not count dead letters"),
+    }
     // Sets `tocsin_component_up` for the database's parts as a side effect.
     let store = state.store().readiness().await;
     let up = store.database_read.ok && store.database_write.ok;

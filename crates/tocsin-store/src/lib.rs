@@ -37,7 +37,9 @@ pub use catalog::{
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
 pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
 pub use maintenance::{DbStats, MaintenanceStore, Prune, Pruned, TableStats};
-pub use outbox::{DELIVER_NOW, FOLLOW_UP, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priority};
+pub use outbox::{
+    DELIVER_NOW, DeadLetter, FOLLOW_UP, Failed, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priorities, priority,
+};
 pub use page::{DEFAULT_PAGE, MAX_PAGE, Page, cursor};
 pub use paging::{
     EngineStep, EscalationRow, EscalationWrite, HeldSummary, NewNotification, NewWork, NotificationRow,

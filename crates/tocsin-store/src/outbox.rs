@@ -14,9 +14,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use tocsin_core::work::WorkKind;
 
-use crate::Result;
+use crate::{Page, Result};
 
 /// A notification due the moment it was queued: finish pages under way
 /// before starting new ones.
@@ -27,15 +27,20 @@ pub const INCIDENT_CHANGE: i64 = 1;
 pub const FOLLOW_UP: i64 = 2;
 
 /// The priority of an item of `kind`, due at `due_at`, queued at `queued_at`.
-pub fn priority(kind: &str, due_at: DateTime<Utc>, queued_at: DateTime<Utc>) -> i64 {
+pub fn priority(kind: WorkKind, due_at: DateTime<Utc>, queued_at: DateTime<Utc>) -> i64 {
     match kind {
-        "notify.send" if due_at <= queued_at => DELIVER_NOW,
-        "incident.opened"
-        | "incident.acknowledged"
-        | "incident.resolved"
-        | "incident.escalate"
-        | "incident.reassign" => INCIDENT_CHANGE,
+        WorkKind::NotifySend if due_at <= queued_at => DELIVER_NOW,
+        k if k.is_incident_change() => INCIDENT_CHANGE,
         _ => FOLLOW_UP,
+    }
+}
+
+/// Every priority an item of `kind` can have: where a claim looks for it.
+pub fn priorities(kind: WorkKind) -> &'static [i64] {
+    match kind {
+        WorkKind::NotifySend => &[DELIVER_NOW, FOLLOW_UP],
+        k if k.is_incident_change() => &[INCIDENT_CHANGE],
+        _ => &[FOLLOW_UP],
     }
 }
 
@@ -56,11 +61,22 @@ impl Lane {
     }
 }
 
+/// What becomes of a claimed item whose handler failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Claimable again from this instant.
+    RetryAt(DateTime<Utc>),
+    /// A dead letter from this instant: never claimed until put back.
+    DeadAt(DateTime<Utc>),
+}
+
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Leases up to `limit` due, unfinished items to `worker` until
-    /// `lease_until`. Items whose lease ran out are claimable again, so a
-    /// dead worker's work is picked up.
+    /// Leases up to `limit` due, unfinished items of `kinds` to `worker`
+    /// until `lease_until`. Items whose lease ran out are claimable again,
+    /// so a dead worker's work is picked up. Items of other kinds (queued by
+    /// a newer version) are left untouched, for a node that knows them;
+    /// they hold back nothing behind them.
     ///
     /// The claim is shared between lanes round-robin: every lane with due
     /// work gets a turn, then every lane its second turn, and so on; a lane
@@ -70,10 +86,12 @@ pub trait OutboxStore: Send + Sync {
     /// is among the first items of a claim, however much is due elsewhere.
     ///
     /// The cost does not grow with the backlog: lanes are found by a skip
-    /// scan of an index and each lane is read from its own index range.
+    /// scan of an index and each lane is read from its own index ranges,
+    /// one per priority and kind.
     async fn claim_outbox(
         &self,
         worker: &str,
+        kinds: &[WorkKind],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
@@ -83,21 +101,57 @@ pub trait OutboxStore: Send + Sync {
     /// node) instead of when the lease runs out.
     async fn release_outbox(&self, ids: &[i64], worker: &str) -> Result<()>;
     async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()>;
-    /// Earliest due time of unfinished work, so the engine can sleep until then.
-    async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Completes the items of `ids` that `worker` holds, in one statement
+    /// (per thousand): items whose handlers had nothing to write cost no
+    /// transaction of their own. Returns how many it completed.
+    async fn complete_outbox_many(&self, ids: &[i64], worker: &str, now: DateTime<Utc>) -> Result<u64>;
+    /// Records that `worker`'s attempt at item `id` failed with `error`:
+    /// the lease is released and the item is due again later, or is a dead
+    /// letter. Nothing happens when `worker` no longer holds it.
+    async fn fail_outbox(&self, id: i64, worker: &str, error: &str, outcome: Failed) -> Result<()>;
+    /// Earliest due time of unfinished work of `kinds`, so the engine can
+    /// sleep until then.
+    async fn next_outbox_due(&self, kinds: &[WorkKind]) -> Result<Option<DateTime<Utc>>>;
+    /// Dead letters, newest first, with ids below `before_id`.
+    async fn dead_letters(&self, before_id: Option<i64>, limit: i64) -> Result<Page<DeadLetter>>;
+    async fn dead_letter_count(&self) -> Result<i64>;
+    /// Puts dead letter `id` back, due `now` with no attempts counted, and
+    /// audits it as `outbox.retry` by `who`. [`crate::StoreError::NotFound`]
+    /// when `id` is not a dead letter.
+    async fn retry_dead_letter(&self, id: i64, who: &str, now: DateTime<Utc>) -> Result<DeadLetter>;
+    /// Writes that finished outbox items (a step, a completion, a failure)
+    /// since the store was opened: what handling the queue costs.
+    fn outbox_writes(&self) -> u64;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
     pub id: i64,
-    pub kind: String,
+    pub kind: WorkKind,
     pub payload: serde_json::Value,
     pub due_at: DateTime<Utc>,
+    /// Attempts so far, this one included (a claim counts one).
     pub attempts: i64,
     /// The service id, or `contact_method:<id>`; empty for work of nobody's.
     pub lane: String,
     /// [`DELIVER_NOW`], [`INCIDENT_CHANGE`] or [`FOLLOW_UP`].
     pub priority: i64,
+}
+
+/// An item that failed too often and waits for a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    /// As stored: a kind this version may not know.
+    pub kind: String,
+    pub lane: String,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// When it was first queued.
+    pub created_at: DateTime<Utc>,
+    /// When it became a dead letter; `None` once put back.
+    pub dead_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]
@@ -108,12 +162,29 @@ mod tests {
     #[test]
     fn pages_under_way_come_first_then_incident_changes_then_follow_ups() {
         let t = Utc.with_ymd_and_hms(2026, 3, 3, 10, 0, 0).single().unwrap();
-        assert_eq!(priority("notify.send", t, t), DELIVER_NOW, "a page due as it is queued");
-        for kind in ["incident.opened", "incident.acknowledged", "incident.resolved", "incident.escalate"] {
+        assert_eq!(priority(WorkKind::NotifySend, t, t), DELIVER_NOW, "a page due as it is queued");
+        for kind in [
+            WorkKind::IncidentOpened,
+            WorkKind::IncidentAcknowledged,
+            WorkKind::IncidentResolved,
+            WorkKind::IncidentEscalate,
+            WorkKind::IncidentReassign,
+        ] {
             assert_eq!(priority(kind, t, t), INCIDENT_CHANGE, "{kind}");
         }
-        assert_eq!(priority("notify.send", t + Duration::minutes(2), t), FOLLOW_UP, "a later rule or a retry");
-        assert_eq!(priority("escalation.timer", t, t), FOLLOW_UP);
-        assert_eq!(priority("notify.bundle", t, t), FOLLOW_UP);
+        let later = t + Duration::minutes(2);
+        assert_eq!(priority(WorkKind::NotifySend, later, t), FOLLOW_UP, "a later rule or a retry");
+        assert_eq!(priority(WorkKind::EscalationTimer, t, t), FOLLOW_UP);
+        assert_eq!(priority(WorkKind::NotifyBundle, t, t), FOLLOW_UP);
+    }
+
+    #[test]
+    fn a_claim_looks_for_every_kind_where_its_priority_puts_it() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 3, 10, 0, 0).single().unwrap();
+        for kind in WorkKind::ALL {
+            for due in [t - Duration::seconds(1), t, t + Duration::minutes(5)] {
+                assert!(priorities(kind).contains(&priority(kind, due, t)), "{kind} due {due}");
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tocsin_core::audit::AuditRecord;
 use tocsin_core::timeline::TimelineKind;
+use tocsin_core::work::WorkKind;
 
 use crate::{Lane, Result};
 
@@ -49,7 +50,7 @@ pub trait PagingStore: Send + Sync {
     async fn request_incident_work(
         &self,
         incident_id: i64,
-        kind: &str,
+        kind: WorkKind,
         payload: serde_json::Value,
         actor: &str,
         action: &str,
@@ -149,7 +150,7 @@ pub struct StepTimeline {
 /// An outbox item a step queues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewWork {
-    pub kind: String,
+    pub kind: WorkKind,
     pub payload: serde_json::Value,
     pub due_at: DateTime<Utc>,
     /// Whose work it is (see [`crate::outbox`]).
@@ -157,8 +158,8 @@ pub struct NewWork {
 }
 
 impl NewWork {
-    pub fn new(kind: &str, payload: serde_json::Value, due_at: DateTime<Utc>, lane: Lane) -> Self {
-        Self { kind: kind.to_string(), payload, due_at, lane }
+    pub fn new(kind: WorkKind, payload: serde_json::Value, due_at: DateTime<Utc>, lane: Lane) -> Self {
+        Self { kind, payload, due_at, lane }
     }
 }
 

@@ -31,6 +31,7 @@ use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::{Catalog, IntegrationKind, IntegrationSpec, Service, Team, User};
 use tocsin_core::secret_box::SecretKey;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+use tocsin_core::work::WorkKind;
 use tocsin_store::{ACK_LINK, ServerSecrets, WEBHOOK_SIGNING};
 use tocsin_store::{
     AlertFilter, AuditEntry, CatalogChanges, ChangeRecord, DELIVER_NOW, EngineStep, EscalationRow, EscalationWrite,
@@ -38,12 +39,16 @@ use tocsin_store::{
     IntegrationView, Lane, NewNotification, NewOverride, NewToken, NewWork, NotificationRow, NotificationUpdate,
     OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError, TokenAuth, TokenInfo, cursor,
 };
+use tocsin_store::{DeadLetter, Failed, Page};
 
 // ===========================================================================
 // Backend selection and lifecycle
 // ===========================================================================
 
 const PG_ENV: &str = "TOCSIN_TEST_PG_URL";
+
+/// Every kind of work: what a node of this version claims.
+const ALL: &[WorkKind] = &WorkKind::ALL;
 
 /// How long connecting to the PostgreSQL server named by [`PG_ENV`] may take
 /// before the test fails.
@@ -1245,21 +1250,21 @@ async fn tokens_belong_to_accounts() {
 async fn outbox_leases_reclaims_and_completes() {
     let (ts, fx) = with_catalog().await;
     let signal = ts.work_signal();
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
 
     let (_, incident_id) = open(&ts, &fx.api, "k", t(0)).await;
     tokio::time::timeout(StdDuration::from_secs(5), signal.notified())
         .await
         .expect("the work signal fires after a commit that queued work");
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(0)));
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(0)));
 
     // Not due yet.
-    assert_eq!(ts.claim_outbox("worker-a", t(-1), t(29), 10).await.unwrap(), []);
+    assert_eq!(ts.claim_outbox("worker-a", ALL, t(-1), t(29), 10).await.unwrap(), []);
 
-    let claimed = ts.claim_outbox("worker-a", t(1), t(31), 10).await.unwrap();
+    let claimed = ts.claim_outbox("worker-a", ALL, t(1), t(31), 10).await.unwrap();
     let item = OutboxItem {
         id: claimed.first().map_or(0, |i| i.id),
-        kind: "incident.opened".into(),
+        kind: WorkKind::IncidentOpened,
         payload: json!({"incident_id": incident_id}),
         due_at: t(0),
         attempts: 1,
@@ -1269,48 +1274,48 @@ async fn outbox_leases_reclaims_and_completes() {
     assert_eq!(claimed, vec![item.clone()]);
 
     // Leased to A: B gets nothing until the lease runs out…
-    assert_eq!(ts.claim_outbox("worker-b", t(10), t(40), 10).await.unwrap(), []);
-    assert_eq!(ts.claim_outbox("worker-b", t(30), t(60), 10).await.unwrap(), []);
+    assert_eq!(ts.claim_outbox("worker-b", ALL, t(10), t(40), 10).await.unwrap(), []);
+    assert_eq!(ts.claim_outbox("worker-b", ALL, t(30), t(60), 10).await.unwrap(), []);
     // …then B takes it over.
     assert_eq!(
-        ts.claim_outbox("worker-b", t(32), t(62), 10).await.unwrap(),
+        ts.claim_outbox("worker-b", ALL, t(32), t(62), 10).await.unwrap(),
         [OutboxItem { attempts: 2, ..item.clone() }]
     );
 
     // A's late completion does nothing: the item is B's now.
     ts.complete_outbox(item.id, "worker-a", t(33)).await.unwrap();
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(62)), "claimable again when B's lease ends");
-    assert_eq!(ts.claim_outbox("worker-a", t(34), t(64), 10).await.unwrap(), [], "still leased to B");
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(62)), "claimable again when B's lease ends");
+    assert_eq!(ts.claim_outbox("worker-a", ALL, t(34), t(64), 10).await.unwrap(), [], "still leased to B");
 
     ts.complete_outbox(item.id, "worker-b", t(35)).await.unwrap();
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
-    assert_eq!(ts.claim_outbox("worker-c", t(100_000), t(100_030), 10).await.unwrap(), []);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
+    assert_eq!(ts.claim_outbox("worker-c", ALL, t(100_000), t(100_030), 10).await.unwrap(), []);
     // Completing again is harmless.
     ts.complete_outbox(item.id, "worker-b", t(36)).await.unwrap();
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
 
     // `limit` caps a claim; items come oldest first.
     let (_, ix) = open(&ts, &fx.api, "x", t(100)).await;
     let (_, iy) = open(&ts, &fx.api, "y", t(101)).await;
     let (_, iz) = open(&ts, &fx.api, "z", t(102)).await;
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(100)));
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(100)));
     let payloads = |items: &[OutboxItem]| {
-        items.iter().map(|i| (i.kind.clone(), i.payload.clone(), i.due_at, i.attempts)).collect::<Vec<_>>()
+        items.iter().map(|i| (i.kind.to_string(), i.payload.clone(), i.due_at, i.attempts)).collect::<Vec<_>>()
     };
     let opened = |id: i64, at| ("incident.opened".to_string(), json!({"incident_id": id}), at, 1);
-    let first = ts.claim_outbox("w", t(200), t(230), 2).await.unwrap();
+    let first = ts.claim_outbox("w", ALL, t(200), t(230), 2).await.unwrap();
     assert_eq!(payloads(&first), [opened(ix, t(100)), opened(iy, t(101))]);
-    let rest = ts.claim_outbox("w", t(200), t(230), 2).await.unwrap();
+    let rest = ts.claim_outbox("w", ALL, t(200), t(230), 2).await.unwrap();
     assert_eq!(payloads(&rest), [opened(iz, t(102))]);
     for item in first.iter().chain(&rest) {
         ts.complete_outbox(item.id, "w", t(201)).await.unwrap();
     }
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
 
     // Manual transitions queue their own work.
     ts.acknowledge_incident(iz, "user:alice", t(300)).await.unwrap();
     ts.resolve_incident(iz, "user:alice", t(301)).await.unwrap();
-    let later = ts.claim_outbox("w", t(400), t(430), 10).await.unwrap();
+    let later = ts.claim_outbox("w", ALL, t(400), t(430), 10).await.unwrap();
     assert_eq!(
         payloads(&later),
         [
@@ -1337,22 +1342,27 @@ async fn outbox_claims_take_turns_between_lanes() {
     ts.apply_step(&EngineStep {
         at: t(3),
         outbox: vec![
-            NewWork::new("escalation.timer", json!({"incident_id": quiet}), t(5), Lane::Incident(quiet)),
-            NewWork::new("notify.bundle", json!({"contact_method": "hook"}), t(1), Lane::ContactMethod("hook".into())),
+            NewWork::new(WorkKind::EscalationTimer, json!({"incident_id": quiet}), t(5), Lane::Incident(quiet)),
+            NewWork::new(
+                WorkKind::NotifyBundle,
+                json!({"contact_method": "hook"}),
+                t(1),
+                Lane::ContactMethod("hook".into()),
+            ),
         ],
         ..Default::default()
     })
     .await
     .unwrap();
     let summary = |items: &[OutboxItem]| {
-        items.iter().map(|i| (i.kind.clone(), i.lane.clone(), i.priority, i.due_at)).collect::<Vec<_>>()
+        items.iter().map(|i| (i.kind.to_string(), i.lane.clone(), i.priority, i.due_at)).collect::<Vec<_>>()
     };
     let item = |kind: &str, lane: &str, priority, due| (kind.to_string(), lane.to_string(), priority, due);
     let opened = |lane, due| item("incident.opened", lane, INCIDENT_CHANGE, due);
 
     // First turn of every lane: the storm's oldest, the quiet service's new
     // incident (due after five of the storm's), the bundle.
-    let first = ts.claim_outbox("w", t(20), t(80), 3).await.unwrap();
+    let first = ts.claim_outbox("w", ALL, t(20), t(80), 3).await.unwrap();
     assert_eq!(
         summary(&first),
         [
@@ -1363,7 +1373,7 @@ async fn outbox_claims_take_turns_between_lanes() {
     );
     // Next turns: the storm's next, the quiet service's timer, and only
     // then the storm's third.
-    let second = ts.claim_outbox("w", t(20), t(80), 3).await.unwrap();
+    let second = ts.claim_outbox("w", ALL, t(20), t(80), 3).await.unwrap();
     assert_eq!(
         summary(&second),
         [opened("svc-api", t(1)), item("escalation.timer", "svc-db", FOLLOW_UP, t(5)), opened("svc-api", t(2))]
@@ -1373,13 +1383,13 @@ async fn outbox_claims_take_turns_between_lanes() {
     // claim is not counted as an attempt; another worker cannot release them.
     ts.release_outbox(&[second[2].id], "someone-else").await.unwrap();
     ts.release_outbox(&[second[0].id, second[2].id], "w").await.unwrap();
-    let third = ts.claim_outbox("v", t(21), t(81), 10).await.unwrap();
+    let third = ts.claim_outbox("v", ALL, t(21), t(81), 10).await.unwrap();
     assert_eq!(
         summary(&third),
         [opened("svc-api", t(1)), opened("svc-api", t(2)), opened("svc-api", t(3)), opened("svc-api", t(4))]
     );
     assert_eq!(third.iter().map(|i| i.attempts).collect::<Vec<_>>(), [1, 1, 1, 1]);
-    assert_eq!(ts.claim_outbox("w", t(22), t(82), 10).await.unwrap(), [], "everything is leased");
+    assert_eq!(ts.claim_outbox("w", ALL, t(22), t(82), 10).await.unwrap(), [], "everything is leased");
 
     // A notification due as it is queued goes before other work of its
     // lane; a later one follows up.
@@ -1394,7 +1404,7 @@ async fn outbox_claims_take_turns_between_lanes() {
     })
     .await
     .unwrap();
-    let sends = ts.claim_outbox("w", t(90), t(150), 10).await.unwrap();
+    let sends = ts.claim_outbox("w", ALL, t(90), t(150), 10).await.unwrap();
     assert_eq!(
         sends.iter().map(|i| (i.kind.as_str(), i.lane.as_str(), i.priority)).collect::<Vec<_>>(),
         [("notify.send", "svc-db", DELIVER_NOW), ("notify.send", "svc-db", FOLLOW_UP)]
@@ -1405,11 +1415,11 @@ async fn outbox_claims_take_turns_between_lanes() {
     let bundles: Vec<NewWork> = (0..250)
         .map(|i| {
             let method = format!("m{i:03}");
-            NewWork::new("notify.bundle", json!({"contact_method": method}), t(100), Lane::ContactMethod(method))
+            NewWork::new(WorkKind::NotifyBundle, json!({"contact_method": method}), t(100), Lane::ContactMethod(method))
         })
         .collect();
     ts.apply_step(&EngineStep { at: t(100), outbox: bundles, ..Default::default() }).await.unwrap();
-    let all = ts.claim_outbox("w", t(100), t(160), 300).await.unwrap();
+    let all = ts.claim_outbox("w", ALL, t(100), t(160), 300).await.unwrap();
     let lanes: HashSet<&str> = all.iter().map(|i| i.lane.as_str()).collect();
     assert_eq!((all.len(), lanes.len()), (250, 250));
     ts.finish().await;
@@ -1424,10 +1434,189 @@ async fn outbox_claims_take_turns_between_lanes() {
 async fn outbox_next_due_waits_for_leases() {
     let (ts, fx) = with_catalog().await;
     open(&ts, &fx.api, "k", t(0)).await;
-    assert_eq!(ts.claim_outbox("worker-a", t(1), t(61), 10).await.unwrap().len(), 1);
-    assert_eq!(ts.claim_outbox("worker-b", t(2), t(62), 10).await.unwrap(), []);
-    let due = ts.next_outbox_due().await.unwrap();
+    assert_eq!(ts.claim_outbox("worker-a", ALL, t(1), t(61), 10).await.unwrap().len(), 1);
+    assert_eq!(ts.claim_outbox("worker-b", ALL, t(2), t(62), 10).await.unwrap(), []);
+    let due = ts.next_outbox_due(ALL).await.unwrap();
     assert_eq!(due, Some(t(61)), "the only unfinished item is leased until t(61), so nothing is claimable before then");
+    ts.finish().await;
+}
+
+/// Runs `sql` on a connection of its own, as another version of Tocsin
+/// sharing the database would.
+async fn execute_elsewhere(ts: &TestStore, sql: String) {
+    if ts.is_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&ts.location).await.unwrap();
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        conn.close().await.ok();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", ts.location)).await.unwrap();
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        conn.close().await.ok();
+    }
+}
+
+/// Work of a kind this version does not know (queued by a newer one during
+/// a rolling upgrade) is neither claimed nor completed, and does not hold
+/// back known work behind it in its lane; a node that knows only some kinds
+/// likewise leaves the others, untouched, for nodes that know them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_leaves_unknown_kinds_for_a_node_that_knows_them() {
+    let (ts, fx) = with_catalog().await;
+    let mut newer = Vec::new();
+    for i in 0..5 {
+        newer.push(open(&ts, &fx.api, &format!("newer-{i}"), t(i)).await.1);
+    }
+    let (_, known) = open(&ts, &fx.api, "known", t(10)).await;
+    // The oldest work of the lane, of the same priority, is of a kind only a
+    // newer version knows.
+    let ids: Vec<String> = newer.iter().map(|id| format!("'{{\"incident_id\":{id}}}'")).collect();
+    execute_elsewhere(
+        &ts,
+        format!("UPDATE outbox SET kind = 'incident.snoozed' WHERE payload IN ({})", ids.join(", ")),
+    )
+    .await;
+
+    let claimed = ts.claim_outbox("old", ALL, t(20), t(80), 1).await.unwrap();
+    assert_eq!(outbox_summary(&claimed), [("incident.opened".to_string(), json!({"incident_id": known}), t(10), 1)]);
+    ts.complete_outbox(claimed[0].id, "old", t(21)).await.unwrap();
+    assert_eq!(ts.claim_outbox("old", ALL, t(22), t(82), 10).await.unwrap(), []);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None, "nothing this version can do");
+    assert_eq!(ts.dead_letter_count().await.unwrap(), 0);
+
+    // A node that knows only acknowledgements takes one behind an open.
+    let (_, opened) = open(&ts, &fx.db, "opened", t(30)).await;
+    ts.acknowledge_incident(opened, "user:alice", t(31)).await.unwrap();
+    let acks = ts.claim_outbox("acks", &[WorkKind::IncidentAcknowledged], t(40), t(100), 10).await.unwrap();
+    assert_eq!(
+        outbox_summary(&acks),
+        [("incident.acknowledged".to_string(), json!({"incident_id": opened}), t(31), 1)]
+    );
+    assert_eq!(ts.next_outbox_due(&[WorkKind::IncidentAcknowledged]).await.unwrap(), Some(t(100)), "its lease");
+    assert_eq!(ts.claim_outbox("none", &[], t(40), t(100), 10).await.unwrap(), [], "no kinds, no work");
+
+    // The newer version's work is still there, never attempted.
+    execute_elsewhere(&ts, "UPDATE outbox SET kind = 'incident.opened' WHERE kind = 'incident.snoozed'".into()).await;
+    let all = ts.claim_outbox("new", ALL, t(41), t(101), 10).await.unwrap();
+    let mut summary = outbox_summary(&all);
+    summary.sort_by_key(|(_, _, due, _)| *due);
+    let expected: Vec<_> = newer
+        .iter()
+        .zip(0..)
+        .map(|(id, i)| ("incident.opened".to_string(), json!({"incident_id": id}), t(i), 1))
+        .chain([("incident.opened".to_string(), json!({"incident_id": opened}), t(30), 1)])
+        .collect();
+    assert_eq!(summary, expected);
+    ts.finish().await;
+}
+
+/// A failed attempt releases the lease and makes the item due again when
+/// the engine says (its backoff), keeping its last error; a dead letter is
+/// never claimed, listed newest first until someone puts it back (due now,
+/// attempts reset, audited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_failures_retry_later_then_dead_letters_wait_for_a_person() {
+    let (ts, fx) = with_catalog().await;
+    let (_, inc) = open(&ts, &fx.api, "fails", t(0)).await;
+    let claimed = ts.claim_outbox("w", ALL, t(1), t(61), 10).await.unwrap();
+    let id = claimed[0].id;
+
+    ts.fail_outbox(id, "someone-else", "not theirs", Failed::RetryAt(t(2))).await.unwrap();
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(61)), "still leased to w");
+    ts.fail_outbox(id, "w", "database said no", Failed::RetryAt(t(5))).await.unwrap();
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(5)), "lease released, due after its backoff");
+    assert_eq!(ts.claim_outbox("w", ALL, t(4), t(64), 10).await.unwrap(), [], "not before");
+    let again = ts.claim_outbox("v", ALL, t(5), t(65), 10).await.unwrap();
+    assert_eq!(outbox_summary(&again), [("incident.opened".to_string(), json!({"incident_id": inc}), t(5), 2)]);
+
+    ts.fail_outbox(id, "v", "still broken", Failed::DeadAt(t(6))).await.unwrap();
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
+    assert_eq!(ts.claim_outbox("w", ALL, t(100_000), t(100_060), 10).await.unwrap(), []);
+    ts.complete_outbox(id, "v", t(7)).await.unwrap();
+    ts.fail_outbox(id, "v", "again", Failed::RetryAt(t(8))).await.unwrap();
+    let dead = DeadLetter {
+        id,
+        kind: "incident.opened".into(),
+        lane: "svc-api".into(),
+        payload: json!({"incident_id": inc}),
+        attempts: 2,
+        last_error: Some("still broken".into()),
+        created_at: t(0),
+        dead_at: Some(t(6)),
+    };
+    assert_eq!(ts.dead_letters(None, 10).await.unwrap(), Page { items: vec![dead.clone()], next_cursor: None });
+    assert_eq!(ts.dead_letter_count().await.unwrap(), 1);
+
+    // Pages, newest first.
+    let mut more = Vec::new();
+    for i in 0..2 {
+        open(&ts, &fx.db, &format!("more-{i}"), t(10 + i)).await;
+        let item = ts.claim_outbox("w", ALL, t(20), t(80), 1).await.unwrap().remove(0);
+        ts.fail_outbox(item.id, "w", &format!("broken {i}"), Failed::DeadAt(t(20 + i))).await.unwrap();
+        more.push(item.id);
+    }
+    let first = ts.dead_letters(None, 2).await.unwrap();
+    assert_eq!(first.items.iter().map(|d| d.id).collect::<Vec<_>>(), [more[1], more[0]]);
+    let before = cursor::decode(first.next_cursor.as_deref().unwrap());
+    let second = ts.dead_letters(before, 2).await.unwrap();
+    assert_eq!((second.items, second.next_cursor), (vec![dead.clone()], None));
+
+    // Put back: due now, no attempts, audited; only once.
+    let audit_before = audit_entries(&ts).await;
+    let back = ts.retry_dead_letter(id, "user:admin", t(200)).await.unwrap();
+    assert_eq!(back, DeadLetter { attempts: 0, dead_at: None, ..dead });
+    assert_eq!(ts.dead_letter_count().await.unwrap(), 2);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(200)));
+    assert_not_found(ts.retry_dead_letter(id, "user:admin", t(201)).await);
+    assert_not_found(ts.retry_dead_letter(id + 1000, "user:admin", t(201)).await);
+    let audit_after = audit_entries(&ts).await;
+    assert_eq!(audit_after.len(), audit_before.len() + 1, "one audit entry");
+    let entry = &audit_after.last().unwrap().record;
+    assert_eq!(
+        (entry.at, entry.actor.as_str(), entry.action.as_str(), entry.target.clone()),
+        (t(200), "user:admin", "outbox.retry", format!("outbox:{id}"))
+    );
+    assert_chain(&audit_after);
+    let claimed = ts.claim_outbox("w", ALL, t(200), t(260), 10).await.unwrap();
+    assert_eq!(outbox_summary(&claimed), [("incident.opened".to_string(), json!({"incident_id": inc}), t(200), 1)]);
+    ts.finish().await;
+}
+
+/// Items whose handlers had nothing to write are completed together: one
+/// statement for a claim's worth, and only the claims the worker holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_completes_many_items_at_once() {
+    let (ts, fx) = with_catalog().await;
+    for i in 0..450 {
+        ts.apply_step(&EngineStep {
+            at: t(0),
+            outbox: vec![NewWork::new(
+                WorkKind::NotifyBundle,
+                json!({"contact_method": format!("m{i}")}),
+                t(0),
+                Lane::ContactMethod(format!("m{}", i % 7)),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let (_, inc) = open(&ts, &fx.api, "mine", t(0)).await;
+    let mine = ts.claim_outbox("w", ALL, t(1), t(61), 1000).await.unwrap();
+    assert_eq!(mine.len(), 451);
+    let ids: Vec<i64> = mine.iter().map(|i| i.id).collect();
+
+    let writes = ts.outbox_writes();
+    assert_eq!(ts.complete_outbox_many(&ids, "someone-else", t(2)).await.unwrap(), 0, "not theirs");
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(61)));
+    let writes_between = ts.outbox_writes();
+    let done = ts.complete_outbox_many(&[ids.as_slice(), &[ids[0] + 100_000]].concat(), "w", t(3)).await.unwrap();
+    assert_eq!(done, 451);
+    assert_eq!(ts.outbox_writes() - writes_between, 3, "one statement per 200 items");
+    assert!(writes_between > writes);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
+    assert_eq!(ts.complete_outbox_many(&ids, "w", t(4)).await.unwrap(), 0, "completing again changes nothing");
+    assert_eq!(ts.complete_outbox_many(&[], "w", t(4)).await.unwrap(), 0);
+    assert!(ts.incident_notifications(inc).await.unwrap().is_empty());
     ts.finish().await;
 }
 
@@ -1715,7 +1904,7 @@ async fn nodes_sharing_a_database_dedup_and_claim_once() {
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 loop {
-                    let items = store.claim_outbox(&format!("node-{n}"), t(10), t(70), 2).await.unwrap();
+                    let items = store.claim_outbox(&format!("node-{n}"), ALL, t(10), t(70), 2).await.unwrap();
                     if items.is_empty() {
                         return got;
                     }
@@ -1775,7 +1964,7 @@ async fn data_survives_close_and_reopen() {
     assert_eq!(ts.authenticate(&hash_secret("s"), t(3)).await.unwrap().map(|a| a.token), Some(token));
     assert_eq!(ts.list_services().await.unwrap(), services_before);
     assert_eq!(resolve_key(&ts, KEY_API_PD).await, fx.api);
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(0)));
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(0)));
 
     // Dedup and the audit chain carry on where they left off.
     assert_eq!(ingest_one(&ts, &fx.api, trigger("durable", "third"), t(4)).await.effect, "repeated");
@@ -2089,7 +2278,7 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) {
 async fn drain_outbox(store: &TestStore) {
     let far = t(10_000_000);
     loop {
-        let items = store.claim_outbox("drain", far, far + Duration::seconds(30), 100).await.unwrap();
+        let items = store.claim_outbox("drain", ALL, far, far + Duration::seconds(30), 100).await.unwrap();
         if items.is_empty() {
             break;
         }
@@ -2097,12 +2286,12 @@ async fn drain_outbox(store: &TestStore) {
             store.complete_outbox(item.id, "drain", far).await.unwrap();
         }
     }
-    assert_eq!(store.next_outbox_due().await.unwrap(), None, "outbox drained");
+    assert_eq!(store.next_outbox_due(ALL).await.unwrap(), None, "outbox drained");
 }
 
 /// Outbox items as `(kind, payload, due_at, attempts)`, ids left out.
 fn outbox_summary(items: &[OutboxItem]) -> Vec<(String, serde_json::Value, DateTime<Utc>, i64)> {
-    items.iter().map(|i| (i.kind.clone(), i.payload.clone(), i.due_at, i.attempts)).collect()
+    items.iter().map(|i| (i.kind.to_string(), i.payload.clone(), i.due_at, i.attempts)).collect()
 }
 
 fn insert_escalation(incident_id: i64, policy_id: &str, state: serde_json::Value, episode: i64) -> EscalationWrite {
@@ -2188,7 +2377,7 @@ fn side_effects(incident_id: i64, at: DateTime<Utc>, tag: &str) -> EngineStep {
         }],
         notifications: vec![notification],
         outbox: vec![NewWork::new(
-            "escalation.tick",
+            WorkKind::EscalationTimer,
             json!({"incident_id": incident_id, "tag": tag}),
             at,
             Lane::Incident(incident_id),
@@ -2217,7 +2406,7 @@ async fn paging_snapshot(store: &TestStore, incident_id: i64) -> PagingSnapshot 
         timeline: store.incident_timeline(incident_id).await.unwrap(),
         notifications: store.incident_notifications(incident_id).await.unwrap(),
         audit: audit_entries(store).await,
-        next_outbox_due: store.next_outbox_due().await.unwrap(),
+        next_outbox_due: store.next_outbox_due(ALL).await.unwrap(),
         hook_window: store.method_window("hook").await.unwrap(),
     }
 }
@@ -2315,7 +2504,7 @@ async fn paging_escalation_insert_creates_once() {
     assert_no_side_effects(&ts, inc, "dup-insert", &before).await;
     assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(row), "the first row is kept");
     assert_eq!(ts.incident_notifications(inc).await.unwrap(), []);
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
     assert_eq!(ts.method_window("hook").await.unwrap(), Vec::<DateTime<Utc>>::new());
 
     // Another incident gets its own row, with the episode it was given.
@@ -2393,7 +2582,7 @@ async fn paging_escalation_update_needs_the_version_it_read() {
         assert_no_side_effects(&ts, inc, tag, &before).await;
         assert_eq!(ts.get_escalation(inc).await.unwrap(), Some(current.clone()));
         assert_eq!(ts.incident_notifications(inc).await.unwrap(), [], "{tag}: notifications written");
-        assert_eq!(ts.next_outbox_due().await.unwrap(), None, "{tag}: outbox written");
+        assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None, "{tag}: outbox written");
         assert!(!timeline_kinds(&ts, inc).await.contains(&"paged".to_string()), "{tag}: timeline written");
     }
 
@@ -2425,10 +2614,10 @@ async fn paging_step_completes_only_a_claim_it_holds() {
     let (_, inc) = open(&ts, &fx.api, "complete", t(0)).await;
 
     // A claims the item, its lease runs out and B takes it over.
-    let claimed = ts.claim_outbox("worker-a", t(1), t(31), 10).await.unwrap();
+    let claimed = ts.claim_outbox("worker-a", ALL, t(1), t(31), 10).await.unwrap();
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     let item = claimed[0].clone();
-    let taken = ts.claim_outbox("worker-b", t(32), t(62), 10).await.unwrap();
+    let taken = ts.claim_outbox("worker-b", ALL, t(32), t(62), 10).await.unwrap();
     assert_eq!(taken.iter().map(|i| i.id).collect::<Vec<_>>(), [item.id]);
 
     // A's late step is refused whole.
@@ -2442,7 +2631,7 @@ async fn paging_step_completes_only_a_claim_it_holds() {
     assert_conflict(ts.apply_step(&late).await);
     assert_no_side_effects(&ts, inc, "lost-lease", &before).await;
     assert_eq!(ts.get_escalation(inc).await.unwrap(), None);
-    assert_eq!(ts.claim_outbox("worker-c", t(41), t(71), 10).await.unwrap(), [], "still leased to B");
+    assert_eq!(ts.claim_outbox("worker-c", ALL, t(41), t(71), 10).await.unwrap(), [], "still leased to B");
 
     // An item that does not exist cannot be completed either.
     let before = paging_snapshot(&ts, inc).await;
@@ -2456,14 +2645,14 @@ async fn paging_step_completes_only_a_claim_it_holds() {
         at: t(42),
         complete: Some((item.id, "worker-b".into())),
         escalation: Some(insert_escalation(inc, "pol-api", json!({"level": 0}), 1)),
-        outbox: vec![NewWork::new("escalation.tick", json!({"incident_id": inc}), t(300), Lane::Incident(inc))],
+        outbox: vec![NewWork::new(WorkKind::EscalationTimer, json!({"incident_id": inc}), t(300), Lane::Incident(inc))],
         ..Default::default()
     })
     .await
     .unwrap();
     assert_eq!(ts.get_escalation(inc).await.map(|e| e.map(|e| e.version)).unwrap(), Some(1));
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(300)), "the completed item is no longer due");
-    assert_eq!(ts.claim_outbox("worker-c", t(299), t(329), 10).await.unwrap(), [], "completed item claimed again");
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(300)), "the completed item is no longer due");
+    assert_eq!(ts.claim_outbox("worker-c", ALL, t(299), t(329), 10).await.unwrap(), [], "completed item claimed again");
 
     // Completing it again is refused: the claim is gone.
     let before = paging_snapshot(&ts, inc).await;
@@ -2471,8 +2660,8 @@ async fn paging_step_completes_only_a_claim_it_holds() {
     assert_conflict(ts.apply_step(&twice).await);
     assert_no_side_effects(&ts, inc, "twice", &before).await;
 
-    let rest = ts.claim_outbox("worker-c", t(300), t(330), 10).await.unwrap();
-    assert_eq!(outbox_summary(&rest), [("escalation.tick".to_string(), json!({"incident_id": inc}), t(300), 1)]);
+    let rest = ts.claim_outbox("worker-c", ALL, t(300), t(330), 10).await.unwrap();
+    assert_eq!(outbox_summary(&rest), [("escalation.timer".to_string(), json!({"incident_id": inc}), t(300), 1)]);
     ts.finish().await;
 }
 
@@ -2509,12 +2698,12 @@ async fn paging_notifications_are_queued_updated_and_found() {
 
     // Each notification is a `notify.send` item due when the notification is.
     let send = |id: i64, due| ("notify.send".to_string(), json!({"notification_id": id}), due, 1);
-    assert_eq!(ts.next_outbox_due().await.unwrap(), Some(t(10)));
-    assert_eq!(ts.claim_outbox("w", t(10) - Duration::microseconds(1), t(100), 10).await.unwrap(), []);
-    assert_eq!(outbox_summary(&ts.claim_outbox("w", t(10), t(100), 10).await.unwrap()), [send(ia, t(10))]);
-    assert_eq!(outbox_summary(&ts.claim_outbox("w", t(29), t(100), 10).await.unwrap()), [send(ib, t(20))]);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), Some(t(10)));
+    assert_eq!(ts.claim_outbox("w", ALL, t(10) - Duration::microseconds(1), t(100), 10).await.unwrap(), []);
+    assert_eq!(outbox_summary(&ts.claim_outbox("w", ALL, t(10), t(100), 10).await.unwrap()), [send(ia, t(10))]);
+    assert_eq!(outbox_summary(&ts.claim_outbox("w", ALL, t(29), t(100), 10).await.unwrap()), [send(ib, t(20))]);
     assert_eq!(
-        outbox_summary(&ts.claim_outbox("w", t(35), t(100), 10).await.unwrap()),
+        outbox_summary(&ts.claim_outbox("w", ALL, t(35), t(100), 10).await.unwrap()),
         [send(ic, t(30)), send(id_d, t(35))]
     );
 
@@ -2687,7 +2876,7 @@ async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
         at: t(20),
         retrigger: Some(inc),
         timeline: vec![step_timeline(inc, TimelineKind::AckTimeout, json!({}))],
-        outbox: vec![NewWork::new("escalation.tick", json!({"incident_id": inc}), t(25), Lane::Incident(inc))],
+        outbox: vec![NewWork::new(WorkKind::EscalationTimer, json!({"incident_id": inc}), t(25), Lane::Incident(inc))],
         ..Default::default()
     })
     .await
@@ -2699,7 +2888,7 @@ async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
 
     // On a triggered incident the retrigger fails, and with it everything
     // else in the step, including the completion and the escalation row.
-    let tick = ts.claim_outbox("w", t(25), t(85), 10).await.unwrap();
+    let tick = ts.claim_outbox("w", ALL, t(25), t(85), 10).await.unwrap();
     assert_eq!(tick.len(), 1, "{tick:?}");
     let before = paging_snapshot(&ts, inc).await;
     assert_eq!(before.next_outbox_due, Some(t(85)));
@@ -2718,7 +2907,7 @@ async fn paging_retrigger_returns_an_acknowledged_incident_to_triggered() {
     ts.apply_step(&EngineStep { at: t(31), complete: Some((tick[0].id, "w".into())), ..Default::default() })
         .await
         .unwrap();
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
 
     // Nor does a resolved incident come back; a missing one is not found.
     let resolved = ts.resolve_incident(inc, "user:alice", t(40)).await.unwrap();
@@ -2874,7 +3063,7 @@ async fn paging_request_incident_work_queues_audited_work() {
     let audit_before = audit_entries(&ts).await;
     ts.request_incident_work(
         inc,
-        "escalate.now",
+        WorkKind::IncidentEscalate,
         json!({"level": 2, "note": "by hand"}),
         "user:alice",
         "incident.escalate",
@@ -2882,11 +3071,11 @@ async fn paging_request_incident_work_queues_audited_work() {
     )
     .await
     .unwrap();
-    let work = ts.claim_outbox("w", t(50), t(80), 10).await.unwrap();
+    let work = ts.claim_outbox("w", ALL, t(50), t(80), 10).await.unwrap();
     assert_eq!(
         outbox_summary(&work),
         [(
-            "escalate.now".to_string(),
+            "incident.escalate".to_string(),
             json!({"level": 2, "note": "by hand", "incident_id": inc, "actor": "user:alice"}),
             t(50),
             1
@@ -2904,13 +3093,25 @@ async fn paging_request_incident_work_queues_audited_work() {
     // An acknowledged incident is still open.
     ts.acknowledge_incident(inc, "user:alice", t(60)).await.unwrap();
     drain_outbox(&ts).await;
-    ts.request_incident_work(inc, "reassign", json!({"users": ["bob"]}), "user:carol", "incident.reassign", t(61))
-        .await
-        .unwrap();
-    let work = ts.claim_outbox("w", t(61), t(91), 10).await.unwrap();
+    ts.request_incident_work(
+        inc,
+        WorkKind::IncidentReassign,
+        json!({"users": ["bob"]}),
+        "user:carol",
+        "incident.reassign",
+        t(61),
+    )
+    .await
+    .unwrap();
+    let work = ts.claim_outbox("w", ALL, t(61), t(91), 10).await.unwrap();
     assert_eq!(
         outbox_summary(&work),
-        [("reassign".to_string(), json!({"users": ["bob"], "incident_id": inc, "actor": "user:carol"}), t(61), 1)]
+        [(
+            "incident.reassign".to_string(),
+            json!({"users": ["bob"], "incident_id": inc, "actor": "user:carol"}),
+            t(61),
+            1
+        )]
     );
     assert_eq!(audit_with_action(&ts, "incident.reassign").await.len(), 1);
     drain_outbox(&ts).await;
@@ -2918,13 +3119,22 @@ async fn paging_request_incident_work_queues_audited_work() {
     // Resolved: refused as a conflict; missing: not found. Neither queues
     // nor audits anything.
     let audit_before = audit_entries(&ts).await;
-    let result =
-        ts.request_incident_work(done, "escalate.now", json!({}), "user:alice", "incident.escalate", t(70)).await;
+    let result = ts
+        .request_incident_work(done, WorkKind::IncidentEscalate, json!({}), "user:alice", "incident.escalate", t(70))
+        .await;
     assert_conflict(result);
-    let result =
-        ts.request_incident_work(inc + 1000, "escalate.now", json!({}), "user:alice", "incident.escalate", t(71)).await;
+    let result = ts
+        .request_incident_work(
+            inc + 1000,
+            WorkKind::IncidentEscalate,
+            json!({}),
+            "user:alice",
+            "incident.escalate",
+            t(71),
+        )
+        .await;
     assert_not_found(result);
-    assert_eq!(ts.next_outbox_due().await.unwrap(), None);
+    assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
     assert_eq!(audit_entries(&ts).await, audit_before);
     ts.finish().await;
 }

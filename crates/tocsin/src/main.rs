@@ -82,6 +82,8 @@ enum Command {
     Audit(WithClient<cli::AuditCmd>),
     /// Notification settings: the webhook signing secret and the acknowledge-link key (admin).
     Notifications(WithClient<cli::NotificationsCmd>),
+    /// Work the engine gave up on after too many failures, and putting it back (admin).
+    Engine(WithClient<cli::EngineCmd>),
     /// Send a test event of any supported format to an integration key.
     Send(WithClientArgs<cli::SendArgs>),
     /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
@@ -234,6 +236,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(c) => cli::run_audit(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(c) => cli::run_notifications(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Engine(c) => cli::run_engine(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Send(c) => cli::run_send(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
         Command::Oncall(c) => cli::run_oncall(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
@@ -476,6 +479,7 @@ mod tests {
             "tokens",
             "audit",
             "notifications",
+            "engine",
             "send",
             "oncall",
         ];

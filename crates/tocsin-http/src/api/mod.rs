@@ -7,6 +7,7 @@
 mod alerts;
 mod audit;
 mod config;
+mod engine;
 mod ical;
 mod incidents;
 mod notifications;
@@ -66,6 +67,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::webhook_secret))
         .routes(routes!(notifications::rotate_ack_key))
         .routes(routes!(audit::list))
+        .routes(routes!(engine::list))
+        .routes(routes!(engine::retry))
         .routes(routes!(config::status, config::apply))
         .routes(routes!(config::plan))
         .routes(routes!(openapi::document))

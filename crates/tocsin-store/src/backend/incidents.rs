@@ -11,6 +11,7 @@ use tocsin_core::event::{Link, Severity};
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+use tocsin_core::work::WorkKind;
 
 use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, page};
 use crate::codec::{from_us, json_from, opt_from_us, parse_enum, to_us};
@@ -27,8 +28,14 @@ async fn acknowledge_in_tx(w: &mut WriteTx<'_>, incident: Incident, who: &str, n
         .await?;
     w.timeline(incident.id, now, TimelineKind::Acknowledged, who, json!({})).await?;
     w.audit(audit_record(now, who, "incident.acknowledge", format!("incident:{}", incident.id), json!({}))).await?;
-    w.enqueue("incident.acknowledged", json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
-        .await?;
+    w.enqueue(
+        WorkKind::IncidentAcknowledged,
+        json!({"incident_id": incident.id}),
+        now,
+        now,
+        &Lane::Incident(incident.id),
+    )
+    .await?;
     Ok(Incident { status, acknowledged_at: Some(now), acknowledged_by: Some(who.to_string()), ..incident })
 }
 
@@ -50,7 +57,8 @@ async fn set_resolved(
     w.timeline(incident.id, now, TimelineKind::Resolved, who, json!({"reason": reason})).await?;
     w.audit(audit_record(now, who, "incident.resolve", format!("incident:{}", incident.id), json!({"reason": reason})))
         .await?;
-    w.enqueue("incident.resolved", json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id)).await?;
+    w.enqueue(WorkKind::IncidentResolved, json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
+        .await?;
     Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
 }
 

@@ -361,7 +361,7 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         let mut q = Binds::new(sql);
         for o in chunk {
             q = q
-                .bind(o.kind)
+                .bind(o.kind.as_str())
                 .bind(o.payload.to_string())
                 .bind(to_us(o.due_at))
                 .bind(to_us(o.due_at))

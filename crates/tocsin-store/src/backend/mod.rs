@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 
 use tocsin_core::audit::{AuditRecord, chain_hash};
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
+use tocsin_core::work::WorkKind;
 
 use super::{Db, dialect};
 use crate::batcher::Batcher;
@@ -61,6 +62,8 @@ pub struct StoreImpl {
     batcher: Batcher,
     signal: Arc<Notify>,
     shared: Arc<Shared>,
+    /// Writes that finished outbox items (see `OutboxStore::outbox_writes`).
+    outbox_writes: std::sync::atomic::AtomicU64,
 }
 
 /// What the store and its group-commit writer both hold.
@@ -74,7 +77,7 @@ impl StoreImpl {
         let signal = Arc::new(Notify::new());
         let shared = Arc::new(Shared { write_health: WriteHealth::default(), faults: FaultInjection::default() });
         let writer = Arc::new(intake::Writer::new(write.clone(), signal.clone(), shared.clone()));
-        Ok(Self { read, write, batcher: Batcher::start(writer), signal, shared })
+        Ok(Self { read, write, batcher: Batcher::start(writer), signal, shared, outbox_writes: Default::default() })
     }
 }
 
@@ -148,7 +151,7 @@ impl WriteTx<'_> {
     /// follows from its kind and when it is due.
     async fn enqueue(
         &mut self,
-        kind: &str,
+        kind: WorkKind,
         payload: serde_json::Value,
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -161,7 +164,7 @@ impl WriteTx<'_> {
                 "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, \
                  COALESCE((SELECT service_id FROM incidents WHERE id = $6), ''))",
             )
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(payload.to_string())
             .bind(to_us(due_at))
             .bind(to_us(now))
@@ -170,7 +173,7 @@ impl WriteTx<'_> {
             Lane::ContactMethod(method) => sqlx::query(
                 "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(payload.to_string())
             .bind(to_us(due_at))
             .bind(to_us(now))

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
+use tocsin_core::work::WorkKind;
 
 use super::incidents::load_incident;
 use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
@@ -157,8 +158,14 @@ impl PagingStore for StoreImpl {
             .bind(to_us(at))
             .fetch_one(&mut *w.tx)
             .await?;
-            w.enqueue("notify.send", json!({"notification_id": id}), n.due_at, at, &Lane::Incident(n.incident_id))
-                .await?;
+            w.enqueue(
+                WorkKind::NotifySend,
+                json!({"notification_id": id}),
+                n.due_at,
+                at,
+                &Lane::Incident(n.incident_id),
+            )
+            .await?;
         }
         for u in &step.notification_updates {
             sqlx::query(
@@ -173,7 +180,7 @@ impl PagingStore for StoreImpl {
             .await?;
         }
         for work in &step.outbox {
-            w.enqueue(&work.kind, work.payload.clone(), work.due_at, at, &work.lane).await?;
+            w.enqueue(work.kind, work.payload.clone(), work.due_at, at, &work.lane).await?;
         }
         if let Some((method, sent)) = &step.method_window {
             let sent: Vec<i64> = sent.iter().map(|t| to_us(*t)).collect();
@@ -186,7 +193,11 @@ impl PagingStore for StoreImpl {
             .execute(&mut *w.tx)
             .await?;
         }
-        w.commit(&self.signal).await
+        w.commit(&self.signal).await?;
+        if step.complete.is_some() {
+            self.outbox_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>> {
@@ -292,7 +303,7 @@ impl PagingStore for StoreImpl {
     async fn request_incident_work(
         &self,
         incident_id: i64,
-        kind: &str,
+        kind: WorkKind,
         payload: serde_json::Value,
         who: &str,
         action: &str,

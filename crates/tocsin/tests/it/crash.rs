@@ -301,7 +301,7 @@ services:
     let store = tocsin::serve::open_store(pg.as_ref().map(|p| p.url.as_str()), &data).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
-        let due = store.next_outbox_due().await.unwrap();
+        let due = store.next_outbox_due(&tocsin_core::work::WorkKind::ALL).await.unwrap();
         if due.is_none_or(|d| d > chrono::Utc::now() + chrono::Duration::minutes(1)) {
             break;
         }

@@ -185,6 +185,11 @@ impl TestServer {
         self.running.as_ref().unwrap()
     }
 
+    /// The server's store, for what no API shows (the engine's queue).
+    pub fn store(&self) -> Arc<dyn tocsin_store::Store> {
+        self.running.as_ref().unwrap().store.clone()
+    }
+
     /// The address the server listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.running.as_ref().unwrap().addr

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod crash;
 mod faults;
+mod dead_letters;
 mod harness;
 mod ingest;
 mod oncall_feeds;
