@@ -3172,7 +3172,7 @@ mod retention {
     async fn finish_work_due(store: &TestStore, at: DateTime<Utc>) -> u64 {
         let mut done = 0;
         loop {
-            let items = store.claim_outbox("retention", at, at + Duration::seconds(30), 100).await.unwrap();
+            let items = store.claim_outbox("retention", ALL, at, at + Duration::seconds(30), 100).await.unwrap();
             if items.is_empty() {
                 return done;
             }
