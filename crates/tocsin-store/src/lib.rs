@@ -25,7 +25,7 @@ mod secrets;
 pub mod sqlite;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
-pub use audit::{AuditEntry, AuditStore};
+pub use audit::{AuditEntry, AuditStore, AuditVerification, ShardCheck};
 pub use catalog::{
     CatalogChanges, CatalogStore, ConfigSource, ConfigVersion, IntegrationRef, IntegrationView, ServiceView,
     StoredConfig,

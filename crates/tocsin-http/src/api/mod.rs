@@ -66,6 +66,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::webhook_secret))
         .routes(routes!(notifications::rotate_ack_key))
         .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
         .routes(routes!(config::status, config::apply))
         .routes(routes!(config::plan))
         .routes(routes!(openapi::document))

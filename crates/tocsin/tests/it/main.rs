@@ -10,6 +10,7 @@ mod config;
 mod crash;
 mod harness;
 mod ingest;
+mod nodes;
 mod oncall_feeds;
 mod overload;
 mod paging;
