@@ -94,7 +94,7 @@ impl<'c> WriteTx<'c> {
         let mut keys: Vec<i64> = names.into_iter().map(|n| lock_key(n.as_ref())).collect();
         keys.sort_unstable();
         keys.dedup();
-        dialect::lock_keys(&mut *self.tx, &keys).await
+        dialect::lock_keys(&mut self.tx, &keys).await
     }
 
     /// Queues an audit entry; entries are chained and written at commit.

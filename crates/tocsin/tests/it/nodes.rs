@@ -261,6 +261,7 @@ async fn a_node_killed_during_a_delivery_is_covered_by_the_other_within_the_leas
     assert_eq!(second.header("idempotency-key"), first.header("idempotency-key"), "a resend keeps its key");
     let took = second.received_at - first.received_at;
     assert!(took <= LEASE + Duration::from_secs(3), "taken over {took:?} after the first attempt (lease {LEASE:?})");
+    eprintln!("delivery taken over {took:?} after the first attempt (lease {LEASE:?})");
 
     quiet(&store, Duration::from_secs(30)).await;
     assert_eq!(hooks.requests().len(), 2, "covered once: {:?}", hooks.requests());
@@ -330,14 +331,15 @@ async fn config_applied_through_one_node_is_served_by_the_other_within_the_follo
         "services:\n  - { id: search, name: Search, escalation_policy: two-level, integrations: [{ kind: pagerduty, key: 0a1b2c3d4e5f60718293a4b5c6d7e8f9 }] }\n",
     );
     let applied = Instant::now();
-    let version = a.client().apply_config("tocsin.yaml", &text).await.unwrap();
-    assert_eq!(version.version, 2);
+    let applied_version = a.client().apply_config("tocsin.yaml", &text).await.unwrap();
+    assert_eq!(applied_version.version.version, 2);
     eventually("the other node serves version 2", Duration::from_secs(4), || async {
         b.client().get_service("search").await.is_ok()
     })
     .await;
     let took = applied.elapsed();
     assert!(took <= Duration::from_millis(2_500), "served {took:?} after applying (follow interval 2 s)");
+    eprintln!("config version 2 served by the other node {took:?} after it was applied");
     assert_eq!(b.client().config_status().await.unwrap().version, 2);
 
     finish(store, vec![a, b], pg).await;
