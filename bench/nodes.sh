@@ -71,13 +71,13 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# fresh_database: creates an empty database and prints its URL.
+# fresh_database: creates an empty database; its URL is left in DB_URL.
 fresh_database() {
 	local db
 	db=tocsin_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 	psql "$PG_URL" -qAtc "CREATE DATABASE $db" >/dev/null || die "cannot create database $db"
 	DATABASES+=("$db")
-	echo "${PG_URL%/*}/$db"
+	DB_URL=${PG_URL%/*}/$db
 }
 
 cat >"$TMP/bench.yaml" <<EOF
@@ -90,7 +90,7 @@ services:
 EOF
 TOKEN=tcs_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
-# start_node NAME DATABASE_URL: prints the node's base URL.
+# start_node NAME DATABASE_URL: starts a node; its base URL goes to BASE[NAME].
 start_node() {
 	local name=$1 url=$2 port
 	port=$(free_port)
@@ -121,7 +121,8 @@ load() {
 	shift 4
 	local n=$# conns=$((CONNECTIONS / $#)) pids=() node i=0
 	for node in "$@"; do
-		local path=/v2/enqueue args=("$tag-$i" "$PD_KEY")
+		local path=/v2/enqueue
+		local args=("$tag-$i" "$PD_KEY")
 		if [[ $script == *alerts.lua ]]; then
 			path=/integrations/prometheus/$PROM_KEY/api/v2/alerts
 			args=("$tag-$i" "$BATCH_SIZE")
@@ -171,15 +172,16 @@ SINGLE="single PD event"
 BATCHN="$BATCH_SIZE-alert batch"
 
 # One node.
-start_node one "$(fresh_database)"
+fresh_database
+start_node one "$DB_URL"
 measure "1 node" "$SINGLE" "$BENCH/wrk/pd.lua" 1 one
 measure "1 node" "$BATCHN" "$BENCH/wrk/alerts.lua" "$BATCH_SIZE" one
 stop_server one
 
 # Two nodes on one fresh database, the load split between them.
-db=$(fresh_database)
-start_node a "$db"
-start_node b "$db"
+fresh_database
+start_node a "$DB_URL"
+start_node b "$DB_URL"
 measure "2 nodes" "$SINGLE" "$BENCH/wrk/pd.lua" 1 a b
 measure "2 nodes" "$BATCHN" "$BENCH/wrk/alerts.lua" "$BATCH_SIZE" a b
 verify=$(curl -fsS -H "Authorization: Bearer $TOKEN" "${BASE[a]}/api/v1/audit/verify" | tr -d '\n' | grep -o '"ok":[a-z]*' || true)
