@@ -22,7 +22,7 @@ mod schedules;
 mod time;
 mod tokens;
 
-pub use audit::{AuditEntry, AuditQuery, AuditRecord};
+pub use audit::{AuditBrokenLink, AuditEntry, AuditQuery, AuditRecord, AuditShardCheck, AuditVerification};
 pub use catalog::{
     AtQuery, Change, EscalationPolicy, IntegrationSummary, LevelOnCall, PolicyLevel, PolicyOnCall, Responder, Service,
     ServiceOnCall,

@@ -1,7 +1,7 @@
 //! The hash-chained audit log.
 
 use tocsin_core::access::{Action, Principal, Resource};
-use tocsin_store::AuditEntry;
+use tocsin_store::{AuditEntry, AuditVerification};
 
 use crate::App;
 use crate::error::Result;
@@ -11,5 +11,12 @@ impl App {
     pub async fn audit_log(&self, who: &Principal, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         self.allow(who, Action::ReadAudit, Resource::All)?;
         Ok(self.store.audit_log(after, limit).await?)
+    }
+
+    /// Checks every audit chain: each link, and each head against its last
+    /// entry.
+    pub async fn verify_audit(&self, who: &Principal) -> Result<AuditVerification> {
+        self.allow(who, Action::ReadAudit, Resource::All)?;
+        Ok(self.store.verify_audit().await?)
     }
 }

@@ -359,6 +359,13 @@ impl Client {
         Ok(items.items)
     }
 
+    /// `GET /api/v1/audit/verify` (admin): checks every audit chain and
+    /// names the first broken link.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, ClientError> {
+        let url = self.api(&["audit", "verify"])?;
+        self.call(self.req(Method::GET, url)).await
+    }
+
     /// `DELETE /api/v1/tokens/{id}` → 204.
     pub async fn revoke_token(&self, id: i64) -> Result<(), ClientError> {
         let url = self.api(&["tokens", &id.to_string()])?;

@@ -46,11 +46,55 @@ pub struct IncidentState {
     pub open_alerts: i64,
 }
 
-/// First free ids; the store reserves them under its write lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NextIds {
-    pub incident: i64,
-    pub alert: i64,
+/// Ids for the incidents and alerts a batch opens, in the order it opens
+/// them; [`openings`] says how many it needs. The store reserves them: from
+/// the identity sequences on PostgreSQL, where several nodes write at once,
+/// and after the largest stored id on SQLite, which has one writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewIds {
+    pub incidents: Vec<i64>,
+    pub alerts: Vec<i64>,
+}
+
+impl NewIds {
+    /// `n` ids of each kind, counting up from the given first ones.
+    pub fn consecutive(incident: i64, alert: i64, n: usize) -> Self {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        Self {
+            incidents: (incident..incident.saturating_add(n)).collect(),
+            alerts: (alert..alert.saturating_add(n)).collect(),
+        }
+    }
+}
+
+/// The store reserved fewer ids than the batch opens alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the batch opens more alerts than ids were reserved for ({reserved})")]
+pub struct TooFewIds {
+    pub reserved: usize,
+}
+
+/// How many alerts (each with its incident) a batch opens, so the store can
+/// reserve exactly that many ids before planning.
+pub fn openings(incoming: &[Incoming<'_>], open: &HashMap<(String, String), OpenAlert>) -> usize {
+    let mut state: HashMap<(&str, &str), Option<AlertStatus>> = HashMap::new();
+    let mut n = 0;
+    for inc in incoming {
+        let key = (inc.service_id, inc.event.dedup_key.as_str());
+        let current =
+            *state.entry(key).or_insert_with(|| open.get(&(key.0.to_string(), key.1.to_string())).map(|a| a.status));
+        let next = match fold(current, inc.event.action) {
+            Fold::Open => {
+                n += 1;
+                Some(AlertStatus::Triggered)
+            }
+            Fold::Acknowledge => Some(AlertStatus::Acknowledged),
+            Fold::Resolve => None,
+            Fold::Repeat | Fold::Ignore(_) => current,
+        };
+        state.insert(key, next);
+    }
+    n
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,19 +205,24 @@ struct Planner<'a> {
     alert_index: HashMap<i64, usize>,
     incidents: Vec<IncidentRow>,
     incident_index: HashMap<i64, usize>,
-    next: NextIds,
+    ids: &'a NewIds,
+    opened: usize,
     plan: Plan,
 }
 
 /// Plans a batch. `open` holds the stored open alert for every (service,
 /// dedup key) in the batch that has one; `incidents` the stored state of
-/// every incident those alerts belong to.
+/// every incident those alerts belong to; `ids` at least [`openings`] ids.
 pub fn plan(
     incoming: &[Incoming<'_>],
     open: &HashMap<(String, String), OpenAlert>,
     incidents: &HashMap<i64, IncidentState>,
-    next: NextIds,
-) -> Plan {
+    ids: &NewIds,
+) -> Result<Plan, TooFewIds> {
+    let reserved = ids.incidents.len().min(ids.alerts.len());
+    if openings(incoming, open) > reserved {
+        return Err(TooFewIds { reserved });
+    }
     let open = incoming
         .iter()
         .filter_map(|i| {
@@ -189,7 +238,8 @@ pub fn plan(
         alert_index: HashMap::new(),
         incidents: Vec::new(),
         incident_index: HashMap::new(),
-        next,
+        ids,
+        opened: 0,
         plan: Plan::default(),
     };
     for idx in 0..incoming.len() {
@@ -198,7 +248,7 @@ pub fn plan(
     }
     p.plan.alerts = p.alerts;
     p.plan.incidents = p.incidents;
-    p.plan
+    Ok(p.plan)
 }
 
 impl<'a> Planner<'a> {
@@ -269,9 +319,9 @@ impl<'a> Planner<'a> {
     fn open_alert(&mut self, idx: usize) -> Outcome {
         let inc = self.incoming[idx];
         let who = actor::integration(inc.integration_id);
-        let (alert_id, incident_id) = (self.next.alert, self.next.incident);
-        self.next.alert += 1;
-        self.next.incident += 1;
+        // `plan` checked that there are enough ids.
+        let (alert_id, incident_id) = (self.ids.alerts[self.opened], self.ids.incidents[self.opened]);
+        self.opened += 1;
         self.incident_index.insert(incident_id, self.incidents.len());
         self.incidents.push(IncidentRow {
             id: incident_id,
@@ -451,7 +501,9 @@ mod tests {
             .collect()
     }
 
-    const IDS: NextIds = NextIds { incident: 10, alert: 100 };
+    fn ids() -> NewIds {
+        NewIds::consecutive(10, 100, 8)
+    }
 
     fn effects(p: &Plan) -> Vec<Effect> {
         p.outcomes.iter().map(|o| o.effect).collect()
@@ -461,7 +513,7 @@ mod tests {
     fn trigger_resolve_trigger_in_one_batch() {
         use EventAction::*;
         let events = [ev("k", Trigger), ev("k", Trigger), ev("k", Resolve), ev("k", Trigger)];
-        let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), IDS);
+        let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), &ids()).unwrap();
         assert_eq!(effects(&p), [Effect::Opened, Effect::Repeated, Effect::Resolved, Effect::Opened]);
         assert_eq!(p.alerts.len(), 2);
         assert_eq!((p.alerts[0].id, p.alerts[0].occurrences, p.alerts[0].status), (100, 2, AlertStatus::Resolved));
@@ -490,7 +542,7 @@ mod tests {
         )]);
         let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Triggered, open_alerts: 1 })]);
         let events = [ev("k", Acknowledge), ev("k", Acknowledge), ev("other", Resolve)];
-        let p = plan(&incoming(&events), &open, &incidents, IDS);
+        let p = plan(&incoming(&events), &open, &incidents, &ids()).unwrap();
         assert_eq!(effects(&p), [Effect::Acknowledged, Effect::Ignored, Effect::Ignored]);
         assert_eq!(p.alerts.len(), 1);
         assert!(!p.alerts[0].is_new);
@@ -508,10 +560,29 @@ mod tests {
             OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
         )]);
         let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Acknowledged, open_alerts: 2 })]);
-        let p = plan(&incoming(&[ev("k", Resolve)]), &open, &incidents, IDS);
+        let p = plan(&incoming(&[ev("k", Resolve)]), &open, &incidents, &ids()).unwrap();
         assert_eq!(effects(&p), [Effect::Resolved]);
         assert_eq!((p.incidents[0].status, p.incidents[0].open_alerts), (IncidentStatus::Acknowledged, 1));
         assert!(p.audit.is_empty());
+    }
+
+    #[test]
+    fn too_few_ids_is_an_error_not_a_guess() {
+        use EventAction::*;
+        let events = [ev("a", Trigger), ev("b", Trigger), ev("a", Trigger)];
+        assert_eq!(openings(&incoming(&events), &HashMap::new()), 2);
+        let short = NewIds::consecutive(1, 1, 1);
+        assert_eq!(plan(&incoming(&events), &HashMap::new(), &HashMap::new(), &short), Err(TooFewIds { reserved: 1 }));
+    }
+
+    #[test]
+    fn reserved_ids_need_not_be_consecutive() {
+        use EventAction::*;
+        let events = [ev("a", Trigger), ev("b", Trigger)];
+        let ids = NewIds { incidents: vec![5, 9], alerts: vec![40, 77] };
+        let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), &ids).unwrap();
+        assert_eq!(p.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), [5, 9]);
+        assert_eq!(p.alerts.iter().map(|a| (a.id, a.incident_id)).collect::<Vec<_>>(), [(40, Some(5)), (77, Some(9))]);
     }
 
     mod model {
@@ -581,7 +652,9 @@ mod tests {
             #[test]
             fn plan_matches_one_at_a_time(steps in proptest::collection::vec((0u8..3, action()), 0..40)) {
                 let events: Vec<Event> = steps.iter().map(|(k, a)| ev(&format!("k{k}"), *a)).collect();
-                let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), NextIds { incident: 1, alert: 1 });
+                let ids = NewIds::consecutive(1, 1, events.len());
+                let p = plan(&incoming(&events), &HashMap::new(), &HashMap::new(), &ids).unwrap();
+                prop_assert_eq!(openings(&incoming(&events), &HashMap::new()), p.alerts.iter().filter(|a| a.is_new).count());
                 let mut m = Model { next: 1, ..Model::default() };
                 let want: Vec<Effect> = steps.iter().map(|(k, a)| m.apply(*k, *a)).collect();
                 prop_assert_eq!(effects(&p), want);

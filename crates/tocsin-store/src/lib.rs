@@ -29,7 +29,7 @@ pub mod sqlite;
 pub mod supervise;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
-pub use audit::{AuditEntry, AuditStore};
+pub use audit::{AuditEntry, AuditStore, AuditVerification, ShardCheck};
 pub use catalog::{
     CatalogChanges, CatalogStore, ConfigSource, ConfigVersion, IntegrationRef, IntegrationView, ServiceView,
     StoredConfig,

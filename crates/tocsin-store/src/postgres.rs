@@ -1,7 +1,8 @@
-//! PostgreSQL, for several equal nodes sharing one database. Writers take the
-//! audit-head row lock first, which serialises them across nodes; the engine
-//! claims work with leases, by an update that takes only rows still
-//! unclaimed, so two nodes never get the same item.
+//! PostgreSQL, for several equal nodes sharing one database. Writers lock
+//! only what they decide on (rows `FOR UPDATE`, advisory locks for dedup keys
+//! and config versions) and append to whichever audit shard is free, so
+//! nodes write at once; the engine claims work with leases, by an update that
+//! takes only rows still unclaimed, so two nodes never get the same item.
 
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
@@ -33,12 +34,37 @@ mod dialect {
     /// transaction that reads and then writes can fail when another writer
     /// committed in between).
     pub const BEGIN_WRITE: &str = "BEGIN";
+    /// A read-only transaction that sees one snapshot throughout.
+    pub const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     pub const NAME: &str = "postgres";
-    /// Moves identity sequences past ids that bulk inserts assigned explicitly.
-    pub const SYNC_ID_SEQUENCES: Option<&str> = Some(
-        "SELECT setval(pg_get_serial_sequence('incidents', 'id'), $1), setval(pg_get_serial_sequence('alerts', 'id'), $2)",
+    /// Reserves `$1` incident and alert ids from the identity sequences, so
+    /// nodes ingesting at once never pick the same ids.
+    pub const RESERVE_IDS: Option<&str> = Some(
+        "SELECT nextval(pg_get_serial_sequence('incidents', 'id')), nextval(pg_get_serial_sequence('alerts', 'id')) \
+         FROM generate_series(1, $1)",
     );
-    pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1 FOR UPDATE";
+    /// Appended to a read whose rows the transaction will change.
+    pub const LOCK_ROWS: &str = " FOR UPDATE";
+    /// The same, for the read that joins incidents (`i`) to a list of ids.
+    pub const LOCK_INCIDENT_ROWS: &str = " FOR UPDATE OF i";
+    /// The first audit head no other transaction holds.
+    pub const TAKE_FREE_AUDIT_HEAD: &str =
+        "SELECT shard, hash FROM audit_heads ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED";
+    /// When every head is held: wait for one, spread by connection.
+    pub const WAIT_FOR_AUDIT_HEAD: &str = "SELECT shard, hash FROM audit_heads \
+         WHERE shard = pg_backend_pid() % (SELECT COUNT(*) FROM audit_heads) FOR UPDATE";
+
+    /// Takes transaction-scoped advisory locks, in the order given (sorted
+    /// by the caller).
+    pub async fn lock_keys(conn: &mut sqlx::PgConnection, keys: &[i64]) -> crate::Result<()> {
+        if !keys.is_empty() {
+            sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS t(k)")
+                .bind(keys)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
     /// Retention drops alert details with an update (vacuum reclaims space).
     pub const PRUNE_BY_REWRITE: bool = false;
 

@@ -31,10 +31,25 @@ mod dialect {
     /// transaction that reads and then writes can fail when another writer
     /// committed in between).
     pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// A read-only transaction that sees one snapshot throughout.
+    pub const BEGIN_SNAPSHOT: &str = "BEGIN";
     pub const NAME: &str = "sqlite";
-    /// Moves identity sequences past ids that bulk inserts assigned explicitly.
-    pub const SYNC_ID_SEQUENCES: Option<&str> = None;
-    pub const LOCK_AUDIT_HEAD: &str = "SELECT hash FROM audit_head WHERE singleton = 1";
+    /// Ids come after the largest stored ones: there is one writer.
+    pub const RESERVE_IDS: Option<&str> = None;
+    /// The one writer holds the database lock from `BEGIN IMMEDIATE` to
+    /// commit; rows need no locks of their own.
+    pub const LOCK_ROWS: &str = "";
+    /// The same, for the read that joins incidents (`i`) to a list of ids.
+    pub const LOCK_INCIDENT_ROWS: &str = "";
+    /// One writer, so one chain is enough: shard 0.
+    pub const TAKE_FREE_AUDIT_HEAD: &str = "SELECT shard, hash FROM audit_heads WHERE shard = 0";
+    pub const WAIT_FOR_AUDIT_HEAD: &str = TAKE_FREE_AUDIT_HEAD;
+
+    /// Named locks are for several writers; SQLite has one.
+    pub async fn lock_keys(_conn: &mut sqlx::SqliteConnection, _keys: &[i64]) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Retention drops alert details by deleting and re-inserting the rows
     /// (SQLite merges emptied pages on delete, never on update).
     pub const PRUNE_BY_REWRITE: bool = true;

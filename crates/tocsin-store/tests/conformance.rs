@@ -385,15 +385,31 @@ async fn audit_with_action(store: &TestStore, action: &str) -> Vec<AuditEntry> {
     audit_entries(store).await.into_iter().filter(|e| e.record.action == action).collect()
 }
 
-/// Asserts the entries form one unbroken hash chain from [`GENESIS`].
+/// Asserts the entries form unbroken hash chains from [`GENESIS`], one per
+/// shard (writers on several nodes append to different shards at once).
 fn assert_chain(entries: &[AuditEntry]) {
     assert!(!entries.is_empty(), "audit log is empty");
-    assert_eq!(entries[0].prev_hash, GENESIS, "first entry must follow the genesis hash");
     for pair in entries.windows(2) {
         assert!(pair[1].id > pair[0].id, "audit ids must increase: {} then {}", pair[0].id, pair[1].id);
-        assert_eq!(pair[1].prev_hash, pair[0].hash, "entry {} does not follow entry {}", pair[1].id, pair[0].id);
     }
-    assert_eq!(audit::verify(entries.iter().map(|e| (&e.record, e.hash.as_str()))), Ok(()));
+    let shards: std::collections::BTreeSet<i32> = entries.iter().map(|e| e.shard).collect();
+    for shard in shards {
+        let chain: Vec<&AuditEntry> = entries.iter().filter(|e| e.shard == shard).collect();
+        assert_eq!(chain[0].prev_hash, GENESIS, "shard {shard}: first entry must follow the genesis hash");
+        for pair in chain.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash, "entry {} does not follow entry {}", pair[1].id, pair[0].id);
+        }
+        assert_eq!(audit::verify(chain.iter().map(|e| (&e.record, e.hash.as_str()))), Ok(()), "shard {shard}");
+    }
+}
+
+/// Asserts the store's own check finds every chain and head intact, having
+/// checked `entries` entries in all.
+async fn assert_verifies(store: &TestStore, entries: usize) {
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.first_break(), None, "{v:?}");
+    assert_eq!(v.shards.len(), 16, "every shard is checked");
+    assert_eq!(v.shards.iter().map(|s| s.checked).sum::<u64>(), entries as u64, "{v:?}");
 }
 
 fn assert_invalid_transition<T: std::fmt::Debug>(result: Result<T, StoreError>, action: &str, from: &str) {
@@ -1673,6 +1689,73 @@ async fn audit_log_is_one_verified_hash_chain() {
     let mut forged = entries.clone();
     forged[5].record.actor = "user:mallory".into();
     assert_eq!(audit::verify(forged.iter().map(|e| (&e.record, e.hash.as_str()))), Err(5));
+    assert_verifies(&ts, entries.len()).await;
+
+    ts.finish().await;
+}
+
+/// A plain connection to the test's database, for changing rows behind the
+/// store's back.
+async fn raw_sql(ts: &TestStore, statements: &[String]) {
+    if ts.is_postgres() {
+        let mut conn = sqlx::PgConnection::connect(&ts.location).await.unwrap();
+        for s in statements {
+            sqlx::query(AssertSqlSafe(s.clone())).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", ts.location)).await.unwrap();
+        for s in statements {
+            sqlx::query(AssertSqlSafe(s.clone())).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+}
+
+/// Tampering with the stored log is found and named: an edited entry (its
+/// own hash), a deleted one (the next entry's link) and entries deleted from
+/// the end (the head).
+#[tokio::test]
+async fn audit_verify_names_the_first_broken_link() {
+    let (ts, fx) = with_catalog().await;
+    for (n, key) in ["a", "b", "c", "d"].iter().enumerate() {
+        open(&ts, &fx.api, key, t(i64::try_from(n).unwrap())).await;
+    }
+    let entries = audit_entries(&ts).await;
+    assert_eq!(entries.len(), 5);
+    assert!(entries.iter().all(|e| e.shard == 0), "one writer at a time uses the first shard");
+    assert_verifies(&ts, 5).await;
+    let id = |i: usize| entries[i].id;
+
+    // Edited details: that entry's hash no longer follows from it.
+    raw_sql(&ts, &[format!("UPDATE audit_log SET details = '{{\"forged\":true}}' WHERE id = {}", id(2))]).await;
+    let v = ts.verify_audit().await.unwrap();
+    let (shard, b) = v.first_break().unwrap();
+    assert_eq!((shard, b.id, b.field, b.found.as_str()), (0, Some(id(2)), "hash", entries[2].hash.as_str()));
+    assert_eq!(v.shards[0].checked, 2, "the entries before the break checked out");
+
+    // Put it back, then delete an entry: the next one's link is broken.
+    let details = entries[2].record.details.to_string();
+    raw_sql(
+        &ts,
+        &[
+            format!("UPDATE audit_log SET details = '{details}' WHERE id = {}", id(2)),
+            format!("DELETE FROM audit_log WHERE id = {}", id(1)),
+        ],
+    )
+    .await;
+    let v = ts.verify_audit().await.unwrap();
+    let (_, b) = v.first_break().unwrap();
+    assert_eq!((b.id, b.field), (Some(id(2)), "prev_hash"));
+    assert_eq!((b.expected.as_str(), b.found.as_str()), (entries[0].hash.as_str(), entries[1].hash.as_str()));
+
+    // Delete everything after the first entry: no link is left to break,
+    // but the head still names the last entry there was.
+    raw_sql(&ts, &[format!("DELETE FROM audit_log WHERE id >= {}", id(1))]).await;
+    let v = ts.verify_audit().await.unwrap();
+    let (_, b) = v.first_break().unwrap();
+    assert_eq!((b.id, b.field), (None, "head"));
+    assert_eq!((b.expected.as_str(), b.found.as_str()), (entries[0].hash.as_str(), entries[4].hash.as_str()));
 
     ts.finish().await;
 }
@@ -1922,6 +2005,83 @@ async fn nodes_sharing_a_database_dedup_and_claim_once() {
     assert_chain(&audit_entries(&ts).await);
 
     node_b.close().await;
+    ts.finish().await;
+}
+
+/// Two nodes (two pools on one PostgreSQL database) ingest overlapping
+/// batches of the same keys at once, each batch naming its keys in its own
+/// order: every key gets one alert and one incident, every trigger is
+/// counted, nothing deadlocks, and the audit chains verify afterwards. On
+/// SQLite (one node) the same load runs through one store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_ingesting_the_same_keys_open_each_once() {
+    let (ts, fx) = with_catalog().await;
+    let node_b = if ts.is_postgres() { open_store(&ts.location).await } else { ts.handle() };
+    let nodes = [ts.handle(), node_b.clone()];
+    const KEYS: usize = 12;
+    const BATCHES: usize = 40;
+
+    let tasks: Vec<_> = (0..BATCHES)
+        .map(|n| {
+            let (store, origin) = (nodes[n % 2].clone(), fx.api.clone());
+            // Forward on one node, backward on the other, rotated per batch.
+            let mut keys: Vec<String> = (0..KEYS).map(|k| format!("k{:02}", (k + n) % KEYS)).collect();
+            if n % 2 == 1 {
+                keys.reverse();
+            }
+            tokio::spawn(async move {
+                let events = keys.iter().map(|k| trigger(k, "shared")).collect();
+                store.ingest(IngestBatch { origin, events, received_at: t(0) }).await
+            })
+        })
+        .collect();
+    let mut opened = BTreeMap::<String, (i64, i64)>::new();
+    let mut alert_of = BTreeMap::<String, HashSet<i64>>::new();
+    for task in tasks {
+        for o in task.await.unwrap().unwrap() {
+            alert_of.entry(o.dedup_key.clone()).or_default().insert(o.alert_id.unwrap());
+            if o.effect == "opened" {
+                let before = opened.insert(o.dedup_key.clone(), (o.alert_id.unwrap(), o.incident_id.unwrap()));
+                assert_eq!(before, None, "{} opened twice", o.dedup_key);
+            } else {
+                assert_eq!(o.effect, "repeated");
+            }
+        }
+    }
+    assert_eq!(opened.len(), KEYS, "every key opened exactly once");
+    for (key, alerts) in &alert_of {
+        assert_eq!(alerts.len(), 1, "{key}: every event went to one alert");
+        assert_eq!(alert(&ts, opened[key].0).await.occurrences, BATCHES as i64, "{key}");
+    }
+    assert_eq!(ts.open_incident_count().await.unwrap(), KEYS as i64);
+    let incidents: HashSet<i64> = opened.values().map(|(_, i)| *i).collect();
+    assert_eq!(incidents.len(), KEYS);
+
+    // Both nodes also write other audited changes at once.
+    let tasks: Vec<_> = incidents
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let (store, id) = (nodes[n % 2].clone(), *id);
+            tokio::spawn(async move {
+                store.add_note(id, "user:alice", "looking", t(1)).await.unwrap();
+                store.acknowledge_incident(id, "user:alice", t(2)).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let entries = audit_entries(&ts).await;
+    assert_eq!(entries.len(), 1 + 3 * KEYS, "config, then open, note and acknowledge per incident");
+    assert_chain(&entries);
+    assert_verifies(&ts, entries.len()).await;
+    // And the other node sees the same.
+    assert_eq!(node_b.verify_audit().await.unwrap().first_break(), None);
+
+    if ts.is_postgres() {
+        node_b.close().await;
+    }
     ts.finish().await;
 }
 

@@ -53,6 +53,8 @@ struct Plan {
     failure_status: StatusCode,
     /// `Retry-After` sent with every non-2xx answer, when set.
     retry_after: Option<String>,
+    /// Requests still to record but never answer.
+    hangs: usize,
 }
 
 struct Shared {
@@ -98,6 +100,7 @@ impl HttpRecorder {
                 failures: 0,
                 failure_status: StatusCode::INTERNAL_SERVER_ERROR,
                 retry_after: None,
+                hangs: 0,
             }),
             count: count_tx,
         });
@@ -128,6 +131,12 @@ impl HttpRecorder {
     /// Answer every request (after any pending [`fail_next`](Self::fail_next)) with `status`.
     pub fn set_status(&self, status: u16) {
         self.shared.plan().status = to_status(status);
+    }
+
+    /// Record the next `n` requests but never answer them: the sender sees a
+    /// receiver that hangs until it gives up or goes away.
+    pub fn hang_next(&self, n: usize) {
+        self.shared.plan().hangs = n;
     }
 
     /// Send `Retry-After: <value>` with every non-2xx answer (`None` stops it).
@@ -170,8 +179,10 @@ async fn record(
     let request = Recorded { method, path, headers, body, received_at: Instant::now(), received_at_utc: Utc::now() };
     // Decide the answer before counting, so a waiter that wakes sees the
     // plan already advanced.
-    let (status, retry_after) = {
+    let (status, retry_after, hang) = {
         let mut plan = shared.plan();
+        let hang = plan.hangs > 0;
+        plan.hangs = plan.hangs.saturating_sub(1);
         let status = if plan.failures > 0 {
             plan.failures -= 1;
             plan.failure_status
@@ -179,7 +190,7 @@ async fn record(
             plan.status
         };
         let retry_after = if status.is_success() { None } else { plan.retry_after.clone() };
-        (status, retry_after)
+        (status, retry_after, hang)
     };
     let total = {
         let mut requests = shared.requests();
@@ -187,6 +198,10 @@ async fn record(
         requests.len()
     };
     shared.count.send_replace(total);
+    if hang {
+        // Dropped, unanswered, when the sender closes the connection.
+        std::future::pending::<()>().await;
+    }
     let body = if status.is_success() { "ok" } else { "failing as the test asked" };
     let mut response = (status, body).into_response();
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {

@@ -165,6 +165,11 @@ struct ServeArgs {
     /// Time a client has to send a request body once it is being read; slower gets 408.
     #[arg(long, env = "TOCSIN_BODY_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
     body_timeout: Duration,
+    /// How long a node's claim on engine work (a page being sent, an
+    /// escalation step) lasts; when a node dies, another node takes its work
+    /// over after this. At least 15s, longer than one delivery attempt.
+    #[arg(long, env = "TOCSIN_ENGINE_LEASE", default_value = "60s", value_parser = engine_lease)]
+    engine_lease: Duration,
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "TOCSIN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -234,7 +239,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Users(c) => cli::run_users(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Teams(c) => cli::run_teams(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
-        Command::Audit(c) => cli::run_audit(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Audit(c) => cli::run_audit(&c.opts, c.command).await,
         Command::Notifications(c) => cli::run_notifications(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Engine(c) => cli::run_engine(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Send(c) => cli::run_send(&c.opts, c.args).await.map(|()| ExitCode::SUCCESS),
@@ -269,6 +274,14 @@ fn exit(success: bool) -> ExitCode {
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = tocsin_core::duration::parse_positive_duration(s).map_err(|e| e.to_string())?;
     d.to_std().map_err(|e| e.to_string())
+}
+
+fn engine_lease(s: &str) -> Result<Duration, String> {
+    let d = positive_duration(s)?;
+    if d < tocsin::serve::MIN_ENGINE_LEASE {
+        return Err(format!("must be at least {}s", tocsin::serve::MIN_ENGINE_LEASE.as_secs()));
+    }
+    Ok(d)
 }
 
 /// A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and
@@ -337,6 +350,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         },
         clock: std::sync::Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
+        engine_lease: args.engine_lease,
     };
     // Handlers first: a supervisor may send SIGTERM as soon as it reads the
     // "listening" line, and that must drain the server, not kill it.

@@ -34,6 +34,14 @@ pub const SQLITE_FILE: &str = "tocsin.db";
 /// Longest one notification attempt (HTTP request or SMTP session) may take.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Shortest engine lease: a claim must outlast the longest delivery attempt,
+/// or a slow receiver would get the same page from a second node.
+pub const MIN_ENGINE_LEASE: Duration = Duration::from_secs(15);
+
+/// How long a node's claim on engine work lasts unless it finishes sooner:
+/// when a node dies, another takes its work over after this.
+pub const DEFAULT_ENGINE_LEASE: Duration = Duration::from_secs(60);
+
 /// How long shutdown waits for in-flight requests before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,6 +71,9 @@ pub struct ServeConfig {
     /// a manual clock turn it off and call [`Running::tick`] after each move
     /// of the clock, so every step happens at an instant they chose.
     pub run_engine: bool,
+    /// How long a claim on engine work lasts (at least [`MIN_ENGINE_LEASE`]);
+    /// another node takes over a dead node's work after it.
+    pub engine_lease: Duration,
 }
 
 /// A running server.
@@ -270,7 +281,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let server = tokio::spawn(serving);
 
     let (stop_engine, stopped) = watch::channel(false);
-    let engine = Engine::new(store.clone(), clock, EngineConfig::default()).with_paging(Paging::new(
+    let lease = chrono::Duration::from_std(cfg.engine_lease.max(MIN_ENGINE_LEASE)).unwrap_or(chrono::Duration::MAX);
+    let engine_config = EngineConfig { lease, ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), clock, engine_config).with_paging(Paging::new(
         store.clone(),
         directory,
         channels,

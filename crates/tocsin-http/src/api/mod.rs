@@ -69,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(engine::list))
         .routes(routes!(engine::retry))
+        .routes(routes!(audit::verify))
         .routes(routes!(config::status, config::apply))
         .routes(routes!(config::plan))
         .routes(routes!(openapi::document))

@@ -135,6 +135,8 @@ impl AccountStore for StoreImpl {
             return Err(CoreError::invalid("user_id", "must be a non-empty id without NUL characters").into());
         }
         let mut w = begin_write(&self.write).await?;
+        // Replace-or-insert decides on a row that may not exist yet.
+        w.lock_names([format!("ical\u{1f}{user_id}")]).await?;
         let replaced =
             sqlx::query("UPDATE ical_tokens SET token_hash = $1, created_at = $2, created_by = $3 WHERE user_id = $4")
                 .bind(token_hash)

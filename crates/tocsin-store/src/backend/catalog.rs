@@ -163,6 +163,7 @@ fn version_from_row(r: &DbRow) -> Result<ConfigVersion> {
 impl CatalogStore for StoreImpl {
     async fn apply_catalog(&self, catalog: &Catalog, who: &str, now: DateTime<Utc>) -> Result<CatalogChanges> {
         let mut w = begin_write(&self.write).await?;
+        w.lock_names(["config"]).await?;
         let changes = write_catalog(&mut w, catalog).await?;
         let details = serde_json::to_value(&changes).unwrap_or_default();
         w.audit(audit_record(now, who, "config.apply", "catalog".to_string(), details)).await?;
@@ -178,9 +179,10 @@ impl CatalogStore for StoreImpl {
         who: &str,
         now: DateTime<Utc>,
     ) -> Result<ConfigVersion> {
-        // The write lock (audit head) is held from here to commit, so two
-        // nodes applying at once get consecutive numbers.
+        // The config lock is held from here to commit, so two nodes applying
+        // at once get consecutive numbers and never interleave catalog rows.
         let mut w = begin_write(&self.write).await?;
+        w.lock_names(["config"]).await?;
         let changes = write_catalog(&mut w, catalog).await?;
         let latest: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM config_versions").fetch_one(&mut *w.tx).await?;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
 
 use tocsin_core::alert::{Alert, AlertStatus};
@@ -13,7 +13,7 @@ use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use tocsin_core::work::WorkKind;
 
-use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, page};
+use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, dialect, page};
 use crate::codec::{from_us, json_from, opt_from_us, parse_enum, to_us};
 use crate::{AlertFilter, IncidentFilter, IncidentStore, Lane, Page, Result, StoreError};
 
@@ -116,15 +116,15 @@ fn timeline_from_row(r: &DbRow) -> Result<TimelineEntry> {
     })
 }
 
+/// Reads an incident a write transaction is about to change, locking its
+/// row until commit so a concurrent change on another node waits for it.
 pub(super) async fn load_incident(tx: &mut Tx<'_>, id: i64) -> Result<Incident> {
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
-         resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
+         resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1{}",
+        dialect::LOCK_ROWS
+    );
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?.ok_or(StoreError::NotFound)?;
     incident_from_row(&row)
 }
 
@@ -207,14 +207,22 @@ impl IncidentStore for StoreImpl {
 
     async fn resolve_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<Incident> {
         let mut w = begin_write(&self.write).await?;
-        let incident = load_incident(&mut w.tx, id).await?;
-        // Check the transition before touching alerts, so a refused resolve changes nothing.
-        incident.status.resolve()?;
+        // Every change to an alert holds its dedup key's lock, taken before
+        // the incident's row, as ingestion does; then read again under it.
+        let keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT service_id, dedup_key FROM alerts WHERE incident_id = $1 AND status <> 'resolved'")
+                .bind(id)
+                .fetch_all(&mut *w.tx)
+                .await?;
+        w.lock_names(keys.iter().map(|(service, key)| super::intake::dedup_lock(service, key))).await?;
         let open: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM alerts WHERE incident_id = $1 AND status <> 'resolved' ORDER BY id")
                 .bind(id)
                 .fetch_all(&mut *w.tx)
                 .await?;
+        let incident = load_incident(&mut w.tx, id).await?;
+        // Check the transition before touching alerts, so a refused resolve changes nothing.
+        incident.status.resolve()?;
         for alert_id in &open {
             sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2")
                 .bind(to_us(at))

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use tocsin_core::alert::AlertStatus;
-use tocsin_core::audit::chain_hash;
 use tocsin_core::event::{ChangeEvent, Event, EventAction, Severity};
 use tocsin_core::incident::IncidentStatus;
-use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NextIds, OpenAlert, Plan};
+use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NewIds, OpenAlert, Plan};
 use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::actor;
 
@@ -105,17 +104,47 @@ impl BatchWriter for Writer {
 }
 
 /// Folds events into alerts and incidents inside an open write transaction.
+///
+/// What the plan decides on is locked first, always in this order: the
+/// batch's dedup keys (named locks, so two nodes cannot both open an alert
+/// for one key; every writer that changes an alert holds its key's lock),
+/// then the incidents of the open alerts (their status and open-alert count
+/// are rewritten from what is read here).
 async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+    w.lock_names(incoming.iter().map(|i| dedup_lock(i.service_id, &i.event.dedup_key))).await?;
     let open = load_open_alerts(&mut w.tx, incoming).await?;
     let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    let ids = reserve_ids(&mut w.tx, intake::openings(incoming, &open)).await?;
+    let plan = intake::plan(incoming, &open, &incidents, &ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    write_plan(w, incoming, &plan).await?;
+    Ok(plan.outcomes)
+}
+
+/// The named lock for one (service, dedup key).
+pub(super) fn dedup_lock(service_id: &str, dedup_key: &str) -> String {
+    format!("alert\u{1f}{service_id}\u{1f}{dedup_key}")
+}
+
+/// Ids for `n` new incidents and alerts: from the sequences where nodes
+/// write at once, else after the largest stored ones.
+async fn reserve_ids(tx: &mut Tx<'_>, n: usize) -> Result<NewIds> {
+    if n == 0 {
+        return Ok(NewIds::default());
+    }
+    let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+    if let Some(reserve) = dialect::RESERVE_IDS {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(reserve).bind(count).fetch_all(&mut **tx).await?;
+        let (mut incidents, mut alerts): (Vec<i64>, Vec<i64>) = rows.into_iter().unzip();
+        incidents.sort_unstable();
+        alerts.sort_unstable();
+        return Ok(NewIds { incidents, alerts });
+    }
     let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE((SELECT MAX(id) FROM incidents), 0), COALESCE((SELECT MAX(id) FROM alerts), 0)",
     )
-    .fetch_one(&mut *w.tx)
+    .fetch_one(&mut **tx)
     .await?;
-    let plan = intake::plan(incoming, &open, &incidents, NextIds { incident: max_incident + 1, alert: max_alert + 1 });
-    write_plan(w, incoming, &plan).await?;
-    Ok(plan.outcomes)
+    Ok(NewIds::consecutive(max_incident + 1, max_alert + 1, n))
 }
 
 async fn load_open_alerts(tx: &mut Tx<'_>, incoming: &[Incoming<'_>]) -> Result<HashMap<(String, String), OpenAlert>> {
@@ -151,8 +180,9 @@ async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<Hash
     let mut states = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT i.id, i.status, i.open_alerts FROM incidents i JOIN ({}) q ON i.id = q.id",
-            inline_rows(&["id"], chunk.len())
+            "SELECT i.id, i.status, i.open_alerts FROM incidents i JOIN ({}) q ON i.id = q.id ORDER BY i.id{}",
+            inline_rows(&["id"], chunk.len()),
+            dialect::LOCK_INCIDENT_ROWS
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -234,16 +264,6 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         script.push(q);
     }
     script.run(&mut w.tx).await?;
-    if let Some(sync) = dialect::SYNC_ID_SEQUENCES
-        && (!new_incidents.is_empty() || !new_alerts.is_empty())
-    {
-        let (max_incident, max_alert): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE((SELECT MAX(id) FROM incidents), 1), COALESCE((SELECT MAX(id) FROM alerts), 1)",
-        )
-        .fetch_one(&mut *w.tx)
-        .await?;
-        sqlx::query(sync).bind(max_incident).bind(max_alert).execute(&mut *w.tx).await?;
-    }
     for chunk in changed_alerts.chunks(CHUNK) {
         let columns = [
             "id",
@@ -333,26 +353,7 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         }
         script.push(q);
     }
-    for chunk in plan.audit.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES {}",
-            values_list(chunk.len(), 7)
-        );
-        let mut q = Binds::new(sql);
-        for record in chunk {
-            let hash = chain_hash(&w.head, record);
-            q = q
-                .bind(to_us(record.at))
-                .bind(record.actor.clone())
-                .bind(record.action.clone())
-                .bind(record.target.clone())
-                .bind(record.details.to_string())
-                .bind(std::mem::replace(&mut w.head, hash.clone()))
-                .bind(hash);
-            w.head_dirty = true;
-        }
-        script.push(q);
-    }
+    w.audit.extend(plan.audit.iter().cloned());
     for chunk in plan.outbox.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO outbox (kind, payload, due_at, created_at, priority, lane) VALUES {}",

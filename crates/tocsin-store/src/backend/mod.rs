@@ -8,7 +8,8 @@
 //! code over `sqlx::Database` drowns in trait bounds).
 //!
 //! This file holds the store itself and what every aggregate shares: write
-//! transactions (audit head, timeline, outbox) and paging of lists. Each
+//! transactions (named locks, audit shards, timeline, outbox) and paging of
+//! lists. Each
 //! aggregate's trait is implemented in its own file.
 
 mod accounts;
@@ -36,6 +37,7 @@ use tocsin_core::audit::{AuditRecord, chain_hash};
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use tocsin_core::work::WorkKind;
 
+use self::bulk::{Binds, CHUNK, Script, values_list};
 use super::{Db, dialect};
 use crate::batcher::Batcher;
 use crate::codec::to_us;
@@ -82,47 +84,44 @@ impl StoreImpl {
 }
 
 // ---------------------------------------------------------------------------
-// Write transactions: every one takes the audit head first. On PostgreSQL the
-// row lock serialises writers across nodes, so dedup never races; on SQLite
-// the single write connection already does.
+// Write transactions. Nothing serialises them as a whole: each locks what it
+// reads to decide (rows `FOR UPDATE`, or a named lock for what has no row
+// yet), and its audit entries go to whichever audit shard is free when it
+// commits (see `append_audit`).
 
 struct WriteTx<'c> {
     tx: Tx<'c>,
-    head: String,
-    head_dirty: bool,
+    audit: Vec<AuditRecord>,
     queued_work: bool,
 }
 
 async fn begin_write(pool: &Pool<Db>) -> Result<WriteTx<'static>> {
-    lock_head(pool.begin_with(dialect::BEGIN_WRITE).await?).await
+    Ok(WriteTx::new(pool.begin_with(dialect::BEGIN_WRITE).await?))
 }
 
 async fn begin_write_on(conn: &mut Conn) -> Result<WriteTx<'_>> {
-    lock_head(sqlx::Connection::begin_with(conn, dialect::BEGIN_WRITE).await?).await
+    Ok(WriteTx::new(sqlx::Connection::begin_with(conn, dialect::BEGIN_WRITE).await?))
 }
 
-async fn lock_head(mut tx: Tx<'_>) -> Result<WriteTx<'_>> {
-    let head: String = sqlx::query_scalar(dialect::LOCK_AUDIT_HEAD).fetch_one(&mut *tx).await?;
-    Ok(WriteTx { tx, head, head_dirty: false, queued_work: false })
-}
+impl<'c> WriteTx<'c> {
+    fn new(tx: Tx<'c>) -> Self {
+        Self { tx, audit: Vec::new(), queued_work: false }
+    }
 
-impl WriteTx<'_> {
+    /// Takes named locks, held to commit, for decisions about rows that may
+    /// not exist yet (an alert's dedup key, the next config version). Taken
+    /// in one sorted order, so two transactions never wait on each other in
+    /// a cycle. SQLite has one writer and needs none.
+    async fn lock_names<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) -> Result<()> {
+        let mut keys: Vec<i64> = names.into_iter().map(|n| lock_key(n.as_ref())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        dialect::lock_keys(&mut self.tx, &keys).await
+    }
+
+    /// Queues an audit entry; entries are chained and written at commit.
     async fn audit(&mut self, record: AuditRecord) -> Result<()> {
-        let hash = chain_hash(&self.head, &record);
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(to_us(record.at))
-        .bind(&record.actor)
-        .bind(&record.action)
-        .bind(&record.target)
-        .bind(record.details.to_string())
-        .bind(&self.head)
-        .bind(&hash)
-        .execute(&mut *self.tx)
-        .await?;
-        self.head = hash;
-        self.head_dirty = true;
+        self.audit.push(record);
         Ok(())
     }
 
@@ -186,11 +185,8 @@ impl WriteTx<'_> {
     }
 
     async fn commit(mut self, signal: &Notify) -> Result<()> {
-        if self.head_dirty {
-            sqlx::query("UPDATE audit_head SET hash = $1 WHERE singleton = 1")
-                .bind(&self.head)
-                .execute(&mut *self.tx)
-                .await?;
+        if !self.audit.is_empty() {
+            append_audit(&mut self.tx, &self.audit).await?;
         }
         self.tx.commit().await?;
         if self.queued_work {
@@ -198,6 +194,53 @@ impl WriteTx<'_> {
         }
         Ok(())
     }
+}
+
+/// A stable 64-bit key for a named lock (FNV-1a).
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// Appends a transaction's audit entries to one shard's chain. The head is
+/// taken last, just before commit, so a transaction holds it only for the
+/// inserts and the commit and never waits for anything else while holding
+/// it. On PostgreSQL a transaction takes the first head no other holds
+/// (`SKIP LOCKED`) and only waits when all are held.
+async fn append_audit(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<()> {
+    let free: Option<(i32, String)> = sqlx::query_as(dialect::TAKE_FREE_AUDIT_HEAD).fetch_optional(&mut **tx).await?;
+    let (shard, mut head) = match free {
+        Some(h) => h,
+        None => sqlx::query_as(dialect::WAIT_FOR_AUDIT_HEAD).fetch_one(&mut **tx).await?,
+    };
+    let mut script = Script::default();
+    for chunk in records.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO audit_log (shard, at, actor, action, target, details, prev_hash, hash) VALUES {}",
+            values_list(chunk.len(), 8)
+        );
+        let mut q = Binds::new(sql);
+        for record in chunk {
+            let hash = chain_hash(&head, record);
+            q = q
+                .bind(i64::from(shard))
+                .bind(to_us(record.at))
+                .bind(record.actor.clone())
+                .bind(record.action.clone())
+                .bind(record.target.clone())
+                .bind(record.details.to_string())
+                .bind(std::mem::replace(&mut head, hash.clone()))
+                .bind(hash);
+        }
+        script.push(q);
+    }
+    script.run(tx).await?;
+    sqlx::query("UPDATE audit_heads SET hash = $1 WHERE shard = $2").bind(&head).bind(shard).execute(&mut **tx).await?;
+    Ok(())
 }
 
 fn audit_record(

@@ -1,6 +1,8 @@
-//! `tocsin audit list`: the hash-chained audit log (admin).
+//! `tocsin audit list|verify`: the hash-chained audit log (admin).
 
-use tocsin_client::AuditEntry;
+use std::process::ExitCode;
+
+use tocsin_client::{AuditBrokenLink, AuditEntry, AuditVerification};
 
 use super::table::Table;
 use super::{ClientOpts, Output, emit, emit_json, fmt_time};
@@ -16,10 +18,29 @@ pub enum AuditCmd {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: Option<u32>,
     },
+    /// Check every hash chain of the audit log; exits 1 and names the first
+    /// broken link if one is broken.
+    Verify,
 }
 
-pub async fn run_audit(opts: &ClientOpts, cmd: AuditCmd) -> anyhow::Result<()> {
-    let AuditCmd::List { after, limit } = cmd;
+pub async fn run_audit(opts: &ClientOpts, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCmd::List { after, limit } => list(opts, after, limit).await.map(|()| ExitCode::SUCCESS),
+        AuditCmd::Verify => {
+            let v = opts.client()?.verify_audit().await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&v)?,
+                Output::Table => emit(&verify_report(&v))?,
+            }
+            if let Some(b) = &v.first_broken {
+                eprintln!("error: {}", broken_link(b));
+            }
+            Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+async fn list(opts: &ClientOpts, after: i64, limit: Option<u32>) -> anyhow::Result<()> {
     let entries = opts.client()?.audit_log(after, limit).await.map_err(|e| opts.fail(e))?;
     match opts.output {
         Output::Json => emit_json(&entries),
@@ -32,6 +53,31 @@ pub async fn run_audit(opts: &ClientOpts, cmd: AuditCmd) -> anyhow::Result<()> {
             emit(&out)
         }
     }
+}
+
+fn broken_link(b: &AuditBrokenLink) -> String {
+    let place = match b.id {
+        Some(id) => format!("shard {}, entry {id}", b.shard),
+        None => format!("shard {}, its head (entries deleted from the end)", b.shard),
+    };
+    format!("audit chain broken at {place}: {} expected {}, found {}", b.field, b.expected, b.found)
+}
+
+fn verify_report(v: &AuditVerification) -> String {
+    let mut t = Table::new(["SHARD", "CHECKED", "STATUS"]);
+    for s in &v.shards {
+        t.row([s.shard.to_string(), s.checked.to_string(), if s.broken { "BROKEN" } else { "ok" }.to_string()]);
+    }
+    let mut out = t.render();
+    let total: u64 = v.shards.iter().map(|s| s.checked).sum();
+    match &v.first_broken {
+        None => out.push_str(&format!("Audit log verified: {total} entries in {} chains.\n", v.shards.len())),
+        Some(b) => {
+            out.push_str(&broken_link(b));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn audit_table(entries: &[AuditEntry]) -> Table {
@@ -58,6 +104,7 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-03-04T15:00:00Z").unwrap().with_timezone(&Utc);
         let entry = |id, action: &str, details| AuditEntry {
             id,
+            shard: 0,
             record: AuditRecord {
                 at,
                 actor: "user:alice".into(),
@@ -74,6 +121,24 @@ mod tests {
             "ID  AT                    ACTOR       ACTION                TARGET      DETAILS\n\
              3   2026-03-04T15:00:00Z  user:alice  incident.acknowledge  incident:7\n\
              4   2026-03-04T15:00:00Z  user:alice  incident.note         incident:7  {\"len\":3}\n"
+        );
+    }
+
+    #[test]
+    fn a_broken_chain_is_named() {
+        use tocsin_client::AuditShardCheck;
+        let broken =
+            AuditBrokenLink { shard: 3, id: Some(42), field: "hash".into(), expected: "aa".into(), found: "bb".into() };
+        let v = AuditVerification {
+            ok: false,
+            shards: vec![AuditShardCheck { shard: 3, checked: 7, broken: true }],
+            first_broken: Some(broken),
+        };
+        assert_eq!(
+            verify_report(&v),
+            "SHARD  CHECKED  STATUS\n\
+             3      7        BROKEN\n\
+             audit chain broken at shard 3, entry 42: hash expected aa, found bb\n"
         );
     }
 }

@@ -256,3 +256,65 @@ async fn oncall_via_cli() {
     assert!(!ok && err.contains("404"), "{err}");
     s.stop().await;
 }
+
+/// Changes rows of the server's database behind its back.
+async fn tamper(s: &TestServer, statements: &[String]) {
+    use sqlx::{AssertSqlSafe, Connection};
+    match &s.pg {
+        Some(pg) => {
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            for sql in statements {
+                sqlx::query(AssertSqlSafe(sql.clone())).execute(&mut conn).await.unwrap();
+            }
+        }
+        None => {
+            let path = s.dir.path().join("data").join(tocsin::serve::SQLITE_FILE);
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+            for sql in statements {
+                sqlx::query(AssertSqlSafe(sql.clone())).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_the_first_broken_link_and_exits_non_zero() {
+    let s = TestServer::start().await;
+    for key in ["v-1", "v-2", "v-3"] {
+        let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, key, "verify me"))).await;
+        assert_eq!(status, 202);
+    }
+    let (ok, out, err) = tocsin(&s, &["audit", "verify"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Audit log verified:"), "{out}");
+    let viewer = user_token(&s, "bob", "viewer").await;
+    let (ok, _, err) = tocsin_as(&s, &viewer, &["audit", "verify"]).await;
+    assert!(!ok && err.contains("audit log"), "admins only: {err}");
+
+    let (_, out, _) = tocsin(&s, &["audit", "list", "--output", "json"]).await;
+    let entries: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let opened: Vec<i64> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["record"]["action"] == "incident.open")
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(opened.len(), 3);
+
+    // An edited entry: its own hash no longer follows.
+    tamper(&s, &[format!("UPDATE audit_log SET details = '{{}}' WHERE id = {}", opened[1])]).await;
+    let (ok, out, err) = tocsin(&s, &["audit", "verify"]).await;
+    assert!(!ok, "a broken chain exits non-zero: {out}");
+    assert!(err.contains(&format!("shard 0, entry {}: hash expected", opened[1])), "{err}");
+    assert!(out.contains("BROKEN"), "{out}");
+
+    // A deleted entry: the next one's link names it.
+    tamper(&s, &[format!("DELETE FROM audit_log WHERE id = {}", opened[1])]).await;
+    let (_, out, _) = tocsin(&s, &["audit", "verify", "--output", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_broken"]["id"], opened[2]);
+    assert_eq!(v["first_broken"]["field"], "prev_hash");
+    s.stop().await;
+}

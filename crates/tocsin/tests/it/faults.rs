@@ -45,6 +45,7 @@ fn serve_config(data_dir: PathBuf, database_url: Option<String>, run_engine: boo
         overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine,
+        engine_lease: tocsin::serve::DEFAULT_ENGINE_LEASE,
     }
 }
 

@@ -148,6 +148,7 @@ impl TestServer {
             overload: opts.overload,
             clock: opts.clock,
             run_engine: opts.run_engine,
+            engine_lease: tocsin::serve::DEFAULT_ENGINE_LEASE,
         };
         let running = start(cfg.clone()).await.unwrap();
         let url = format!("{}://{}", if running.tls { "https" } else { "http" }, running.addr);

@@ -13,6 +13,7 @@ mod dead_letters;
 mod faults;
 mod harness;
 mod ingest;
+mod nodes;
 mod oncall_feeds;
 mod overload;
 mod paging;

@@ -20,6 +20,7 @@ fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> Serve
         overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: false,
+        engine_lease: tocsin::serve::DEFAULT_ENGINE_LEASE,
     }
 }
 

@@ -23,6 +23,7 @@ async fn serves_https_from_pem_files() {
         overload: Default::default(),
         clock: Arc::new(tocsin_core::clock::SystemClock),
         run_engine: true,
+        engine_lease: tocsin::serve::DEFAULT_ENGINE_LEASE,
     })
     .await
     .unwrap();
