@@ -67,21 +67,24 @@ async fn resent_alerts_add_nothing_and_old_payloads_are_pruned() {
         assert_eq!(s.post(&path, disks("firing")).await.0, 200);
         let now = store.stats().await.unwrap();
         assert_eq!(rows(&now), rows(&opened), "re-send {round} added rows");
+        if let Some(pg) = &s.pg {
+            // What autovacuum does in production, now rather than when
+            // its thresholds say: the row versions re-sends left behind
+            // become room for the next ones.
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            sqlx::query("VACUUM alerts").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        let now = store.stats().await.unwrap();
         used.push(now.used_bytes);
     }
     println!("bytes in use: {} after opening, then per re-send {used:?}", opened.used_bytes);
-    if store.backend() == "sqlite" {
-        // Rows are rewritten in place: once settled, not one more page.
-        let settled = used[4];
-        assert!(used[5..].iter().all(|&b| b <= settled), "the database grew under re-sends: {used:?}");
-    } else {
-        // PostgreSQL writes each re-send beside the old row version, in the
-        // room the fill factor leaves, and its own bookkeeping (free space
-        // and visibility maps, an index page) may take a page now and then:
-        // bounded, where appending would have added ~80 KB per re-send.
-        let grown = used[29].saturating_sub(opened.used_bytes);
-        assert!(grown <= 256 * 1024, "the database grew by {grown} bytes under 30 re-sends: {used:?}");
-    }
+    // Rows are rewritten in place (PostgreSQL: beside the old version, in
+    // the room the fill factor and vacuum leave): once settled, not one
+    // more page.
+    let settled = used[4];
+    assert!(used[5..].iter().all(|&b| b <= settled), "the database grew under re-sends: {used:?}");
     let alert = s.admin().list_alerts(&Default::default()).await.unwrap().items.remove(0);
     assert_eq!(alert.occurrences, 31);
 
