@@ -72,6 +72,17 @@ impl Server {
 
     /// Sends one PagerDuty trigger with `key`; its status and `Retry-After`.
     /// A 202 is remembered: that event must survive whatever comes next.
+    /// A server on SQLite in `dir` that has acknowledged 20 events, and
+    /// its count of write errors so far.
+    async fn on_sqlite_with_events(dir: &Path) -> (Server, f64) {
+        let mut s = Server::start(serve_config(dir.join("data"), None, false)).await;
+        for i in 0..20 {
+            assert_eq!(s.send(PD_KEY, &format!("before-{i}")).await.0, 202);
+        }
+        let errors = s.metric("tocsin_database_errors_total{op=\"write\"}").await;
+        (s, errors)
+    }
+
     async fn send(&mut self, routing_key: &str, dedup: &str) -> (u16, Option<String>) {
         let body = json!({
             "routing_key": routing_key,
@@ -245,11 +256,7 @@ fn fill(dir: &Path) -> PathBuf {
 async fn sqlite_with_the_disk_full_answers_503_and_recovers_when_space_returns() {
     let _serial = SERIAL.lock().await;
     let disk = Tmpfs::mount("16m");
-    let mut s = Server::start(serve_config(disk.path().join("data"), None, false)).await;
-    for i in 0..20 {
-        assert_eq!(s.send(PD_KEY, &format!("before-{i}")).await.0, 202);
-    }
-    let errors_before = s.metric("tocsin_database_errors_total{op=\"write\"}").await;
+    let (mut s, errors_before) = Server::on_sqlite_with_events(disk.path()).await;
 
     let filler = fill(disk.path());
     s.send_until_refused("full", 500).await;
@@ -333,11 +340,7 @@ impl Drop for Ext4 {
 async fn sqlite_on_a_file_system_turned_read_only_answers_503() {
     let _serial = SERIAL.lock().await;
     let disk = Ext4::mount("32M");
-    let mut s = Server::start(serve_config(disk.path().join("data"), None, false)).await;
-    for i in 0..20 {
-        assert_eq!(s.send(PD_KEY, &format!("before-{i}")).await.0, 202);
-    }
-    let errors_before = s.metric("tocsin_database_errors_total{op=\"write\"}").await;
+    let (mut s, errors_before) = Server::on_sqlite_with_events(&disk.path()).await;
 
     disk.fail_read_only();
     s.send_until_refused("read-only", 50).await;
@@ -387,11 +390,7 @@ fn set_immutable(database: &Path, on: bool) {
 async fn sqlite_with_its_file_unwritable_answers_503_and_recovers_when_writable_again() {
     let _serial = SERIAL.lock().await;
     let disk = Ext4::mount("32M");
-    let mut s = Server::start(serve_config(disk.path().join("data"), None, false)).await;
-    for i in 0..20 {
-        assert_eq!(s.send(PD_KEY, &format!("before-{i}")).await.0, 202);
-    }
-    let errors_before = s.metric("tocsin_database_errors_total{op=\"write\"}").await;
+    let (mut s, errors_before) = Server::on_sqlite_with_events(&disk.path()).await;
     let database = PathBuf::from(&s.database);
 
     set_immutable(&database, true);
