@@ -179,13 +179,7 @@ async fn sighup_applies_the_file_again() {
         cmd.arg("--database-url").arg(&pg.url);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = stdout.next_line().await.unwrap().expect("server exited before listening");
-        if let Some(url) = line.strip_prefix("tocsin listening on ") {
-            break url.trim().to_string();
-        }
-    };
+    let url = listening_url(&mut child).await;
     let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
     let pid = child.id().unwrap().to_string();
     // Waits for the log line that says how a SIGHUP ended.

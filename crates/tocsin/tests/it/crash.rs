@@ -5,7 +5,6 @@ use crate::harness::*;
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
@@ -38,15 +37,7 @@ async fn spawn_with_config(data_dir: &std::path::Path, pg: Option<&PgDb>, config
         cmd.arg("--database-url").arg(&pg.url);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("server exited before listening");
-        if let Some(url) = line.strip_prefix("tocsin listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = listening_url(&mut child).await;
     Proc { child, url }
 }
 

@@ -279,3 +279,19 @@ pub async fn user_token(s: &TestServer, user: &str, role: &str) -> String {
     assert_eq!((v["user_id"].as_str(), v["role"].as_str()), (Some(user), Some(role)), "{v}");
     v["token"].as_str().unwrap().to_string()
 }
+
+/// Reads a `tocsin serve` child's stdout until its "listening" line and
+/// returns the URL it names; the rest of its stdout is drained in the
+/// background so the child never blocks on a full pipe.
+pub async fn listening_url(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("server exited before listening");
+        if let Some(url) = line.strip_prefix("tocsin listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    url
+}

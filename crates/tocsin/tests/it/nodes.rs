@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tocsin_store::Store;
 use tocsin_testkit::{HttpRecorder, Recorded};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The engine lease the nodes run with: the shortest allowed, so a takeover
@@ -48,14 +47,7 @@ impl Node {
             cmd.arg("--config").arg(config);
         }
         let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next_line().await.unwrap().expect("server exited before listening");
-            if let Some(url) = line.strip_prefix("tocsin listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = listening_url(&mut child).await;
         Node { child, url, _dir: dir }
     }
 
