@@ -138,3 +138,15 @@ cpu_ticks() {
 pid_ticks() {
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+
+# field LINE NAME: the value of NAME=value in a wrk result line.
+field() {
+	local kv
+	for kv in $1; do
+		if [[ $kv == "$2="* ]]; then
+			echo "${kv#*=}"
+			return 0
+		fi
+	done
+	die "wrk result has no $2"
+}

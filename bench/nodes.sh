@@ -102,17 +102,6 @@ start_node() {
 }
 declare -A BASE=()
 
-field() { # field LINE NAME
-	local kv
-	for kv in $1; do
-		if [[ $kv == "$2="* ]]; then
-			echo "${kv#*=}"
-			return 0
-		fi
-	done
-	die "wrk result has no $2"
-}
-
 # load TAG DURATION SCRIPT PER_REQUEST NODE...: wrk against every node at
 # once (CONNECTIONS split evenly, one thread each); prints "events/s errors
 # p50_ms p99_ms" (the slowest node's percentiles).

@@ -137,17 +137,6 @@ wrk_once() {
 	echo "$result wrk_ticks=${wrk_ticks:-0}"
 }
 
-field() { # field LINE NAME
-	local kv
-	for kv in $1; do
-		if [[ $kv == "$2="* ]]; then
-			echo "${kv#*=}"
-			return 0
-		fi
-	done
-	die "wrk result has no $2"
-}
-
 # measure SCENARIO TARGET EVENTS_PER_REQUEST SCRIPT URL [ARGS...]
 measure() {
 	local scenario=$1 target=$2 per_req=$3 script=$4 url=$5
