@@ -13,6 +13,12 @@ impl App {
         Ok(self.store.audit_log(after, limit).await?)
     }
 
+    /// Entries before id `before` (the newest when `None`), newest first.
+    pub async fn recent_audit(&self, who: &Principal, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+        self.allow(who, Action::ReadAudit, Resource::All)?;
+        Ok(self.store.recent_audit(before, limit).await?)
+    }
+
     /// Checks every audit chain: each link, and each head against its last
     /// entry.
     pub async fn verify_audit(&self, who: &Principal) -> Result<AuditVerification> {

@@ -20,6 +20,7 @@ mod links;
 mod people;
 mod schedules;
 mod secrets;
+mod sessions;
 mod tokens;
 
 pub use config::{AppliedConfig, ConfigPlan, RESTART_NOTICE};
@@ -30,6 +31,7 @@ pub use links::{AckLink, LinkState};
 pub use people::{Me, Person, TeamInfo};
 pub use schedules::{MAX_OVERRIDE_DAYS, OverrideList};
 pub use secrets::WebhookSecret;
+pub use sessions::{ActiveSession, Credentials, IncidentActions, InvitationInfo, LoggedIn, SessionInfo};
 pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -1,5 +1,9 @@
 //! Append-only record of what happened to an incident.
 
+mod describe;
+
+pub use describe::describe;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -34,7 +34,7 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 /// and metrics passes the overload guard ([`overload`]), so those three
 /// answer even when every request slot is taken.
 pub fn router(state: AppState) -> Router {
-    guarded_routes()
+    guarded_routes(&state)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), overload::guard))
         .merge(health::routes())
         .fallback(error::not_found)
@@ -55,11 +55,14 @@ pub fn health_router(state: AppState) -> Router {
 /// Every route the server answers, before state and the outer layers.
 #[cfg(test)]
 pub(crate) fn routes() -> Router<AppState> {
-    guarded_routes().merge(health::routes()).fallback(error::not_found)
+    let (api, _document) = api::routes().split_for_parts();
+    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api).merge(health::routes()).fallback(error::not_found)
 }
 
-/// The routes that count against the overload limits.
-fn guarded_routes() -> Router<AppState> {
+/// The routes that count against the overload limits: ingestion, the
+/// acknowledge links, the API and the web pages.
+fn guarded_routes(state: &AppState) -> Router<AppState> {
     let (api, _document) = api::routes().split_for_parts();
-    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api)
+    let web = tocsin_web::Web::new(state.app.clone()).secure_cookies(state.secure_cookies);
+    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api).merge(tocsin_web::router(web))
 }

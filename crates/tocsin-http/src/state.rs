@@ -23,6 +23,9 @@ pub struct AppState {
     /// Supervised background tasks `/readyz` reports on (the engine, the
     /// config follower), registered once they are started.
     tasks: Arc<Mutex<Vec<(&'static str, TaskStatus)>>>,
+    /// Web page cookies carry `Secure` (served over TLS, directly or behind
+    /// a proxy at an `https://` public URL).
+    pub secure_cookies: bool,
 }
 
 /// A key lookup result (including "no such key"), when it was made, and the
@@ -59,6 +62,7 @@ impl AppState {
             integrations: Arc::new(Mutex::new(HashMap::new())),
             overload: Overload::new(OverloadLimits::default()),
             tasks: Arc::new(Mutex::new(Vec::new())),
+            secure_cookies: false,
         }
     }
 
@@ -69,6 +73,12 @@ impl AppState {
 
     pub(crate) fn tasks(&self) -> Vec<(&'static str, TaskStatus)> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Marks web page cookies `Secure`.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Sheds requests beyond these limits (the defaults otherwise).

@@ -11,6 +11,9 @@ use crate::Result;
 pub trait AuditStore: Send + Sync {
     /// Entries after `after_id`, oldest first; `limit` is clamped to a page.
     async fn audit_log(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// Entries before `before_id` (all when `None`), newest first: what a
+    /// person reading the log wants to see first.
+    async fn recent_audit(&self, before_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
     /// Appends one entry on its own: for reads worth a trace, such as a
     /// server secret shown to an admin.
     async fn record_audit(&self, record: AuditRecord) -> Result<()>;

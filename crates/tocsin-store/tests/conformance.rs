@@ -1684,6 +1684,10 @@ async fn audit_log_is_one_verified_hash_chain() {
     // Reading in pages returns the same entries.
     assert_eq!(ts.audit_log(entries[3].id, 3).await.unwrap(), entries[4..7]);
     assert_eq!(ts.audit_log(entries[10].id, 500).await.unwrap(), []);
+    // Newest first, in pages going back.
+    let newest: Vec<_> = entries.iter().rev().cloned().collect();
+    assert_eq!(ts.recent_audit(None, 3).await.unwrap(), newest[..3]);
+    assert_eq!(ts.recent_audit(Some(entries[3].id), 500).await.unwrap(), newest[newest.len() - 3..]);
 
     // A forged record no longer verifies.
     let mut forged = entries.clone();

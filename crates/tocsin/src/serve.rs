@@ -231,13 +231,14 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let configured_url = directory.current().notifications.public_url.clone();
     let public_url = configured_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let secure_cookies = public_url.starts_with("https://");
     if configured_url.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
     let secrets = ServerSecrets::new(store.clone(), cfg.secret_key.clone());
     let (paging, webhook_secret) = paging_settings(&secrets, &directory.current(), public_url, clock.now()).await?;
     let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
-    let state = AppState::new(app.clone(), cfg.limits).with_overload(cfg.overload);
+    let state = AppState::new(app.clone(), cfg.limits).with_overload(cfg.overload).with_secure_cookies(secure_cookies);
     let health_router = tocsin_http::health_router(state.clone());
     let router = tocsin_http::router(state.clone());
     let tls = match &cfg.tls {
@@ -265,9 +266,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
                 .handshake_timeout(cfg.connections.header_timeout)
                 .acceptor(gate);
-            Box::pin(server.acceptor(acceptor).serve(router.into_make_service()))
+            Box::pin(server.acceptor(acceptor).serve(router.into_make_service_with_connect_info::<SocketAddr>()))
         }
-        None => Box::pin(server.acceptor(gate).serve(router.into_make_service())),
+        None => Box::pin(server.acceptor(gate).serve(router.into_make_service_with_connect_info::<SocketAddr>())),
     };
 
     let health = match health_listener {

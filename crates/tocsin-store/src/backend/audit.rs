@@ -41,6 +41,15 @@ impl AuditStore for StoreImpl {
         rows.iter().map(entry_from_row).collect()
     }
 
+    async fn recent_audit(&self, before_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2")
+            .bind(before_id.unwrap_or(i64::MAX))
+            .bind(clamp_limit(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     async fn record_audit(&self, record: AuditRecord) -> Result<()> {
         let mut w = begin_write(&self.write).await?;
         w.audit(record).await?;

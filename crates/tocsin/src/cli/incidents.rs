@@ -1,7 +1,6 @@
 //! `tocsin incidents …`
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 use tocsin_client::{Alert, Escalation, Incident, IncidentDetail, IncidentQuery, Notification};
 
 use super::table::Table;
@@ -238,7 +237,7 @@ fn render_detail(d: &IncidentDetail) -> String {
     } else {
         let mut t = Table::plain();
         for e in &d.timeline {
-            t.row([fmt_time(&e.at), e.actor.clone(), e.kind.clone(), timeline_text(&e.kind, &e.payload)]);
+            t.row([fmt_time(&e.at), e.actor.clone(), e.kind.clone(), tocsin_core::timeline::describe(&e.kind, &e.payload)]);
         }
         out.push_str(&t.render());
     }
@@ -286,126 +285,6 @@ fn who_when(at: Option<&DateTime<Utc>>, by: Option<&str>) -> String {
     }
 }
 
-/// A timeline entry's details as a sentence for people. Kinds this CLI
-/// does not know fall back to [`payload_text`].
-fn timeline_text(kind: &str, payload: &Value) -> String {
-    let text = |key: &str| payload.get(key).and_then(Value::as_str);
-    let number = |key: &str| payload.get(key).and_then(Value::as_i64);
-    // "level 1, pass 1": the engine counts both from 1.
-    let step = || match (number("level"), number("pass")) {
-        (Some(level), Some(pass)) => Some(format!("level {level}, pass {pass}")),
-        (Some(level), None) => Some(format!("level {level}")),
-        _ => None,
-    };
-    let method = || {
-        let channel = text("channel").unwrap_or("contact method");
-        match text("contact_method") {
-            Some(id) => format!("{channel} ({id})"),
-            None => channel.to_string(),
-        }
-    };
-    let user = text("user").unwrap_or("someone");
-    match kind {
-        "opened" => match (text("summary"), text("severity")) {
-            (Some(summary), Some(severity)) => format!("{summary} ({severity})"),
-            _ => payload_text(payload),
-        },
-        "alert_added" | "alert_acknowledged" | "alert_resolved" => match (number("alert_id"), text("dedup_key")) {
-            (Some(id), Some(key)) => format!("alert {id} ({key})"),
-            (Some(id), None) => format!("alert {id}"),
-            _ => payload_text(payload),
-        },
-        "paged" => {
-            let mut line = user.to_string();
-            if let Some(schedule) = text("via_schedule") {
-                line.push_str(&format!(", on call in {schedule}"));
-            }
-            if let Some(step) = step() {
-                line.push_str(&format!(" ({step})"));
-            }
-            line
-        }
-        "escalated" => step().map_or_else(|| payload_text(payload), |step| format!("to {step}")),
-        "nobody_paged" => {
-            let reason = match (text("reason"), text("schedule")) {
-                (Some(reason), Some(schedule)) => format!("{reason} in {schedule}"),
-                (Some(reason), None) => reason.to_string(),
-                (None, _) => "nobody was paged".to_string(),
-            };
-            step().map_or(reason.clone(), |step| format!("{step}: {reason}"))
-        }
-        "notified" => {
-            let mut line = format!("{user} via {}", method());
-            if let Some(n) = number("attempts").filter(|n| *n > 1) {
-                line.push_str(&format!(" after {}", super::plural(n, "attempt", "attempts")));
-            }
-            if payload.get("bundled").and_then(Value::as_bool) == Some(true) {
-                line.push_str(", in a summary of several pages");
-            }
-            line
-        }
-        "notification_failed" => {
-            let mut line = match text("contact_method") {
-                Some(_) => format!("{user} via {}", method()),
-                None => user.to_string(),
-            };
-            if let Some(n) = number("attempts").filter(|n| *n > 0) {
-                line.push_str(&format!(" after {}", super::plural(n, "attempt", "attempts")));
-            }
-            if let Some(reason) = text("reason") {
-                line.push_str(&format!(": {reason}"));
-            }
-            if let Some(next) = text("fallback") {
-                line.push_str(&format!("; trying {next} next"));
-            }
-            line
-        }
-        "ack_timeout" => "the acknowledgement timed out; paging again".to_string(),
-        "escalation_exhausted" => "every level was paged and nobody acknowledged".to_string(),
-        "escalated_by_hand" | "reassigned" if payload.get("applied").and_then(Value::as_bool) == Some(false) => {
-            format!("not applied: {}", text("reason").unwrap_or("nothing to do"))
-        }
-        "escalated_by_hand" => "the next level is paged now".to_string(),
-        "reassigned" => {
-            let targets: Vec<String> = payload
-                .get("targets")
-                .and_then(Value::as_array)
-                .map(|targets| {
-                    targets
-                        .iter()
-                        .filter_map(|t| match (t.get("user"), t.get("schedule")) {
-                            (Some(Value::String(u)), _) => Some(u.clone()),
-                            (_, Some(Value::String(s))) => Some(format!("whoever is on call in {s}")),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if targets.is_empty() { payload_text(payload) } else { format!("to {}", targets.join(", ")) }
-        }
-        "resolved" => text("reason").map_or_else(|| payload_text(payload), str::to_string),
-        _ => payload_text(payload),
-    }
-}
-
-/// The human part of a timeline payload: its `text`, `message` or `summary`
-/// if it has one, otherwise compact JSON (nothing for null or `{}`).
-fn payload_text(payload: &Value) -> String {
-    match payload {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Object(m) => {
-            for key in ["text", "message", "summary"] {
-                if let Some(Value::String(s)) = m.get(key) {
-                    return s.clone();
-                }
-            }
-            if m.is_empty() { String::new() } else { payload.to_string() }
-        }
-        other => other.to_string(),
-    }
-}
-
 /// `--since`: an RFC 3339 time (normalised to UTC) or an age like `90s`,
 /// `30m`, `12h`, `7d`, `2w`, counted back from now.
 fn parse_since(s: &str) -> Result<String, String> {
@@ -436,7 +315,7 @@ fn parse_since_at(s: &str, now: DateTime<Utc>) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
     use tocsin_client::{Alert, AlertStatus, IncidentStatus, IntegrationKind, Severity, TimelineEntry};
 
     use super::*;
@@ -576,60 +455,6 @@ mod tests {
              2026-11-27T16:30:00Z  system  notified      alice via email (alice-mail)\n\
              2026-11-27T16:30:00Z  system  custom        {\"channel\":\"slack\"}\n"
         );
-    }
-
-    #[test]
-    fn timeline_details_read_as_sentences() {
-        let cases = [
-            (
-                "opened",
-                json!({"alert_id": 1, "dedup_key": "disk", "summary": "Disk full", "severity": "critical"}),
-                "Disk full (critical)",
-            ),
-            ("alert_resolved", json!({"alert_id": 3, "dedup_key": "disk-db-1"}), "alert 3 (disk-db-1)"),
-            ("paged", json!({"user": "bob", "level": 2, "pass": 1, "via_schedule": null}), "bob (level 2, pass 1)"),
-            ("escalated", json!({"level": 1, "pass": 2}), "to level 1, pass 2"),
-            (
-                "nobody_paged",
-                json!({"level": 1, "pass": 1, "schedule": "primary", "reason": "nobody is on call"}),
-                "level 1, pass 1: nobody is on call in primary",
-            ),
-            (
-                "notified",
-                json!({"user": "alice", "contact_method": "alice-hook", "channel": "webhook", "attempts": 3, "bundled": true}),
-                "alice via webhook (alice-hook) after 3 attempts, in a summary of several pages",
-            ),
-            (
-                "notification_failed",
-                json!({"user": "alice", "contact_method": "alice-hook", "channel": "webhook", "attempts": 1,
-                       "reason": "HTTP 410", "fallback": "alice-mail"}),
-                "alice via webhook (alice-hook) after 1 attempt: HTTP 410; trying alice-mail next",
-            ),
-            (
-                "notification_failed",
-                json!({"user": "dave", "reason": "the user has no contact methods"}),
-                "dave: the user has no contact methods",
-            ),
-            ("ack_timeout", json!({}), "the acknowledgement timed out; paging again"),
-            ("escalation_exhausted", json!({}), "every level was paged and nobody acknowledged"),
-            ("escalated_by_hand", json!({"applied": true}), "the next level is paged now"),
-            (
-                "escalated_by_hand",
-                json!({"applied": false, "reason": "nothing left to escalate to"}),
-                "not applied: nothing left to escalate to",
-            ),
-            (
-                "reassigned",
-                json!({"applied": true, "targets": [{"user": "carol"}, {"schedule": "primary"}]}),
-                "to carol, whoever is on call in primary",
-            ),
-            ("resolved", json!({"reason": "all alerts resolved"}), "all alerts resolved"),
-            ("acknowledged", json!({}), ""),
-            ("note", json!({"text": "looking"}), "looking"),
-        ];
-        for (kind, payload, expected) in cases {
-            assert_eq!(timeline_text(kind, &payload), expected, "{kind} {payload}");
-        }
     }
 
     #[test]

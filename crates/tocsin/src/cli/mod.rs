@@ -18,7 +18,6 @@ mod tokens;
 use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tocsin::plural;
 use tocsin_client::{Client, ClientError};
 use tocsin_core::notify::render::text::{is_invisible, visible};
 
@@ -142,6 +141,7 @@ mod tests {
 
     #[test]
     fn plurals_agree_with_their_counts() {
+        use tocsin::plural;
         assert_eq!(plural(0usize, "incident", "incidents"), "0 incidents");
         assert_eq!(plural(1usize, "incident", "incidents"), "1 incident");
         assert_eq!(plural(2i64, "escalation policy", "escalation policies"), "2 escalation policies");
