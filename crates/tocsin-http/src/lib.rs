@@ -56,7 +56,12 @@ pub fn health_router(state: AppState) -> Router {
 #[cfg(test)]
 pub(crate) fn routes() -> Router<AppState> {
     let (api, _document) = api::routes().split_for_parts();
-    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api).merge(health::routes()).fallback(error::not_found)
+    Router::new()
+        .merge(intake::routes())
+        .merge(ack::routes())
+        .nest("/api/v1", api)
+        .merge(health::routes())
+        .fallback(error::not_found)
 }
 
 /// The routes that count against the overload limits: ingestion, the

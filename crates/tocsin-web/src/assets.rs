@@ -57,7 +57,10 @@ async fn serve(Path((version, name)): Path<(String, String)>) -> Response {
         "no-cache"
     };
     (
-        [(CONTENT_TYPE, HeaderValue::from_static(asset.content_type)), (CACHE_CONTROL, HeaderValue::from_static(cache))],
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+            (CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
         asset.body,
     )
         .into_response()

@@ -58,8 +58,8 @@ impl Web {
 
 /// Every page, form and asset, ready to merge into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(web: Web) -> Router<S> {
-    let signed_in = pages::signed_in_routes()
-        .route_layer(middleware::from_fn_with_state(web.clone(), session::require_session));
+    let signed_in =
+        pages::signed_in_routes().route_layer(middleware::from_fn_with_state(web.clone(), session::require_session));
     Router::new()
         .merge(signed_in)
         .merge(pages::public_routes())

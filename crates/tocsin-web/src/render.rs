@@ -54,7 +54,9 @@ pub(crate) fn page(template: &impl Template) -> Response {
 
 pub(crate) fn page_with_status(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
-        Ok(html) => (status, [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html).into_response(),
+        Ok(html) => {
+            (status, [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot render a page");
             WebError::new(StatusCode::INTERNAL_SERVER_ERROR, "This page could not be shown.").into_response()
@@ -111,7 +113,10 @@ impl From<AppError> for WebError {
                 tracing::warn!(error = %e, "a page could not be served: storage unavailable");
                 WebError {
                     retry_after: Some(5),
-                    ..WebError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable. Try again in a moment.")
+                    ..WebError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The database is unavailable. Try again in a moment.",
+                    )
                 }
             }
         }
@@ -141,9 +146,8 @@ impl IntoResponse for WebError {
             css: assets::url("tocsin.css"),
         };
         let mut response = match page.render() {
-            Ok(html) => {
-                (self.status, [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html).into_response()
-            }
+            Ok(html) => (self.status, [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html)
+                .into_response(),
             Err(_) => (self.status, self.message).into_response(),
         };
         if let Some(secs) = self.retry_after {

@@ -58,11 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Viewer>()
-            .cloned()
-            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        parts.extensions.get::<Viewer>().cloned().ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     }
 }
 
@@ -188,7 +184,8 @@ pub(crate) async fn checked(request: Request, expected: &str) -> Result<Request,
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
-const STALE: &str = "This form is missing its security token or it has expired. Go back, reload the page and try again.";
+const STALE: &str =
+    "This form is missing its security token or it has expired. Go back, reload the page and try again.";
 
 fn forbidden(message: &str) -> Response {
     WebError::new(StatusCode::FORBIDDEN, message).into_response()

@@ -61,6 +61,8 @@ pub(crate) struct FinalRow {
 
 pub(crate) struct Timeline {
     pub svg: Svg,
+    /// Each person's colour class and name, in order of appearance.
+    pub legend: Vec<(String, String)>,
     pub rows: Vec<FinalRow>,
     pub dst_changes: Vec<String>,
     pub gaps: usize,
@@ -70,6 +72,13 @@ pub(crate) struct Timeline {
 /// where a DST change skips midnight).
 pub(crate) fn start_of_day(t: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     let date = t.with_timezone(&zone).date_naive();
+    local_to_utc(date.and_time(NaiveTime::MIN), zone)
+}
+
+/// Local midnight `days` calendar days after `day_start`'s day: a window
+/// of whole local days, 23 or 25 hours long where the clocks change.
+pub(crate) fn days_later(day_start: DateTime<Utc>, days: i64, zone: Tz) -> DateTime<Utc> {
+    let date = day_start.with_timezone(&zone).date_naive() + Duration::days(days);
     local_to_utc(date.and_time(NaiveTime::MIN), zone)
 }
 
@@ -205,6 +214,7 @@ pub(crate) fn build(
         final_bars.push(gap_bar(&scale, cursor, to, zone));
     }
     lanes.push(("Final".into(), final_bars));
+    let legend = colours.iter().enumerate().map(|(i, user)| (format!("c{}", i % COLOURS), names(user))).collect();
 
     let mut days = Vec::new();
     let mut day = start_of_day(from, zone);
@@ -245,6 +255,7 @@ pub(crate) fn build(
             axis_y: num(AXIS_HEIGHT - 6.0),
             chart_bottom: num(height - LANE_GAP / 2.0),
         },
+        legend,
         rows,
         dst_changes,
         gaps,
@@ -291,7 +302,12 @@ mod tests {
                 }],
                 end: None,
             }],
-            overrides: vec![Override { user: "carol".into(), start: at(2026, 3, 10, 15), end: at(2026, 3, 10, 18), created_seq: 1 }],
+            overrides: vec![Override {
+                user: "carol".into(),
+                start: at(2026, 3, 10, 15),
+                end: at(2026, 3, 10, 18),
+                created_seq: 1,
+            }],
         }
     }
 
@@ -311,7 +327,9 @@ mod tests {
         let from = start_of_day(at(2026, 3, 7, 12), zone);
         assert_eq!(from, at(2026, 3, 7, 5));
         let names = |u: &str| u.to_string();
-        let t = build(&schedule(), from, from + Duration::days(3), zone, from, &names).unwrap();
+        let to = days_later(from, 3, zone);
+        assert_eq!(to - from, Duration::hours(71), "the spring change makes the three days an hour short");
+        let t = build(&schedule(), from, to, zone, from, &names).unwrap();
         let days: Vec<&str> = t.svg.days.iter().map(|d| d.label.as_str()).collect();
         assert_eq!(days, ["Sat 7", "Sun 8", "Mon 9"]);
         assert_eq!(t.dst_changes.len(), 1);

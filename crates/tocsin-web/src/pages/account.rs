@@ -45,7 +45,12 @@ fn browser(agent: &str) -> String {
     }
 }
 
-async fn account_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, feed_url: Option<String>) -> Result<AccountPage, WebError> {
+async fn account_page(
+    web: &Web,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    feed_url: Option<String>,
+) -> Result<AccountPage, WebError> {
     let app = &web.app;
     let sessions = app.my_sessions(viewer.principal(), Some(viewer.session.session_id)).await?;
     let directory = app.directory();
@@ -92,7 +97,8 @@ pub(crate) async fn calendar_feed(State(web): State<Web>, viewer: Viewer, header
         Ok(issued) => issued,
         Err(e) => return WebError::from(e).into_response(),
     };
-    let url = format!("{}/api/v1/users/{}/ical?token={}", web.app.public_url(), url_encode(&user), url_encode(&issued.token));
+    let url =
+        format!("{}/api/v1/users/{}/ical?token={}", web.app.public_url(), url_encode(&user), url_encode(&issued.token));
     match account_page(&web, &viewer, &headers, Some(url)).await {
         Ok(p) => page(&p),
         Err(e) => e.into_response(),

@@ -37,7 +37,12 @@ pub(crate) struct AuditQuery {
     before: Option<i64>,
 }
 
-pub(crate) async fn list(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Query(q): Query<AuditQuery>) -> Response {
+pub(crate) async fn list(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Response {
     let app = &web.app;
     let entries = match app.recent_audit(viewer.principal(), q.before, PAGE_SIZE).await {
         Ok(entries) => entries,

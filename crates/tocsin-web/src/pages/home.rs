@@ -39,7 +39,13 @@ pub(crate) async fn show(State(web): State<Web>, viewer: Viewer, headers: Header
     let result = async {
         let now = app.now();
         let (directory, schedules) = app.schedules(who, now).await?;
-        let filter = crate::pages::incidents::filter(vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged], None, None, None, 20);
+        let filter = crate::pages::incidents::filter(
+            vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged],
+            None,
+            None,
+            None,
+            20,
+        );
         let open = app.list_incidents(who, &filter).await?;
         let me = app.user(who, viewer.user_id()).await.ok();
         Ok::<_, tocsin_app::AppError>((directory, schedules, open, me, now))

@@ -167,7 +167,10 @@ async fn list_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, q: ListQuery
         _ => (vec![], true),
     };
     if bad_status {
-        return Err(WebError::new(StatusCode::BAD_REQUEST, "status: one of open, triggered, acknowledged, resolved, any"));
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "status: one of open, triggered, acknowledged, resolved, any",
+        ));
     }
     let since = q.since.clone().unwrap_or_default();
     if !since.is_empty() && since_duration(&since).is_none() {
@@ -199,7 +202,9 @@ async fn list_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, q: ListQuery
         return Ok(page(&TableFragment { table }));
     }
     let notice = match (q.acknowledged, q.failed) {
-        (Some(n), Some(f)) if f > 0 => Some(format!("Acknowledged {n}; {f} could not be acknowledged (already acknowledged or resolved).")),
+        (Some(n), Some(f)) if f > 0 => {
+            Some(format!("Acknowledged {n}; {f} could not be acknowledged (already acknowledged or resolved)."))
+        }
         (Some(n), _) => Some(format!("Acknowledged {n}.")),
         _ => None,
     };
@@ -219,14 +224,22 @@ async fn list_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, q: ListQuery
 
 /// "Acknowledge selected": the checked `ids` of the list, then back to the
 /// list with how many were acknowledged.
-pub(crate) async fn acknowledge_selected(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn acknowledge_selected(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut ids = Vec::new();
     for (key, value) in &pairs {
         if key == "ids" {
             match value.parse::<i64>() {
                 Ok(id) => ids.push(id),
-                Err(_) => return WebError::new(StatusCode::BAD_REQUEST, format!("ids: `{value}` is not an incident number")).into_response(),
+                Err(_) => {
+                    return WebError::new(StatusCode::BAD_REQUEST, format!("ids: `{value}` is not an incident number"))
+                        .into_response();
+                }
             }
         }
     }
@@ -271,11 +284,7 @@ impl AlertView {
             source: a.source.clone(),
             labels: a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             // Only http(s) links become anchors; anything else is shown as text.
-            links: a
-                .links
-                .iter()
-                .map(|l| (l.href.clone(), l.text.clone().unwrap_or_else(|| l.href.clone())))
-                .collect(),
+            links: a.links.iter().map(|l| (l.href.clone(), l.text.clone().unwrap_or_else(|| l.href.clone()))).collect(),
             first_seen: format::instant(a.first_seen, zone),
             last_seen: format::instant(a.last_seen, zone),
             occurrences: a.occurrences,
@@ -347,7 +356,9 @@ async fn incident_page(
     let directory = app.read_directory(who)?;
     let zone = format::viewer_zone(headers, directory.user(viewer.user_id()).and_then(|u| u.time_zone));
     let now = app.now();
-    let service_name = directory.service(&detail.incident.service_id).map_or_else(|| detail.incident.service_id.clone(), |s| s.name.clone());
+    let service_name = directory
+        .service(&detail.incident.service_id)
+        .map_or_else(|| detail.incident.service_id.clone(), |s| s.name.clone());
     let name_of = |user: &str| directory.user(user).map_or_else(|| user.to_string(), |u| u.name.clone());
     let pages = notifications
         .iter()
@@ -431,17 +442,32 @@ async fn after_action(
     }
 }
 
-pub(crate) async fn acknowledge(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+pub(crate) async fn acknowledge(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     let result = web.app.acknowledge(viewer.principal(), id).await.map(|_| ());
     after_action(&web, &viewer, &headers, id, result, String::new()).await
 }
 
-pub(crate) async fn resolve(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+pub(crate) async fn resolve(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     let result = web.app.resolve(viewer.principal(), id).await.map(|_| ());
     after_action(&web, &viewer, &headers, id, result, String::new()).await
 }
 
-pub(crate) async fn escalate(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+pub(crate) async fn escalate(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
     let result = web.app.escalate(viewer.principal(), id).await;
     after_action(&web, &viewer, &headers, id, result, String::new()).await
 }

@@ -70,7 +70,8 @@ pub(crate) async fn list(State(web): State<Web>, viewer: Viewer, headers: Header
     let schedules = schedules
         .iter()
         .map(|s| {
-            let segments = tocsin_core::schedule::final_schedule(s, now, now + Duration::days(DAYS_SHOWN)).unwrap_or_default();
+            let segments =
+                tocsin_core::schedule::final_schedule(s, now, now + Duration::days(DAYS_SHOWN)).unwrap_or_default();
             let current = segments.first().filter(|seg| seg.start <= now);
             ScheduleSummary {
                 id: s.id.clone(),
@@ -131,7 +132,9 @@ pub(crate) async fn show(
 }
 
 fn parse_zone(value: &str) -> Result<Tz, WebError> {
-    value.parse::<Tz>().map_err(|_| WebError::new(StatusCode::BAD_REQUEST, format!("tz: `{value}` is not an IANA time zone")))
+    value
+        .parse::<Tz>()
+        .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, format!("tz: `{value}` is not an IANA time zone")))
 }
 
 async fn schedule_page(
@@ -152,11 +155,12 @@ async fn schedule_page(
         None => zone(&directory, viewer, headers),
     };
     let from = start_of_day(now, zone);
-    let to = from + Duration::days(DAYS_SHOWN);
+    let to = timeline::days_later(from, DAYS_SHOWN, zone);
     let schedule = app.schedule(who, id, from).await?;
     let overrides = app.list_overrides(who, id, false).await?;
     let name = |user: &str| directory.user(user).map_or_else(|| user.to_string(), |u| u.name.clone());
-    let timeline = timeline::build(&schedule, from, to, zone, now, &name).map_err(|e| WebError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let timeline = timeline::build(&schedule, from, to, zone, now, &name)
+        .map_err(|e| WebError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let mut zones: Vec<String> = COMMON_ZONES.iter().map(|z| (*z).to_string()).collect();
     for extra in [zone.name(), schedule.time_zone.name()] {
         if !zones.iter().any(|z| z == extra) {
@@ -195,8 +199,17 @@ async fn schedule_page(
         // A sensible default: tonight 18:00 to tomorrow 09:00, local.
         let local = now.with_timezone(&zone).date_naive();
         let start = local.and_hms_opt(18, 0, 0).map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default();
-        let end = (local + Duration::days(1)).and_hms_opt(9, 0, 0).map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default();
-        OverrideForm { who: viewer.user_id().to_string(), start, end, tz: zone.name().to_string(), _csrf: String::new() }
+        let end = (local + Duration::days(1))
+            .and_hms_opt(9, 0, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default();
+        OverrideForm {
+            who: viewer.user_id().to_string(),
+            start,
+            end,
+            tz: zone.name().to_string(),
+            _csrf: String::new(),
+        }
     } else {
         form
     };
@@ -239,10 +252,9 @@ fn local_instant(field: &str, value: &str, zone: Tz) -> Result<DateTime<Utc>, Ap
     let naive = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| AppError::invalid(field, "a date and time such as 2026-12-01T18:00"))?;
-    zone.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| AppError::invalid(field, format!("{value} does not exist in {} (the clocks skip it)", zone.name())))
+    zone.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(|| {
+        AppError::invalid(field, format!("{value} does not exist in {} (the clocks skip it)", zone.name()))
+    })
 }
 
 pub(crate) async fn add_override(

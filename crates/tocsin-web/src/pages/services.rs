@@ -69,7 +69,12 @@ struct ServicePage {
     ack_timeout: String,
 }
 
-pub(crate) async fn show(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     match service_page(&web, &viewer, &headers, &id).await {
         Ok(p) => page(&p),
         Err(e) => e.into_response(),

@@ -75,7 +75,12 @@ struct UserPage {
     methods: Option<Vec<Method>>,
 }
 
-pub(crate) async fn show(State(web): State<Web>, viewer: Viewer, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let app = &web.app;
     let who = viewer.principal();
     let result = async {

@@ -237,7 +237,12 @@ fn render_detail(d: &IncidentDetail) -> String {
     } else {
         let mut t = Table::plain();
         for e in &d.timeline {
-            t.row([fmt_time(&e.at), e.actor.clone(), e.kind.clone(), tocsin_core::timeline::describe(&e.kind, &e.payload)]);
+            t.row([
+                fmt_time(&e.at),
+                e.actor.clone(),
+                e.kind.clone(),
+                tocsin_core::timeline::describe(&e.kind, &e.payload),
+            ]);
         }
         out.push_str(&t.render());
     }

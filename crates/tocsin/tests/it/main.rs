@@ -20,3 +20,4 @@ mod paging;
 mod retention;
 mod serve;
 mod tls;
+mod web;
