@@ -9,15 +9,18 @@
     }
   } catch (e) { /* no Intl: the server falls back to the configured zone */ }
 
-  // A live table does not refresh under a person's hands: not while any
-  // row is selected or focus is inside it.
+  // A live part of a page does not refresh under a person's hands: not
+  // while any of its rows is selected or focus is inside it.
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var el = evt.detail && evt.detail.elt;
-    if (!el || !el.hasAttribute || !el.hasAttribute("data-live-table")) return;
+    if (!el || !el.hasAttribute || !el.hasAttribute("data-live")) return;
     if (el.querySelector("input[type=checkbox]:checked") || el.contains(document.activeElement)) {
       evt.preventDefault();
     }
   });
+
+  // Copy buttons need the clipboard, so they show only with this script.
+  document.querySelectorAll("[data-copy]").forEach(function (b) { b.hidden = false; });
 
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (evt) {
