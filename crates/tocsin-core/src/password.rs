@@ -13,7 +13,7 @@ pub const MAX_PASSWORD_BYTES: usize = 256;
 /// `password`.
 pub fn check_password(user_id: &str, password: &str) -> Result<(), CoreError> {
     let len = password.len();
-    if len < MIN_PASSWORD_BYTES || len > MAX_PASSWORD_BYTES {
+    if !(MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&len) {
         return Err(CoreError::invalid(
             "password",
             format!("must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes long (UTF-8); this one is {len}"),
