@@ -11,6 +11,7 @@
 //! Reading ignores unknown fields, so an older client keeps working against a
 //! newer server. Timestamps are RFC 3339, UTC.
 
+mod accounts;
 mod audit;
 mod catalog;
 mod config;
@@ -22,6 +23,7 @@ mod schedules;
 mod time;
 mod tokens;
 
+pub use accounts::{Invitation, PasswordRequest, Session};
 pub use audit::{AuditBrokenLink, AuditEntry, AuditQuery, AuditRecord, AuditShardCheck, AuditVerification};
 pub use catalog::{
     AtQuery, Change, EscalationPolicy, IntegrationSummary, LevelOnCall, PolicyLevel, PolicyOnCall, Responder, Service,

@@ -10,6 +10,10 @@ pub enum AppError {
     /// No valid credential: missing, unknown, revoked or expired.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// Too many failed logins for this account or address; nothing was
+    /// checked. Try again after `retry_after`.
+    #[error("too many failed logins; try again in {} s", retry_after.as_secs().max(1))]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Forbidden(#[from] Denied),
     /// The named thing does not exist (or the caller may not know it does).

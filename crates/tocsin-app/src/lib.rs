@@ -22,6 +22,7 @@ mod schedules;
 mod secrets;
 mod sessions;
 mod tokens;
+mod ui_support;
 
 pub use config::{AppliedConfig, ConfigPlan, RESTART_NOTICE};
 pub use error::{AppError, Result};
@@ -31,8 +32,11 @@ pub use links::{AckLink, LinkState};
 pub use people::{Me, Person, TeamInfo};
 pub use schedules::{MAX_OVERRIDE_DAYS, OverrideList};
 pub use secrets::WebhookSecret;
-pub use sessions::{ActiveSession, Credentials, IncidentActions, InvitationInfo, LoggedIn, SessionInfo};
+pub use sessions::{
+    ActiveSession, Credentials, INVITATION_LIFETIME, Invitation, InvitationInfo, LoggedIn, SessionInfo, SessionPolicy,
+};
 pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
+pub use ui_support::IncidentActions;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
@@ -52,11 +56,21 @@ pub struct App {
     webhook_secret: Option<Arc<WebhookSecret>>,
     /// The server's signing keys (acknowledge links), read at every use.
     secrets: Option<ServerSecrets>,
+    /// Session policy, invitation link base and the password hasher.
+    sessions: sessions::Sessions,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, directory: LiveDirectory) -> Self {
-        Self { store, clock, directory, usage: Arc::default(), webhook_secret: None, secrets: None }
+        Self {
+            store,
+            clock,
+            directory,
+            usage: Arc::default(),
+            webhook_secret: None,
+            secrets: None,
+            sessions: Default::default(),
+        }
     }
 
     /// The directory (applied config) in force now.

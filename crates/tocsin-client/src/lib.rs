@@ -348,6 +348,36 @@ impl Client {
         self.call(self.req(Method::GET, url)).await
     }
 
+    // ---- passwords and login sessions ----
+
+    /// `PUT /api/v1/users/{id}/password` → 204 (admin): the user's login
+    /// sessions end.
+    pub async fn set_password(&self, user: &str, password: &str) -> Result<(), ClientError> {
+        let url = self.api(&["users", user, "password"])?;
+        let body = PasswordRequest { password: password.to_string() };
+        self.send(self.req(Method::PUT, url).json(&body)).await.map(|_| ())
+    }
+
+    /// `POST /api/v1/users/{id}/invitations` → 201 (admin): a one-time link
+    /// with which the user sets their password, valid for 24 hours.
+    pub async fn invite_user(&self, user: &str) -> Result<Invitation, ClientError> {
+        let url = self.api(&["users", user, "invitations"])?;
+        self.call(self.req(Method::POST, url).json(&serde_json::json!({}))).await
+    }
+
+    /// `GET /api/v1/me/sessions`: the caller's valid login sessions.
+    pub async fn my_sessions(&self) -> Result<Vec<Session>, ClientError> {
+        let url = self.api(&["me", "sessions"])?;
+        let items: Items<Session> = self.call(self.req(Method::GET, url)).await?;
+        Ok(items.items)
+    }
+
+    /// `DELETE /api/v1/me/sessions/{id}` → 204.
+    pub async fn end_session(&self, id: i64) -> Result<(), ClientError> {
+        let url = self.api(&["me", "sessions", &id.to_string()])?;
+        self.send(self.req(Method::DELETE, url)).await.map(|_| ())
+    }
+
     // ---- audit ----
 
     /// `GET /api/v1/audit?after=&limit=` (admin): entries after id `after`,

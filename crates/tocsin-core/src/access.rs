@@ -89,6 +89,10 @@ pub enum Action {
     /// See the engine's dead letters (work that failed too often, with its
     /// payload) and put them back to be tried again.
     ManageEngine,
+    /// Set a user's password or invite them to set one.
+    ManageAccounts,
+    /// End a login session of the user the resource names.
+    EndSession,
 }
 
 impl Action {
@@ -112,6 +116,8 @@ impl Action {
             Action::ReadSecret => "read server secrets",
             Action::RotateSecret => "rotate server secrets",
             Action::ManageEngine => "manage the engine's failed work",
+            Action::ManageAccounts => "set passwords or invite users",
+            Action::EndSession => "end other people's sessions",
         }
     }
 }
@@ -172,11 +178,18 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
                 ))),
             }
         }
-        Action::ApplyConfig | Action::ReadAudit | Action::ReadSecret | Action::RotateSecret | Action::ManageEngine => {
-            needs(Role::Admin)
-        }
+        Action::ApplyConfig
+        | Action::ReadAudit
+        | Action::ReadSecret
+        | Action::RotateSecret
+        | Action::ManageEngine
+        | Action::ManageAccounts => needs(Role::Admin),
         // Looking after one's own account needs no more than reading.
-        Action::ReadContactDetails | Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken => {
+        Action::ReadContactDetails
+        | Action::ListTokens
+        | Action::RevokeToken
+        | Action::RotateFeedToken
+        | Action::EndSession => {
             if own {
                 needs(Role::Viewer)
             } else {
@@ -254,7 +267,13 @@ mod tests {
     #[test]
     fn own_account_versus_others() {
         let alice = user("alice", Role::Viewer);
-        for action in [Action::ReadContactDetails, Action::ListTokens, Action::RevokeToken, Action::RotateFeedToken] {
+        for action in [
+            Action::ReadContactDetails,
+            Action::ListTokens,
+            Action::RevokeToken,
+            Action::RotateFeedToken,
+            Action::EndSession,
+        ] {
             assert!(authorize(&alice, action, Resource::User("alice")).is_ok(), "{action:?}");
             assert!(authorize(&alice, action, Resource::User("bob")).is_err(), "{action:?}");
             assert!(authorize(&alice, action, Resource::All).is_err(), "{action:?}");
@@ -288,7 +307,9 @@ mod tests {
 
     #[test]
     fn admin_only_actions_and_the_system() {
-        for action in [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret, Action::RotateSecret] {
+        for action in
+            [Action::ApplyConfig, Action::ReadAudit, Action::ReadSecret, Action::RotateSecret, Action::ManageAccounts]
+        {
             assert!(authorize(&user("m", Role::Manager), action, Resource::All).is_err());
             assert!(authorize(&user("a", Role::Admin), action, Resource::All).is_ok());
             assert!(authorize(&Principal::System, action, Resource::All).is_ok());

@@ -20,14 +20,17 @@ pub mod fingerprint;
 pub mod ical;
 pub mod incident;
 pub mod intake;
+pub mod login_throttle;
 pub mod model;
 pub mod notify;
 pub mod oncall;
 pub mod paging;
+pub mod password;
 pub mod ratelimit;
 pub mod retention;
 pub mod schedule;
 pub mod secret_box;
+pub mod session;
 pub mod timeline;
 pub mod work;
 

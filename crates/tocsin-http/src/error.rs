@@ -18,11 +18,13 @@ pub struct ApiError {
     /// Itemised problems where one message is not enough (every error in
     /// a config file); shown as `error.details`.
     pub details: Option<Vec<Problem>>,
+    /// Seconds for `Retry-After` (429 and 503 answer 1 without it).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, details: None }
+        Self { status, code, message: message.into(), field: None, details: None, retry_after: None }
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -58,6 +60,19 @@ impl ApiError {
         Self::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body did not arrive in time")
     }
 
+    /// Too many failed logins; `retry_after` rounded up to whole seconds.
+    pub fn throttled(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                format!("too many failed logins; try again in {} s", secs.max(1)),
+            )
+        }
+    }
+
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry later")
     }
@@ -85,6 +100,7 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Unauthenticated(message) => ApiError::unauthenticated(message),
+            AppError::Throttled { retry_after } => ApiError::throttled(retry_after),
             AppError::Forbidden(denied) => ApiError::forbidden(denied.0),
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Invalid { field, message } => ApiError::validation(field, message),
@@ -109,12 +125,14 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let details = self.details;
+        let (details, retry_after) = (self.details, self.retry_after);
         let body = ErrorBody {
             error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field, details },
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
         response
@@ -159,4 +177,23 @@ pub async fn read_body(mut body: axum::body::Body, limit: usize) -> Result<axum:
         }
     }
     Ok(bytes.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn throttled_logins_are_429_with_retry_after_in_whole_seconds() {
+        let response =
+            ApiError::from(AppError::Throttled { retry_after: Duration::from_millis(29_001) }).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "30");
+        let response = ApiError::from(AppError::Throttled { retry_after: Duration::from_secs(900) }).into_response();
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "900");
+        let response = ApiError::unavailable().into_response();
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+    }
 }

@@ -1,7 +1,7 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
-//! [`SecretStore`], [`MaintenanceStore`]),
+//! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -25,6 +25,7 @@ mod paging;
 pub mod postgres;
 mod schedules;
 mod secrets;
+mod sessions;
 pub mod sqlite;
 pub mod supervise;
 
@@ -47,6 +48,9 @@ pub use paging::{
 };
 pub use schedules::{NewOverride, ScheduleOverride, ScheduleStore, merge_overrides};
 pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};
+pub use sessions::{
+    InvitationRow, LoginFailure, NewInvitation, NewSession, SessionPrune, SessionRow, SessionStore, SessionsPruned,
+};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -98,6 +102,7 @@ pub trait Store:
     + AuditStore
     + SecretStore
     + MaintenanceStore
+    + SessionStore
     + Send
     + Sync
 {

@@ -3490,3 +3490,239 @@ mod retention {
         ts.finish().await;
     }
 }
+
+// ===========================================================================
+// Passwords, login sessions, invitations, login throttling
+// ===========================================================================
+
+mod logins {
+    use super::*;
+    use tocsin_core::login_throttle::{Scope, ThrottleState};
+    use tocsin_store::{LoginFailure, NewInvitation, NewSession, SessionPrune, SessionRow, SessionsPruned};
+
+    fn new_session(user: &str, secret: &str, expires_at: DateTime<Utc>) -> NewSession {
+        NewSession {
+            user_id: user.into(),
+            secret_hash: hash_secret(secret),
+            expires_at,
+            address: Some("192.0.2.7".into()),
+            user_agent: Some("browser/1".into()),
+        }
+    }
+
+    fn failure(user: &str, scopes: Vec<Scope>) -> LoginFailure {
+        LoginFailure { user: user.into(), address: Some("192.0.2.7".into()), reason: "wrong password".into(), scopes }
+    }
+
+    async fn actions(ts: &TestStore) -> Vec<(String, String, String, serde_json::Value)> {
+        audit_entries(ts)
+            .await
+            .into_iter()
+            .filter(|e| e.record.actor != CONFIG_ACTOR)
+            .map(|e| (e.record.action, e.record.actor, e.record.target, e.record.details))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passwords_and_sessions_are_stored_ended_and_audited() {
+        let (ts, _) = with_catalog().await;
+        assert_eq!(ts.password_hash("alice").await.unwrap(), None);
+        assert_eq!(ts.set_password("alice", "$argon2id$one", None, "user:admin", t(0)).await.unwrap(), 0);
+        assert_eq!(ts.password_hash("alice").await.unwrap().as_deref(), Some("$argon2id$one"));
+
+        let one = ts.login(&new_session("alice", "tcss_one", t(1000)), &[Scope::account("alice")], t(1)).await.unwrap();
+        assert_eq!(
+            one,
+            SessionRow {
+                id: one.id,
+                user_id: "alice".into(),
+                created_at: t(1),
+                last_seen_at: t(1),
+                expires_at: t(1000),
+                ended_at: None,
+                address: Some("192.0.2.7".into()),
+                user_agent: Some("browser/1".into()),
+            }
+        );
+        let dup = ts.login(&new_session("alice", "tcss_one", t(1000)), &[], t(2)).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        let two = ts.login(&new_session("alice", "tcss_two", t(1000)), &[], t(2)).await.unwrap();
+        assert_eq!(ts.session_by_secret(&hash_secret("tcss_one")).await.unwrap(), Some(one.clone()));
+        assert_eq!(ts.session_by_secret(&hash_secret("tcss_nope")).await.unwrap(), None);
+
+        // Use is recorded and never moves back.
+        ts.touch_session(one.id, t(5)).await.unwrap();
+        ts.touch_session(one.id, t(4)).await.unwrap();
+        assert_eq!(ts.get_session(one.id).await.unwrap().unwrap().last_seen_at, t(5));
+        let ids = |rows: Vec<SessionRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(ts.open_sessions("alice", t(6)).await.unwrap()), [one.id, two.id]);
+        assert_eq!(ids(ts.open_sessions("alice", t(1000)).await.unwrap()), Vec::<i64>::new(), "absolutely expired");
+
+        assert!(ts.end_session(one.id, "session.logout", "user:alice", t(7)).await.unwrap());
+        assert!(!ts.end_session(one.id, "session.logout", "user:alice", t(8)).await.unwrap(), "ending twice");
+        assert_eq!(ts.get_session(one.id).await.unwrap().unwrap().ended_at, Some(t(7)));
+        ts.touch_session(one.id, t(9)).await.unwrap();
+        assert_eq!(ts.get_session(one.id).await.unwrap().unwrap().last_seen_at, t(5), "an ended session stays ended");
+
+        // A new password ends every other session of the user.
+        let three = ts.login(&new_session("alice", "tcss_three", t(1000)), &[], t(10)).await.unwrap();
+        assert_eq!(ts.set_password("alice", "$argon2id$two", Some(three.id), "system", t(11)).await.unwrap(), 1);
+        assert_eq!(ids(ts.open_sessions("alice", t(12)).await.unwrap()), [three.id]);
+        assert_eq!(ts.get_session(two.id).await.unwrap().unwrap().ended_at, Some(t(11)));
+
+        let got = actions(&ts).await;
+        let expected = [
+            ("password.set", "user:admin", "user:alice".to_string(), json!({"sessions_ended": 0})),
+            (
+                "session.login",
+                "user:alice",
+                format!("session:{}", one.id),
+                json!({"address": "192.0.2.7", "user_agent": "browser/1", "expires_at": t(1000)}),
+            ),
+            (
+                "session.login",
+                "user:alice",
+                format!("session:{}", two.id),
+                json!({"address": "192.0.2.7", "user_agent": "browser/1", "expires_at": t(1000)}),
+            ),
+            ("session.logout", "user:alice", format!("session:{}", one.id), json!({"user": "alice"})),
+            (
+                "session.login",
+                "user:alice",
+                format!("session:{}", three.id),
+                json!({"address": "192.0.2.7", "user_agent": "browser/1", "expires_at": t(1000)}),
+            ),
+            ("password.set", "system", "user:alice".to_string(), json!({"sessions_ended": 1})),
+        ];
+        let expected: Vec<_> = expected.into_iter().map(|(a, b, c, d)| (a.to_string(), b.to_string(), c, d)).collect();
+        assert_eq!(got, expected);
+        assert_verifies(&ts, audit_entries(&ts).await.len()).await;
+        ts.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_failures_all_count_and_a_login_clears_the_account() {
+        let (ts, _) = with_catalog().await;
+        let account = Scope::account("alice");
+        let address = Scope::address("192.0.2.7".parse().unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let store = ts.handle();
+            let f = failure("alice", vec![account.clone(), address.clone()]);
+            tasks.push(tokio::spawn(async move { store.login_failed(&f, t(0)).await.unwrap() }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let states = ts.throttle_states(&[account.clone(), address.clone()]).await.unwrap();
+        let failures: Vec<(String, u32)> = states.iter().map(|(k, s)| (k.clone(), s.failures)).collect();
+        assert_eq!(failures, [("user:alice".to_string(), 8), ("addr:192.0.2.7".to_string(), 8)]);
+        assert_eq!(
+            states[0].1,
+            ThrottleState { failures: 8, window_start: t(0), locked_until: Some(t(0) + Duration::seconds(240)) }
+        );
+        let logged = audit_with_action(&ts, "session.login_failed").await;
+        assert_eq!(logged.len(), 8);
+        assert_eq!(logged[0].record.actor, "anonymous");
+        assert_eq!(logged[0].record.details["reason"], "wrong password");
+        assert_eq!(logged[7].record.details["locked"][0]["scope"], "user:alice");
+
+        ts.login(&new_session("alice", "tcss_x", t(100)), std::slice::from_ref(&account), t(1)).await.unwrap();
+        let left: Vec<String> =
+            ts.throttle_states(&[account, address]).await.unwrap().into_iter().map(|s| s.0).collect();
+        assert_eq!(left, ["addr:192.0.2.7"], "a success clears the account, not the address");
+        ts.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invitations_replace_older_ones_and_are_accepted_once() {
+        let (ts, _) = with_catalog().await;
+        let invite = |token: &str, expires_at| NewInvitation {
+            token_hash: hash_secret(token),
+            user_id: "alice".into(),
+            expires_at,
+        };
+        ts.create_invitation(&invite("tcsi_old", t(100)), "user:admin", t(0)).await.unwrap();
+        ts.create_invitation(&invite("tcsi_new", t(100)), "user:admin", t(1)).await.unwrap();
+        assert_eq!(ts.invitation(&hash_secret("tcsi_old")).await.unwrap(), None, "replaced");
+        let stored = ts.invitation(&hash_secret("tcsi_new")).await.unwrap().unwrap();
+        assert_eq!((stored.user_id.as_str(), stored.created_by.as_str()), ("alice", "user:admin"));
+        assert_eq!((stored.created_at, stored.expires_at, stored.used_at), (t(1), t(100), None));
+
+        let old = ts.login(&new_session("alice", "tcss_before", t(1000)), &[], t(2)).await.unwrap();
+        // Expired at its expiry: nothing changes.
+        let late = new_session("alice", "tcss_l", t(900));
+        assert_eq!(ts.accept_invitation(&hash_secret("tcsi_new"), "$p", &late, t(100)).await.unwrap(), None);
+        assert_eq!(ts.password_hash("alice").await.unwrap(), None);
+
+        // Two acceptances at once: exactly one wins.
+        let mut tasks = Vec::new();
+        for i in 0..2 {
+            let store = ts.handle();
+            let session = new_session("alice", &format!("tcss_accept{i}"), t(900));
+            tasks.push(tokio::spawn(async move {
+                store.accept_invitation(&hash_secret("tcsi_new"), "$argon2id$invited", &session, t(50)).await.unwrap()
+            }));
+        }
+        let mut won = Vec::new();
+        for task in tasks {
+            won.extend(task.await.unwrap());
+        }
+        assert_eq!(won.len(), 1, "{won:?}");
+        assert_eq!(ts.password_hash("alice").await.unwrap().as_deref(), Some("$argon2id$invited"));
+        assert_eq!(ts.get_session(old.id).await.unwrap().unwrap().ended_at, Some(t(50)));
+        assert_eq!(ts.open_sessions("alice", t(51)).await.unwrap(), won);
+        assert_eq!(ts.invitation(&hash_secret("tcsi_new")).await.unwrap().unwrap().used_at, Some(t(50)));
+
+        let got: Vec<String> = actions(&ts).await.into_iter().map(|(a, ..)| a).collect();
+        assert_eq!(
+            got,
+            [
+                "invitation.created",
+                "invitation.created",
+                "session.login",
+                "invitation.accepted",
+                "password.set",
+                "session.login"
+            ]
+        );
+        assert_eq!(audit_with_action(&ts, "invitation.created").await[1].record.details["replaced"], 1);
+        ts.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_deletes_what_ended_or_expired_before_the_cutoffs() {
+        let (ts, _) = with_catalog().await;
+        let ended = ts.login(&new_session("alice", "tcss_ended", t(10_000)), &[], t(0)).await.unwrap();
+        ts.end_session(ended.id, "session.logout", "user:alice", t(10)).await.unwrap();
+        let expired = ts.login(&new_session("alice", "tcss_expired", t(20)), &[], t(0)).await.unwrap();
+        let idle = ts.login(&new_session("alice", "tcss_idle", t(10_000)), &[], t(0)).await.unwrap();
+        let live = ts.login(&new_session("alice", "tcss_live", t(10_000)), &[], t(0)).await.unwrap();
+        ts.touch_session(live.id, t(100)).await.unwrap();
+        let invite = |token: &str, expires_at| NewInvitation {
+            token_hash: hash_secret(token),
+            user_id: "alice".into(),
+            expires_at,
+        };
+        ts.create_invitation(&invite("tcsi_expired", t(20)), "system", t(0)).await.unwrap();
+        ts.login_failed(&failure("bob", vec![Scope::account("bob")]), t(0)).await.unwrap();
+        let before = ts.session_by_secret(&hash_secret("tcss_live")).await.unwrap();
+
+        let prune = SessionPrune { at: t(200), before: t(30), last_seen_before: t(50), limit: 10 };
+        let pruned = ts.prune_sessions(&prune).await.unwrap();
+        assert_eq!(pruned, SessionsPruned { sessions: 3, invitations: 1, throttles: 1 });
+        for gone in [ended.id, expired.id, idle.id] {
+            assert_eq!(ts.get_session(gone).await.unwrap(), None);
+        }
+        assert_eq!(ts.session_by_secret(&hash_secret("tcss_live")).await.unwrap(), before);
+        assert_eq!(ts.invitation(&hash_secret("tcsi_expired")).await.unwrap(), None);
+        assert!(ts.throttle_states(&[Scope::account("bob")]).await.unwrap().is_empty());
+        let audited = audit_with_action(&ts, "retention.prune").await;
+        assert_eq!(audited.len(), 1);
+        assert_eq!(audited[0].record.details["sessions"], 3);
+        // Nothing left: no audit entry.
+        assert_eq!(ts.prune_sessions(&prune).await.unwrap(), SessionsPruned::default());
+        assert_eq!(audit_with_action(&ts, "retention.prune").await.len(), 1);
+        ts.finish().await;
+    }
+}

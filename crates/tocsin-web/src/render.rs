@@ -104,6 +104,16 @@ impl From<AppError> for WebError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Unauthenticated(m) => WebError::new(StatusCode::UNAUTHORIZED, m),
+            AppError::Throttled { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                WebError {
+                    retry_after: Some(secs),
+                    ..WebError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("Too many failed logins. Try again in {}.", crate::format::span(secs)),
+                    )
+                }
+            }
             AppError::Forbidden(denied) => WebError::new(StatusCode::FORBIDDEN, denied.to_string()),
             e @ AppError::NotFound(_) => WebError::new(StatusCode::NOT_FOUND, capitalised(&e.to_string())),
             e @ AppError::Invalid { .. } => WebError::new(StatusCode::BAD_REQUEST, e.to_string()),

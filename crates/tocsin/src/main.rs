@@ -178,6 +178,12 @@ struct ServeArgs {
     /// are stored unencrypted.
     #[arg(long, env = "TOCSIN_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// A login session unused for this long ends.
+    #[arg(long, env = "TOCSIN_SESSION_IDLE", default_value = "24h", value_parser = positive_duration)]
+    session_idle: Duration,
+    /// A login session ends this long after login, however much it is used.
+    #[arg(long, env = "TOCSIN_SESSION_LIFETIME", default_value = "14d", value_parser = positive_duration)]
+    session_lifetime: Duration,
 }
 
 #[derive(Subcommand)]
@@ -333,6 +339,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         database_url: args.storage.database_url,
         tls: args.tls_cert.zip(args.tls_key),
         admin_token: std::env::var("TOCSIN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        admin_password: std::env::var("TOCSIN_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
+        sessions: tocsin_app::SessionPolicy {
+            idle: chrono::Duration::from_std(args.session_idle).unwrap_or(chrono::Duration::MAX),
+            lifetime: chrono::Duration::from_std(args.session_lifetime).unwrap_or(chrono::Duration::MAX),
+        },
         secret_key: tocsin::serve::load_secret_key(
             std::env::var("TOCSIN_SECRET_KEY").ok().as_deref(),
             args.secret_key_file.as_deref(),
@@ -359,6 +370,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let running = start(cfg).await?;
     if let Some(token) = &running.created_admin_token {
         println!("Created the first admin API token. It is shown only once; store it now:\n\n    {token}\n");
+    }
+    if let Some(password) = &running.created_admin_password {
+        println!(
+            "Created a password for the `admin` user (web login). It is shown only once; store it now:\n\n    {password}\n"
+        );
     }
     if let Some(health) = running.health_addr {
         println!("tocsin health checks on http://{health}");

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tocsin_core::clock::Clock;
 use tocsin_core::directory::LiveDirectory;
 use tocsin_core::retention::Retention;
-use tocsin_store::{MaintenanceStore, Prune, Pruned, StoreError};
+use tocsin_store::{MaintenanceStore, Prune, Pruned, SessionPrune, SessionStore, SessionsPruned, StoreError};
 use tokio::sync::watch;
 
 /// Rows of each kind one batch removes at most.
@@ -61,17 +61,42 @@ pub async fn prune_batch(
     Ok(pruned)
 }
 
+/// How long ended and expired login sessions, used and expired invitations
+/// and settled login throttle states are kept (for the audit log's sake,
+/// it records every one of them anyway).
+pub const LOGINS_KEPT: chrono::Duration = chrono::Duration::days(1);
+
+/// Runs one batch that deletes login data older than [`LOGINS_KEPT`]:
+/// sessions ended or expired (idle for `idle`, or past their absolute
+/// expiry), invitations used or expired, throttle states long settled.
+pub async fn prune_logins_batch(
+    store: &dyn SessionStore,
+    idle: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<SessionsPruned, StoreError> {
+    let before = now - LOGINS_KEPT;
+    let last_seen_before = before.checked_sub_signed(idle).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let pruned = store.prune_sessions(&SessionPrune { at: now, before, last_seen_before, limit: BATCH }).await?;
+    for (what, n) in
+        [("sessions", pruned.sessions), ("invitations", pruned.invitations), ("login_throttle", pruned.throttles)]
+    {
+        metrics::counter!("tocsin_retention_pruned_total", "what" => what).increment(n);
+    }
+    Ok(pruned)
+}
+
 /// Prunes until `stop` changes: a batch at once, then as described in the
 /// module docs. A failed batch is logged and tried again an interval later.
 pub async fn run(
-    store: Arc<dyn MaintenanceStore>,
+    store: Arc<dyn tocsin_store::Store>,
     directory: LiveDirectory,
     clock: Arc<dyn Clock>,
+    session_idle: chrono::Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let retention = directory.current().retention;
-        let wait = match prune_batch(&*store, &retention, clock.now()).await {
+        let mut wait = match prune_batch(&*store, &retention, clock.now()).await {
             Ok(pruned) if pruned.full(BATCH) => PAUSE,
             Ok(_) => INTERVAL,
             Err(e) => {
@@ -79,6 +104,11 @@ pub async fn run(
                 INTERVAL
             }
         };
+        match prune_logins_batch(&*store, session_idle, clock.now()).await {
+            Ok(pruned) if pruned.full(BATCH) => wait = PAUSE,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention: pruning login sessions failed; trying again later"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,

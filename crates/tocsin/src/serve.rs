@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tocsin_app::App;
-use tocsin_app::WebhookSecret;
+use tocsin_app::{App, SessionPolicy, WebhookSecret};
 use tocsin_core::access::Principal;
 use tocsin_core::auth::{Role, format_token, hash_secret};
 use tocsin_core::clock::Clock;
@@ -57,6 +56,12 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Ensures an admin token with this secret exists (for automation).
     pub admin_token: Option<String>,
+    /// The `admin` user's password (`TOCSIN_ADMIN_PASSWORD`): set at start
+    /// unless the stored one already is this. Without it, a password is
+    /// generated once, when `admin` has none.
+    pub admin_password: Option<String>,
+    /// How long login sessions last.
+    pub sessions: SessionPolicy,
     /// Seals the signing keys kept in the database (see
     /// [`load_secret_key`]); `None` stores them unencrypted.
     pub secret_key: Option<SecretKey>,
@@ -84,6 +89,8 @@ pub struct Running {
     pub store: Arc<dyn Store>,
     /// The admin token created on first start, to be shown once.
     pub created_admin_token: Option<String>,
+    /// The `admin` user's password generated on first start, to be shown once.
+    pub created_admin_password: Option<String>,
     /// Whether the listener speaks HTTPS.
     pub tls: bool,
     handle: axum_server::Handle<SocketAddr>,
@@ -236,8 +243,13 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         tracing::warn!(%public_url, "notifications.public_url is not set: acknowledge links in pages point at the wildcard listen address, which no browser can reach");
     }
     let secrets = ServerSecrets::new(store.clone(), cfg.secret_key.clone());
-    let (paging, webhook_secret) = paging_settings(&secrets, &directory.current(), public_url, clock.now()).await?;
-    let app = app.with_webhook_secret(webhook_secret).with_secrets(secrets);
+    let (paging, webhook_secret) =
+        paging_settings(&secrets, &directory.current(), public_url.clone(), clock.now()).await?;
+    let app = app
+        .with_webhook_secret(webhook_secret)
+        .with_secrets(secrets)
+        .with_public_url(public_url)
+        .with_session_policy(cfg.sessions);
     let state = AppState::new(app.clone(), cfg.limits).with_overload(cfg.overload).with_secure_cookies(secure_cookies);
     let health_router = tocsin_http::health_router(state.clone());
     let router = tocsin_http::router(state.clone());
@@ -279,6 +291,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     // Last before serving: a start that fails earlier leaves behind no admin
     // token that nobody was ever shown.
     let created_admin_token = bootstrap_admin(&*store, cfg.admin_token.as_deref(), clock.now()).await?;
+    let created_admin_password = bootstrap_admin_password(&app, cfg.admin_password.as_deref()).await?;
     let server = tokio::spawn(serving);
 
     let (stop_engine, stopped) = watch::channel(false);
@@ -303,8 +316,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let retention_task = cfg.run_engine.then(|| {
         let (store, directory, clock, stopped) =
             (store.clone(), app.live_directory().clone(), cfg.clock.clone(), stopped.clone());
+        let idle = cfg.sessions.idle;
         let (task, status) = supervise("retention", Policy::default(), GiveUp::exit_process(), move || {
-            crate::retention::run(store.clone(), directory.clone(), clock.clone(), stopped.clone())
+            crate::retention::run(store.clone(), directory.clone(), clock.clone(), idle, stopped.clone())
         });
         state.watch_task("retention", status);
         task
@@ -323,6 +337,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
         health_addr: health.as_ref().map(|h| h.addr),
         store,
         created_admin_token,
+        created_admin_password,
         tls: cfg.tls.is_some(),
         handle,
         server,
@@ -444,6 +459,55 @@ async fn bootstrap_admin(
     Ok(Some(secret))
 }
 
+/// Characters of generated passwords: no 0/O, 1/l/I, so one read off a
+/// screen is typed right.
+const PASSWORD_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+const GENERATED_PASSWORD_CHARS: usize = 20;
+
+/// With `TOCSIN_ADMIN_PASSWORD`, makes it the `admin` user's password (the
+/// environment is authoritative: a password changed since is set back at
+/// the next start); a stored password that already is this one is left
+/// alone, so its sessions stay. Without it, gives `admin` a generated
+/// password when it has none and returns it, to be shown once.
+async fn bootstrap_admin_password(app: &App, fixed: Option<&str>) -> Result<Option<String>> {
+    if let Some(password) = fixed {
+        if password.len() < tocsin_core::password::MIN_PASSWORD_BYTES {
+            bail!("TOCSIN_ADMIN_PASSWORD must be at least {} characters", tocsin_core::password::MIN_PASSWORD_BYTES);
+        }
+        tocsin_core::password::check_password(ADMIN_USER, password)
+            .map_err(|e| anyhow::anyhow!("TOCSIN_ADMIN_PASSWORD: {e}"))?;
+        if !app.password_verifies(ADMIN_USER, password).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            app.set_password(&Principal::System, ADMIN_USER, password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            tracing::info!("the admin user's password was set from TOCSIN_ADMIN_PASSWORD");
+        }
+        return Ok(None);
+    }
+    if app.has_password(ADMIN_USER).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        return Ok(None);
+    }
+    let password = generate_password()?;
+    app.set_password(&Principal::System, ADMIN_USER, &password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(password))
+}
+
+/// [`GENERATED_PASSWORD_CHARS`] characters of [`PASSWORD_ALPHABET`], each
+/// uniformly chosen (random bytes past the last whole multiple of the
+/// alphabet's size are drawn again).
+fn generate_password() -> Result<String> {
+    let n = PASSWORD_ALPHABET.len();
+    let limit = 256 - 256 % n;
+    let mut out = String::with_capacity(GENERATED_PASSWORD_CHARS);
+    while out.len() < GENERATED_PASSWORD_CHARS {
+        for byte in random_token_bytes()? {
+            let b = usize::from(byte);
+            if b < limit && out.len() < GENERATED_PASSWORD_CHARS {
+                out.push(char::from(PASSWORD_ALPHABET[b % n]));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Signing keys and limits for paging, and the webhook key as admins may
 /// read it. Keys not set in config are generated once and kept in the
 /// database, so every node and every restart agrees.
@@ -485,4 +549,21 @@ fn random_token_bytes() -> Result<[u8; 32]> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_unambiguous_and_different() {
+        let a = generate_password().unwrap();
+        let b = generate_password().unwrap();
+        assert_eq!(a.len(), GENERATED_PASSWORD_CHARS);
+        assert!(a.bytes().all(|c| PASSWORD_ALPHABET.contains(&c)), "{a}");
+        assert!(!PASSWORD_ALPHABET.iter().any(|c| b"01lIOo".contains(c)));
+        assert_ne!(a, b);
+        assert!(tocsin_core::password::check_password(ADMIN_USER, &a).is_ok());
+    }
 }

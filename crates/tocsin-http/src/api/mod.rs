@@ -4,6 +4,7 @@
 //! Handlers answer with the wire types of `tocsin-api` and read request
 //! bodies into them; each handler file converts the application's values.
 
+mod accounts;
 mod alerts;
 mod audit;
 mod config;
@@ -62,6 +63,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(people::team))
         .routes(routes!(ical::issue_token))
         .routes(routes!(ical::user_feed))
+        .routes(routes!(accounts::set_password))
+        .routes(routes!(accounts::invite))
+        .routes(routes!(accounts::my_sessions))
+        .routes(routes!(accounts::end_session))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(notifications::webhook_secret))

@@ -12,7 +12,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tocsin_app::{AppError, Credentials, LoggedIn};
+use tocsin_app::{Credentials, LoggedIn};
 
 use crate::Web;
 use crate::assets;
@@ -125,12 +125,8 @@ pub(crate) async fn submit(
     match web.app.login(credentials).await {
         Ok(logged_in) => signed_in(&web, &logged_in, next.as_deref().unwrap_or("/")),
         Err(e) => {
-            let message = match &e {
-                AppError::Unauthenticated(m) => (*m).to_string(),
-                other => other.to_string(),
-            };
             let err = WebError::from(e);
-            page.error = Some(message);
+            page.error = Some(err.message.clone());
             let mut response = respond(&web, err.status, &page);
             if let Some(secs) = err.retry_after {
                 response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());

@@ -10,6 +10,7 @@ mod engine;
 mod incidents;
 mod notifications;
 mod oncall;
+mod password;
 mod people;
 mod send;
 mod table;

@@ -1,9 +1,10 @@
-//! `tocsin whoami`, `tocsin users list|show`, `tocsin teams list|show`.
+//! `tocsin whoami`, `tocsin users list|show|set-password|invite`,
+//! `tocsin teams list|show`.
 
-use tocsin_client::{ContactKind, Me, Person, Team};
+use tocsin_client::{ContactKind, Invitation, Me, Person, Team};
 
 use super::table::Table;
-use super::{ClientOpts, Output, emit, emit_json};
+use super::{ClientOpts, Output, emit, emit_json, fmt_time};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum UsersCmd {
@@ -12,6 +13,19 @@ pub enum UsersCmd {
     /// Show one user; contact addresses only to that user and admins.
     Show {
         /// The user's id (as `users list` shows it).
+        id: String,
+    },
+    /// Set a user's password for the web pages (admin); their login
+    /// sessions end. Reads the password from standard input (one line), or
+    /// asks twice at a terminal.
+    SetPassword {
+        /// The user's id.
+        id: String,
+    },
+    /// Print a one-time link, valid 24 hours, with which a user sets their
+    /// password (admin); their older unused links stop working.
+    Invite {
+        /// The user's id.
         id: String,
     },
 }
@@ -52,7 +66,31 @@ pub async fn run_users(opts: &ClientOpts, cmd: UsersCmd) -> anyhow::Result<()> {
                 Output::Table => emit(&person_text(&user)),
             }
         }
+        UsersCmd::SetPassword { id } => {
+            let password = super::password::read_new_password(&id)?;
+            client.set_password(&id, &password).await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&serde_json::json!({ "user": id, "password_set": true })),
+                Output::Table => emit(&format!("Password set for {id}; their login sessions have ended.\n")),
+            }
+        }
+        UsersCmd::Invite { id } => {
+            let invitation = client.invite_user(&id).await.map_err(|e| opts.fail(e))?;
+            match opts.output {
+                Output::Json => emit_json(&invitation),
+                Output::Table => emit(&invitation_text(&invitation)),
+            }
+        }
     }
+}
+
+fn invitation_text(i: &Invitation) -> String {
+    format!(
+        "Invitation for {} (shown only once; it works once):\n\n    {}\n\nValid until {}.\n",
+        i.user,
+        i.url,
+        fmt_time(&i.expires_at)
+    )
 }
 
 pub async fn run_teams(opts: &ClientOpts, cmd: TeamsCmd) -> anyhow::Result<()> {

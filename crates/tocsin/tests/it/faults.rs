@@ -39,6 +39,8 @@ fn serve_config(data_dir: PathBuf, database_url: Option<String>, run_engine: boo
         database_url,
         tls: None,
         admin_token: Some(ADMIN.into()),
+        admin_password: None,
+        sessions: Default::default(),
         secret_key: None,
         limits: Default::default(),
         connections: Default::default(),

@@ -142,6 +142,8 @@ impl TestServer {
             database_url: pg.as_ref().map(|p| p.url.clone()),
             tls: opts.tls,
             admin_token: Some(ADMIN.into()),
+            admin_password: None,
+            sessions: Default::default(),
             secret_key: None,
             limits: opts.limits,
             connections: opts.connections,

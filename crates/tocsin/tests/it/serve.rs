@@ -14,6 +14,8 @@ fn serve_config(dir: &std::path::Path, listen: &str, pg: Option<&PgDb>) -> Serve
         database_url: pg.map(|p| p.url.clone()),
         tls: None,
         admin_token: None,
+        admin_password: None,
+        sessions: Default::default(),
         secret_key: None,
         limits: Default::default(),
         connections: Default::default(),

@@ -17,6 +17,8 @@ async fn serves_https_from_pem_files() {
         database_url: pg.as_ref().map(|p| p.url.clone()),
         tls: Some((cert.clone(), key)),
         admin_token: Some(ADMIN.into()),
+        admin_password: None,
+        sessions: Default::default(),
         secret_key: None,
         limits: Default::default(),
         connections: Default::default(),

@@ -148,7 +148,7 @@ async fn pages_need_a_session_and_send_people_back_where_they_were() {
 
     let r = b.get(&format!("/incidents/{id}")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.location(), format!("/login?next=%2Fincidents%2F{id}"));
+    assert_eq!(r.location(), format!("/login?next=/incidents/{id}"));
     // Without a session nothing changes, whatever the form says.
     let r = b.post(&format!("/incidents/{id}/acknowledge"), &[("_csrf", "x")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
