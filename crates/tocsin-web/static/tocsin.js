@@ -9,14 +9,38 @@
     }
   } catch (e) { /* no Intl: the server falls back to the configured zone */ }
 
-  // A live part of a page does not refresh under a person's hands: not
-  // while any of its rows is selected or focus is inside it.
+  // A live part of a page refreshes without undoing what a person did in
+  // it: ticked boxes stay ticked and the focused control keeps focus. It
+  // does not refresh while someone types in it.
+  var kept = {};
+  function isLive(el) { return el && el.hasAttribute && el.hasAttribute("data-live"); }
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var el = evt.detail && evt.detail.elt;
-    if (!el || !el.hasAttribute || !el.hasAttribute("data-live")) return;
-    if (el.querySelector("input[type=checkbox]:checked") || el.contains(document.activeElement)) {
+    var active = document.activeElement;
+    if (isLive(el) && el.contains(active) && /^(TEXTAREA|SELECT)$|^text/.test(active.tagName === "INPUT" ? active.type : active.tagName)) {
       evt.preventDefault();
     }
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var el = evt.detail && evt.detail.target;
+    if (!isLive(el) || !el.id) return;
+    var active = document.activeElement;
+    kept[el.id] = {
+      ticked: Array.prototype.map.call(el.querySelectorAll("input[type=checkbox]:checked"), function (box) { return box.id; }),
+      focus: el.contains(active) && active.id ? active.id : null
+    };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(kept).forEach(function (id) {
+      var state = kept[id];
+      delete kept[id];
+      state.ticked.forEach(function (boxId) {
+        var box = document.getElementById(boxId);
+        if (box) box.checked = true;
+      });
+      var focus = state.focus && document.getElementById(state.focus);
+      if (focus) focus.focus({ preventScroll: true });
+    });
   });
 
   // Copy buttons need the clipboard, so they show only with this script.
