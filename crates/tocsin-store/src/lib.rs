@@ -1,7 +1,7 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
-//! [`SecretStore`], [`MaintenanceStore`]),
+//! [`SecretStore`], [`MaintenanceStore`], [`TestPageStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -27,6 +27,7 @@ mod schedules;
 mod secrets;
 pub mod sqlite;
 pub mod supervise;
+mod test_pages;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
 pub use audit::{AuditEntry, AuditStore, AuditVerification, ShardCheck};
@@ -47,6 +48,7 @@ pub use paging::{
 };
 pub use schedules::{NewOverride, ScheduleOverride, ScheduleStore, merge_overrides};
 pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};
+pub use test_pages::{NewTestPage, TestPage, TestPageStatus, TestPageStore, TestPageUpdate};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -98,6 +100,7 @@ pub trait Store:
     + AuditStore
     + SecretStore
     + MaintenanceStore
+    + TestPageStore
     + Send
     + Sync
 {

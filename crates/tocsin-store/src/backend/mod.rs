@@ -24,6 +24,7 @@ mod outbox;
 mod paging;
 mod schedules;
 mod secrets;
+mod test_pages;
 
 pub(super) use maintenance::stats;
 
