@@ -5,7 +5,7 @@ use tocsin_core::auth::Role;
 use utoipa::ToSchema;
 
 /// A user account as others see it. Contact details are shown only to their
-/// owner and to admins.
+/// owner and to managers and admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Person {
     pub id: String,
@@ -15,9 +15,9 @@ pub struct Person {
     pub teams: Vec<String>,
     /// IANA name, when config declares one.
     pub time_zone: Option<String>,
-    /// `null` unless the reader is this person or an admin.
+    /// `null` unless the reader is this person, a manager or an admin.
     pub email: Option<String>,
-    /// `null` unless the reader is this person or an admin.
+    /// `null` unless the reader is this person, a manager or an admin.
     pub contact_methods: Option<Vec<ContactMethod>>,
 }
 

@@ -3,8 +3,9 @@
 
 use tocsin_core::access::{Action, Principal, Resource};
 use tocsin_core::alert::Alert;
-use tocsin_core::escalation::Target;
+use tocsin_core::escalation::{EscalationState, NextStep, Target, upcoming};
 use tocsin_core::incident::Incident;
+use tocsin_core::oncall::{Responder, level_responders};
 use tocsin_core::timeline::TimelineEntry;
 use tocsin_core::work::WorkKind;
 use tocsin_store::{AlertFilter, EscalationRow, IncidentFilter, NotificationRow, Page};
@@ -16,15 +17,38 @@ use crate::error::{AppError, Result, or_not_found};
 pub const MAX_NOTE_CHARS: usize = 10_000;
 /// Most targets one reassignment may page.
 pub const MAX_REASSIGN_TARGETS: usize = 20;
+/// Most alerts an incident's detail carries; a storm's incident counts the
+/// rest in `alerts_total`.
+pub const MAX_DETAIL_ALERTS: i64 = 100;
+/// How far a count of incidents goes before it says "more than".
+pub const MAX_COUNTED: i64 = 1_000;
 
 /// One incident with everything a responder reads about it.
 #[derive(Debug, Clone)]
 pub struct IncidentDetail {
     pub incident: Incident,
+    /// The first [`MAX_DETAIL_ALERTS`] alerts, oldest first.
     pub alerts: Vec<Alert>,
+    /// How many alerts the incident has in all.
+    pub alerts_total: i64,
     pub timeline: Vec<TimelineEntry>,
     /// Where paging stands; `None` when the service has no policy.
     pub escalation: Option<EscalationRow>,
+    /// What paging does next and when, unless someone acts first.
+    pub next_step: Option<NextStep>,
+    /// Whom `next_step` would page at its instant as the schedules stand
+    /// now (schedule targets resolved; overrides made later may change it).
+    pub next_responders: Vec<Responder>,
+    /// The paging trail: every notification sent or tried, newest last.
+    pub notifications: Vec<NotificationRow>,
+}
+
+/// How many incidents match a filter, up to [`MAX_COUNTED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentCount {
+    pub count: i64,
+    /// More than `count` match ("more than 1,000").
+    pub more: bool,
 }
 
 impl App {
@@ -33,13 +57,42 @@ impl App {
         Ok(self.store.list_incidents(filter).await?)
     }
 
+    /// How many incidents match `filter` (its cursor and limit ignored),
+    /// counted up to [`MAX_COUNTED`].
+    pub async fn count_incidents(&self, who: &Principal, filter: &IncidentFilter) -> Result<IncidentCount> {
+        self.allow(who, Action::Read, Resource::All)?;
+        let n = self.store.count_incidents(filter, MAX_COUNTED).await?;
+        Ok(IncidentCount { count: n.min(MAX_COUNTED), more: n > MAX_COUNTED })
+    }
+
     pub async fn incident(&self, who: &Principal, id: i64) -> Result<IncidentDetail> {
         self.allow(who, Action::Read, Resource::Incident(id))?;
         let incident = self.store.get_incident(id).await?.ok_or(AppError::NotFound("incident"))?;
-        let alerts = self.store.incident_alerts(id).await?;
+        let alerts = self.store.incident_alerts_first(id, MAX_DETAIL_ALERTS).await?;
         let timeline = self.store.incident_timeline(id).await?;
         let escalation = self.store.get_escalation(id).await?;
-        Ok(IncidentDetail { incident, alerts, timeline, escalation })
+        let notifications = self.store.incident_notifications(id).await?;
+        // A state this version cannot read shows no next step rather than
+        // failing the whole page.
+        let state = escalation.as_ref().and_then(|e| serde_json::from_value::<EscalationState>(e.state.clone()).ok());
+        let next_step = state.as_ref().and_then(upcoming);
+        let next_responders = match (&next_step, &state) {
+            (Some(step), Some(state)) => match state.policy.levels.get(step.level) {
+                Some(level) => level_responders(level, &self.schedules_at(step.at).await?.1, step.at),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Ok(IncidentDetail {
+            alerts_total: incident.alert_count.max(i64::try_from(alerts.len()).unwrap_or(i64::MAX)),
+            incident,
+            alerts,
+            timeline,
+            escalation,
+            next_step,
+            next_responders,
+            notifications,
+        })
     }
 
     /// Stops paging for the incident; its acknowledgement timeout starts.

@@ -9,34 +9,48 @@
 //! turn their input into these calls and the results into their output, and
 //! never decide who may do what.
 
+mod actions;
 mod audit;
 mod catalog;
 mod config;
 mod engine;
 mod error;
 mod feeds;
+mod home;
 mod incidents;
 mod links;
+mod oncall;
 mod people;
+mod policies;
+mod profiles;
 mod schedules;
 mod secrets;
 mod sessions;
+mod test_pages;
 mod tokens;
-mod ui_support;
 
+pub use actions::{IncidentActions, MAX_BULK_IDS};
 pub use config::{AppliedConfig, ConfigPlan, RESTART_NOTICE};
 pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
-pub use incidents::{IncidentDetail, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS};
+pub use home::{ContactMethodView, HOME_INCIDENTS, HOME_SHIFTS, Home, TeamOnCall};
+pub use incidents::{
+    IncidentCount, IncidentDetail, MAX_COUNTED, MAX_DETAIL_ALERTS, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS,
+};
 pub use links::{AckLink, LinkState};
+pub use oncall::{HORIZON_DAYS, OnCallNow, Shift};
 pub use people::{Me, Person, TeamInfo};
+pub use policies::{LevelView, PolicyView, TargetView};
+pub use profiles::{PROFILE_SHIFTS, UserDetail};
 pub use schedules::{MAX_OVERRIDE_DAYS, OverrideList};
 pub use secrets::WebhookSecret;
 pub use sessions::{
     ActiveSession, Credentials, INVITATION_LIFETIME, Invitation, InvitationInfo, LoggedIn, SessionInfo, SessionPolicy,
 };
+pub use test_pages::TEST_PAGE_INTERVAL;
+pub use tocsin_core::escalation::{NextCause, NextStep};
+pub use tocsin_store::{TestPage, TestPageStatus};
 pub use tokens::{IssuedToken, MAX_TOKEN_NAME_CHARS, TokenRequest};
-pub use ui_support::IncidentActions;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
@@ -110,5 +124,7 @@ pub(crate) fn random_bytes() -> [u8; 32] {
     bytes
 }
 
+#[cfg(test)]
+mod reads_tests;
 #[cfg(test)]
 mod tests;

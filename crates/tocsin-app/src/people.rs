@@ -1,6 +1,6 @@
 //! People and teams as the applied config declares them, plus the `admin`
 //! account every installation has. Contact addresses (email included) are
-//! shown only to their owner and to admins.
+//! shown only to their owner and to managers and admins.
 
 use tocsin_core::access::{Action, Principal, Resource, authorize};
 use tocsin_core::auth::Role;
@@ -20,9 +20,9 @@ pub struct Person {
     /// Teams this person is a member of.
     pub teams: Vec<String>,
     pub time_zone: Option<String>,
-    /// `None` unless the reader is this person or an admin.
+    /// `None` unless the reader is this person, a manager or an admin.
     pub email: Option<String>,
-    /// `None` unless the reader is this person or an admin.
+    /// `None` unless the reader is this person, a manager or an admin.
     pub contact_methods: Option<Vec<ContactMethod>>,
 }
 
@@ -117,7 +117,7 @@ impl App {
     }
 }
 
-fn team_info(directory: &Directory, team: &tocsin_core::model::Team) -> TeamInfo {
+pub(crate) fn team_info(directory: &Directory, team: &tocsin_core::model::Team) -> TeamInfo {
     TeamInfo {
         id: team.id.clone(),
         name: team.name.clone(),

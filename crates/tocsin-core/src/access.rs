@@ -68,8 +68,12 @@ pub enum Action {
     /// themselves ([`Resource::Override`] naming them), managers and admins
     /// for anyone.
     ManageOverride,
-    /// A user's contact addresses.
+    /// A user's contact addresses: one's own, or anyone's for managers and
+    /// admins (who look after the people they schedule).
     ReadContactDetails,
+    /// Send a test page through one of a user's contact methods: one's own,
+    /// or anyone's for managers and admins (helping set someone up).
+    SendTestPage,
     /// Issue a token carrying `role` to the user the resource names.
     CreateToken {
         role: Role,
@@ -107,6 +111,7 @@ impl Action {
             Action::Reassign => "reassign incidents",
             Action::ManageOverride => "change schedule overrides",
             Action::ReadContactDetails => "read other people's contact details",
+            Action::SendTestPage => "send test pages to other people",
             Action::CreateToken { .. } => "create tokens",
             Action::ListTokens => "list other people's tokens",
             Action::RevokeToken => "revoke other people's tokens",
@@ -184,12 +189,17 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
         | Action::RotateSecret
         | Action::ManageEngine
         | Action::ManageAccounts => needs(Role::Admin),
+        // Reaching people is what managers arrange, so they see and test
+        // everyone's contact methods; others only their own.
+        Action::ReadContactDetails | Action::SendTestPage => {
+            if own {
+                needs(Role::Viewer)
+            } else {
+                needs(Role::Manager)
+            }
+        }
         // Looking after one's own account needs no more than reading.
-        Action::ReadContactDetails
-        | Action::ListTokens
-        | Action::RevokeToken
-        | Action::RotateFeedToken
-        | Action::EndSession => {
+        Action::ListTokens | Action::RevokeToken | Action::RotateFeedToken | Action::EndSession => {
             if own {
                 needs(Role::Viewer)
             } else {
@@ -262,6 +272,18 @@ mod tests {
         assert!(viewer.0.contains("needs responder"), "{viewer}");
         let admin = user("root", Role::Admin);
         assert!(authorize(&admin, create(Role::Admin), Resource::User("bob")).is_ok());
+    }
+
+    #[test]
+    fn contact_methods_are_ones_own_or_a_managers() {
+        for action in [Action::ReadContactDetails, Action::SendTestPage] {
+            assert!(authorize(&user("alice", Role::Viewer), action, Resource::User("alice")).is_ok(), "{action:?}");
+            let denied = authorize(&user("alice", Role::Responder), action, Resource::User("bob")).unwrap_err();
+            assert!(denied.0.ends_with("it needs manager"), "{denied}");
+            for role in [Role::Manager, Role::Admin] {
+                assert!(authorize(&user("carol", role), action, Resource::User("bob")).is_ok(), "{action:?}");
+            }
+        }
     }
 
     #[test]

@@ -338,6 +338,50 @@ pub fn reassign(
     Ok(actions)
 }
 
+/// Why an escalation's next step happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextCause {
+    /// Nobody acknowledged in time: the next level of this pass.
+    Escalate,
+    /// The last level went unanswered: level 0 of the next pass.
+    Repeat,
+    /// The acknowledgement runs out: the incident triggers again and level 0
+    /// is paged as if it had just opened.
+    AckTimeout,
+}
+
+/// What an escalation will page next, and when, unless someone acts first;
+/// what a responder reads as "level 2 is paged at 10:35".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStep {
+    pub level: usize,
+    pub pass: u32,
+    pub at: DateTime<Utc>,
+    /// The level's targets in the policy snapshot the incident follows.
+    pub targets: Vec<Target>,
+    pub cause: NextCause,
+}
+
+/// The step the pending timer of `state` will take: `None` when nothing is
+/// pending (resolved, exhausted, acknowledged without a timeout) or when the
+/// pending timer only declares the escalation exhausted.
+pub fn upcoming(state: &EscalationState) -> Option<NextStep> {
+    let at = state.next_due?;
+    let targets = |level: usize| state.policy.levels.get(level).map(|l| l.targets.clone());
+    match state.status {
+        EscState::Active => {
+            let (pass, level) = next_step(&state.policy, state.pass, state.level)?;
+            let cause = if pass == state.pass { NextCause::Escalate } else { NextCause::Repeat };
+            Some(NextStep { level, pass, at, targets: targets(level)?, cause })
+        }
+        EscState::Acknowledged => {
+            Some(NextStep { level: 0, pass: 0, at, targets: targets(0)?, cause: NextCause::AckTimeout })
+        }
+        EscState::Resolved | EscState::Exhausted => None,
+    }
+}
+
 /// Whether `generation` names the timer that is pending right now.
 fn is_current(state: &EscalationState, generation: u64) -> bool {
     state.next_due.is_some() && state.generation == generation

@@ -28,11 +28,13 @@ pub enum WorkKind {
     NotifySend,
     /// Send what a contact method's rate limit held, as one message.
     NotifyBundle,
+    /// Send a test page a person asked for through one of their methods.
+    NotifyTest,
 }
 
 impl WorkKind {
     /// Every kind this version knows.
-    pub const ALL: [WorkKind; 8] = [
+    pub const ALL: [WorkKind; 9] = [
         WorkKind::IncidentOpened,
         WorkKind::IncidentAcknowledged,
         WorkKind::IncidentResolved,
@@ -41,6 +43,7 @@ impl WorkKind {
         WorkKind::EscalationTimer,
         WorkKind::NotifySend,
         WorkKind::NotifyBundle,
+        WorkKind::NotifyTest,
     ];
 
     /// The stored name.
@@ -54,6 +57,7 @@ impl WorkKind {
             WorkKind::EscalationTimer => "escalation.timer",
             WorkKind::NotifySend => "notify.send",
             WorkKind::NotifyBundle => "notify.bundle",
+            WorkKind::NotifyTest => "notify.test",
         }
     }
 

@@ -28,6 +28,7 @@
 
 pub mod channels;
 pub mod paging;
+mod test_pages;
 mod unwind;
 
 use async_trait::async_trait;

@@ -50,15 +50,23 @@ pub struct PagingSettings {
 }
 
 pub struct Paging {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     /// The applied config in force; replaced when a new version is applied.
-    directory: LiveDirectory,
-    channels: Channels,
-    settings: PagingSettings,
+    pub(crate) directory: LiveDirectory,
+    pub(crate) channels: Channels,
+    pub(crate) settings: PagingSettings,
     /// One lock per contact method: a method's rate-limit window is read,
     /// used and written by one delivery at a time on this node, so a storm
     /// of concurrent deliveries cannot all slip under the limit.
     method_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Alerts whose summaries a page shows.
+const SUMMARY_ALERTS: i64 = 5;
+
+/// The incident's page in the web UI, where every message links to.
+pub fn incident_url(public_url: &str, incident_id: i64) -> String {
+    format!("{public_url}/incidents/{incident_id}")
 }
 
 /// Attempts at a step that lost a race with another node before giving up
@@ -172,6 +180,10 @@ impl Paging {
             WorkKind::NotifySend => {
                 let id = payload.get("notification_id").and_then(Value::as_i64);
                 self.send(id.ok_or_else(|| unreadable(item, "notification_id"))?, done, now).await
+            }
+            WorkKind::NotifyTest => {
+                let id = payload.get("test_page_id").and_then(Value::as_i64);
+                self.test_page(id.ok_or_else(|| unreadable(item, "test_page_id"))?, done, now).await
             }
             WorkKind::NotifyBundle => {
                 let method = payload.get("contact_method").and_then(Value::as_str);
@@ -656,8 +668,8 @@ impl Paging {
             Some(s) if !s.name.is_empty() => s.name.clone(),
             _ => incident.service_id.clone(),
         };
-        let alerts = self.store.incident_alerts(incident.id).await?;
-        let summary_lines = alerts.iter().take(5).map(|a| a.summary.clone()).collect();
+        let alerts = self.store.incident_alerts_first(incident.id, SUMMARY_ALERTS).await?;
+        let summary_lines = alerts.iter().map(|a| a.summary.clone()).collect();
         let key = self.settings.secrets.get(ACK_LINK).await?;
         let expires = now + self.settings.ack_link_ttl;
         let token = ack_link::issue(key.as_bytes(), incident.id, user_id, episode, expires);
@@ -670,7 +682,7 @@ impl Paging {
             status: incident.status,
             created_at: incident.created_at,
             ack_url: Some(format!("{}/ack/{}?token={token}", self.settings.public_url, incident.id)),
-            incident_url: None,
+            incident_url: Some(incident_url(&self.settings.public_url, incident.id)),
             summary_lines,
         })
     }
@@ -685,7 +697,7 @@ impl Handler for Paging {
     /// Sends are slow and network-bound, and safe to run alongside others;
     /// escalation steps keep their order.
     fn is_delivery(&self, kind: WorkKind) -> bool {
-        matches!(kind, WorkKind::NotifySend | WorkKind::NotifyBundle)
+        matches!(kind, WorkKind::NotifySend | WorkKind::NotifyBundle | WorkKind::NotifyTest)
     }
 
     async fn handle(&self, item: &OutboxItem, worker: &str, now: DateTime<Utc>) -> Result<Handled, StoreError> {

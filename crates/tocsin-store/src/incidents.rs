@@ -10,9 +10,22 @@ use crate::{Page, Result};
 
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
+    /// One page of incidents matching `filter`, newest (largest id) first.
+    /// Every combination of filters reads through an index.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
+    /// How many incidents match `filter` (its cursor and limit ignored),
+    /// counting no further than `at_most + 1`: a list can say "more than
+    /// 1,000" without counting a million rows.
+    async fn count_incidents(&self, filter: &IncidentFilter, at_most: i64) -> Result<i64>;
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
     async fn incident_alerts(&self, incident_id: i64) -> Result<Vec<Alert>>;
+    /// The incident's first `limit` alerts, oldest first: what a page shows
+    /// of a storm's incident without reading all of it.
+    async fn incident_alerts_first(&self, incident_id: i64, limit: i64) -> Result<Vec<Alert>>;
+    /// Open incidents (triggered or acknowledged) that `user_id` was sent a
+    /// notification about or acknowledged (as `user:<id>`), newest first, at
+    /// most `limit`.
+    async fn user_open_incidents(&self, user_id: &str, limit: i64) -> Result<Vec<Incident>>;
     async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>>;
     async fn acknowledge_incident(&self, id: i64, actor: &str, at: DateTime<Utc>) -> Result<Incident>;
     /// Acknowledges the incident only while its paging is still in
@@ -36,9 +49,14 @@ pub trait IncidentStore: Send + Sync {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IncidentFilter {
-    pub status: Option<IncidentStatus>,
+    /// Any of these; empty means every status ("open" is triggered and
+    /// acknowledged).
+    pub statuses: Vec<IncidentStatus>,
     pub service: Option<String>,
+    /// Created at or after this instant.
     pub since: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub until: Option<DateTime<Utc>>,
     /// Return only items older than this id (from `next_cursor`).
     pub before_id: Option<i64>,
     pub limit: i64,

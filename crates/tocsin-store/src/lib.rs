@@ -1,7 +1,7 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
-//! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`]),
+//! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`], [`TestPageStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -28,6 +28,7 @@ mod secrets;
 mod sessions;
 pub mod sqlite;
 pub mod supervise;
+mod test_pages;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
 pub use audit::{AuditEntry, AuditStore, AuditVerification, ShardCheck};
@@ -51,6 +52,7 @@ pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};
 pub use sessions::{
     InvitationRow, LoginFailure, NewInvitation, NewSession, SessionPrune, SessionRow, SessionStore, SessionsPruned,
 };
+pub use test_pages::{NewTestPage, TestPage, TestPageStatus, TestPageStore, TestPageUpdate};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -103,6 +105,7 @@ pub trait Store:
     + SecretStore
     + MaintenanceStore
     + SessionStore
+    + TestPageStore
     + Send
     + Sync
 {

@@ -29,7 +29,8 @@ pub const FOLLOW_UP: i64 = 2;
 /// The priority of an item of `kind`, due at `due_at`, queued at `queued_at`.
 pub fn priority(kind: WorkKind, due_at: DateTime<Utc>, queued_at: DateTime<Utc>) -> i64 {
     match kind {
-        WorkKind::NotifySend if due_at <= queued_at => DELIVER_NOW,
+        // A test page has someone watching for it.
+        WorkKind::NotifySend | WorkKind::NotifyTest if due_at <= queued_at => DELIVER_NOW,
         k if k.is_incident_change() => INCIDENT_CHANGE,
         _ => FOLLOW_UP,
     }
@@ -38,7 +39,7 @@ pub fn priority(kind: WorkKind, due_at: DateTime<Utc>, queued_at: DateTime<Utc>)
 /// Every priority an item of `kind` can have: where a claim looks for it.
 pub fn priorities(kind: WorkKind) -> &'static [i64] {
     match kind {
-        WorkKind::NotifySend => &[DELIVER_NOW, FOLLOW_UP],
+        WorkKind::NotifySend | WorkKind::NotifyTest => &[DELIVER_NOW, FOLLOW_UP],
         k if k.is_incident_change() => &[INCIDENT_CHANGE],
         _ => &[FOLLOW_UP],
     }

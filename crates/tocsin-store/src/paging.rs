@@ -13,6 +13,9 @@ use crate::{Lane, Result};
 #[async_trait]
 pub trait PagingStore: Send + Sync {
     async fn get_escalation(&self, incident_id: i64) -> Result<Option<EscalationRow>>;
+    /// Escalations not resolved yet, newest incident first, at most `limit`
+    /// (read through `escalations_open`, whatever the history holds).
+    async fn open_escalations(&self, limit: i64) -> Result<Vec<EscalationRow>>;
     /// Writes one engine step atomically (see [`EngineStep`]).
     async fn apply_step(&self, step: &EngineStep) -> Result<()>;
     async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>>;

@@ -39,7 +39,7 @@ use tocsin_store::{
     IntegrationView, Lane, NewNotification, NewOverride, NewToken, NewWork, NotificationRow, NotificationUpdate,
     OutboxItem, ScheduleOverride, ServiceView, StepTimeline, Store, StoreError, TokenAuth, TokenInfo, cursor,
 };
-use tocsin_store::{DeadLetter, Failed, Page};
+use tocsin_store::{DeadLetter, Failed, NewTestPage, Page, TestPageStatus, TestPageUpdate};
 
 // ===========================================================================
 // Backend selection and lifecycle
@@ -1052,7 +1052,7 @@ async fn listing_paginates_newest_first_and_filters() {
     // Status filter.
     ts.resolve_incident(incidents[2], "user:alice", t(100)).await.unwrap();
     ts.acknowledge_incident(incidents[3], "user:alice", t(100)).await.unwrap();
-    let by_status = |status| IncidentFilter { status: Some(status), ..Default::default() };
+    let by_status = |status| IncidentFilter { statuses: vec![status], ..Default::default() };
     assert_eq!(
         incident_ids(&ts, by_status(IncidentStatus::Triggered)).await,
         newest_first(&incidents, &[0, 1, 4, 5, 6])
@@ -1064,7 +1064,7 @@ async fn listing_paginates_newest_first_and_filters() {
     let svc = |s: &str| IncidentFilter { service: Some(s.into()), ..Default::default() };
     assert_eq!(incident_ids(&ts, svc("svc-db")).await, newest_first(&incidents, &[1, 3, 5]));
     assert_eq!(
-        incident_ids(&ts, IncidentFilter { status: Some(IncidentStatus::Triggered), ..svc("svc-api") }).await,
+        incident_ids(&ts, IncidentFilter { statuses: vec![IncidentStatus::Triggered], ..svc("svc-api") }).await,
         newest_first(&incidents, &[0, 4, 6])
     );
     assert_eq!(
@@ -3300,6 +3300,216 @@ async fn paging_request_incident_work_queues_audited_work() {
     assert_not_found(result);
     assert_eq!(ts.next_outbox_due(ALL).await.unwrap(), None);
     assert_eq!(audit_entries(&ts).await, audit_before);
+    ts.finish().await;
+}
+
+// ===========================================================================
+// Reads for pages: filters, counts, a person's incidents, test pages
+// ===========================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_filters_by_several_statuses_and_a_time_window() {
+    let (ts, fx) = with_catalog().await;
+    // k0..k7 ten seconds apart; even ones on svc-api, odd ones on svc-db.
+    let mut incidents = Vec::new();
+    for n in 0..8 {
+        let origin = if n % 2 == 0 { &fx.api } else { &fx.db };
+        incidents.push(open(&ts, origin, &format!("k{n}"), t(10 * n)).await.1);
+    }
+    let pick = |ns: &[usize]| -> Vec<i64> { ns.iter().rev().map(|&n| incidents[n]).collect() };
+    ts.acknowledge_incident(incidents[1], "user:alice", t(100)).await.unwrap();
+    ts.acknowledge_incident(incidents[6], "user:alice", t(100)).await.unwrap();
+    ts.resolve_incident(incidents[2], "user:alice", t(100)).await.unwrap();
+    ts.resolve_incident(incidents[5], "user:alice", t(100)).await.unwrap();
+
+    let open = || IncidentFilter {
+        statuses: vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged],
+        ..Default::default()
+    };
+    assert_eq!(incident_ids(&ts, open()).await, pick(&[0, 1, 3, 4, 6, 7]));
+    // Newest first across both statuses, page by page, each once.
+    assert_eq!(incident_pages(&ts, IncidentFilter { limit: 4, ..open() }).await, [pick(&[3, 4, 6, 7]), pick(&[0, 1])]);
+    assert_eq!(
+        incident_pages(&ts, IncidentFilter { limit: 2, ..open() }).await,
+        [pick(&[6, 7]), pick(&[3, 4]), pick(&[0, 1])]
+    );
+    // A repeated status, or all three, is the same as listing them once / none.
+    let every = IncidentFilter {
+        statuses: vec![IncidentStatus::Resolved, IncidentStatus::Triggered, IncidentStatus::Acknowledged],
+        ..Default::default()
+    };
+    assert_eq!(incident_ids(&ts, every).await, pick(&[0, 1, 2, 3, 4, 5, 6, 7]));
+    let twice =
+        IncidentFilter { statuses: vec![IncidentStatus::Resolved, IncidentStatus::Resolved], ..Default::default() };
+    assert_eq!(incident_ids(&ts, twice).await, pick(&[2, 5]));
+
+    // Service with several statuses, and a window [since, until).
+    let db_open = || IncidentFilter { service: Some("svc-db".into()), ..open() };
+    assert_eq!(incident_ids(&ts, db_open()).await, pick(&[1, 3, 7]));
+    assert_eq!(incident_ids(&ts, IncidentFilter { until: Some(t(30)), ..db_open() }).await, pick(&[1]));
+    assert_eq!(
+        incident_ids(&ts, IncidentFilter { since: Some(t(10)), until: Some(t(70)), ..open() }).await,
+        pick(&[1, 3, 4, 6])
+    );
+    let window = |since, until| IncidentFilter { since: Some(since), until: Some(until), ..Default::default() };
+    assert_eq!(incident_ids(&ts, window(t(20), t(21))).await, pick(&[2]));
+    assert_eq!(incident_ids(&ts, window(t(21), t(21))).await, Vec::<i64>::new());
+    assert_eq!(
+        incident_pages(&ts, IncidentFilter { limit: 2, ..window(t(0), t(50)) }).await,
+        [pick(&[3, 4]), pick(&[1, 2]), pick(&[0])]
+    );
+
+    // Counts stop at the bound plus one, and ignore the cursor and limit.
+    assert_eq!(ts.count_incidents(&open(), 1_000).await.unwrap(), 6);
+    assert_eq!(ts.count_incidents(&open(), 3).await.unwrap(), 4, "more than 3");
+    assert_eq!(ts.count_incidents(&IncidentFilter { limit: 1, before_id: Some(1), ..open() }, 10).await.unwrap(), 6);
+    assert_eq!(ts.count_incidents(&db_open(), 10).await.unwrap(), 3);
+    assert_eq!(ts.count_incidents(&window(t(20), t(50)), 10).await.unwrap(), 3);
+    assert_eq!(ts.count_incidents(&IncidentFilter::default(), 0).await.unwrap(), 1);
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_open_incidents_and_an_incidents_first_alerts() {
+    let (ts, fx) = with_catalog().await;
+    let (a0, paged) = open(&ts, &fx.api, "paged", t(0)).await;
+    let (_, acked) = open(&ts, &fx.api, "acked", t(1)).await;
+    let (_, other) = open(&ts, &fx.api, "other", t(2)).await;
+    let (_, gone) = open(&ts, &fx.db, "gone", t(3)).await;
+    let step = EngineStep {
+        at: t(5),
+        notifications: vec![
+            new_notification(paged, "bob", "bob-hook", 0, t(5)),
+            new_notification(gone, "bob", "bob-hook", 0, t(5)),
+            new_notification(other, "carol", "carol-hook", 0, t(5)),
+        ],
+        ..Default::default()
+    };
+    ts.apply_step(&step).await.unwrap();
+    ts.acknowledge_incident(acked, "user:bob", t(6)).await.unwrap();
+    ts.resolve_incident(gone, "user:carol", t(7)).await.unwrap();
+
+    let ids = |v: Vec<Incident>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(ids(ts.user_open_incidents("bob", 50).await.unwrap()), [acked, paged], "resolved ones are left out");
+    assert_eq!(ids(ts.user_open_incidents("bob", 1).await.unwrap()), [acked]);
+    assert_eq!(ids(ts.user_open_incidents("carol", 50).await.unwrap()), [other]);
+    assert_eq!(ids(ts.user_open_incidents("alice", 50).await.unwrap()), Vec::<i64>::new());
+
+    let first: Vec<i64> = ts.incident_alerts_first(paged, 5).await.unwrap().iter().map(|a| a.id).collect();
+    assert_eq!(first, [a0]);
+    assert_eq!(ts.incident_alerts_first(paged, 5).await.unwrap(), ts.incident_alerts(paged).await.unwrap());
+    assert!(ts.incident_alerts_first(paged, 0).await.unwrap().is_empty());
+    ts.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_escalations_are_listed_newest_first() {
+    let (ts, fx) = with_catalog().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let id = open(&ts, &fx.api, &format!("e{n}"), t(n)).await.1;
+        let step = EngineStep {
+            at: t(n),
+            escalation: Some(insert_escalation(id, "p", json!({"n": n}), 0)),
+            ..Default::default()
+        };
+        ts.apply_step(&step).await.unwrap();
+        ids.push(id);
+    }
+    let resolved = EngineStep {
+        at: t(10),
+        escalation: Some(EscalationWrite::Update {
+            incident_id: ids[1],
+            status: "resolved".into(),
+            state: json!({"n": 1}),
+            episode: 1,
+            expected_version: 1,
+        }),
+        ..Default::default()
+    };
+    ts.apply_step(&resolved).await.unwrap();
+    let listed: Vec<i64> = ts.open_escalations(10).await.unwrap().iter().map(|e| e.incident_id).collect();
+    assert_eq!(listed, [ids[2], ids[0]]);
+    let first = ts.open_escalations(1).await.unwrap();
+    assert_eq!((first.len(), first[0].state.clone()), (1, json!({"n": 2})));
+    ts.finish().await;
+}
+
+fn new_test_page(user: &str, method: &str) -> NewTestPage {
+    NewTestPage { user_id: user.into(), contact_method: method.into(), channel: "webhook".into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_pages_queue_work_at_most_once_a_minute_per_method() {
+    let (ts, _fx) = with_catalog().await;
+    drain_outbox(&ts).await;
+    let minute = Duration::minutes(1);
+    let first = ts.request_test_page(&new_test_page("alice", "alice-hook"), "user:alice", t(0), t(0) - minute).await;
+    let first = first.unwrap();
+    assert_eq!(
+        (first.status, first.attempts, first.requested_at, first.requested_by.as_str()),
+        (TestPageStatus::Queued, 0, t(0), "user:alice")
+    );
+    assert_eq!(ts.get_test_page(first.id).await.unwrap(), Some(first.clone()));
+    let audit = audit_with_action(&ts, "test_page.sent").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].record.actor.as_str(), audit[0].record.target.as_str()),
+        ("user:alice", "contact_method:alice-hook")
+    );
+
+    // Within the minute: refused, nothing written; another method is free.
+    let again = ts.request_test_page(&new_test_page("alice", "alice-hook"), "user:alice", t(30), t(30) - minute).await;
+    assert_conflict(again);
+    let mail = ts.request_test_page(&new_test_page("alice", "alice-mail"), "user:carol", t(30), t(30) - minute).await;
+    let mail = mail.unwrap();
+    assert_eq!(audit_with_action(&ts, "test_page.sent").await.len(), 2);
+
+    // The engine's work: one notify.test per page, in the method's lane.
+    let items = ts.claim_outbox("w", ALL, t(30), t(60), 10).await.unwrap();
+    let mut work = outbox_summary(&items);
+    work.sort_by_key(|w| w.1.to_string());
+    assert_eq!(
+        work,
+        [
+            ("notify.test".to_string(), json!({"test_page_id": first.id}), t(0), 1),
+            ("notify.test".to_string(), json!({"test_page_id": mail.id}), t(30), 1),
+        ]
+    );
+    let item = items.iter().find(|i| i.payload == json!({"test_page_id": first.id})).unwrap();
+
+    // A failed attempt with a retry, recorded with the claim's completion.
+    let retry = TestPageUpdate {
+        id: first.id,
+        status: TestPageStatus::Queued,
+        attempts: 1,
+        sent_at: None,
+        last_error: Some("503".into()),
+    };
+    ts.record_test_page(&retry, Some((item.id, "w".into())), Some(t(40)), t(31)).await.unwrap();
+    assert_conflict(ts.record_test_page(&retry, Some((item.id, "w".into())), None, t(31)).await);
+    let next = ts.claim_outbox("w", ALL, t(40), t(70), 10).await.unwrap();
+    assert_eq!(outbox_summary(&next), [("notify.test".to_string(), json!({"test_page_id": first.id}), t(40), 1)]);
+    let sent = TestPageUpdate {
+        id: first.id,
+        status: TestPageStatus::Sent,
+        attempts: 2,
+        sent_at: Some(t(41)),
+        last_error: None,
+    };
+    ts.record_test_page(&sent, Some((next[0].id, "w".into())), None, t(41)).await.unwrap();
+    let got = ts.get_test_page(first.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.attempts, got.sent_at, got.last_error), (TestPageStatus::Sent, 2, Some(t(41)), None));
+    assert_not_found(ts.record_test_page(&TestPageUpdate { id: 999_999, ..sent.clone() }, None, None, t(42)).await);
+
+    // After the minute, the next one goes; the newest per method is listed.
+    let later = ts.request_test_page(&new_test_page("alice", "alice-hook"), "user:alice", t(61), t(1)).await.unwrap();
+    ts.request_test_page(&new_test_page("bob", "bob-hook"), "user:bob", t(61), t(1)).await.unwrap();
+    let latest: Vec<(String, i64)> =
+        ts.latest_test_pages("alice").await.unwrap().into_iter().map(|p| (p.contact_method, p.id)).collect();
+    assert_eq!(latest, [("alice-hook".to_string(), later.id), ("alice-mail".to_string(), mail.id)]);
+    assert_eq!(ts.latest_test_pages("nobody").await.unwrap(), []);
+    assert_eq!(ts.get_test_page(999_999).await.unwrap(), None);
     ts.finish().await;
 }
 

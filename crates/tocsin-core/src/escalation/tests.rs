@@ -645,3 +645,41 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<EscalationState>(&json).unwrap(), state);
     }
 }
+
+#[test]
+fn upcoming_names_the_level_and_instant_the_pending_timer_pages() {
+    let mut s = started(Some(mins(30)));
+    let next = upcoming(&s).unwrap();
+    assert_eq!((next.level, next.pass, next.at, next.cause), (1, 0, t0() + mins(5), NextCause::Escalate));
+    assert_eq!(next.targets, [user("carol")]);
+
+    due(&mut s, t0() + mins(5));
+    let next = upcoming(&s).unwrap();
+    assert_eq!((next.level, next.pass, next.at, next.cause), (0, 1, t0() + mins(15), NextCause::Repeat));
+    assert_eq!(next.targets, [schedule("primary")]);
+
+    on_acknowledge(&mut s, t0() + mins(6));
+    let next = upcoming(&s).unwrap();
+    assert_eq!((next.level, next.pass, next.at, next.cause), (0, 0, t0() + mins(36), NextCause::AckTimeout));
+
+    on_resolve(&mut s, t0() + mins(7));
+    assert_eq!(upcoming(&s), None);
+}
+
+#[test]
+fn upcoming_is_none_when_only_exhaustion_or_nothing_is_pending() {
+    let mut s = started(None);
+    for at in [5, 15, 20, 30, 35] {
+        due(&mut s, t0() + mins(at));
+    }
+    // Pass 2, level 1: its timer only exhausts the escalation.
+    assert_eq!((s.pass, s.level, s.status), (2, 1, EscState::Active));
+    assert_eq!(upcoming(&s), None);
+    due(&mut s, t0() + mins(45));
+    assert_eq!(s.status, EscState::Exhausted);
+    assert_eq!(upcoming(&s), None);
+
+    let mut acked = started(None);
+    on_acknowledge(&mut acked, t0());
+    assert_eq!(upcoming(&acked), None, "no ack timeout: nothing pending");
+}

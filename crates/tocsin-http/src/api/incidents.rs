@@ -125,9 +125,13 @@ pub async fn list(
 ) -> Result<Json<Page<wire::Incident>>, ApiError> {
     let p = Params::from(raw)?;
     let filter = IncidentFilter {
-        status: p.parsed("status", "one of triggered, acknowledged, resolved", IncidentStatus::parse)?,
+        statuses: p
+            .parsed("status", "one of triggered, acknowledged, resolved", IncidentStatus::parse)?
+            .into_iter()
+            .collect(),
         service: p.text("service", 64)?,
         since: p.timestamp("since")?,
+        until: None,
         before_id: p.cursor()?,
         limit: p.limit()?,
     };

@@ -1,5 +1,5 @@
 //! `/api/v1/me`, `/users` and `/teams`: who is calling and who exists.
-//! Contact addresses appear only for their owner and for admins.
+//! Contact addresses appear only for their owner and for managers and admins.
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -107,6 +107,30 @@ impl Binds {
 }
 
 type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+type QueryScalar<'q, O> = sqlx::query::QueryScalar<'q, Db, O, <Db as sqlx::Database>::Arguments>;
+
+impl Binds {
+    /// The statement with its parameters bound, to fetch rows with. Its
+    /// text is one of a few shapes, so it stays in the prepared-statement
+    /// cache.
+    pub(super) fn into_query(self) -> Query<'static> {
+        self.vals.into_iter().fold(sqlx::query(AssertSqlSafe(self.sql)), bind_val)
+    }
+
+    /// The same, for a statement that returns one value.
+    pub(super) fn into_query_scalar<O>(self) -> QueryScalar<'static, O>
+    where
+        O: Send + Unpin,
+        (O,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+    {
+        self.vals.into_iter().fold(sqlx::query_scalar(AssertSqlSafe(self.sql)), |q, v| match v {
+            Val::Int(v) => q.bind(v),
+            Val::OptInt(v) => q.bind(v),
+            Val::Text(v) => q.bind(v),
+            Val::OptText(v) => q.bind(v),
+        })
+    }
+}
 
 fn bind_val(q: Query<'_>, v: Val) -> Query<'_> {
     match v {

@@ -13,6 +13,7 @@ use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
 use tocsin_core::work::WorkKind;
 
+use super::bulk::{Binds, Val};
 use super::{DbRow, StoreImpl, Tx, WriteTx, audit_record, begin_write, clamp_limit, dialect, page};
 use crate::codec::{from_us, json_from, opt_from_us, parse_enum, to_us};
 use crate::{AlertFilter, IncidentFilter, IncidentStore, Lane, Page, Result, StoreError};
@@ -60,6 +61,107 @@ async fn set_resolved(
     w.enqueue(WorkKind::IncidentResolved, json!({"incident_id": incident.id}), now, now, &Lane::Incident(incident.id))
         .await?;
     Ok(Incident { status, resolved_at: Some(now), resolved_by: Some(who.to_string()), ..incident })
+}
+
+// ---------------------------------------------------------------------------
+// Listing with filters
+
+const INCIDENT_COLUMNS: &str = "id, service_id, title, severity, status, created_at, acknowledged_at, \
+     acknowledged_by, resolved_at, resolved_by, alert_count";
+
+/// The statuses a filter asks for; empty when it asks for all of them, so
+/// the status needs no condition at all.
+fn statuses_of(f: &IncidentFilter) -> Vec<IncidentStatus> {
+    let mut statuses = f.statuses.clone();
+    statuses.sort_by_key(|s| s.as_str());
+    statuses.dedup();
+    if statuses.len() >= 3 { Vec::new() } else { statuses }
+}
+
+/// A `WHERE` clause built one condition at a time, with its parameters in
+/// the order their placeholders appear.
+#[derive(Default)]
+struct Conditions {
+    sql: String,
+    vals: Vec<Val>,
+}
+
+impl Conditions {
+    /// The next placeholder, bound to `v`.
+    fn param(&mut self, v: impl Into<Val>) -> String {
+        self.vals.push(v.into());
+        let mut p = String::new();
+        dialect::push_param(&mut p, self.vals.len());
+        p
+    }
+
+    fn and(&mut self, column_op: &str, v: impl Into<Val>) {
+        let p = self.param(v);
+        self.sql.push_str(if self.sql.is_empty() { " WHERE " } else { " AND " });
+        self.sql.push_str(column_op);
+        self.sql.push(' ');
+        self.sql.push_str(&p);
+    }
+
+    /// Every condition of `f` but its statuses, which are `statuses` here.
+    fn filter(&mut self, f: &IncidentFilter, statuses: Vec<IncidentStatus>) {
+        if let Some(service) = &f.service {
+            self.and("service_id =", service.as_str());
+        }
+        match statuses.as_slice() {
+            [] => {}
+            [one] => self.and("status =", one.as_str()),
+            many => {
+                let list: Vec<String> = many.iter().map(|s| self.param(s.as_str())).collect();
+                self.sql.push_str(if self.sql.is_empty() { " WHERE " } else { " AND " });
+                self.sql.push_str(&format!("status IN ({})", list.join(", ")));
+            }
+        }
+        if let Some(since) = f.since {
+            self.and("created_at >=", to_us(since));
+        }
+        if let Some(until) = f.until {
+            self.and("created_at <", to_us(until));
+        }
+        if let Some(before) = f.before_id {
+            self.and("id <", before);
+        }
+    }
+
+    fn into_binds(self, sql: String) -> Binds {
+        self.vals.into_iter().fold(Binds::new(sql), |b, v| b.bind(v))
+    }
+}
+
+/// The newest `take` incidents matching `f`. One status (or none) is one
+/// index range read newest first (`incidents_by_status`,
+/// `incidents_by_service`, `incidents_by_service_status`, or the primary
+/// key), stopping after `take` rows. Two statuses ("open") are two such
+/// ranges, each stopped after `take` rows, merged: an `IN` list would read
+/// every open incident and sort them.
+fn list_query(f: &IncidentFilter, take: i64) -> Binds {
+    let statuses = statuses_of(f);
+    let mut q = Conditions::default();
+    if statuses.len() <= 1 {
+        q.filter(f, statuses);
+        let limit = q.param(take);
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents{} ORDER BY id DESC LIMIT {limit}", q.sql);
+        return q.into_binds(sql);
+    }
+    let mut branches = Vec::new();
+    for (n, status) in statuses.into_iter().enumerate() {
+        let mut branch = Conditions { sql: String::new(), vals: std::mem::take(&mut q.vals) };
+        branch.filter(f, vec![status]);
+        let limit = branch.param(take);
+        branches.push(format!(
+            "SELECT * FROM (SELECT {INCIDENT_COLUMNS} FROM incidents{} ORDER BY id DESC LIMIT {limit}) AS s{n}",
+            branch.sql
+        ));
+        q.vals = branch.vals;
+    }
+    let limit = q.param(take);
+    let sql = format!("{} ORDER BY id DESC LIMIT {limit}", branches.join(" UNION ALL "));
+    q.into_binds(sql)
 }
 
 // ---------------------------------------------------------------------------
@@ -132,21 +234,18 @@ pub(super) async fn load_incident(tx: &mut Tx<'_>, id: i64) -> Result<Incident> 
 impl IncidentStore for StoreImpl {
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Page<Incident>> {
         let limit = clamp_limit(f.limit);
-        let rows = sqlx::query(
-            "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
-             resolved_at, resolved_by, alert_count FROM incidents \
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) AND ($3 IS NULL OR created_at >= $3) \
-             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
-        )
-        .bind(f.status.map(|s| s.as_str()))
-        .bind(&f.service)
-        .bind(f.since.map(to_us))
-        .bind(f.before_id)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
+        let rows = list_query(f, limit + 1).into_query().fetch_all(&self.read).await?;
         let items = rows.iter().map(incident_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page(items, limit, |i| i.id))
+    }
+
+    async fn count_incidents(&self, f: &IncidentFilter, at_most: i64) -> Result<i64> {
+        let mut q = Conditions::default();
+        q.filter(&IncidentFilter { before_id: None, ..f.clone() }, statuses_of(f));
+        let limit = q.param(at_most.max(0).saturating_add(1));
+        let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM incidents{} LIMIT {limit}) AS counted", q.sql);
+        let n: i64 = q.into_binds(sql).into_query_scalar().fetch_one(&self.read).await?;
+        Ok(n)
     }
 
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
@@ -166,6 +265,33 @@ impl IncidentStore for StoreImpl {
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn incident_alerts_first(&self, incident_id: i64, limit: i64) -> Result<Vec<Alert>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE incident_id = $1 ORDER BY id LIMIT $2")
+            .bind(incident_id)
+            .bind(limit.max(0))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    async fn user_open_incidents(&self, user_id: &str, limit: i64) -> Result<Vec<Incident>> {
+        // Driven by the open incidents (few, except in a storm), each probed
+        // in `notifications_by_user`; a person's long history of resolved
+        // incidents is never read.
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') \
+             AND (i.acknowledged_by = $1 OR EXISTS (SELECT 1 FROM notifications n \
+             WHERE n.user_id = $2 AND n.incident_id = i.id)) ORDER BY i.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tocsin_core::timeline::actor::user(user_id))
+            .bind(user_id)
+            .bind(limit.max(0))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(incident_from_row).collect()
     }
 
     async fn incident_timeline(&self, incident_id: i64) -> Result<Vec<TimelineEntry>> {

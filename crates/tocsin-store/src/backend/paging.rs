@@ -34,6 +34,31 @@ fn notification_from_row(r: &DbRow) -> Result<NotificationRow> {
     })
 }
 
+fn escalation_from_row(r: &DbRow) -> Result<EscalationRow> {
+    Ok(EscalationRow {
+        incident_id: r.try_get("incident_id")?,
+        policy_id: r.try_get("policy_id")?,
+        state: json_from("escalations.state", &r.try_get::<String, _>("state")?)?,
+        episode: r.try_get("episode")?,
+        version: r.try_get("version")?,
+    })
+}
+
+/// Completes outbox item `id` for the `worker` holding its claim, or fails
+/// with `Conflict` when the claim was lost (a lease ran out, another node
+/// took it over).
+pub(super) async fn complete_claim(w: &mut WriteTx<'_>, id: i64, worker: &str, at: DateTime<Utc>) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE outbox SET done_at = $1, lease_until = NULL WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL",
+    )
+    .bind(to_us(at))
+    .bind(id)
+    .bind(worker)
+    .execute(&mut *w.tx)
+    .await?;
+    expect_one(done, "outbox claim")
+}
+
 /// Fails the step unless exactly one row changed: someone else moved the
 /// escalation on, or took over the outbox claim, since it was read.
 fn expect_one(done: <Db as sqlx::Database>::QueryResult, what: &str) -> Result<()> {
@@ -95,31 +120,25 @@ impl PagingStore for StoreImpl {
         .bind(incident_id)
         .fetch_optional(&self.read)
         .await?;
-        row.map(|r| {
-            Ok(EscalationRow {
-                incident_id: r.try_get("incident_id")?,
-                policy_id: r.try_get("policy_id")?,
-                state: json_from("escalations.state", &r.try_get::<String, _>("state")?)?,
-                episode: r.try_get("episode")?,
-                version: r.try_get("version")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(escalation_from_row).transpose()
+    }
+
+    async fn open_escalations(&self, limit: i64) -> Result<Vec<EscalationRow>> {
+        let rows = sqlx::query(
+            "SELECT incident_id, policy_id, state, episode, version FROM escalations WHERE status <> 'resolved' \
+             ORDER BY incident_id DESC LIMIT $1",
+        )
+        .bind(limit.max(0))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(escalation_from_row).collect()
     }
 
     async fn apply_step(&self, step: &EngineStep) -> Result<()> {
         let at = step.at;
         let mut w = begin_write(&self.write).await?;
         if let Some((id, worker)) = &step.complete {
-            let done = sqlx::query(
-                "UPDATE outbox SET done_at = $1, lease_until = NULL WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL",
-            )
-            .bind(to_us(at))
-            .bind(id)
-            .bind(worker)
-            .execute(&mut *w.tx)
-            .await?;
-            expect_one(done, "outbox claim")?;
+            complete_claim(&mut w, *id, worker, at).await?;
         }
         if let Some(e) = &step.escalation {
             write_escalation(&mut w, e, at).await?;

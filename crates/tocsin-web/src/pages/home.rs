@@ -3,23 +3,97 @@
 //! with a test page for each.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use tocsin_core::incident::IncidentStatus;
-use tocsin_core::oncall::first_responders;
+use chrono_tz::Tz;
+use serde::Deserialize;
+use tocsin_app::{AppError, ContactMethodView, OnCallNow, Shift, TestPage, TestPageStatus};
+use tocsin_core::directory::Directory;
 
 use crate::Web;
+use crate::format;
 use crate::pages::incidents::Row;
-use crate::pages::users::{Method, Shift, upcoming_shifts};
 use crate::pages::zone;
-use crate::render::{Chrome, WebError, page, see_other};
+use crate::render::{Chrome, WebError, page, page_with_status, see_other};
 use crate::session::Viewer;
 
-pub(crate) struct OnCallView {
-    team: String,
-    service: String,
-    who: Vec<String>,
+/// A schedule's on-call person now, formatted.
+pub(crate) struct OnCallLine {
+    pub schedule: String,
+    pub who: Option<String>,
+    pub until: Option<String>,
+}
+
+impl OnCallLine {
+    pub fn new(o: &OnCallNow, directory: &Directory, zone: Tz) -> Self {
+        OnCallLine {
+            schedule: o.schedule.clone(),
+            who: o.user.as_deref().map(|u| super::name_of(directory, u)),
+            until: o.until.map(|t| format::instant(t, zone)),
+        }
+    }
+}
+
+pub(crate) struct TeamView {
+    name: String,
+    schedules: Vec<OnCallLine>,
+}
+
+pub(crate) struct ShiftLine {
+    pub schedule: String,
+    pub start: String,
+    pub end: String,
+    pub now: bool,
+}
+
+impl ShiftLine {
+    pub fn new(s: &Shift, now: chrono::DateTime<chrono::Utc>, zone: Tz) -> Self {
+        ShiftLine {
+            schedule: s.schedule.clone(),
+            start: format::instant(s.start, zone),
+            end: s.end.map_or_else(|| "beyond two weeks".into(), |t| format::instant(t, zone)),
+            now: s.start <= now,
+        }
+    }
+}
+
+/// A contact method with its latest test page as a word and a time.
+pub(crate) struct MethodLine {
+    pub id: String,
+    pub channel: &'static str,
+    pub address: String,
+    pub test: Option<String>,
+    pub test_class: &'static str,
+}
+
+impl MethodLine {
+    pub fn new(m: &ContactMethodView, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let (test, test_class) = match &m.last_test {
+            None => (None, ""),
+            Some(t) => (Some(test_outcome(t, now)), test_class(t.status)),
+        };
+        MethodLine { id: m.method.id.clone(), channel: m.channel, address: m.address.clone(), test, test_class }
+    }
+}
+
+fn test_outcome(t: &TestPage, now: chrono::DateTime<chrono::Utc>) -> String {
+    match t.status {
+        TestPageStatus::Queued => format!("queued {}", format::relative(t.requested_at, now)),
+        TestPageStatus::Sent => {
+            format!("sent {}", format::relative(t.sent_at.unwrap_or(t.requested_at), now))
+        }
+        TestPageStatus::Failed => format!("failed: {}", t.last_error.as_deref().unwrap_or("unknown error")),
+    }
+}
+
+fn test_class(status: TestPageStatus) -> &'static str {
+    match status {
+        TestPageStatus::Queued => "pending",
+        TestPageStatus::Sent => "ok",
+        TestPageStatus::Failed => "bad",
+    }
 }
 
 #[derive(Template)]
@@ -28,63 +102,81 @@ struct HomePage {
     chrome: Chrome,
     name: String,
     incidents: Vec<Row>,
-    on_call: Vec<OnCallView>,
-    shifts: Vec<Shift>,
-    methods: Vec<Method>,
+    teams: Vec<TeamView>,
+    shifts: Vec<ShiftLine>,
+    methods: Vec<MethodLine>,
+    /// A test page was just asked for: the section refreshes until it is
+    /// sent or failed.
+    testing: bool,
+    error: Option<String>,
 }
 
-pub(crate) async fn show(State(web): State<Web>, viewer: Viewer, headers: HeaderMap) -> Response {
+async fn home_page(
+    web: &Web,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    error: Option<String>,
+) -> Result<HomePage, WebError> {
     let app = &web.app;
-    let who = viewer.principal();
-    let result = async {
-        let now = app.now();
-        let (directory, schedules) = app.schedules(who, now).await?;
-        let filter = crate::pages::incidents::filter(
-            vec![IncidentStatus::Triggered, IncidentStatus::Acknowledged],
-            None,
-            None,
-            None,
-            20,
-        );
-        let open = app.list_incidents(who, &filter).await?;
-        let me = app.user(who, viewer.user_id()).await.ok();
-        Ok::<_, tocsin_app::AppError>((directory, schedules, open, me, now))
-    }
-    .await;
-    let (directory, schedules, open, me, now) = match result {
-        Ok(found) => found,
-        Err(e) => return WebError::from(e).into_response(),
-    };
-    let zone = zone(&directory, &viewer, &headers);
-    let name = |id: &str| directory.user(id).map_or_else(|| id.to_string(), |u| u.name.clone());
+    let home = app.home(viewer.principal()).await?;
+    let directory = app.directory();
+    let zone = zone(&directory, viewer, headers);
+    let now = app.now();
     let service_name = |id: &str| directory.service(id).map_or_else(|| id.to_string(), |s| s.name.clone());
-    let teams = directory.teams_of(viewer.user_id());
-    let on_call = directory
-        .services
-        .iter()
-        .filter(|s| s.team.as_ref().is_some_and(|t| teams.contains(t)))
-        .map(|s| OnCallView {
-            team: s.team.clone().unwrap_or_default(),
-            service: s.name.clone(),
-            who: directory
-                .service_policy(&s.id)
-                .map(|p| first_responders(p, &schedules, now))
-                .unwrap_or_default()
-                .iter()
-                .map(|r| name(&r.user))
-                .collect(),
-        })
-        .collect();
-    page(&HomePage {
-        chrome: Chrome::new(&web, &viewer, "home"),
-        name: me.as_ref().map_or_else(|| viewer.user_id().to_string(), |p| p.name.clone()),
-        incidents: open.items.iter().map(|i| Row::new(i, &service_name(&i.service_id), now, zone)).collect(),
-        on_call,
-        shifts: upcoming_shifts(&schedules, viewer.user_id(), now, zone),
-        methods: me.as_ref().and_then(crate::pages::users::methods).unwrap_or_default(),
+    let methods: Vec<MethodLine> = home.contact_methods.iter().map(|m| MethodLine::new(m, now)).collect();
+    Ok(HomePage {
+        chrome: Chrome::new(web, viewer, "home"),
+        name: super::name_of(&directory, &home.user_id),
+        incidents: home.my_incidents.iter().map(|i| Row::new(i, &service_name(&i.service_id), now, zone)).collect(),
+        teams: home
+            .on_call
+            .iter()
+            .map(|t| TeamView {
+                name: t.team_name.clone(),
+                schedules: t.schedules.iter().map(|o| OnCallLine::new(o, &directory, zone)).collect(),
+            })
+            .collect(),
+        shifts: home.next_shifts.iter().map(|s| ShiftLine::new(s, now, zone)).collect(),
+        testing: home
+            .contact_methods
+            .iter()
+            .any(|m| m.last_test.as_ref().is_some_and(|t| t.status == TestPageStatus::Queued)),
+        methods,
+        error,
     })
 }
 
-pub(crate) async fn send_test_page(State(_web): State<Web>, _viewer: Viewer) -> Response {
-    see_other("/")
+pub(crate) async fn show(State(web): State<Web>, viewer: Viewer, headers: HeaderMap) -> Response {
+    match home_page(&web, &viewer, &headers, None).await {
+        Ok(p) => page(&p),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TestPageForm {
+    #[serde(default)]
+    method: String,
+}
+
+/// Sends a test page to one of my contact methods; the home page then shows
+/// it queued and, as it refreshes, sent or failed.
+pub(crate) async fn send_test_page(
+    State(web): State<Web>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(form): Form<TestPageForm>,
+) -> Response {
+    let user = viewer.user_id().to_string();
+    match web.app.send_test_page(viewer.principal(), &user, &form.method).await {
+        Ok(_) => see_other("/#methods-h"),
+        Err(e @ (AppError::Conflict(_) | AppError::Invalid { .. } | AppError::NotFound(_))) => {
+            let status = WebError::from(AppError::Conflict(String::new())).status;
+            match home_page(&web, &viewer, &headers, Some(e.to_string())).await {
+                Ok(p) => page_with_status(status, &p),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(e) => WebError::from(e).into_response(),
+    }
 }

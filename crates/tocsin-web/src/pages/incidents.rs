@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use tocsin_app::{AppError, IncidentActions};
+use tocsin_app::{AppError, IncidentActions, NextCause};
 use tocsin_core::alert::Alert;
 use tocsin_core::escalation::Target;
 use tocsin_core::incident::{Incident, IncidentStatus};
@@ -79,7 +79,7 @@ pub(crate) fn filter(
     before_id: Option<i64>,
     limit: i64,
 ) -> IncidentFilter {
-    IncidentFilter { status: statuses.first().copied(), service, since, before_id, limit }
+    IncidentFilter { statuses, service, since, until: None, before_id, limit }
 }
 
 /// One row of the table, formatted.
@@ -352,7 +352,6 @@ async fn incident_page(
     let app = &web.app;
     let who = viewer.principal();
     let detail = app.incident(who, id).await?;
-    let notifications = app.incident_notifications(who, id).await?;
     let directory = app.read_directory(who)?;
     let zone = format::viewer_zone(headers, directory.user(viewer.user_id()).and_then(|u| u.time_zone));
     let now = app.now();
@@ -360,7 +359,8 @@ async fn incident_page(
         .service(&detail.incident.service_id)
         .map_or_else(|| detail.incident.service_id.clone(), |s| s.name.clone());
     let name_of = |user: &str| directory.user(user).map_or_else(|| user.to_string(), |u| u.name.clone());
-    let pages = notifications
+    let pages = detail
+        .notifications
         .iter()
         .map(|n| PageView {
             who: name_of(&n.user_id),
@@ -407,10 +407,19 @@ async fn incident_page(
             .resolved_at
             .map(|t| format!("{} by {}", format::instant(t, zone), i.resolved_by.as_deref().map_or("", format::actor))),
         incident: Row::new(i, &service_name, now, zone),
-        alerts_more: (i.alert_count - detail.alerts.len() as i64).max(0),
+        alerts_more: (detail.alerts_total - detail.alerts.len() as i64).max(0),
         alerts: detail.alerts.iter().map(|a| AlertView::new(a, zone)).collect(),
         pages,
-        next_step: None,
+        next_step: detail.next_step.as_ref().map(|step| {
+            let who: Vec<String> = detail.next_responders.iter().map(|r| name_of(&r.user)).collect();
+            let whom = if who.is_empty() { "nobody on call".to_string() } else { who.join(", ") };
+            let what = match step.cause {
+                NextCause::Escalate => format!("level {} pages {whom}", step.level + 1),
+                NextCause::Repeat => format!("pass {}: level {} pages {whom} again", step.pass + 1, step.level + 1),
+                NextCause::AckTimeout => format!("the acknowledgement runs out; level {} pages {whom}", step.level + 1),
+            };
+            format!("{} ({}): {what}", format::instant(step.at, zone), format::relative(step.at, now))
+        }),
         timeline,
         reassign_choices,
         error,

@@ -69,3 +69,8 @@ pub(crate) fn kind_label(kind: &str) -> String {
     let mut chars = words.chars();
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
+
+/// A user's display name from the directory, or the id when not declared.
+pub(crate) fn name_of(directory: &tocsin_core::directory::Directory, user: &str) -> String {
+    directory.user(user).map_or_else(|| user.to_string(), |u| u.name.clone())
+}

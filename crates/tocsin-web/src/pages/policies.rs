@@ -3,26 +3,34 @@
 
 use askama::Template;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tocsin_core::escalation::Target;
-use tocsin_core::oncall::level_responders;
 
 use crate::Web;
 use crate::format;
+use crate::pages::home::OnCallLine;
+use crate::pages::{name_of, zone};
 use crate::render::{Chrome, WebError, page};
 use crate::session::Viewer;
 
-pub(crate) struct LevelView {
+pub(crate) struct TargetLine {
+    href: String,
+    label: String,
+    /// For a schedule: who it pages now.
+    now: Option<OnCallLine>,
+}
+
+pub(crate) struct LevelLine {
     number: usize,
-    targets: Vec<(String, String)>,
-    now: Vec<String>,
+    targets: Vec<TargetLine>,
     after: String,
 }
 
-pub(crate) struct PolicyView {
+pub(crate) struct PolicyLine {
     id: String,
     repeat: u32,
-    levels: Vec<LevelView>,
+    levels: Vec<LevelLine>,
     services: Vec<(String, String)>,
 }
 
@@ -30,46 +38,49 @@ pub(crate) struct PolicyView {
 #[template(path = "policies.html")]
 struct PoliciesPage {
     chrome: Chrome,
-    policies: Vec<PolicyView>,
+    policies: Vec<PolicyLine>,
 }
 
-pub(crate) async fn list(State(web): State<Web>, viewer: Viewer) -> Response {
+pub(crate) async fn list(State(web): State<Web>, viewer: Viewer, headers: HeaderMap) -> Response {
     let app = &web.app;
-    let now = app.now();
-    let (directory, schedules) = match app.schedules(viewer.principal(), now).await {
-        Ok(found) => found,
+    let policies = match app.policies(viewer.principal()).await {
+        Ok(p) => p,
         Err(e) => return WebError::from(e).into_response(),
     };
-    let name = |id: &str| directory.user(id).map_or_else(|| id.to_string(), |u| u.name.clone());
-    let policies = directory
-        .policies
-        .iter()
-        .map(|p| PolicyView {
-            id: p.id.clone(),
+    let directory = app.directory();
+    let zone = zone(&directory, &viewer, &headers);
+    let policies = policies
+        .into_iter()
+        .map(|p| PolicyLine {
+            id: p.id,
             repeat: p.repeat,
             levels: p
                 .levels
                 .iter()
                 .enumerate()
-                .map(|(i, level)| LevelView {
+                .map(|(i, level)| LevelLine {
                     number: i + 1,
                     targets: level
                         .targets
                         .iter()
-                        .map(|t| match t {
-                            Target::User(u) => (format!("/users/{u}"), name(u)),
-                            Target::Schedule(s) => (format!("/schedules/{s}"), format!("on call in {s}")),
+                        .map(|t| match &t.target {
+                            Target::User(u) => {
+                                TargetLine { href: format!("/users/{u}"), label: name_of(&directory, u), now: None }
+                            }
+                            Target::Schedule(s) => TargetLine {
+                                href: format!("/schedules/{s}"),
+                                label: format!("on call in {s}"),
+                                now: t.on_call.as_ref().map(|o| OnCallLine::new(o, &directory, zone)),
+                            },
                         })
                         .collect(),
-                    now: level_responders(level, &schedules, now).iter().map(|r| name(&r.user)).collect(),
                     after: format::span(level.escalate_after.num_seconds().unsigned_abs()),
                 })
                 .collect(),
-            services: directory
+            services: p
                 .services
                 .iter()
-                .filter(|s| s.escalation_policy.as_deref() == Some(p.id.as_str()))
-                .map(|s| (s.id.clone(), s.name.clone()))
+                .map(|s| (s.clone(), directory.service(s).map_or_else(|| s.clone(), |svc| svc.name.clone())))
                 .collect(),
         })
         .collect();

@@ -10,7 +10,7 @@ use super::{ClientOpts, Output, emit, emit_json, fmt_time};
 pub enum UsersCmd {
     /// List every account: `admin` and the users config declares.
     List,
-    /// Show one user; contact addresses only to that user and admins.
+    /// Show one user; contact addresses only to that user, managers and admins.
     Show {
         /// The user's id (as `users list` shows it).
         id: String,

@@ -140,12 +140,15 @@ async fn me_answers_for_every_role() {
     let (_, me) = s.api(Method::GET, "/me", Some(&alice), None).await;
     assert_eq!((me["role"].as_str(), me["acting_role"].as_str()), (Some("manager"), Some("manager")));
 
-    // Contact addresses: only for their owner and admins.
-    let (_, bob_seen_by_alice) = s.api(Method::GET, "/users/bob", Some(&alice), None).await;
+    // Contact addresses: only for their owner, managers and admins.
+    let bob = user_token(&s, "bob", "responder").await;
+    let (_, alice_seen_by_bob) = s.api(Method::GET, "/users/alice", Some(&bob), None).await;
     assert_eq!(
-        (bob_seen_by_alice["email"].clone(), bob_seen_by_alice["contact_methods"].clone()),
+        (alice_seen_by_bob["email"].clone(), alice_seen_by_bob["contact_methods"].clone()),
         (json!(null), json!(null))
     );
+    let (_, bob_seen_by_alice) = s.api(Method::GET, "/users/bob", Some(&alice), None).await;
+    assert_eq!(bob_seen_by_alice["contact_methods"][0]["address"], "bob@example.com", "alice manages");
     let (_, bob_seen_by_admin) = s.get("/users/bob").await;
     assert_eq!(bob_seen_by_admin["contact_methods"][0]["address"], "bob@example.com");
     let (status, users) = s.api(Method::GET, "/users", Some(&alice), None).await;

@@ -552,6 +552,10 @@ async fn a_storm_is_bundled_by_the_rate_limit() {
         all[2..].iter().map(|p| p.body_json().unwrap()).filter(|b| b["incidents"].is_array()).collect();
     assert_eq!(bundles.len(), 1, "one bundle: {:?}", all.iter().map(|p| p.body_text()).collect::<Vec<_>>());
     assert_eq!(bundles[0]["incidents"].as_array().unwrap().len(), 3);
+    for listed in bundles[0]["incidents"].as_array().unwrap() {
+        let id = listed["incident"]["id"].as_i64().unwrap();
+        assert_eq!(listed["links"]["incident"], format!("{}/incidents/{id}", r.s.url), "{listed}");
+    }
     r.s.stop().await;
 }
 
@@ -1042,4 +1046,110 @@ async fn a_storm_bundle_that_fails_for_good_fails_every_page_it_counted() {
     }
     assert_eq!(statuses, std::collections::BTreeMap::from([("failed".to_string(), 119), ("sent".to_string(), 1)]));
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_links_to_its_incident() {
+    // Level 2 pages carol on Slack, so one incident reaches all three channels.
+    let carol_second = |text: String| text.replace("{ user: bob }", "{ user: carol }");
+    let r = Rig::start_edited(0, "30m", "{ messages: 100, window: 10m }", false, carol_second).await;
+    let id = r.trigger("linked", "Linked page").await;
+    let link = format!("{}/incidents/{id}", r.s.url);
+    r.s.tick().await;
+
+    let hook = r.hooks.wait_for(1, WAIT).await.unwrap().remove(0).body_json().unwrap();
+    assert_eq!(hook["links"]["incident"], link.as_str(), "{hook}");
+
+    r.advance(Duration::minutes(2)).await;
+    let mail = r.smtp.wait_for(1, WAIT).await.unwrap().remove(0);
+    assert!(mail.text_part().unwrap().contains(&format!("Open the incident:\n{link}\n")), "{:?}", mail.text_part());
+    assert!(mail.html_part().unwrap().contains(&format!("<a href=\"{link}\">Open the incident</a>")));
+
+    r.advance(Duration::minutes(3)).await;
+    let slack = r.hooks.requests().into_iter().find(|p| p.path == "/carol").expect("carol is paged on Slack");
+    let buttons = slack.body_json().unwrap()["blocks"][2]["elements"].clone();
+    let open = buttons.as_array().unwrap().iter().find(|b| b["action_id"] == "open_incident").cloned();
+    assert_eq!(open.map(|b| b["url"].clone()), Some(Value::from(link.as_str())), "{buttons}");
+    r.s.stop().await;
+}
+
+mod test_pages {
+    use super::*;
+    use tocsin_app::TestPageStatus;
+    use tocsin_core::access::Principal;
+    use tocsin_core::auth::Role;
+
+    fn person(id: &str) -> Principal {
+        Principal::user(id, Role::Responder)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_test_page_arrives_by_webhook_and_email_and_is_recorded_sent() {
+        let r = Rig::start(0, "30m").await;
+        let app = r.s.running().app();
+        let hook = app.send_test_page(&person("alice"), "alice", "alice-hook").await.unwrap();
+        let mail = app.send_test_page(&person("alice"), "alice", "alice-mail").await.unwrap();
+        assert_eq!(hook.status, TestPageStatus::Queued);
+        r.s.tick().await;
+
+        let got = r.hooks.wait_for(1, WAIT).await.unwrap().remove(0);
+        assert_eq!(got.path, "/alice");
+        assert_eq!(got.header("idempotency-key"), Some(format!("tct_{}", hook.id).as_str()));
+        tocsin_core::notify::signature::verify(
+            SECRET.as_bytes(),
+            got.header("tocsin-signature").unwrap(),
+            &got.body,
+            r.clock.now(),
+            Duration::minutes(5),
+        )
+        .unwrap();
+        let body = got.body_json().unwrap();
+        assert_eq!(body["event"], "test.page");
+        assert_eq!(body["message"], "Test page from Tocsin for Alice Example (alice): no action is needed.");
+        let email = r.smtp.wait_for(1, WAIT).await.unwrap().remove(0);
+        assert_eq!(email.to, ["alice@example.com"]);
+        assert!(email.subject().unwrap().contains("Test page from Tocsin for Alice Example"), "{:?}", email.subject());
+        assert!(email.text_part().unwrap().contains("no action is needed"));
+
+        for id in [hook.id, mail.id] {
+            let page = app.test_page(&person("alice"), id).await.unwrap();
+            assert_eq!((page.status, page.attempts, page.sent_at), (TestPageStatus::Sent, 1, Some(r.clock.now())));
+            assert_eq!(page.last_error, None);
+        }
+        assert_eq!(app.test_pages(&person("alice"), "alice").await.unwrap().len(), 2);
+        r.s.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_receiver_fails_the_test_page_with_its_error() {
+        let r = Rig::start(0, "30m").await;
+        let app = r.s.running().app();
+
+        // Refused outright: failed at once, with the receiver's answer.
+        r.hooks.fail_next(1, 404);
+        let refused = app.send_test_page(&person("bob"), "bob", "bob-hook").await.unwrap();
+        r.s.tick().await;
+        let page = app.test_page(&person("bob"), refused.id).await.unwrap();
+        assert_eq!((page.status, page.attempts), (TestPageStatus::Failed, 1));
+        assert!(page.last_error.as_deref().unwrap().contains("404"), "{:?}", page.last_error);
+
+        // Down for a while: three attempts, then failed.
+        r.hooks.set_status(503);
+        r.advance(Duration::minutes(1)).await;
+        let down = app.send_test_page(&person("bob"), "bob", "bob-hook").await.unwrap();
+        r.s.tick().await;
+        let page = app.test_page(&person("bob"), down.id).await.unwrap();
+        assert_eq!((page.status, page.attempts), (TestPageStatus::Queued, 1), "retried");
+        assert!(page.last_error.as_deref().unwrap().contains("503"), "{:?}", page.last_error);
+        r.advance(Duration::minutes(3)).await;
+        r.advance(Duration::minutes(3)).await;
+        let page = app.test_page(&person("bob"), down.id).await.unwrap();
+        assert_eq!((page.status, page.attempts), (TestPageStatus::Failed, 3));
+        let error = page.last_error.unwrap();
+        assert!(error.starts_with("gave up after 3 attempts") && error.contains("503"), "{error}");
+        assert_eq!(r.paths(), ["/bob"; 4], "one refused, three down");
+        r.advance(Duration::minutes(5)).await;
+        assert_eq!(r.paths().len(), 4, "nothing more after giving up");
+        r.s.stop().await;
+    }
 }

@@ -14,6 +14,7 @@
 
 mod email;
 mod slack;
+pub mod test_page;
 pub mod text;
 mod webhook;
 
