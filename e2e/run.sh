@@ -46,6 +46,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 
+# Pictures of failures are of this run only.
+rm -rf screenshots/failures
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-e2e.XXXXXX")
 server_pid=
 receiver_pid=

@@ -412,3 +412,39 @@ async fn overrides_from_the_page_are_read_in_the_pages_time_zone() {
     assert!(r.text.contains("start: 2027-03-28T02:30 does not exist in Europe/Berlin"), "{}", r.text);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_invitation_sets_a_password_once_and_logs_in() {
+    let s = server().await;
+    let (status, invitation) = s.api(reqwest::Method::POST, "/users/bob/invitations", Some(ADMIN), None).await;
+    assert_eq!(status, 201, "{invitation}");
+    let url = invitation["url"].as_str().unwrap();
+    let path = &url[url.find("/invite/").unwrap()..];
+
+    let mut b = Browser::new(&s);
+    let form = b.get(path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains("<strong>bob</strong>"), "{}", form.text);
+    let csrf = form.csrf();
+    // Two different passwords: refused, the link still works.
+    let r = b.post(path, &[("_csrf", &csrf), ("password", "first try 123"), ("repeat", "second try 123")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("The two passwords differ."));
+    // Too short: the rule's reason, on the form.
+    let csrf = r.csrf();
+    let r = b.post(path, &[("_csrf", &csrf), ("password", "short"), ("repeat", "short")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("password"), "{}", r.text);
+    let csrf = r.csrf();
+    let r = b.post(path, &[("_csrf", &csrf), ("password", "bobs new password"), ("repeat", "bobs new password")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.location(), "/");
+    assert_eq!(b.get("/").await.status, StatusCode::OK, "the invitation logged bob in");
+
+    // Used up: the link is refused, and the new password works.
+    let mut again = Browser::new(&s);
+    assert_eq!(again.get(path).await.status, StatusCode::UNAUTHORIZED);
+    let r = again.login("bob", "bobs new password").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    s.stop().await;
+}
