@@ -31,7 +31,8 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     service: Option<String>,
     since: Option<String>,
-    before: Option<i64>,
+    /// The page cursor of "Older incidents".
+    before: Option<String>,
     /// Set by htmx polling: answer with the table alone.
     fragment: Option<String>,
     /// Outcome of a bulk acknowledge, shown once after the redirect.
@@ -176,10 +177,17 @@ async fn list_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, q: ListQuery
     if !since.is_empty() && since_duration(&since).is_none() {
         return Err(WebError::new(StatusCode::BAD_REQUEST, "since: one of 1h, 24h, 7d, 30d"));
     }
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            tocsin_store::cursor::decode(c)
+                .ok_or_else(|| WebError::new(StatusCode::BAD_REQUEST, "before: not a page of this list"))?,
+        ),
+    };
     let service = q.service.clone().filter(|s| !s.is_empty());
     let now = app.now();
     let directory = app.read_directory(who)?;
-    let filter = filter(statuses, service.clone(), since_duration(&since).map(|d| now - d), q.before, PAGE_SIZE);
+    let filter = filter(statuses, service.clone(), since_duration(&since).map(|d| now - d), before, PAGE_SIZE);
     let found = app.list_incidents(who, &filter).await?;
     let zone = format::viewer_zone(headers, directory.user(viewer.user_id()).and_then(|u| u.time_zone));
     let service_name = |id: &str| directory.service(id).map_or_else(|| id.to_string(), |s| s.name.clone());

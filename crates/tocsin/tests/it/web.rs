@@ -294,6 +294,20 @@ async fn responders_act_from_the_pages_and_viewers_only_look() {
     let r = alice.post(&format!("/incidents/{id}/resolve"), &[("_csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(incident_status(&s, id).await, "resolved");
+    // More than a page: the "Older incidents" link leads to the rest.
+    for n in 0..50 {
+        let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, &format!("web-page-{n}"), &format!("Noise {n}")))).await;
+        assert_eq!(status, 202);
+    }
+    let first = alice.get("/incidents?status=any").await;
+    let at = first.text.find("Older incidents").expect("a second page");
+    let href = &first.text[first.text[..at].rfind("href=\"").unwrap() + 6..at];
+    let href = href.split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&");
+    let second = alice.get(&href).await;
+    assert_eq!(second.status, StatusCode::OK, "{href}: {}", second.text);
+    assert!(second.text.contains(&format!("/incidents/{id}\"")), "the oldest incidents are on page 2");
+    assert!(!first.text.contains(&format!("/incidents/{id}\"")));
+    assert_eq!(alice.get("/incidents?before=nonsense").await.status, StatusCode::BAD_REQUEST);
     // htmx polling gets the table alone.
     let fragment = alice.get("/incidents?status=any&fragment=table").await;
     assert!(fragment.text.trim_start().starts_with("<div id=\"incident-table\""), "{}", fragment.text);
