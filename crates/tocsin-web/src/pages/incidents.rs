@@ -22,6 +22,8 @@ use crate::session::Viewer;
 
 /// Incidents per page of the list.
 const PAGE_SIZE: i64 = 50;
+/// Most entries of the paging trail an incident page lists (the latest).
+const PAGES_SHOWN: usize = 200;
 /// Most incidents one "Acknowledge selected" may carry.
 const MAX_SELECTED: usize = 100;
 
@@ -333,6 +335,7 @@ struct IncidentPage {
     alerts: Vec<AlertView>,
     alerts_more: i64,
     pages: Vec<PageView>,
+    pages_hidden: usize,
     next_step: Option<String>,
     timeline: Vec<EntryView>,
     acknowledged: Option<String>,
@@ -367,8 +370,9 @@ async fn incident_page(
         .service(&detail.incident.service_id)
         .map_or_else(|| detail.incident.service_id.clone(), |s| s.name.clone());
     let name_of = |user: &str| directory.user(user).map_or_else(|| user.to_string(), |u| u.name.clone());
-    let pages = detail
-        .notifications
+    // The latest pages; a storm's thousands would bury the page.
+    let pages_hidden = detail.notifications.len().saturating_sub(PAGES_SHOWN);
+    let pages = detail.notifications[pages_hidden..]
         .iter()
         .map(|n| PageView {
             who: name_of(&n.user_id),
@@ -418,6 +422,7 @@ async fn incident_page(
         alerts_more: (detail.alerts_total - detail.alerts.len() as i64).max(0),
         alerts: detail.alerts.iter().map(|a| AlertView::new(a, zone)).collect(),
         pages,
+        pages_hidden,
         next_step: detail.next_step.as_ref().map(|step| {
             let who: Vec<String> = detail.next_responders.iter().map(|r| name_of(&r.user)).collect();
             let whom = if who.is_empty() { "nobody on call".to_string() } else { who.join(", ") };

@@ -296,7 +296,8 @@ async fn responders_act_from_the_pages_and_viewers_only_look() {
     assert_eq!(incident_status(&s, id).await, "resolved");
     // More than a page: the "Older incidents" link leads to the rest.
     for n in 0..50 {
-        let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, &format!("web-page-{n}"), &format!("Noise {n}")))).await;
+        let (status, _) =
+            s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, &format!("web-page-{n}"), &format!("Noise {n}")))).await;
         assert_eq!(status, 202);
     }
     let first = alice.get("/incidents?status=any").await;
