@@ -26,6 +26,10 @@ pub trait TestPageStore: Send + Sync {
     /// The newest test page of each of `user_id`'s contact methods, by
     /// method id.
     async fn latest_test_pages(&self, user_id: &str) -> Result<Vec<TestPage>>;
+    /// Deletes at most `limit` finished (sent or failed) test pages
+    /// requested before `before`, never the newest of a contact method (the
+    /// one its owner's page shows); returns how many.
+    async fn prune_test_pages(&self, before: DateTime<Utc>, limit: i64) -> Result<u64>;
     /// Records a delivery attempt and completes the outbox item
     /// `complete` (id, worker) in one transaction; with `retry_at`, queues
     /// the next attempt then. `Conflict` when the claim was lost.

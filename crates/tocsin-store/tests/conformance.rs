@@ -3510,6 +3510,14 @@ async fn test_pages_queue_work_at_most_once_a_minute_per_method() {
     assert_eq!(latest, [("alice-hook".to_string(), later.id), ("alice-mail".to_string(), mail.id)]);
     assert_eq!(ts.latest_test_pages("nobody").await.unwrap(), []);
     assert_eq!(ts.get_test_page(999_999).await.unwrap(), None);
+
+    // Pruning keeps each method's newest (and anything still queued): only
+    // the first alice-hook page, finished and superseded, goes.
+    assert_eq!(ts.prune_test_pages(t(0), 100).await.unwrap(), 0, "only what was requested before the cutoff");
+    assert_eq!(ts.prune_test_pages(t(62), 100).await.unwrap(), 1);
+    assert_eq!(ts.get_test_page(first.id).await.unwrap(), None);
+    assert_eq!(ts.latest_test_pages("alice").await.unwrap().len(), 2);
+    assert_eq!(ts.prune_test_pages(t(1000), 100).await.unwrap(), 0);
     ts.finish().await;
 }
 

@@ -100,6 +100,20 @@ impl WebError {
     }
 }
 
+/// The status an application error is answered with (as [`WebError`] does),
+/// for pages that show the error on the form that caused it.
+pub(crate) fn status_of(err: &AppError) -> StatusCode {
+    match err {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Invalid { .. } | AppError::InvalidConfig(_) => StatusCode::BAD_REQUEST,
+        AppError::InvalidTransition(_) | AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl From<AppError> for WebError {
     fn from(err: AppError) -> Self {
         match err {

@@ -24,6 +24,9 @@ pub const BATCH: i64 = 500;
 pub const PAUSE: Duration = Duration::from_secs(1);
 /// Between batches once nothing old enough is left.
 pub const INTERVAL: Duration = Duration::from_secs(600);
+/// Finished test pages older than this are deleted, except each contact
+/// method's newest, which its owner's home page shows.
+pub const TEST_PAGE_DAYS: i64 = 30;
 
 /// Runs one pruning batch for `retention` at `now` and counts it in the
 /// metrics.
@@ -104,6 +107,16 @@ pub async fn run(
                 INTERVAL
             }
         };
+        // Test pages a month old go, but never a method's newest.
+        match store.prune_test_pages(clock.now() - chrono::Duration::days(TEST_PAGE_DAYS), BATCH).await {
+            Ok(n) => {
+                metrics::counter!("tocsin_retention_pruned_total", "what" => "test_pages").increment(n);
+                if n >= u64::try_from(BATCH).unwrap_or(u64::MAX) {
+                    wait = PAUSE;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "retention: pruning test pages failed; trying again later"),
+        }
         match prune_logins_batch(&*store, session_idle, clock.now()).await {
             Ok(pruned) if pruned.full(BATCH) => wait = PAUSE,
             Ok(_) => {}

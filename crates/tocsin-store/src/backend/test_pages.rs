@@ -106,6 +106,25 @@ impl TestPageStore for StoreImpl {
         rows.iter().map(test_page_from_row).collect()
     }
 
+    async fn prune_test_pages(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
+        if limit <= 0 {
+            return Ok(0);
+        }
+        let mut w = begin_write(&self.write).await?;
+        let n = sqlx::query(
+            "DELETE FROM test_pages WHERE id IN (SELECT t.id FROM test_pages t WHERE t.requested_at < $1 \
+             AND t.status <> 'queued' AND EXISTS (SELECT 1 FROM test_pages newer \
+             WHERE newer.contact_method = t.contact_method AND newer.id > t.id) ORDER BY t.id LIMIT $2)",
+        )
+        .bind(to_us(before))
+        .bind(limit)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit(&self.signal).await?;
+        Ok(n)
+    }
+
     async fn record_test_page(
         &self,
         u: &TestPageUpdate,

@@ -16,7 +16,7 @@ use crate::Web;
 use crate::format;
 use crate::pages::incidents::Row;
 use crate::pages::zone;
-use crate::render::{Chrome, WebError, page, page_with_status, see_other};
+use crate::render::{Chrome, WebError, page, page_with_status, see_other, status_of};
 use crate::session::Viewer;
 
 /// A schedule's on-call person now, formatted.
@@ -171,7 +171,7 @@ pub(crate) async fn send_test_page(
     match web.app.send_test_page(viewer.principal(), &user, &form.method).await {
         Ok(_) => see_other("/#methods-h"),
         Err(e @ (AppError::Conflict(_) | AppError::Invalid { .. } | AppError::NotFound(_))) => {
-            let status = WebError::from(AppError::Conflict(String::new())).status;
+            let status = status_of(&e);
             match home_page(&web, &viewer, &headers, Some(e.to_string())).await {
                 Ok(p) => page_with_status(status, &p),
                 Err(e) => e.into_response(),

@@ -17,7 +17,7 @@ use tocsin_store::IncidentFilter;
 
 use crate::Web;
 use crate::format;
-use crate::render::{Chrome, WebError, page, page_with_status, see_other};
+use crate::render::{Chrome, WebError, page, page_with_status, see_other, status_of};
 use crate::session::Viewer;
 
 /// Incidents per page of the list.
@@ -234,12 +234,7 @@ async fn list_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, q: ListQuery
 
 /// "Acknowledge selected": the checked `ids` of the list, then back to the
 /// list with how many were acknowledged.
-pub(crate) async fn acknowledge_selected(
-    State(web): State<Web>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn acknowledge_selected(State(web): State<Web>, viewer: Viewer, body: Bytes) -> Response {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut ids = Vec::new();
     for (key, value) in &pairs {
@@ -267,7 +262,6 @@ pub(crate) async fn acknowledge_selected(
     let failed = outcomes.len() - done;
     let back = pairs.iter().find(|(k, _)| k == "back").map(|(_, v)| v.as_str()).unwrap_or("");
     let back = if back.starts_with("status=") { back } else { "" };
-    let _ = headers;
     see_other(&format!("/incidents?{back}&acknowledged={done}&failed={failed}"))
 }
 
@@ -453,8 +447,7 @@ async fn after_action(
     match result {
         Ok(()) => see_other(&format!("/incidents/{id}")),
         Err(e @ (AppError::InvalidTransition(_) | AppError::Conflict(_) | AppError::Invalid { .. })) => {
-            let status = WebError::from(AppError::Conflict(String::new())).status;
-            let status = if matches!(e, AppError::Invalid { .. }) { StatusCode::BAD_REQUEST } else { status };
+            let status = status_of(&e);
             match incident_page(web, viewer, headers, id, Some(e.to_string()), note).await {
                 Ok(page) => page_with_status(status, &page),
                 Err(e) => e.into_response(),

@@ -17,7 +17,7 @@ use tocsin_store::NewOverride;
 use crate::Web;
 use crate::format;
 use crate::pages::zone;
-use crate::render::{Chrome, WebError, page, page_with_status, see_other, url_encode};
+use crate::render::{Chrome, WebError, page, page_with_status, see_other, status_of, url_encode};
 use crate::session::Viewer;
 use crate::timeline::{self, Timeline, start_of_day};
 
@@ -108,7 +108,6 @@ struct SchedulePage {
     overrides: Vec<OverrideView>,
     people: Vec<(String, String)>,
     can_override: bool,
-    feed_hint: bool,
     form: OverrideForm,
     error: Option<String>,
 }
@@ -225,7 +224,6 @@ async fn schedule_page(
         overrides: views,
         can_override: !people.is_empty(),
         people,
-        feed_hint: true,
         form,
         error,
     })
@@ -278,8 +276,7 @@ pub(crate) async fn add_override(
     match result {
         Ok(_) => see_other(&format!("/schedules/{}?tz={}", url_encode(&id), url_encode(zone.name()))),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_) | AppError::Forbidden(_))) => {
-            let status = WebError::from(AppError::invalid("", "")).status;
-            let status = if matches!(e, AppError::Forbidden(_)) { StatusCode::FORBIDDEN } else { status };
+            let status = status_of(&e);
             match schedule_page(&web, &viewer, &headers, &id, Some(zone.name()), form, Some(e.to_string())).await {
                 Ok(p) => page_with_status(status, &p),
                 Err(e) => e.into_response(),
