@@ -18,6 +18,7 @@ mod nodes;
 mod oncall_feeds;
 mod overload;
 mod paging;
+mod prometheus;
 mod retention;
 mod serve;
 mod tls;
