@@ -29,6 +29,7 @@ pub mod paging;
 pub mod password;
 pub mod ratelimit;
 pub mod retention;
+pub mod routing;
 pub mod schedule;
 pub mod secret_box;
 pub mod session;
