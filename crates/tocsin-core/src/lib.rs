@@ -19,6 +19,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod ical;
 pub mod incident;
+pub mod inhibit;
 pub mod intake;
 pub mod login_throttle;
 pub mod matchers;
