@@ -34,6 +34,7 @@ pub mod routing;
 pub mod schedule;
 pub mod secret_box;
 pub mod session;
+pub mod silence;
 pub mod timeline;
 pub mod work;
 
