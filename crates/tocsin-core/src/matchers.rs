@@ -97,7 +97,7 @@ pub enum MatcherError {
     ExpectedValue { column: usize, name: String, op: MatchOp, found: String },
     #[error("column {column}: expected ',' or '}}' after a matcher, found {found}")]
     ExpectedCommaOrClose { column: usize, found: String },
-    #[error("column {column}: unexpected {found}; characters other than letters, digits and _:.-/ need double quotes")]
+    #[error("column {column}: unexpected {found}; a name or value containing it must be in double quotes")]
     UnexpectedChar { column: usize, found: String },
     #[error("column {column}: quoted string is not closed")]
     UnterminatedQuote { column: usize },
