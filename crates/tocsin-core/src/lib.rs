@@ -21,6 +21,7 @@ pub mod ical;
 pub mod incident;
 pub mod intake;
 pub mod login_throttle;
+pub mod maintenance;
 pub mod model;
 pub mod notify;
 pub mod oncall;
