@@ -18,6 +18,7 @@ pub mod escalation;
 pub mod event;
 pub mod fingerprint;
 pub mod grouping;
+pub mod heartbeat;
 pub mod ical;
 pub mod incident;
 pub mod intake;
