@@ -34,6 +34,7 @@ pub mod retention;
 pub mod schedule;
 pub mod secret_box;
 pub mod session;
+pub mod storm;
 pub mod timeline;
 pub mod work;
 
