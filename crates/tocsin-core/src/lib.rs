@@ -17,6 +17,7 @@ pub mod error;
 pub mod escalation;
 pub mod event;
 pub mod fingerprint;
+pub mod flapping;
 pub mod grouping;
 pub mod heartbeat;
 pub mod ical;
