@@ -20,6 +20,7 @@ pub mod fingerprint;
 pub mod flapping;
 pub mod grouping;
 pub mod heartbeat;
+pub mod holdback;
 pub mod ical;
 pub mod incident;
 pub mod intake;
