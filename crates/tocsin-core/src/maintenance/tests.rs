@@ -372,20 +372,33 @@ fn validation() {
 }
 
 /// Every answer of `next_change` against a minute-by-minute scan, over the
-/// weeks of both DST changes, for windows whose edges touch the jumps.
+/// weeks of DST changes in Berlin (whole hour) and Lord Howe (half hour),
+/// for windows whose edges touch the jumps.
 #[test]
 fn next_change_agrees_with_a_minute_scan_across_dst() {
-    let windows = [
-        recurring(spec(|s| s.times = vec![times("02:00", "03:00")])),
-        recurring(spec(|s| s.times = vec![times("01:30", "02:30"), times("23:00", "24:00")])),
-        recurring(spec(|s| {
+    let zoned = |zone: &str, f: &dyn Fn(&mut TimeIntervalSpec)| {
+        let mut s = TimeIntervalSpec { time_zone: Some(zone.to_owned()), ..TimeIntervalSpec::default() };
+        f(&mut s);
+        recurring(s)
+    };
+    let shapes: [&dyn Fn(&mut TimeIntervalSpec); 4] = [
+        &|s| s.times = vec![times("02:00", "03:00")],
+        &|s| s.times = vec![times("01:30", "02:30"), times("23:00", "24:00")],
+        &|s| {
             s.weekdays = strings(&["saturday", "sunday"]);
-            s.times = vec![times("02:59", "03:01")];
-        })),
-        recurring(spec(|s| s.days_of_month = strings(&["-1"]))),
+            s.times = vec![times("01:59", "02:01"), times("02:29", "02:31")];
+        },
+        &|s| s.days_of_month = strings(&["-1"]),
     ];
-    for w in &windows {
-        for week_start in ["2026-03-25T00:00:00Z", "2026-10-21T00:00:00Z"] {
+    let weeks = [
+        ("Europe/Berlin", "2026-03-25T00:00:00Z"),
+        ("Europe/Berlin", "2026-10-21T00:00:00Z"),
+        ("Australia/Lord_Howe", "2026-04-01T00:00:00Z"),
+        ("Australia/Lord_Howe", "2026-09-30T00:00:00Z"),
+    ];
+    for (zone, week_start) in weeks {
+        for shape in shapes {
+            let w = zoned(zone, shape);
             let start = utc(week_start);
             let end = start + Duration::days(8);
             let scan = |from: DateTime<Utc>| {
@@ -401,8 +414,8 @@ fn next_change_agrees_with_a_minute_scan_across_dst() {
             };
             let mut t = start;
             while t < end {
-                assert_eq!(w.next_change(t), scan(t), "{t}");
-                t += Duration::minutes(61);
+                assert_eq!(w.next_change(t), scan(t), "{zone} {t}");
+                t += Duration::minutes(113);
             }
         }
     }
