@@ -1,7 +1,8 @@
 //! Persistence behind domain-shaped interfaces, one per aggregate
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
-//! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`], [`TestPageStore`]),
+//! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`], [`TestPageStore`],
+//! [`SilenceStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -26,6 +27,7 @@ pub mod postgres;
 mod schedules;
 mod secrets;
 mod sessions;
+mod silences;
 pub mod sqlite;
 pub mod supervise;
 mod test_pages;
@@ -52,6 +54,7 @@ pub use secrets::{ACK_LINK, SecretStore, ServerSecrets, WEBHOOK_SIGNING};
 pub use sessions::{
     InvitationRow, LoginFailure, NewInvitation, NewSession, SessionPrune, SessionRow, SessionStore, SessionsPruned,
 };
+pub use silences::SilenceStore;
 pub use test_pages::{NewTestPage, TestPage, TestPageStatus, TestPageStore, TestPageUpdate};
 
 use async_trait::async_trait;
@@ -106,6 +109,7 @@ pub trait Store:
     + MaintenanceStore
     + SessionStore
     + TestPageStore
+    + SilenceStore
     + Send
     + Sync
 {

@@ -3944,3 +3944,66 @@ mod logins {
         ts.finish().await;
     }
 }
+
+// ===========================================================================
+// Silences
+// ===========================================================================
+
+fn silence(id: &str, matchers: &str, from: i64, to: i64) -> tocsin_core::silence::Silence {
+    tocsin_core::silence::Silence {
+        id: id.into(),
+        matchers: tocsin_core::matchers::Matchers::parse(matchers).unwrap(),
+        starts_at: t(from),
+        ends_at: t(to),
+        created_by: "alice".into(),
+        comment: "deploy of \"checkout\"".into(),
+        updated_at: t(0),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_are_stored_updated_expired_and_audited() {
+    let (ts, _fx) = with_catalog().await;
+    let deploy = silence("6a1f-deploy", r#"{service="checkout", alertname=~"Disk.*|Latency"}"#, 0, 3600);
+    ts.create_silence(&deploy, "user:alice", t(0)).await.unwrap();
+    assert_conflict(ts.create_silence(&deploy, "user:alice", t(0)).await);
+    let later = silence("7b2e-later", r#"{cluster!="eu-1"}"#, 7200, 9000);
+    ts.create_silence(&later, "user:bob", t(1)).await.unwrap();
+
+    // Read back exactly, matchers included (regexes still compiled).
+    let got = ts.get_silence("6a1f-deploy").await.unwrap().unwrap();
+    assert_eq!(got, deploy);
+    let labels: BTreeMap<String, String> =
+        [("service", "checkout"), ("alertname", "DiskFull")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    assert!(got.matchers.matches(&labels));
+    assert_eq!(ts.get_silence("nope").await.unwrap(), None);
+
+    // In force: started and not ended.
+    let ids = |v: Vec<tocsin_core::silence::Silence>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(ts.active_silences(t(10)).await.unwrap()), ["6a1f-deploy"]);
+    assert_eq!(ids(ts.active_silences(t(3600)).await.unwrap()), Vec::<String>::new(), "the end is exclusive");
+    assert_eq!(ids(ts.active_silences(t(7200)).await.unwrap()), ["7b2e-later"]);
+    assert_eq!(ids(ts.list_silences(100).await.unwrap()), ["7b2e-later", "6a1f-deploy"], "newest start first");
+
+    // Updated in place, then expired: both written and audited.
+    let mut longer = deploy.clone();
+    longer.ends_at = t(5400);
+    longer.comment = "deploy takes longer".into();
+    longer.updated_at = t(20);
+    ts.update_silence(&longer, "user:alice", t(20)).await.unwrap();
+    assert_eq!(ts.get_silence("6a1f-deploy").await.unwrap().unwrap(), longer);
+    let mut ended = longer.clone();
+    ended.expire(t(30)).unwrap();
+    ts.expire_silence(&ended, "user:bob", t(30)).await.unwrap();
+    assert_eq!(ts.get_silence("6a1f-deploy").await.unwrap().unwrap().ends_at, t(30));
+    assert_eq!(ids(ts.active_silences(t(40)).await.unwrap()), Vec::<String>::new());
+    assert_not_found(ts.update_silence(&silence("missing", r#"{a="b"}"#, 0, 10), "user:bob", t(40)).await);
+
+    assert_eq!(audit_with_action(&ts, "silence.create").await.len(), 2);
+    let update = audit_with_action(&ts, "silence.update").await;
+    assert_eq!((update.len(), update[0].record.target.as_str()), (1, "silence:6a1f-deploy"));
+    assert_eq!(update[0].record.details["comment"], "deploy takes longer");
+    let expire = audit_with_action(&ts, "silence.expire").await;
+    assert_eq!((expire.len(), expire[0].record.actor.as_str()), (1, "user:bob"));
+    ts.finish().await;
+}

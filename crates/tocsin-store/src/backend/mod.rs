@@ -25,6 +25,7 @@ mod paging;
 mod schedules;
 mod secrets;
 mod sessions;
+mod silences;
 mod test_pages;
 
 pub(super) use maintenance::stats;
