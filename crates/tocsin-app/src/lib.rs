@@ -26,6 +26,7 @@ mod profiles;
 mod schedules;
 mod secrets;
 mod sessions;
+mod silences;
 mod test_pages;
 mod tokens;
 
@@ -47,6 +48,7 @@ pub use secrets::WebhookSecret;
 pub use sessions::{
     ActiveSession, Credentials, INVITATION_LIFETIME, Invitation, InvitationInfo, LoggedIn, SessionInfo, SessionPolicy,
 };
+pub use silences::MAX_LISTED_SILENCES;
 pub use test_pages::TEST_PAGE_INTERVAL;
 pub use tocsin_core::escalation::{NextCause, NextStep};
 pub use tocsin_store::{TestPage, TestPageStatus};

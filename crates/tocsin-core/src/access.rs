@@ -90,6 +90,8 @@ pub enum Action {
     /// Replace a server secret with a fresh one (the acknowledge-link key),
     /// so that everything signed with the old one is refused.
     RotateSecret,
+    /// Create, change and expire silences.
+    ManageSilences,
     /// See the engine's dead letters (work that failed too often, with its
     /// payload) and put them back to be tried again.
     ManageEngine,
@@ -121,6 +123,7 @@ impl Action {
             Action::ReadSecret => "read server secrets",
             Action::RotateSecret => "rotate server secrets",
             Action::ManageEngine => "manage the engine's failed work",
+            Action::ManageSilences => "manage silences",
             Action::ManageAccounts => "set passwords or invite users",
             Action::EndSession => "end other people's sessions",
         }
@@ -167,9 +170,13 @@ pub fn authorize(principal: &Principal, action: Action, resource: Resource<'_>) 
     };
     match action {
         Action::Read => needs(Role::Viewer),
-        Action::Acknowledge | Action::Resolve | Action::AddNote | Action::Escalate | Action::Reassign => {
-            needs(Role::Responder)
-        }
+        // Muting alerts is part of responding (a known cause, a deploy).
+        Action::Acknowledge
+        | Action::Resolve
+        | Action::AddNote
+        | Action::Escalate
+        | Action::Reassign
+        | Action::ManageSilences => needs(Role::Responder),
         // Taking or handing over one's own shifts is a responder's; moving
         // other people around the schedule is what managers are for.
         Action::ManageOverride => {

@@ -13,6 +13,7 @@ mod intake;
 pub mod metrics;
 mod openapi;
 pub mod overload;
+mod silences;
 mod state;
 
 pub use overload::OverloadLimits;
@@ -69,5 +70,10 @@ pub(crate) fn routes() -> Router<AppState> {
 fn guarded_routes(state: &AppState) -> Router<AppState> {
     let (api, _document) = api::routes().split_for_parts();
     let web = tocsin_web::Web::new(state.app.clone()).secure_cookies(state.secure_cookies);
-    Router::new().merge(intake::routes()).merge(ack::routes()).nest("/api/v1", api).merge(tocsin_web::router(web))
+    Router::new()
+        .merge(intake::routes())
+        .merge(ack::routes())
+        .merge(silences::routes())
+        .nest("/api/v1", api)
+        .merge(tocsin_web::router(web))
 }

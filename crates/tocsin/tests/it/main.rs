@@ -21,5 +21,6 @@ mod paging;
 mod prometheus;
 mod retention;
 mod serve;
+mod silences;
 mod tls;
 mod web;
