@@ -28,6 +28,7 @@ async function pages() {
       'escalation-policies': '/escalation-policies',
       user: '/users/alice',
       account: '/account',
+      silences: '/silences',
     },
     admin: { audit: '/audit' },
   };

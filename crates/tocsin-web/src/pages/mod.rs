@@ -10,6 +10,7 @@ mod login;
 mod policies;
 mod schedules;
 mod services;
+mod silences;
 mod users;
 
 use axum::Router;
@@ -38,6 +39,8 @@ pub(crate) fn signed_in_routes() -> Router<Web> {
         .route("/schedules/{id}/overrides", post(schedules::add_override))
         .route("/schedules/{id}/overrides/{override_id}/remove", post(schedules::remove_override))
         .route("/escalation-policies", get(policies::list))
+        .route("/silences", get(silences::list).post(silences::add))
+        .route("/silences/{id}/expire", post(silences::expire))
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::show))
         .route("/audit", get(audit::list))

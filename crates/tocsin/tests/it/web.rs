@@ -463,3 +463,54 @@ async fn an_invitation_sets_a_password_once_and_logs_in() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn silences_are_added_and_expired_from_the_page() {
+    let s = server().await;
+    let mut alice = Browser::logged_in(&s, "alice").await;
+    let page = alice.get("/silences").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    // A matcher that does not parse: the form again, with the reason.
+    let r = alice
+        .post("/silences", &[("_csrf", &csrf), ("matchers", "alertname=\"unclosed"), ("hours", "2"), ("comment", "x")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("matchers: column"), "{}", r.text);
+    let r = alice
+        .post(
+            "/silences",
+            &[
+                ("_csrf", &csrf),
+                ("matchers", "alertname=\"DiskFull\", service=~\"check.*\""),
+                ("hours", "1.5"),
+                ("comment", "deploy 41"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = s.http.get(format!("{}/api/v2/silences", s.url)).bearer_auth(ADMIN).send().await.unwrap();
+    let listed: Vec<Value> = r.json().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0]["status"]["state"].as_str(), listed[0]["createdBy"].as_str()),
+        (Some("active"), Some("alice"))
+    );
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    let page = alice.get("/silences").await;
+    assert!(page.text.contains("deploy 41") && page.text.contains(">active<"), "{}", page.text);
+
+    // A viewer sees the silence but neither the form nor the expire button.
+    let mut victor = Browser::logged_in(&s, "victor").await;
+    let seen = victor.get("/silences").await;
+    assert!(seen.text.contains("deploy 41"));
+    assert!(!seen.text.contains("Add silence") && !seen.text.contains("Expire silence"));
+    let r = victor.post(&format!("/silences/{id}/expire"), &[("_csrf", &seen.csrf())]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = alice.post(&format!("/silences/{id}/expire"), &[("_csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = alice.get("/silences").await;
+    assert!(page.text.contains(">expired<"), "{}", page.text);
+    s.stop().await;
+}
