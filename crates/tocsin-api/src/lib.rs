@@ -12,6 +12,7 @@
 //! newer server. Timestamps are RFC 3339, UTC.
 
 mod accounts;
+mod alertmanager;
 mod audit;
 mod catalog;
 mod config;
@@ -24,6 +25,7 @@ mod time;
 mod tokens;
 
 pub use accounts::{Invitation, PasswordRequest, Session};
+pub use alertmanager::{GettableSilence, PostableSilence, SilenceCreated, SilenceMatcher, SilenceStatus};
 pub use audit::{AuditBrokenLink, AuditEntry, AuditQuery, AuditRecord, AuditShardCheck, AuditVerification};
 pub use catalog::{
     AtQuery, Change, EscalationPolicy, IntegrationSummary, LevelOnCall, PolicyLevel, PolicyOnCall, Responder, Service,

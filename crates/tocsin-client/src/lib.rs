@@ -402,6 +402,23 @@ impl Client {
         self.send(self.req(Method::DELETE, url)).await.map(|_| ())
     }
 
+    // ---- silences (Alertmanager's API v2) ----
+
+    /// `GET /api/v2/silences`: every silence, expired ones too.
+    pub async fn silences(&self) -> Result<Vec<GettableSilence>, ClientError> {
+        self.call(self.req(Method::GET, self.am(&["silences"])?)).await
+    }
+
+    /// `POST /api/v2/silences`: the id that now holds the silence.
+    pub async fn put_silence(&self, silence: &PostableSilence) -> Result<SilenceCreated, ClientError> {
+        self.call(self.req(Method::POST, self.am(&["silences"])?).json(silence)).await
+    }
+
+    /// `DELETE /api/v2/silence/{id}`: ends it now.
+    pub async fn expire_silence(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.req(Method::DELETE, self.am(&["silence", id])?)).await.map(|_| ())
+    }
+
     // ---- config as code ----
 
     /// `POST /api/v1/config/plan`: what `source` would change; changes nothing.
@@ -496,6 +513,17 @@ impl Client {
             .map_err(|()| ClientError::InvalidUrl(format!("{} cannot be a base", self.base)))?
             .pop_if_empty()
             .extend(["api", "v1"])
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// `base/api/v2/<segments>`: Alertmanager's API, which Tocsin also serves.
+    fn am(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| ClientError::InvalidUrl(format!("{} cannot be a base", self.base)))?
+            .pop_if_empty()
+            .extend(["api", "v2"])
             .extend(segments);
         Ok(url)
     }

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use tocsin_api::{GettableSilence, PostableSilence, SilenceCreated, SilenceMatcher, SilenceStatus};
 use tocsin_core::matchers::{MatchOp, Matcher, Matchers};
 use tocsin_core::silence::{Silence, SilenceDraft};
 
@@ -28,71 +28,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/silence/{id}", get(show).delete(expire))
 }
 
-/// A matcher as Alertmanager's API writes it.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireMatcher {
-    name: String,
-    value: String,
-    is_regex: bool,
-    #[serde(default = "yes")]
-    is_equal: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PostableSilence {
-    #[serde(default)]
-    id: Option<String>,
-    matchers: Vec<WireMatcher>,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    created_by: String,
-    comment: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Created {
-    #[serde(rename = "silenceID")]
-    silence_id: String,
-}
-
-#[derive(Serialize)]
-struct Status {
-    state: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GettableSilence {
-    id: String,
-    status: Status,
-    updated_at: String,
-    matchers: Vec<WireMatcher>,
-    starts_at: String,
-    ends_at: String,
-    created_by: String,
-    comment: String,
-}
-
-/// Full precision, so a silence read and posted back unchanged is
-/// unchanged (an update in place keeps its start only if it is equal).
-fn instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 fn gettable(s: Silence, now: DateTime<Utc>) -> GettableSilence {
     GettableSilence {
-        status: Status { state: s.state(now).as_str() },
+        status: SilenceStatus { state: s.state(now).as_str().to_string() },
         matchers: s
             .matchers
             .iter()
-            .map(|m| WireMatcher {
+            .map(|m| SilenceMatcher {
                 name: m.name().to_string(),
                 value: m.value().to_string(),
                 is_regex: matches!(m.op(), MatchOp::Re | MatchOp::NotRe),
@@ -100,15 +42,15 @@ fn gettable(s: Silence, now: DateTime<Utc>) -> GettableSilence {
             })
             .collect(),
         id: s.id,
-        updated_at: instant(s.updated_at),
-        starts_at: instant(s.starts_at),
-        ends_at: instant(s.ends_at),
+        updated_at: s.updated_at,
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
         created_by: s.created_by,
         comment: s.comment,
     }
 }
 
-fn op(m: &WireMatcher) -> MatchOp {
+fn op(m: &SilenceMatcher) -> MatchOp {
     match (m.is_regex, m.is_equal) {
         (false, true) => MatchOp::Eq,
         (false, false) => MatchOp::NotEq,
@@ -117,7 +59,7 @@ fn op(m: &WireMatcher) -> MatchOp {
     }
 }
 
-fn matchers(wire: &[WireMatcher]) -> Result<Matchers, ApiError> {
+fn matchers(wire: &[SilenceMatcher]) -> Result<Matchers, ApiError> {
     let list = wire
         .iter()
         .enumerate()
@@ -141,7 +83,7 @@ async fn create(State(state): State<AppState>, caller: Caller, request: Request<
         comment: body.comment,
     };
     let id = state.app.put_silence(&caller, body.id.as_deref(), draft).await?;
-    Ok(Json(Created { silence_id: id }).into_response())
+    Ok(Json(SilenceCreated { silence_id: id }).into_response())
 }
 
 /// `?filter=` matchers, as Alertmanager applies them to a silence: each
@@ -204,12 +146,12 @@ mod tests {
 
     #[test]
     fn wire_matchers_map_to_all_four_operators() {
-        let wire = |is_regex, is_equal| WireMatcher { name: "a".into(), value: "b".into(), is_regex, is_equal };
+        let wire = |is_regex, is_equal| SilenceMatcher { name: "a".into(), value: "b".into(), is_regex, is_equal };
         assert_eq!(op(&wire(false, true)), MatchOp::Eq);
         assert_eq!(op(&wire(false, false)), MatchOp::NotEq);
         assert_eq!(op(&wire(true, true)), MatchOp::Re);
         assert_eq!(op(&wire(true, false)), MatchOp::NotRe);
-        let parsed: WireMatcher = serde_json::from_str(r#"{"name":"a","value":"b","isRegex":false}"#).unwrap();
+        let parsed: SilenceMatcher = serde_json::from_str(r#"{"name":"a","value":"b","isRegex":false}"#).unwrap();
         assert!(parsed.is_equal, "isEqual defaults to true, as in Alertmanager");
     }
 }

@@ -84,6 +84,9 @@ enum Command {
     Notifications(WithClient<cli::NotificationsCmd>),
     /// Work the engine gave up on after too many failures, and putting it back (admin).
     Engine(WithClient<cli::EngineCmd>),
+    /// Silences: add, list and expire (Alertmanager's API v2, as amtool).
+    #[command(alias = "silences")]
+    Silence(WithClient<cli::SilenceCmd>),
     /// Send a test event of any supported format to an integration key.
     Send(WithClientArgs<cli::SendArgs>),
     /// Who is on call now (or at --at), per schedule; overrides and calendar feed links.
@@ -243,6 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policies(c) => cli::run_policies(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Whoami(c) => cli::run_whoami(&c.opts).await.map(|()| ExitCode::SUCCESS),
         Command::Users(c) => cli::run_users(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Silence(c) => cli::run_silence(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Teams(c) => cli::run_teams(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(c) => cli::run_audit(&c.opts, c.command).await,

@@ -13,6 +13,7 @@ mod oncall;
 mod password;
 mod people;
 mod send;
+mod silences;
 mod table;
 mod tokens;
 
@@ -33,6 +34,7 @@ pub use notifications::{NotificationsCmd, run_notifications};
 pub use oncall::{OncallArgs, run_oncall};
 pub use people::{TeamsCmd, UsersCmd, run_teams, run_users, run_whoami};
 pub use send::{SendArgs, run_send};
+pub use silences::{SilenceCmd, run_silence};
 pub use tokens::{TokensCmd, run_tokens};
 
 /// Where the server is and who we are; shared by all client commands.

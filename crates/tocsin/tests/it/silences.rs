@@ -146,6 +146,32 @@ async fn amtool_adds_queries_and_expires_silences() {
     let (ok, _, _) = amtool(&s, &alice, &["silence", "expire", &id]).await;
     assert!(!ok);
 
+    // Tocsin's own CLI does the same through the same API.
+    let (ok, cli_id, err) = crate::cli::tocsin(
+        &s,
+        &[
+            "silence",
+            "add",
+            "alertname=Backup",
+            r#"env!~"dev|test""#,
+            "--comment",
+            "restore drill",
+            "--duration",
+            "30m",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let cli_id = cli_id.trim().to_string();
+    let (ok, out, _) = crate::cli::tocsin(&s, &["silence", "list"]).await;
+    assert!(ok && out.contains(&cli_id) && out.contains(r#"env!~"dev|test""#) && out.contains("admin"), "{out}");
+    let (ok, out, _) = crate::cli::tocsin(&s, &["silence", "expire", &cli_id]).await;
+    assert!(ok && out.contains("Expired silence"), "{out}");
+    let (ok, out, _) = crate::cli::tocsin(&s, &["silence", "list"]).await;
+    assert!(ok && out.trim() == "No silences.", "{out}");
+    let (ok, _, err) = crate::cli::tocsin(&s, &["silence", "add", "alertname=\"open", "--comment", "x"]).await;
+    assert!(!ok && err.contains("matchers:"), "{err}");
+
     // Without a token: 401.
     let r = s.http.get(format!("{}/api/v2/silences", s.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
@@ -167,6 +193,8 @@ async fn amtool_adds_queries_and_expires_silences() {
             ("silence.expire", "user:alice"),
             ("silence.create", "user:alice"),
             ("silence.expire", "user:alice"),
+            ("silence.create", "user:admin"),
+            ("silence.expire", "user:admin"),
         ],
         "{audit}"
     );
