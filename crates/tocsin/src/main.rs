@@ -516,6 +516,7 @@ mod tests {
             "engine",
             "send",
             "oncall",
+            "silence",
         ];
         for (path, cmd) in all_commands() {
             if path.split(' ').any(|word| word == "help") {
