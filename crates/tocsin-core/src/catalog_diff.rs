@@ -46,6 +46,14 @@ pub struct CatalogDiff {
     pub integrations: SectionDiff,
     pub schedules: SectionDiff,
     pub escalation_policies: SectionDiff,
+    /// Integrations under the top-level `integrations`, by id.
+    pub routed_integrations: SectionDiff,
+    pub heartbeats: SectionDiff,
+    /// The routing tree differs. Route ids are optional, so the tree is
+    /// compared whole rather than by id.
+    pub routes_changed: bool,
+    /// The inhibition rules differ; they have no ids either.
+    pub inhibit_rules_changed: bool,
     /// Server-wide notification settings (SMTP relay, public URL, signing
     /// secret, link lifetime, rate limit) differ.
     pub notifications_changed: bool,
@@ -62,25 +70,41 @@ impl CatalogDiff {
             integrations: SectionDiff::of(&old.integrations, &new.integrations, |i| &i.id),
             schedules: SectionDiff::of(&old.schedules, &new.schedules, |s| &s.id),
             escalation_policies: SectionDiff::of(&old.escalation_policies, &new.escalation_policies, |p| &p.id),
+            routed_integrations: SectionDiff::of(&old.routed_integrations, &new.routed_integrations, |i| &i.id),
+            heartbeats: SectionDiff::of(&old.heartbeats, &new.heartbeats, |h| &h.id),
+            routes_changed: old.routes != new.routes,
+            inhibit_rules_changed: old.inhibit_rules != new.inhibit_rules,
             notifications_changed: old.notifications != new.notifications,
             retention_changed: old.retention != new.retention,
         }
     }
 
     /// The sections by name, in the order people read them.
-    pub fn sections(&self) -> [(&'static str, &SectionDiff); 6] {
+    pub fn sections(&self) -> [(&'static str, &SectionDiff); 8] {
         [
             ("teams", &self.teams),
             ("users", &self.users),
             ("services", &self.services),
             ("integrations", &self.integrations),
+            ("routed_integrations", &self.routed_integrations),
             ("schedules", &self.schedules),
             ("escalation_policies", &self.escalation_policies),
+            ("heartbeats", &self.heartbeats),
+        ]
+    }
+
+    /// The sections compared whole, by name, with whether they differ.
+    fn flags(&self) -> [(&'static str, bool); 4] {
+        [
+            ("routes", self.routes_changed),
+            ("inhibit_rules", self.inhibit_rules_changed),
+            ("notifications", self.notifications_changed),
+            ("retention", self.retention_changed),
         ]
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.notifications_changed && !self.retention_changed && self.sections().iter().all(|(_, s)| s.is_empty())
+        self.flags().iter().all(|(_, changed)| !changed) && self.sections().iter().all(|(_, s)| s.is_empty())
     }
 
     /// One line for logs and audit: `services: 1 added, 2 changed; users: 1 removed`.
@@ -98,12 +122,7 @@ impl CatalogDiff {
                 format!("{name}: {}", counts.join(", "))
             })
             .collect();
-        if self.notifications_changed {
-            parts.push("notifications: changed".into());
-        }
-        if self.retention_changed {
-            parts.push("retention: changed".into());
-        }
+        parts.extend(self.flags().iter().filter(|(_, changed)| *changed).map(|(name, _)| format!("{name}: changed")));
         if parts.is_empty() { "no changes".into() } else { parts.join("; ") }
     }
 }

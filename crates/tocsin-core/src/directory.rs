@@ -6,7 +6,10 @@
 use std::sync::{Arc, RwLock};
 
 use crate::escalation::Policy;
+use crate::heartbeat::Heartbeat;
+use crate::inhibit::InhibitRule;
 use crate::model::{Catalog, Notifications, Service, Team, User};
+use crate::routing::Route;
 use crate::retention::Retention;
 use crate::schedule::{Override, Schedule};
 
@@ -21,6 +24,12 @@ pub struct Directory {
     pub policies: Vec<Policy>,
     pub notifications: Notifications,
     pub retention: Retention,
+    /// The routing tree for routed (top-level) integrations.
+    pub routes: Vec<Route>,
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Heartbeat monitors without their keys: like integration keys, those
+    /// are for the store to keep hashed, not for every reader.
+    pub heartbeats: Vec<Heartbeat>,
 }
 
 impl Directory {
@@ -34,6 +43,9 @@ impl Directory {
             policies: catalog.escalation_policies.clone(),
             notifications: catalog.notifications.clone(),
             retention: catalog.retention,
+            routes: catalog.routes.clone(),
+            inhibit_rules: catalog.inhibit_rules.clone(),
+            heartbeats: catalog.heartbeats.iter().map(|h| h.heartbeat()).collect(),
         }
     }
 
@@ -66,6 +78,10 @@ impl Directory {
 
     pub fn policy(&self, id: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.id == id)
+    }
+
+    pub fn heartbeat(&self, id: &str) -> Option<&Heartbeat> {
+        self.heartbeats.iter().find(|h| h.id == id)
     }
 
     /// The escalation policy that pages for `service_id`, if any.
