@@ -187,4 +187,63 @@ mod tests {
         assert!(diff.retention_changed && !diff.is_empty());
         assert_eq!(diff.summary(), "retention: changed");
     }
+
+    #[test]
+    fn noise_control_sections_are_reported_by_name() {
+        use crate::inhibit::InhibitRule;
+        use crate::matchers::Matchers;
+        use crate::model::{HeartbeatSpec, RoutedIntegrationSpec};
+        use crate::routing::Route;
+        use crate::storm::StormPolicy;
+        use chrono::Duration;
+
+        let heartbeat = |id: &str, key: &str| HeartbeatSpec {
+            id: id.into(),
+            service: "api".into(),
+            key: key.into(),
+            interval: Duration::hours(1),
+            grace: Duration::zero(),
+        };
+        let routed = |key: &str| RoutedIntegrationSpec {
+            id: "edge-prometheus".into(),
+            kind: IntegrationKind::Prometheus,
+            key: key.into(),
+            route: "edge".into(),
+        };
+        let old = Catalog {
+            services: vec![Service { id: "api".into(), ..Service::default() }],
+            heartbeats: vec![heartbeat("nightly", "hb-key-0123456789abc"), heartbeat("hourly", "hb-key-0123456789xyz")],
+            routed_integrations: vec![routed("routed-key-0123456789")],
+            routes: vec![Route { id: Some("edge".into()), service: Some("api".into()), ..Route::default() }],
+            ..Catalog::default()
+        };
+        let unchanged = CatalogDiff::between(&old, &old.clone());
+        assert!(unchanged.is_empty(), "{unchanged:?}");
+
+        let mut new = old.clone();
+        new.services[0].storm = Some(StormPolicy { max_new_alerts: 5, ..StormPolicy::default() });
+        new.heartbeats[0].key = "hb-key-rotated-0123456789".into();
+        new.heartbeats.remove(1);
+        new.heartbeats.push(heartbeat("weekly", "hb-key-weekly-0123456789"));
+        new.routed_integrations[0].key = "routed-key-rotated-0123456789".into();
+        new.routes[0].matchers = Matchers::parse(r#"team="edge""#).unwrap();
+        new.inhibit_rules.push(InhibitRule::default());
+        let diff = CatalogDiff::between(&old, &new);
+        assert_eq!(
+            diff.heartbeats,
+            SectionDiff {
+                added: vec!["weekly".into()],
+                changed: vec!["nightly".into()],
+                removed: vec!["hourly".into()]
+            }
+        );
+        assert!(diff.routes_changed && diff.inhibit_rules_changed);
+        let summary = diff.summary();
+        assert_eq!(
+            summary,
+            "services: 1 changed; routed_integrations: 1 changed; heartbeats: 1 added, 1 changed, 1 removed; \
+             routes: changed; inhibit_rules: changed"
+        );
+        assert!(!summary.contains("key"), "keys are never shown");
+    }
 }

@@ -9,8 +9,8 @@ use crate::escalation::Policy;
 use crate::heartbeat::Heartbeat;
 use crate::inhibit::InhibitRule;
 use crate::model::{Catalog, Notifications, Service, Team, User};
-use crate::routing::Route;
 use crate::retention::Retention;
+use crate::routing::Route;
 use crate::schedule::{Override, Schedule};
 
 #[derive(Debug, Clone, Default)]
@@ -135,4 +135,35 @@ pub struct StoredOverride {
     pub user: String,
     pub start: chrono::DateTime<chrono::Utc>,
     pub end: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::model::HeartbeatSpec;
+    use crate::routing::Route;
+
+    #[test]
+    fn carries_the_noise_control_sections_without_heartbeat_keys() {
+        let catalog = Catalog {
+            routes: vec![Route { id: Some("edge".into()), ..Route::default() }],
+            inhibit_rules: vec![crate::inhibit::InhibitRule::default()],
+            heartbeats: vec![HeartbeatSpec {
+                id: "nightly".into(),
+                service: "api".into(),
+                key: "hb-key-0123456789abc".into(),
+                interval: Duration::hours(1),
+                grace: Duration::minutes(5),
+            }],
+            ..Catalog::default()
+        };
+        let directory = Directory::from_catalog(&catalog);
+        assert_eq!(directory.routes, catalog.routes);
+        assert_eq!(directory.inhibit_rules, catalog.inhibit_rules);
+        let nightly = directory.heartbeat("nightly").unwrap();
+        assert_eq!((nightly.service.as_str(), nightly.grace), ("api", Duration::minutes(5)));
+        assert!(!format!("{directory:?}").contains("hb-key-0123456789abc"), "keys stay with the store");
+    }
 }

@@ -3,7 +3,6 @@
 
 use super::{error, errors};
 
-
 #[test]
 fn dependencies_name_declared_services_and_never_form_a_cycle() {
     let text = "services:\n  - { id: a, name: A, depends_on: [b] }\n  - { id: b, name: B, depends_on: [c] }\n  - { id: c, name: C, depends_on: [a, c, ghost, b, b] }\n";
@@ -155,7 +154,12 @@ fn inhibit_rules_parse_their_matchers_and_label_names() {
         errors(text),
         [
             // Column 19 of the matcher is the stray `}`.
-            error(2, 93, "inhibit_rules[0].target_matchers[0]", "invalid matcher: column 19: '}' without an opening '{'"),
+            error(
+                2,
+                93,
+                "inhibit_rules[0].target_matchers[0]",
+                "invalid matcher: column 19: '}' without an opening '{'"
+            ),
             error(2, 118, "inhibit_rules[0].equal[1]", "label name must be 1 to 256 bytes"),
             error(
                 3,

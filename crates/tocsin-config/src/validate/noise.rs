@@ -367,7 +367,11 @@ impl Checker<'_> {
             if let Some(top) = &top
                 && !top.contains(route.value.as_str())
             {
-                self.diagnostics.report(&path.key("route"), route.pos, Problem::UnknownRoute { id: route.value.clone() });
+                self.diagnostics.report(
+                    &path.key("route"),
+                    route.pos,
+                    Problem::UnknownRoute { id: route.value.clone() },
+                );
             }
             let ordinal = per_kind.entry((route.value.as_str(), value.kind)).or_insert(0);
             *ordinal += 1;
