@@ -197,7 +197,8 @@ mod tests {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tocsin.yaml");
         assert_eq!(
             declared(&tocsin_config::load(Path::new(example)).unwrap()),
-            "1 team, 2 users, 2 services, 5 integrations, 2 schedules, 1 escalation policy"
+            "1 team, 2 users, 3 services, 5 integrations, 2 schedules, 1 escalation policy, 1 routed integration, \
+             1 top-level route, 1 inhibit rule, 1 heartbeat"
         );
     }
 
