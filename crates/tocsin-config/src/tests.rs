@@ -89,8 +89,8 @@ fn example_catalog() -> Catalog {
                 ack_timeout: Some(Duration::minutes(30)),
                 ..Service::default()
             },
-            Service { id: "search".into(), name: "Search".into(), description: None, team: None, ..Service::default() },
             noise::example_receipts(),
+            Service { id: "search".into(), name: "Search".into(), description: None, team: None, ..Service::default() },
         ],
         integrations: vec![
             integration("checkout-pagerduty", "checkout", Pagerduty, "6f1d3c0e9b2a4f7c8d5e1a2b3c4d5e6f"),
