@@ -15,6 +15,7 @@ use tocsin_core::CoreError;
 use tocsin_core::auth::Role;
 use tocsin_core::duration::{DurationError, parse_duration, parse_positive_duration};
 use tocsin_core::escalation::{self, Level, Policy, Target};
+use tocsin_core::matchers::MatcherError;
 use tocsin_core::model::ADMIN_USER;
 use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
@@ -22,8 +23,6 @@ use tocsin_core::model::{
 use tocsin_core::notify::rules::{ContactKind, ContactMethod, Rule, RuleError, effective_rules};
 use tocsin_core::retention::Retention;
 use tocsin_core::schedule::{self, Layer, Override, Restriction, Schedule};
-
-use tocsin_core::matchers::MatcherError;
 
 use crate::error::{Diagnostics, Pos, Problem};
 use crate::path::Path;
@@ -913,7 +912,8 @@ fn level_problems(level: &Level) -> Vec<CoreErrorParts> {
     problems
 }
 
-/// Integration ids and keys are unique across the whole file, not per service.
+/// Integration ids (services' and routed ones) and inbound keys (theirs and
+/// heartbeats') are unique across the whole file, not per service.
 #[derive(Default)]
 struct Integrations {
     ids: Registry,
