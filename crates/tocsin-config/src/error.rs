@@ -152,13 +152,13 @@ pub(crate) enum Problem {
     DescriptionTooLong { len: usize, max: usize },
     #[error("invalid email `{}`: expected one `@` with text on both sides", Shown(.email))]
     Email { email: String },
-    #[error("integration key is {len} characters long; it must be {min}–{max} characters")]
-    KeyLength { len: usize, min: usize, max: usize },
+    #[error("{what} key is {len} characters long; it must be {min}–{max} characters")]
+    KeyLength { what: &'static str, len: usize, min: usize, max: usize },
     #[error(
-        "integration key has a character that is not allowed at position {position}; \
+        "{what} key has a character that is not allowed at position {position}; \
          keys are printable ASCII without spaces or `/`, because they appear in URL paths"
     )]
-    KeyCharacter { position: usize },
+    KeyCharacter { what: &'static str, position: usize },
     #[error("duplicate {what} id `{}` (first defined at {})", Shown(.id), Line(*.first_line))]
     DuplicateId { what: &'static str, id: String, first_line: Option<usize> },
     #[error(
@@ -169,8 +169,8 @@ pub(crate) enum Problem {
     )]
     DuplicateIntegrationId { id: String, first: Path, first_line: Option<usize>, defaulted: bool },
     /// Deliberately does not show the key: it is a secret.
-    #[error("duplicate integration key (also used by {first})")]
-    DuplicateKey { first: Path },
+    #[error("duplicate {what} key (also used by {first})")]
+    DuplicateKey { what: &'static str, first: Path },
     #[error("user `{}` is listed twice in this team", Shown(.user))]
     DuplicateMember { user: String },
     #[error("the `admin` account always has the admin role; remove `role` or set it to `admin`")]
@@ -231,6 +231,22 @@ pub(crate) enum Problem {
     ShortSecret,
     #[error("SMTP credentials would cross the network in clear: set `starttls: true` (or use a relay on loopback)")]
     CleartextCredentials,
+    #[error(
+        "a maintenance window is either one-off (`start` and `end`) or recurring (`times`, `weekdays`, \
+         `days_of_month`, `months`, `years`, `time_zone`), not both"
+    )]
+    WindowShape,
+    #[error("a service cannot depend on itself")]
+    SelfDependency,
+    #[error("`{}` is listed twice", Shown(.id))]
+    ListedTwice { id: String },
+    #[error("services depend on each other in a cycle: {cycle}")]
+    DependencyCycle { cycle: String },
+    #[error("route `{}` is not the id of a top-level entry of `routes`", Shown(.id))]
+    UnknownRoute { id: String },
+    /// A matcher the matcher parser refused, with its message.
+    #[error("invalid matcher: {0}")]
+    Matcher(String),
     /// A rule of the domain (`tocsin-core`), with its message.
     #[error("{0}")]
     Domain(String),
@@ -288,6 +304,11 @@ pub(crate) struct Diagnostics {
 impl Diagnostics {
     pub(crate) fn new(file: &str) -> Self {
         Self { file: file.to_owned(), errors: Vec::new() }
+    }
+
+    /// How many problems were reported so far.
+    pub(crate) fn count(&self) -> usize {
+        self.errors.len()
     }
 
     pub(crate) fn report(&mut self, path: &Path, pos: Pos, problem: Problem) {

@@ -70,6 +70,11 @@
 //!     { host: 127.0.0.1, port: 2525, from: tocsin@example.com, username: u, password: p, starttls: false }
 //! ```
 //!
+//! The noise-control sections (top-level `integrations`, `routes`,
+//! `inhibit_rules`, `heartbeats`; services' `depends_on`, `grouping`,
+//! `storm`, `flapping`, `maintenance_windows`) are optional and shown in
+//! `examples/tocsin.yaml`; their values go through the domain's parsers.
+//!
 //! Durations are `<number><unit>` parts with units s, m, h, d, w (`30s`,
 //! `1h30m`), as `tocsin_core::duration` parses them. Time zones, durations
 //! and references are checked wherever they appear; the SMTP password is

@@ -87,7 +87,9 @@ fn example_catalog() -> Catalog {
                 team: Some("payments".into()),
                 escalation_policy: Some("checkout-primary".into()),
                 ack_timeout: Some(Duration::minutes(30)),
+                ..Service::default()
             },
+            noise::example_receipts(),
             Service { id: "search".into(), name: "Search".into(), description: None, team: None, ..Service::default() },
         ],
         integrations: vec![
@@ -101,6 +103,10 @@ fn example_catalog() -> Catalog {
         escalation_policies: vec![checkout_policy("bob")],
         notifications: smtp_on_2525(),
         retention: tocsin_core::retention::Retention::default(),
+        routed_integrations: noise::example_routed_integrations(),
+        routes: noise::example_routes(),
+        inhibit_rules: noise::example_inhibit_rules(),
+        heartbeats: noise::example_heartbeats(),
     }
 }
 
@@ -438,7 +444,8 @@ fn unknown_fields_are_reported_at_the_key() {
                 5,
                 1,
                 "owners",
-                "unknown field `owners`, expected one of teams, users, services, schedules, escalation_policies, notifications, retention"
+                "unknown field `owners`, expected one of teams, users, services, schedules, escalation_policies, notifications, retention, \
+                 integrations, routes, inhibit_rules, heartbeats"
             ),
         ]
     );
@@ -1457,3 +1464,5 @@ fn team_members_are_declared_users_listed_once() {
         ]
     );
 }
+
+mod noise;

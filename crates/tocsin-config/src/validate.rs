@@ -15,6 +15,7 @@ use tocsin_core::CoreError;
 use tocsin_core::auth::Role;
 use tocsin_core::duration::{DurationError, parse_duration, parse_positive_duration};
 use tocsin_core::escalation::{self, Level, Policy, Target};
+use tocsin_core::matchers::MatcherError;
 use tocsin_core::model::ADMIN_USER;
 use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
@@ -27,6 +28,8 @@ use crate::error::{Diagnostics, Pos, Problem};
 use crate::path::Path;
 use crate::schema::{self, Document, Entry, MethodKind, RestrictionKind, Section, Text};
 use crate::values::*;
+
+mod noise;
 
 const NAME_MAX_CHARS: usize = 200;
 const DESCRIPTION_MAX_CHARS: usize = 2000;
@@ -50,15 +53,36 @@ pub(crate) fn validate(document: &Document, diagnostics: &mut Diagnostics) -> Ca
         users: document.users.ids(|user| &user.id),
         schedules: document.schedules.ids(|schedule| &schedule.id),
         policies: document.escalation_policies.ids(|policy| &policy.id),
+        services: document.services.ids(|service| &service.id),
     };
     let teams = check.teams(&document.teams.entries, &known);
     let users = check.users(&document.users);
     let schedules = check.schedules(&document.schedules.entries, &known);
     let escalation_policies = check.policies(&document.escalation_policies.entries, &known);
-    let (services, integrations) = check.services(&document.services.entries, &known);
+    // Integration and heartbeat keys share one namespace, as do integration ids.
+    let mut keys = Integrations::default();
+    let services = check.services(&document.services.entries, &known, &mut keys);
+    check.dependency_cycles(&document.services);
+    let routes = check.routes(&document.routes, &known);
+    let routed_integrations = check.routed_integrations(&document.integrations, &document.routes, &mut keys);
+    let inhibit_rules = check.inhibit_rules(&document.inhibit_rules);
+    let heartbeats = check.heartbeats(&document.heartbeats.entries, &known, &mut keys);
     let notifications = check.notifications(&document.notifications);
     let retention = check.retention(&document.retention);
-    Catalog { teams, users, services, integrations, schedules, escalation_policies, notifications, retention }
+    Catalog {
+        teams,
+        users,
+        services,
+        integrations: keys.specs,
+        schedules,
+        escalation_policies,
+        notifications,
+        retention,
+        routed_integrations,
+        routes,
+        inhibit_rules,
+        heartbeats,
+    }
 }
 
 /// The ids each kind of reference may name; `None` when the list they come
@@ -68,6 +92,7 @@ struct Known<'d> {
     users: Option<HashSet<&'d str>>,
     schedules: Option<HashSet<&'d str>>,
     policies: Option<HashSet<&'d str>>,
+    services: Option<HashSet<&'d str>>,
 }
 
 /// The first place an id (or key) was seen, to point at in duplicate errors.
@@ -467,9 +492,9 @@ impl Checker<'_> {
         &mut self,
         entries: &[Entry<schema::Service>],
         known: &Known<'_>,
-    ) -> (Vec<Service>, Vec<IntegrationSpec>) {
+        integrations: &mut Integrations,
+    ) -> Vec<Service> {
         let mut ids = Registry::default();
-        let mut integrations = Integrations::default();
         let mut services = Vec::with_capacity(entries.len());
         for Entry { path, value, .. } in entries {
             let id_ok = self.entity_id("service", &mut ids, path, &value.id);
@@ -504,7 +529,12 @@ impl Checker<'_> {
                     parse_positive_duration(s).map_err(Problem::AckTimeout)
                 }),
             };
-            self.integrations(&mut integrations, &value.id.value, id_ok, &value.integrations);
+            self.integrations(integrations, &value.id.value, id_ok, &value.integrations);
+            let depends_on = self.depends_on(path, value, known);
+            let grouping = value.grouping.as_ref().and_then(|entry| self.grouping(entry));
+            let storm = value.storm.as_ref().and_then(|entry| self.storm(entry));
+            let flapping = value.flapping.as_ref().and_then(|entry| self.flapping(entry));
+            let maintenance_windows = self.windows(&value.maintenance_windows);
             services.push(Service {
                 id: value.id.value.clone(),
                 name: value.name.value.clone(),
@@ -512,9 +542,14 @@ impl Checker<'_> {
                 team: value.team.as_ref().map(|t| t.value.clone()),
                 escalation_policy: value.escalation_policy.as_ref().map(|p| p.value.clone()),
                 ack_timeout,
+                depends_on,
+                grouping,
+                storm,
+                flapping,
+                maintenance_windows,
             });
         }
-        (services, integrations.specs)
+        services
     }
 
     fn policies(&mut self, entries: &[Entry<schema::Policy>], known: &Known<'_>) -> Vec<Policy> {
@@ -721,7 +756,7 @@ impl Checker<'_> {
                     id
                 }
             };
-            self.key(all, path, &value.key);
+            self.key(all, path, &value.key, "integration");
             all.specs.push(IntegrationSpec {
                 id,
                 service_id: service_id.to_owned(),
@@ -743,23 +778,72 @@ impl Checker<'_> {
         }
     }
 
-    fn key(&mut self, all: &mut Integrations, entry_path: &Path, key: &Text) {
+    /// Checks an inbound key; `what` (`integration`, `heartbeat`) names its
+    /// kind in messages. Keys are unique across integrations and heartbeats.
+    fn key(&mut self, all: &mut Integrations, entry_path: &Path, key: &Text, what: &'static str) {
         let path = entry_path.key("key");
         let len = key.value.chars().count();
         if !(KEY_MIN_CHARS..=KEY_MAX_CHARS).contains(&len) {
-            let problem = Problem::KeyLength { len, min: KEY_MIN_CHARS, max: KEY_MAX_CHARS };
+            let problem = Problem::KeyLength { what, len, min: KEY_MIN_CHARS, max: KEY_MAX_CHARS };
             self.diagnostics.report(&path, key.pos, problem);
         }
         if let Some(index) = key.value.chars().position(|ch| !is_key_char(ch)) {
-            let problem = Problem::KeyCharacter { position: index + 1 };
+            let problem = Problem::KeyCharacter { what, position: index + 1 };
             self.diagnostics.report(&path, key.pos, problem);
         }
         // Keyed by the integration, not the entry: the message names the
         // integration, never the secret key.
         if let Some(first) = all.keys.record(&key.value, entry_path, key.pos) {
-            let problem = Problem::DuplicateKey { first: first.path.clone() };
+            let problem = Problem::DuplicateKey { what, first: first.path.clone() };
             self.diagnostics.report(&path, key.pos, problem);
         }
+    }
+}
+
+/// Where each field of an entry was written, by its full path, to place the
+/// problems the domain's checks name by field.
+#[derive(Default)]
+struct Places(Vec<(String, Pos)>);
+
+impl Places {
+    fn add(&mut self, path: &Path, pos: Pos) {
+        self.0.push((path.to_string(), pos));
+    }
+
+    fn add_texts(&mut self, path: &Path, texts: Option<&schema::Texts>) {
+        if let Some(texts) = texts {
+            self.add(path, texts.pos);
+            for (index, text) in texts.items.iter().enumerate() {
+                self.add(&path.index(index), text.pos);
+            }
+        }
+    }
+
+    /// The place of `field`, or of the nearest enclosing field known.
+    fn find(&self, field: &str) -> Option<Pos> {
+        let mut field = field;
+        loop {
+            if let Some((_, pos)) = self.0.iter().find(|(name, _)| name == field) {
+                return Some(*pos);
+            }
+            field = field.get(..field.rfind(['.', '['])?)?;
+        }
+    }
+}
+
+/// The 1-based column in the matcher text a parse error points at.
+fn matcher_error_column(error: &MatcherError) -> Option<usize> {
+    match error {
+        MatcherError::ExpectedName { column, .. }
+        | MatcherError::ExpectedOperator { column, .. }
+        | MatcherError::ExpectedValue { column, .. }
+        | MatcherError::ExpectedCommaOrClose { column, .. }
+        | MatcherError::UnexpectedChar { column, .. }
+        | MatcherError::UnterminatedQuote { column }
+        | MatcherError::MissingCloseBrace { column }
+        | MatcherError::UnexpectedCloseBrace { column }
+        | MatcherError::TrailingInput { column, .. } => Some(*column),
+        _ => None,
     }
 }
 
@@ -828,7 +912,8 @@ fn level_problems(level: &Level) -> Vec<CoreErrorParts> {
     problems
 }
 
-/// Integration ids and keys are unique across the whole file, not per service.
+/// Integration ids (services' and routed ones) and inbound keys (theirs and
+/// heartbeats') are unique across the whole file, not per service.
 #[derive(Default)]
 struct Integrations {
     ids: Registry,

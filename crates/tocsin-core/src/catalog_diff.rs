@@ -46,6 +46,14 @@ pub struct CatalogDiff {
     pub integrations: SectionDiff,
     pub schedules: SectionDiff,
     pub escalation_policies: SectionDiff,
+    /// Integrations under the top-level `integrations`, by id.
+    pub routed_integrations: SectionDiff,
+    pub heartbeats: SectionDiff,
+    /// The routing tree differs. Route ids are optional, so the tree is
+    /// compared whole rather than by id.
+    pub routes_changed: bool,
+    /// The inhibition rules differ; they have no ids either.
+    pub inhibit_rules_changed: bool,
     /// Server-wide notification settings (SMTP relay, public URL, signing
     /// secret, link lifetime, rate limit) differ.
     pub notifications_changed: bool,
@@ -62,25 +70,41 @@ impl CatalogDiff {
             integrations: SectionDiff::of(&old.integrations, &new.integrations, |i| &i.id),
             schedules: SectionDiff::of(&old.schedules, &new.schedules, |s| &s.id),
             escalation_policies: SectionDiff::of(&old.escalation_policies, &new.escalation_policies, |p| &p.id),
+            routed_integrations: SectionDiff::of(&old.routed_integrations, &new.routed_integrations, |i| &i.id),
+            heartbeats: SectionDiff::of(&old.heartbeats, &new.heartbeats, |h| &h.id),
+            routes_changed: old.routes != new.routes,
+            inhibit_rules_changed: old.inhibit_rules != new.inhibit_rules,
             notifications_changed: old.notifications != new.notifications,
             retention_changed: old.retention != new.retention,
         }
     }
 
     /// The sections by name, in the order people read them.
-    pub fn sections(&self) -> [(&'static str, &SectionDiff); 6] {
+    pub fn sections(&self) -> [(&'static str, &SectionDiff); 8] {
         [
             ("teams", &self.teams),
             ("users", &self.users),
             ("services", &self.services),
             ("integrations", &self.integrations),
+            ("routed_integrations", &self.routed_integrations),
             ("schedules", &self.schedules),
             ("escalation_policies", &self.escalation_policies),
+            ("heartbeats", &self.heartbeats),
+        ]
+    }
+
+    /// The sections compared whole, by name, with whether they differ.
+    fn flags(&self) -> [(&'static str, bool); 4] {
+        [
+            ("routes", self.routes_changed),
+            ("inhibit_rules", self.inhibit_rules_changed),
+            ("notifications", self.notifications_changed),
+            ("retention", self.retention_changed),
         ]
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.notifications_changed && !self.retention_changed && self.sections().iter().all(|(_, s)| s.is_empty())
+        self.flags().iter().all(|(_, changed)| !changed) && self.sections().iter().all(|(_, s)| s.is_empty())
     }
 
     /// One line for logs and audit: `services: 1 added, 2 changed; users: 1 removed`.
@@ -98,12 +122,7 @@ impl CatalogDiff {
                 format!("{name}: {}", counts.join(", "))
             })
             .collect();
-        if self.notifications_changed {
-            parts.push("notifications: changed".into());
-        }
-        if self.retention_changed {
-            parts.push("retention: changed".into());
-        }
+        parts.extend(self.flags().iter().filter(|(_, changed)| *changed).map(|(name, _)| format!("{name}: changed")));
         if parts.is_empty() { "no changes".into() } else { parts.join("; ") }
     }
 }
@@ -167,5 +186,64 @@ mod tests {
         let diff = CatalogDiff::between(&old, &new);
         assert!(diff.retention_changed && !diff.is_empty());
         assert_eq!(diff.summary(), "retention: changed");
+    }
+
+    #[test]
+    fn noise_control_sections_are_reported_by_name() {
+        use crate::inhibit::InhibitRule;
+        use crate::matchers::Matchers;
+        use crate::model::{HeartbeatSpec, RoutedIntegrationSpec};
+        use crate::routing::Route;
+        use crate::storm::StormPolicy;
+        use chrono::Duration;
+
+        let heartbeat = |id: &str, key: &str| HeartbeatSpec {
+            id: id.into(),
+            service: "api".into(),
+            key: key.into(),
+            interval: Duration::hours(1),
+            grace: Duration::zero(),
+        };
+        let routed = |key: &str| RoutedIntegrationSpec {
+            id: "edge-prometheus".into(),
+            kind: IntegrationKind::Prometheus,
+            key: key.into(),
+            route: "edge".into(),
+        };
+        let old = Catalog {
+            services: vec![Service { id: "api".into(), ..Service::default() }],
+            heartbeats: vec![heartbeat("nightly", "hb-key-0123456789abc"), heartbeat("hourly", "hb-key-0123456789xyz")],
+            routed_integrations: vec![routed("routed-key-0123456789")],
+            routes: vec![Route { id: Some("edge".into()), service: Some("api".into()), ..Route::default() }],
+            ..Catalog::default()
+        };
+        let unchanged = CatalogDiff::between(&old, &old.clone());
+        assert!(unchanged.is_empty(), "{unchanged:?}");
+
+        let mut new = old.clone();
+        new.services[0].storm = Some(StormPolicy { max_new_alerts: 5, ..StormPolicy::default() });
+        new.heartbeats[0].key = "hb-key-rotated-0123456789".into();
+        new.heartbeats.remove(1);
+        new.heartbeats.push(heartbeat("weekly", "hb-key-weekly-0123456789"));
+        new.routed_integrations[0].key = "routed-key-rotated-0123456789".into();
+        new.routes[0].matchers = Matchers::parse(r#"team="edge""#).unwrap();
+        new.inhibit_rules.push(InhibitRule::default());
+        let diff = CatalogDiff::between(&old, &new);
+        assert_eq!(
+            diff.heartbeats,
+            SectionDiff {
+                added: vec!["weekly".into()],
+                changed: vec!["nightly".into()],
+                removed: vec!["hourly".into()]
+            }
+        );
+        assert!(diff.routes_changed && diff.inhibit_rules_changed);
+        let summary = diff.summary();
+        assert_eq!(
+            summary,
+            "services: 1 changed; routed_integrations: 1 changed; heartbeats: 1 added, 1 changed, 1 removed; \
+             routes: changed; inhibit_rules: changed"
+        );
+        assert!(!summary.contains("key"), "keys are never shown");
     }
 }

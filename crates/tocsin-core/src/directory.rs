@@ -6,8 +6,11 @@
 use std::sync::{Arc, RwLock};
 
 use crate::escalation::Policy;
+use crate::heartbeat::Heartbeat;
+use crate::inhibit::InhibitRule;
 use crate::model::{Catalog, Notifications, Service, Team, User};
 use crate::retention::Retention;
+use crate::routing::Route;
 use crate::schedule::{Override, Schedule};
 
 #[derive(Debug, Clone, Default)]
@@ -21,6 +24,12 @@ pub struct Directory {
     pub policies: Vec<Policy>,
     pub notifications: Notifications,
     pub retention: Retention,
+    /// The routing tree for routed (top-level) integrations.
+    pub routes: Vec<Route>,
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Heartbeat monitors without their keys: like integration keys, those
+    /// are for the store to keep hashed, not for every reader.
+    pub heartbeats: Vec<Heartbeat>,
 }
 
 impl Directory {
@@ -34,6 +43,9 @@ impl Directory {
             policies: catalog.escalation_policies.clone(),
             notifications: catalog.notifications.clone(),
             retention: catalog.retention,
+            routes: catalog.routes.clone(),
+            inhibit_rules: catalog.inhibit_rules.clone(),
+            heartbeats: catalog.heartbeats.iter().map(|h| h.heartbeat()).collect(),
         }
     }
 
@@ -66,6 +78,10 @@ impl Directory {
 
     pub fn policy(&self, id: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.id == id)
+    }
+
+    pub fn heartbeat(&self, id: &str) -> Option<&Heartbeat> {
+        self.heartbeats.iter().find(|h| h.id == id)
     }
 
     /// The escalation policy that pages for `service_id`, if any.
@@ -119,4 +135,35 @@ pub struct StoredOverride {
     pub user: String,
     pub start: chrono::DateTime<chrono::Utc>,
     pub end: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::model::HeartbeatSpec;
+    use crate::routing::Route;
+
+    #[test]
+    fn carries_the_noise_control_sections_without_heartbeat_keys() {
+        let catalog = Catalog {
+            routes: vec![Route { id: Some("edge".into()), ..Route::default() }],
+            inhibit_rules: vec![crate::inhibit::InhibitRule::default()],
+            heartbeats: vec![HeartbeatSpec {
+                id: "nightly".into(),
+                service: "api".into(),
+                key: "hb-key-0123456789abc".into(),
+                interval: Duration::hours(1),
+                grace: Duration::minutes(5),
+            }],
+            ..Catalog::default()
+        };
+        let directory = Directory::from_catalog(&catalog);
+        assert_eq!(directory.routes, catalog.routes);
+        assert_eq!(directory.inhibit_rules, catalog.inhibit_rules);
+        let nightly = directory.heartbeat("nightly").unwrap();
+        assert_eq!((nightly.service.as_str(), nightly.grace), ("api", Duration::minutes(5)));
+        assert!(!format!("{directory:?}").contains("hb-key-0123456789abc"), "keys stay with the store");
+    }
 }

@@ -14,9 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::escalation::Policy;
+use crate::flapping::FlapPolicy;
+use crate::grouping::Grouping;
+use crate::heartbeat::Heartbeat;
+use crate::inhibit::InhibitRule;
+use crate::maintenance::MaintenanceWindow;
 use crate::notify::rules::{ContactMethod, Rule};
 use crate::retention::Retention;
+use crate::routing::Route;
 use crate::schedule::Schedule;
+use crate::storm::StormPolicy;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Team {
@@ -62,6 +69,10 @@ pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::minutes(30);
 ///
 /// `Default` gives empty strings, no policy and [`DEFAULT_ACK_TIMEOUT`], the
 /// same values config produces when the optional keys are absent.
+///
+/// The noise-control settings (`depends_on` … `maintenance_windows`) are
+/// config only: they have no wire form (`serde(skip)`), and a stored config
+/// version keeps them in its source text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub id: String,
@@ -76,6 +87,25 @@ pub struct Service {
     /// `ack_timeout: off`); an absent key means [`DEFAULT_ACK_TIMEOUT`].
     /// Passed as is to [`escalation::start`](crate::escalation::start).
     pub ack_timeout: Option<Duration>,
+    /// Ids of the services this one depends on (no cycles): while one of
+    /// them has an open incident, this service's pages can be held back.
+    #[serde(skip)]
+    pub depends_on: Vec<String>,
+    /// `None` keeps one incident per alert, paged at once.
+    #[serde(skip)]
+    pub grouping: Option<Grouping>,
+    /// `None` means the default policy ([`StormPolicy::default`]): storms
+    /// are always contained, the section only tunes when. Read it through
+    /// [`Service::storm_policy`].
+    #[serde(skip)]
+    pub storm: Option<StormPolicy>,
+    /// `None` means the default policy ([`FlapPolicy::default`]); read it
+    /// through [`Service::flap_policy`].
+    #[serde(skip)]
+    pub flapping: Option<FlapPolicy>,
+    /// Windows in which this service's alerts are recorded but do not page.
+    #[serde(skip)]
+    pub maintenance_windows: Vec<MaintenanceWindow>,
 }
 
 impl Default for Service {
@@ -87,7 +117,24 @@ impl Default for Service {
             team: None,
             escalation_policy: None,
             ack_timeout: Some(DEFAULT_ACK_TIMEOUT),
+            depends_on: Vec::new(),
+            grouping: None,
+            storm: None,
+            flapping: None,
+            maintenance_windows: Vec::new(),
         }
+    }
+}
+
+impl Service {
+    /// The storm policy in force: the declared one, else the default.
+    pub fn storm_policy(&self) -> StormPolicy {
+        self.storm.unwrap_or_default()
+    }
+
+    /// The flapping policy in force: the declared one, else the default.
+    pub fn flap_policy(&self) -> FlapPolicy {
+        self.flapping.unwrap_or_default()
     }
 }
 
@@ -132,6 +179,62 @@ pub struct IntegrationSpec {
     pub service_id: String,
     pub kind: IntegrationKind,
     pub key: String,
+}
+
+/// An inbound key declared under the top-level `integrations`: it belongs
+/// to no service, and the routing tree decides the service of each event,
+/// starting at the top-level route `route`. Ids and keys share one namespace
+/// with services' integrations; the key is a secret like theirs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoutedIntegrationSpec {
+    pub id: String,
+    pub kind: IntegrationKind,
+    pub key: String,
+    /// Id of a top-level route.
+    pub route: String,
+}
+
+impl std::fmt::Debug for RoutedIntegrationSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutedIntegrationSpec")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("key", &"<redacted>")
+            .field("route", &self.route)
+            .finish()
+    }
+}
+
+/// A heartbeat monitor as declared: a job pings with `key` at least every
+/// `interval` (plus `grace`), or `service` gets an incident. The key is a
+/// secret handled like an integration key (unique across all keys, stored
+/// hashed); `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HeartbeatSpec {
+    pub id: String,
+    pub service: String,
+    pub key: String,
+    pub interval: Duration,
+    pub grace: Duration,
+}
+
+impl HeartbeatSpec {
+    /// The monitor the domain's heartbeat rules work on.
+    pub fn heartbeat(&self) -> Heartbeat {
+        Heartbeat { id: self.id.clone(), service: self.service.clone(), interval: self.interval, grace: self.grace }
+    }
+}
+
+impl std::fmt::Debug for HeartbeatSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeartbeatSpec")
+            .field("id", &self.id)
+            .field("service", &self.service)
+            .field("key", &"<redacted>")
+            .field("interval", &self.interval)
+            .field("grace", &self.grace)
+            .finish()
+    }
 }
 
 /// Server-wide settings for delivering notifications. `Debug` never shows
@@ -234,6 +337,14 @@ pub struct Catalog {
     pub notifications: Notifications,
     /// How long data of resolved incidents is kept.
     pub retention: Retention,
+    /// Integrations under the top-level `integrations`, routed by `routes`.
+    pub routed_integrations: Vec<RoutedIntegrationSpec>,
+    /// The routing tree (top-level list), matchers compiled; passes
+    /// [`routing::validate`](crate::routing::validate) and every `service`
+    /// names a declared service.
+    pub routes: Vec<Route>,
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub heartbeats: Vec<HeartbeatSpec>,
 }
 
 #[cfg(test)]

@@ -48,6 +48,12 @@ fn changes(d: CatalogDiff) -> wire::ConfigChanges {
         escalation_policies,
         notifications_changed,
         retention_changed,
+        // The noise-control sections are in the version's summary line; the
+        // structured wire form gains them with the engine work that uses them.
+        routed_integrations: _,
+        heartbeats: _,
+        routes_changed: _,
+        inhibit_rules_changed: _,
     } = d;
     wire::ConfigChanges {
         teams: section(teams),

@@ -40,6 +40,10 @@ pub fn run_validate(file: &Path, output: Output) -> anyhow::Result<bool> {
                     "integrations": catalog.integrations.len(),
                     "schedules": catalog.schedules.len(),
                     "escalation_policies": catalog.escalation_policies.len(),
+                    "routed_integrations": catalog.routed_integrations.len(),
+                    "routes": catalog.routes.len(),
+                    "inhibit_rules": catalog.inhibit_rules.len(),
+                    "heartbeats": catalog.heartbeats.len(),
                 },
             }))?;
             Ok(true)
@@ -56,17 +60,25 @@ pub fn run_validate(file: &Path, output: Output) -> anyhow::Result<bool> {
     }
 }
 
-/// `1 team, 2 users, 2 services, …`
+/// `1 team, 2 users, 2 services, …`; the noise-control sections only when
+/// the file has them.
 fn declared(c: &Catalog) -> String {
-    [
+    let mut parts = vec![
         plural(c.teams.len(), "team", "teams"),
         plural(c.users.len(), "user", "users"),
         plural(c.services.len(), "service", "services"),
         plural(c.integrations.len(), "integration", "integrations"),
         plural(c.schedules.len(), "schedule", "schedules"),
         plural(c.escalation_policies.len(), "escalation policy", "escalation policies"),
-    ]
-    .join(", ")
+    ];
+    let optional = [
+        (c.routed_integrations.len(), "routed integration", "routed integrations"),
+        (c.routes.len(), "top-level route", "top-level routes"),
+        (c.inhibit_rules.len(), "inhibit rule", "inhibit rules"),
+        (c.heartbeats.len(), "heartbeat", "heartbeats"),
+    ];
+    parts.extend(optional.into_iter().filter(|(n, _, _)| *n > 0).map(|(n, one, many)| plural(n, one, many)));
+    parts.join(", ")
 }
 
 fn error_json(e: &ConfigError) -> Value {
@@ -185,7 +197,8 @@ mod tests {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tocsin.yaml");
         assert_eq!(
             declared(&tocsin_config::load(Path::new(example)).unwrap()),
-            "1 team, 2 users, 2 services, 5 integrations, 2 schedules, 1 escalation policy"
+            "1 team, 2 users, 3 services, 5 integrations, 2 schedules, 1 escalation policy, 1 routed integration, \
+             1 top-level route, 1 inhibit rule, 1 heartbeat"
         );
     }
 

@@ -191,10 +191,18 @@ async fn config_validate_speaks_json() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["warnings"], serde_json::json!([]));
     assert_eq!(v["declared"]["escalation_policies"], 1);
+    assert_eq!(
+        [&v["declared"]["routed_integrations"], &v["declared"]["routes"], &v["declared"]["inhibit_rules"]],
+        [1, 1, 1]
+    );
+    assert_eq!(v["declared"]["heartbeats"], 1);
     // Counts agree with their nouns.
     let (ok, out, _) = offline(&["config", "validate", example.to_str().unwrap()]).await;
     assert!(
-        ok && out.contains("(1 team, 2 users, 2 services, 5 integrations, 2 schedules, 1 escalation policy)"),
+        ok && out.contains(
+            "(1 team, 2 users, 3 services, 5 integrations, 2 schedules, 1 escalation policy, 1 routed integration, \
+             1 top-level route, 1 inhibit rule, 1 heartbeat)"
+        ),
         "{out}"
     );
 

@@ -104,8 +104,9 @@ async fn piped_logs_are_plain_text_with_a_readable_config_summary() {
     assert!(!first.contains('\x1b'), "no terminal escape codes in piped output: {first:?}");
     assert!(
         first.contains(&format!(
-            "config applied: version 1 from {}: teams: 1 added; users: 2 added; services: 2 added; \
-             integrations: 5 added; schedules: 2 added; escalation_policies: 1 added; notifications: changed",
+            "config applied: version 1 from {}: teams: 1 added; users: 2 added; services: 3 added; \
+             integrations: 5 added; routed_integrations: 1 added; schedules: 2 added; escalation_policies: 1 added; \
+             heartbeats: 1 added; routes: changed; inhibit_rules: changed; notifications: changed",
             example_config().display()
         )),
         "{first}"
