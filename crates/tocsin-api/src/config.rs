@@ -37,6 +37,19 @@ pub struct ConfigChanges {
     /// The `retention` settings differ (in force within a pruning interval).
     #[serde(default)]
     pub retention_changed: bool,
+    /// Top-level integrations, routed by `routes` instead of belonging to a
+    /// service.
+    #[serde(default)]
+    pub routed_integrations: SectionChanges,
+    /// Dead-man monitors.
+    #[serde(default)]
+    pub heartbeats: SectionChanges,
+    /// The routing tree differs.
+    #[serde(default)]
+    pub routes_changed: bool,
+    /// The inhibition rules differ.
+    #[serde(default)]
+    pub inhibit_rules_changed: bool,
 }
 
 /// What applying a file would change; nothing was changed.

@@ -48,12 +48,10 @@ fn changes(d: CatalogDiff) -> wire::ConfigChanges {
         escalation_policies,
         notifications_changed,
         retention_changed,
-        // The noise-control sections are in the version's summary line; the
-        // structured wire form gains them with the engine work that uses them.
-        routed_integrations: _,
-        heartbeats: _,
-        routes_changed: _,
-        inhibit_rules_changed: _,
+        routed_integrations,
+        heartbeats,
+        routes_changed,
+        inhibit_rules_changed,
     } = d;
     wire::ConfigChanges {
         teams: section(teams),
@@ -64,6 +62,10 @@ fn changes(d: CatalogDiff) -> wire::ConfigChanges {
         escalation_policies: section(escalation_policies),
         notifications_changed,
         retention_changed,
+        routed_integrations: section(routed_integrations),
+        heartbeats: section(heartbeats),
+        routes_changed,
+        inhibit_rules_changed,
     }
 }
 

@@ -107,6 +107,8 @@ fn render_changes(changes: &ConfigChanges) -> String {
         ("integrations", &changes.integrations),
         ("schedules", &changes.schedules),
         ("escalation policies", &changes.escalation_policies),
+        ("routed integrations", &changes.routed_integrations),
+        ("heartbeats", &changes.heartbeats),
     ];
     let mut out = String::new();
     for (name, section) in sections {
@@ -121,6 +123,12 @@ fn render_changes(changes: &ConfigChanges) -> String {
     }
     if changes.retention_changed {
         out.push_str("  ~ retention\n");
+    }
+    if changes.routes_changed {
+        out.push_str("  ~ routes\n");
+    }
+    if changes.inhibit_rules_changed {
+        out.push_str("  ~ inhibit rules\n");
     }
     out
 }
@@ -211,5 +219,12 @@ mod tests {
             ..ConfigChanges::default()
         };
         assert_eq!(render_changes(&changes), "  + users/dave\n  ~ users/bob\n  - schedules/old\n  ~ notifications\n");
+        let noise = ConfigChanges {
+            heartbeats: SectionChanges { added: vec!["nightly-backup".into()], ..SectionChanges::default() },
+            routes_changed: true,
+            inhibit_rules_changed: true,
+            ..ConfigChanges::default()
+        };
+        assert_eq!(render_changes(&noise), "  + heartbeats/nightly-backup\n  ~ routes\n  ~ inhibit rules\n");
     }
 }
