@@ -15,7 +15,6 @@ use tocsin_core::CoreError;
 use tocsin_core::auth::Role;
 use tocsin_core::duration::{DurationError, parse_duration, parse_positive_duration};
 use tocsin_core::escalation::{self, Level, Policy, Target};
-use tocsin_core::matchers::MatcherError;
 use tocsin_core::model::ADMIN_USER;
 use tocsin_core::model::{
     Catalog, DEFAULT_ACK_TIMEOUT, IntegrationKind, IntegrationSpec, Notifications, RateLimit, Service, Smtp, Team, User,
@@ -797,53 +796,6 @@ impl Checker<'_> {
             let problem = Problem::DuplicateKey { what, first: first.path.clone() };
             self.diagnostics.report(&path, key.pos, problem);
         }
-    }
-}
-
-/// Where each field of an entry was written, by its full path, to place the
-/// problems the domain's checks name by field.
-#[derive(Default)]
-struct Places(Vec<(String, Pos)>);
-
-impl Places {
-    fn add(&mut self, path: &Path, pos: Pos) {
-        self.0.push((path.to_string(), pos));
-    }
-
-    fn add_texts(&mut self, path: &Path, texts: Option<&schema::Texts>) {
-        if let Some(texts) = texts {
-            self.add(path, texts.pos);
-            for (index, text) in texts.items.iter().enumerate() {
-                self.add(&path.index(index), text.pos);
-            }
-        }
-    }
-
-    /// The place of `field`, or of the nearest enclosing field known.
-    fn find(&self, field: &str) -> Option<Pos> {
-        let mut field = field;
-        loop {
-            if let Some((_, pos)) = self.0.iter().find(|(name, _)| name == field) {
-                return Some(*pos);
-            }
-            field = field.get(..field.rfind(['.', '['])?)?;
-        }
-    }
-}
-
-/// The 1-based column in the matcher text a parse error points at.
-fn matcher_error_column(error: &MatcherError) -> Option<usize> {
-    match error {
-        MatcherError::ExpectedName { column, .. }
-        | MatcherError::ExpectedOperator { column, .. }
-        | MatcherError::ExpectedValue { column, .. }
-        | MatcherError::ExpectedCommaOrClose { column, .. }
-        | MatcherError::UnexpectedChar { column, .. }
-        | MatcherError::UnterminatedQuote { column }
-        | MatcherError::MissingCloseBrace { column }
-        | MatcherError::UnexpectedCloseBrace { column }
-        | MatcherError::TrailingInput { column, .. } => Some(*column),
-        _ => None,
     }
 }
 

@@ -123,6 +123,25 @@ pub enum MatcherError {
     NotOne { found: usize },
 }
 
+impl MatcherError {
+    /// The 1-based column in the matcher text the error points at, when it
+    /// points at one (so a config file can place it exactly).
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            MatcherError::ExpectedName { column, .. }
+            | MatcherError::ExpectedOperator { column, .. }
+            | MatcherError::ExpectedValue { column, .. }
+            | MatcherError::ExpectedCommaOrClose { column, .. }
+            | MatcherError::UnexpectedChar { column, .. }
+            | MatcherError::UnterminatedQuote { column }
+            | MatcherError::MissingCloseBrace { column }
+            | MatcherError::UnexpectedCloseBrace { column }
+            | MatcherError::TrailingInput { column, .. } => Some(*column),
+            _ => None,
+        }
+    }
+}
+
 /// One label matcher. Equality compares name, operator and value text; the
 /// compiled regex is derived from them.
 #[derive(Clone)]

@@ -21,7 +21,7 @@ use tocsin_core::model::{HeartbeatSpec, IntegrationKind, RoutedIntegrationSpec};
 use tocsin_core::routing::{self, Route};
 use tocsin_core::storm::StormPolicy;
 
-use super::{Checker, CoreErrorParts, Integrations, Known, Places, Registry, domain_errors, matcher_error_column};
+use super::{Checker, CoreErrorParts, Integrations, Known, Registry, domain_errors};
 use crate::error::{Pos, Problem};
 use crate::path::Path;
 use crate::schema::{self, Entry, MatcherText, Section, Text, Texts, WindowShape};
@@ -58,7 +58,7 @@ impl Checker<'_> {
             match Matcher::parse(&value.text.value) {
                 Ok(matcher) => parsed.push(matcher),
                 Err(error) => {
-                    let pos = match (value.content, matcher_error_column(&error)) {
+                    let pos = match (value.content, error.column()) {
                         (Some(start), Some(column)) => {
                             Pos { line: start.line, column: start.column.map(|c| c + column.saturating_sub(1)) }
                         }
@@ -512,5 +512,36 @@ fn interval_spec(path: &Path, recurring: &schema::Recurring, places: &mut Places
         months,
         years,
         time_zone: recurring.time_zone.as_ref().map(|z| z.value.clone()),
+    }
+}
+
+/// Where each field of an entry was written, by its full path, to place the
+/// problems the domain's checks name by field.
+#[derive(Default)]
+struct Places(Vec<(String, Pos)>);
+
+impl Places {
+    fn add(&mut self, path: &Path, pos: Pos) {
+        self.0.push((path.to_string(), pos));
+    }
+
+    fn add_texts(&mut self, path: &Path, texts: Option<&schema::Texts>) {
+        if let Some(texts) = texts {
+            self.add(path, texts.pos);
+            for (index, text) in texts.items.iter().enumerate() {
+                self.add(&path.index(index), text.pos);
+            }
+        }
+    }
+
+    /// The place of `field`, or of the nearest enclosing field known.
+    fn find(&self, field: &str) -> Option<Pos> {
+        let mut field = field;
+        loop {
+            if let Some((_, pos)) = self.0.iter().find(|(name, _)| name == field) {
+                return Some(*pos);
+            }
+            field = field.get(..field.rfind(['.', '['])?)?;
+        }
     }
 }
