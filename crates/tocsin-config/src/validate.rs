@@ -734,14 +734,7 @@ impl Checker<'_> {
             let ordinal = per_kind.entry(value.kind).or_insert(0);
             *ordinal += 1;
             let id = match &value.id {
-                Some(id) => {
-                    let id_path = path.key("id");
-                    if let Err(problem) = check_id(&id.value) {
-                        self.diagnostics.report(&id_path, id.pos, problem);
-                    }
-                    self.integration_id(all, &id.value, &id_path, id.pos, false);
-                    id.value.clone()
-                }
+                Some(id) => self.written_integration_id(all, id, path),
                 None => {
                     let id = default_integration_id(service_id, value.kind, *ordinal);
                     if service_id_ok {
@@ -763,6 +756,17 @@ impl Checker<'_> {
                 key: value.key.value.clone(),
             });
         }
+    }
+
+    /// An integration id written in the file: its syntax checked and
+    /// recorded against duplicates; returned.
+    fn written_integration_id(&mut self, all: &mut Integrations, id: &Text, entry_path: &Path) -> String {
+        let id_path = entry_path.key("id");
+        if let Err(problem) = check_id(&id.value) {
+            self.diagnostics.report(&id_path, id.pos, problem);
+        }
+        self.integration_id(all, &id.value, &id_path, id.pos, false);
+        id.value.clone()
     }
 
     fn integration_id(&mut self, all: &mut Integrations, id: &str, path: &Path, pos: Pos, defaulted: bool) {

@@ -376,14 +376,7 @@ impl Checker<'_> {
             let ordinal = per_kind.entry((route.value.as_str(), value.kind)).or_insert(0);
             *ordinal += 1;
             let id = match &value.id {
-                Some(id) => {
-                    let id_path = path.key("id");
-                    if let Err(problem) = check_id(&id.value) {
-                        self.diagnostics.report(&id_path, id.pos, problem);
-                    }
-                    self.integration_id(all, &id.value, &id_path, id.pos, false);
-                    id.value.clone()
-                }
+                Some(id) => self.written_integration_id(all, id, path),
                 None => {
                     let id = default_integration_id(&route.value, value.kind, *ordinal);
                     if route_ok {
