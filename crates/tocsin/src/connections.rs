@@ -149,12 +149,15 @@ impl Shared {
         let now = self.now_ms();
         let mut registry = self.registry();
         if registry.admitted >= self.limits.max_connections {
+            // Ties on the millisecond are common in a burst of accepts; the
+            // id (admission order) breaks them so the newest is never shed
+            // before an older one that arrived in the same millisecond.
             let oldest = registry
                 .conns
-                .values()
-                .filter(|c| !c.is_closing() && c.busy.load(Ordering::SeqCst) == 0)
-                .min_by_key(|c| c.since.load(Ordering::SeqCst))
-                .cloned();
+                .iter()
+                .filter(|(_, c)| !c.is_closing() && c.busy.load(Ordering::SeqCst) == 0)
+                .min_by_key(|(id, c)| (c.since.load(Ordering::SeqCst), **id))
+                .map(|(_, c)| c.clone());
             self.report_cap(registry.admitted, oldest.is_some());
             match oldest {
                 Some(conn) => {
