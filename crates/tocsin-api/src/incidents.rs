@@ -27,6 +27,37 @@ pub struct Incident {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub alert_count: i64,
+    /// Why it pages nobody (silence, maintenance window, inhibition,
+    /// flapping); empty when it pages.
+    #[serde(default)]
+    pub held_back: Vec<HeldBack>,
+}
+
+/// Why a page was held back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeldBack {
+    /// `silenced`, `maintenance`, `inhibited`, `depends_on`, `storm`,
+    /// `flapping` or `grouped`.
+    pub kind: String,
+    /// What it names: `silence_id`, `window_id`, `rule` (from 0) and
+    /// `by_alert`, `service` and `incident_id`, `until`, `next_update_at`.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// The reason as a sentence for people (times in UTC).
+    pub text: String,
+}
+
+impl From<&tocsin_core::holdback::HeldBack> for HeldBack {
+    fn from(h: &tocsin_core::holdback::HeldBack) -> Self {
+        let mut details = serde_json::to_value(h).unwrap_or_default();
+        let kind = details
+            .as_object_mut()
+            .and_then(|o| o.remove("kind"))
+            .and_then(|k| k.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let text = h.describe(&tocsin_core::holdback::Facts::new(chrono_tz::UTC));
+        Self { kind, details, text }
+    }
 }
 
 /// An incident with everything a responder reads about it.
@@ -89,6 +120,10 @@ pub struct Alert {
     /// When the alert resolves itself unless re-sent (Alertmanager `endsAt`).
     pub expires_at: Option<DateTime<Utc>>,
     pub incident_id: Option<i64>,
+    /// Why it did not page on its own (held back, or joined an incident
+    /// that had paged); empty when it opened an incident that paged.
+    #[serde(default)]
+    pub held_back: Vec<HeldBack>,
 }
 
 /// A link a sender attached to an alert or change.

@@ -37,8 +37,8 @@ pub use config::{
 pub use engine::{DeadLetter, DeadLettersQuery};
 pub use error::{ErrorBody, ErrorDetail, Problem};
 pub use incidents::{
-    Alert, AlertQuery, Escalated, Escalation, Incident, IncidentDetail, IncidentQuery, Link, NoteRequest, Notification,
-    ReassignRequest, Reassigned, Requested, TimelineEntry,
+    Alert, AlertQuery, Escalated, Escalation, HeldBack, Incident, IncidentDetail, IncidentQuery, Link, NoteRequest,
+    Notification, ReassignRequest, Reassigned, Requested, TimelineEntry,
 };
 pub use people::{ContactKind, ContactMethod, Me, Person, Team};
 pub use schedules::{

@@ -65,7 +65,11 @@ async fn open_incident(app: &App) -> i64 {
         occurred_at: None,
         expires_at: None,
     };
-    let out = app.store().ingest(IngestBatch { origin, events: vec![event], received_at: t0() }).await.unwrap();
+    let out = app
+        .store()
+        .ingest(IngestBatch { origin, events: vec![event], received_at: t0(), noise: Default::default() })
+        .await
+        .unwrap();
     out[0].incident_id.unwrap()
 }
 

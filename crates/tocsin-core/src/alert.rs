@@ -61,4 +61,7 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub incident_id: Option<i64>,
+    /// Why it did not page (see [`crate::holdback`]); empty when it paged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<crate::holdback::HeldBack>,
 }

@@ -30,6 +30,9 @@ pub struct Directory {
     /// Heartbeat monitors without their keys: like integration keys, those
     /// are for the store to keep hashed, not for every reader.
     pub heartbeats: Vec<Heartbeat>,
+    /// [`Directory::noise_rules`], built on first use (a directory is not
+    /// changed once it is in force).
+    pub(crate) noise: std::sync::OnceLock<std::sync::Arc<crate::noise::NoiseRules>>,
 }
 
 impl Directory {
@@ -46,7 +49,14 @@ impl Directory {
             routes: catalog.routes.clone(),
             inhibit_rules: catalog.inhibit_rules.clone(),
             heartbeats: catalog.heartbeats.iter().map(|h| h.heartbeat()).collect(),
+            noise: Default::default(),
         }
+    }
+
+    /// The noise rules intake judges new alerts by, shared by every batch
+    /// written under this directory.
+    pub fn noise_rules(&self) -> std::sync::Arc<crate::noise::NoiseRules> {
+        self.noise.get_or_init(|| std::sync::Arc::new(crate::noise::NoiseRules::from_directory(self))).clone()
     }
 
     /// The same directory, marked as built from config version `version`.

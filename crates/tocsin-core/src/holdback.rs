@@ -19,7 +19,7 @@ const MAX_QUOTED_COMMENT: usize = 120;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HeldBack {
     Silenced {
-        silence_id: i64,
+        silence_id: String,
     },
     Maintenance {
         window_id: String,
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn serializes_as_snake_case_tagged() {
         let cases = [
-            (HeldBack::Silenced { silence_id: 7 }, r#"{"kind":"silenced","silence_id":7}"#),
+            (HeldBack::Silenced { silence_id: "7".into() }, r#"{"kind":"silenced","silence_id":"7"}"#),
             (
                 HeldBack::Maintenance { window_id: "tuesday-deploys".into() },
                 r#"{"kind":"maintenance","window_id":"tuesday-deploys"}"#,
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn describes_a_silence_with_and_without_facts() {
-        let held = HeldBack::Silenced { silence_id: 7 };
+        let held = HeldBack::Silenced { silence_id: "7".into() };
         let mut facts = Facts::new(BERLIN);
         assert_eq!(held.describe(&facts), "held back: silence 7 is active");
         facts.silence =
@@ -183,10 +183,10 @@ mod tests {
             silence: Some(SilenceFacts { created_by: "bob", comment, ends_at: utc("2026-01-01T00:00:00Z") }),
             ..Facts::new(Tz::UTC)
         };
-        let text = HeldBack::Silenced { silence_id: 1 }.describe(&facts("two\nlines \"quoted\""));
+        let text = HeldBack::Silenced { silence_id: "1".into() }.describe(&facts("two\nlines \"quoted\""));
         assert!(text.contains(r#"("two\nlines \"quoted\"")"#), "{text}");
         assert!(!text.contains('\n'));
-        let text = HeldBack::Silenced { silence_id: 1 }.describe(&facts(&long));
+        let text = HeldBack::Silenced { silence_id: "1".into() }.describe(&facts(&long));
         assert!(text.contains(&format!("{}…", "x".repeat(120))) && !text.contains(&"x".repeat(121)), "{text}");
     }
 

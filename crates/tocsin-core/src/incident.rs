@@ -77,6 +77,9 @@ pub struct Incident {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub alert_count: i64,
+    /// Why it did not page (see [`crate::holdback`]); empty when it paged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<crate::holdback::HeldBack>,
 }
 
 /// Whether an incident resolves itself after one of its alerts resolved:

@@ -16,8 +16,10 @@ use crate::alert::AlertStatus;
 use crate::audit::AuditRecord;
 use crate::dedup::{Fold, fold};
 use crate::event::Event;
+use crate::holdback::HeldBack;
 use crate::incident::{IncidentStatus, resolves_with_alerts};
 use crate::model::IntegrationKind;
+use crate::noise::{self, Disposition, NewAlert, NoiseFacts, NoiseRules};
 use crate::timeline::{TimelineKind, actor};
 use crate::work::WorkKind;
 
@@ -40,10 +42,22 @@ pub struct OpenAlert {
 }
 
 /// The parts of a stored incident that alert changes can move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentState {
+    pub service_id: String,
     pub status: IncidentStatus,
     pub open_alerts: i64,
+    /// It pages nobody (held back when it opened).
+    pub quiet: bool,
+    /// When its pending group update is due, if one is.
+    pub next_update_at: Option<DateTime<Utc>>,
+}
+
+impl IncidentState {
+    /// An open incident of `service` that pages, with no update pending.
+    pub fn new(service_id: &str, status: IncidentStatus, open_alerts: i64) -> Self {
+        Self { service_id: service_id.to_string(), status, open_alerts, quiet: false, next_update_at: None }
+    }
 }
 
 /// Ids for the incidents and alerts a batch opens, in the order it opens
@@ -145,6 +159,8 @@ pub struct AlertRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub content_from: Option<usize>,
+    /// Why it did not page on its own (new rows only; empty when it paged).
+    pub held_back: Vec<HeldBack>,
 }
 
 /// The final state of an incident row touched by the batch.
@@ -164,6 +180,18 @@ pub struct IncidentRow {
     /// Alerts added by this batch (new rows: all of them).
     pub alerts_added: i64,
     pub open_alerts: i64,
+    /// Why it pages nobody (new rows only; empty when it pages).
+    pub held_back: Vec<HeldBack>,
+    /// The group it collects alerts for (new rows only).
+    pub group_key: Option<String>,
+    /// It is a service's storm incident (new rows only).
+    pub storm: bool,
+    /// Its title when it is not the opening alert's summary (storms).
+    pub title: Option<String>,
+    /// A group update this batch scheduled, due then.
+    pub next_update_at: Option<DateTime<Utc>>,
+    /// When it pages (new rows that page only).
+    pub page_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +227,8 @@ pub struct Plan {
 /// Working state while planning: rows by id, open alerts by key.
 struct Planner<'a> {
     incoming: &'a [Incoming<'a>],
+    rules: &'a NoiseRules,
+    facts: NoiseFacts,
     open: HashMap<(&'a str, &'a str), OpenAlert>,
     stored_incidents: &'a HashMap<i64, IncidentState>,
     alerts: Vec<AlertRow>,
@@ -219,6 +249,20 @@ pub fn plan(
     incidents: &HashMap<i64, IncidentState>,
     ids: &NewIds,
 ) -> Result<Plan, TooFewIds> {
+    plan_with_noise(incoming, open, incidents, ids, &NoiseRules::default(), NoiseFacts::default())
+}
+
+/// [`plan`] with noise control: new alerts are judged by `rules` against
+/// `facts` ([`noise::decide`]); `incidents` must also hold every incident
+/// `facts` names.
+pub fn plan_with_noise(
+    incoming: &[Incoming<'_>],
+    open: &HashMap<(String, String), OpenAlert>,
+    incidents: &HashMap<i64, IncidentState>,
+    ids: &NewIds,
+    rules: &NoiseRules,
+    facts: NoiseFacts,
+) -> Result<Plan, TooFewIds> {
     let reserved = ids.incidents.len().min(ids.alerts.len());
     if openings(incoming, open) > reserved {
         return Err(TooFewIds { reserved });
@@ -232,6 +276,8 @@ pub fn plan(
         .collect();
     let mut p = Planner {
         incoming,
+        rules,
+        facts,
         open,
         stored_incidents: incidents,
         alerts: Vec::new(),
@@ -293,6 +339,7 @@ impl<'a> Planner<'a> {
                 row.resolved_at = Some(inc.at);
                 row.last_seen = inc.at;
                 self.open.remove(&key);
+                self.facts.record_resolve(inc.service_id, key.1, a.id, inc.at);
                 if let Some(incident_id) = a.incident_id {
                     self.timeline(incident_id, inc.at, TimelineKind::AlertResolved, &who, alert_ref(a.id, key.1));
                     if let Some(i) = self.incident_row(incident_id, inc.service_id) {
@@ -304,6 +351,7 @@ impl<'a> Planner<'a> {
                             row.status = next;
                             row.resolved_at = Some(inc.at);
                             row.resolved_by = Some(who.clone());
+                            self.facts.forget_incident(incident_id);
                             let reason = json!({"reason": "all alerts resolved"});
                             self.incident_changed(incident_id, inc.at, &who, TimelineKind::Resolved, reason);
                         }
@@ -315,28 +363,32 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// A new alert, and (until grouping exists) a new incident for it.
+    /// A new alert: the noise rules decide whether it opens an incident
+    /// that pages, opens a quiet one, or joins an open one.
     fn open_alert(&mut self, idx: usize) -> Outcome {
         let inc = self.incoming[idx];
         let who = actor::integration(inc.integration_id);
         // `plan` checked that there are enough ids.
-        let (alert_id, incident_id) = (self.ids.alerts[self.opened], self.ids.incidents[self.opened]);
+        let (alert_id, new_incident) = (self.ids.alerts[self.opened], self.ids.incidents[self.opened]);
         self.opened += 1;
-        self.incident_index.insert(incident_id, self.incidents.len());
-        self.incidents.push(IncidentRow {
-            id: incident_id,
-            is_new: true,
-            service_id: inc.service_id.to_string(),
-            opened_by: Some(idx),
-            status: IncidentStatus::Triggered,
-            created_at: inc.at,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            alerts_added: 1,
-            open_alerts: 1,
-        });
+        let alert = NewAlert {
+            service: inc.service_id,
+            dedup_key: &inc.event.dedup_key,
+            labels: &inc.event.labels,
+            at: inc.at,
+        };
+        let disposition = self.decide(&alert);
+        let (incident_id, held_back) = match &disposition {
+            Disposition::Join { incident_id, reasons } => (*incident_id, reasons.clone()),
+            Disposition::Page { page_at, group_key, storm } => {
+                self.new_incident(new_incident, idx, Vec::new(), group_key.clone(), *storm, Some(*page_at));
+                (new_incident, Vec::new())
+            }
+            Disposition::Quiet { reasons, group_key } => {
+                self.new_incident(new_incident, idx, reasons.clone(), group_key.clone(), false, None);
+                (new_incident, reasons.clone())
+            }
+        };
         self.alert_index.insert(alert_id, self.alerts.len());
         self.alerts.push(AlertRow {
             id: alert_id,
@@ -353,20 +405,153 @@ impl<'a> Planner<'a> {
             acknowledged_at: None,
             resolved_at: None,
             content_from: Some(idx),
+            held_back: held_back.clone(),
         });
         self.open.insert(
             (inc.service_id, inc.event.dedup_key.as_str()),
             OpenAlert { id: alert_id, status: AlertStatus::Triggered, incident_id: Some(incident_id) },
         );
-        let payload = json!({
+        self.facts.record(&alert, &disposition, incident_id, self.rules);
+        self.facts.set_last_firing_id(alert_id);
+        let mut payload = json!({
             "alert_id": alert_id,
             "dedup_key": inc.event.dedup_key,
             "summary": inc.event.summary,
             "severity": inc.event.severity.as_str(),
             "integration": inc.integration_id,
         });
-        self.incident_changed(incident_id, inc.at, &who, TimelineKind::Opened, payload);
-        Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
+        if !held_back.is_empty() {
+            payload["held_back"] = json!(held_back);
+        }
+        match disposition {
+            Disposition::Join { .. } => {
+                let grouped = held_back.iter().any(|h| matches!(h, HeldBack::Grouped { .. }));
+                self.join(incident_id, alert_id, inc.at, &who, payload, grouped);
+                Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
+            }
+            Disposition::Page { storm, .. } => {
+                if storm {
+                    payload["storm"] = json!(true);
+                }
+                self.incident_changed(incident_id, inc.at, &who, TimelineKind::Opened, payload);
+                Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
+            }
+            Disposition::Quiet { .. } => {
+                self.incident_changed(incident_id, inc.at, &who, TimelineKind::Opened, payload);
+                Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
+            }
+        }
+    }
+
+    /// [`noise::decide`], passing over incidents that are gone or resolved
+    /// (earlier in this batch, or by a person since the facts were read).
+    fn decide(&mut self, alert: &NewAlert<'_>) -> Disposition {
+        loop {
+            let d = noise::decide(alert, self.rules, &self.facts);
+            let Disposition::Join { incident_id, .. } = &d else { return d };
+            let joinable = self
+                .incident_row(*incident_id, alert.service)
+                .is_some_and(|i| self.incidents[i].status != IncidentStatus::Resolved);
+            if joinable {
+                return d;
+            }
+            self.facts.forget_incident(*incident_id);
+        }
+    }
+
+    fn new_incident(
+        &mut self,
+        id: i64,
+        idx: usize,
+        held_back: Vec<HeldBack>,
+        group_key: Option<String>,
+        storm: bool,
+        page_at: Option<DateTime<Utc>>,
+    ) {
+        let inc = self.incoming[idx];
+        let title = storm.then(|| {
+            let policy = self.rules.service(inc.service_id).map(|s| s.storm).unwrap_or_default();
+            format!(
+                "Alert storm on {}: more than {} new alerts within {}; first: {}",
+                inc.service_id,
+                policy.max_new_alerts,
+                crate::duration::format_duration(policy.within),
+                inc.event.summary
+            )
+        });
+        self.incident_index.insert(id, self.incidents.len());
+        self.incidents.push(IncidentRow {
+            id,
+            is_new: true,
+            service_id: inc.service_id.to_string(),
+            opened_by: Some(idx),
+            status: IncidentStatus::Triggered,
+            created_at: inc.at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            alerts_added: 1,
+            open_alerts: 1,
+            held_back,
+            group_key,
+            storm,
+            title,
+            next_update_at: None,
+            page_at,
+        });
+    }
+
+    /// A new alert joins an open incident: counted, on its timeline, and,
+    /// for a group that pages, summarised in the group's next update.
+    fn join(
+        &mut self,
+        incident_id: i64,
+        alert_id: i64,
+        at: DateTime<Utc>,
+        who: &str,
+        mut payload: serde_json::Value,
+        grouped: bool,
+    ) {
+        let Some(i) = self.incident_row(incident_id, "") else { return };
+        let service_id = self.incidents[i].service_id.clone();
+        let interval = self.rules.service(&service_id).and_then(|s| s.grouping.as_ref()).map(|g| g.group_interval);
+        let row = &mut self.incidents[i];
+        row.alerts_added += 1;
+        row.open_alerts += 1;
+        let quiet = !row.held_back.is_empty() || self.stored_incidents.get(&incident_id).is_some_and(|s| s.quiet);
+        let pending =
+            row.next_update_at.or_else(|| self.stored_incidents.get(&incident_id).and_then(|s| s.next_update_at));
+        let due = match (grouped && !quiet, pending, interval) {
+            (true, Some(due), _) => Some(due),
+            (true, None, Some(interval)) => {
+                let due = at + interval;
+                row.next_update_at = Some(due);
+                self.plan.outbox.push(OutboxDraft {
+                    kind: WorkKind::IncidentGroupUpdate,
+                    service_id: service_id.clone(),
+                    payload: json!({"incident_id": incident_id}),
+                    due_at: due,
+                });
+                Some(due)
+            }
+            _ => None,
+        };
+        if let Some(due) = due {
+            if let Some(held) = payload.get_mut("held_back").and_then(|h| h.as_array_mut()) {
+                for h in held.iter_mut().filter(|h| h.get("kind").and_then(|k| k.as_str()) == Some("grouped")) {
+                    h["next_update_at"] = json!(due);
+                }
+            }
+            if let Some(&a) = self.alert_index.get(&alert_id) {
+                for h in &mut self.alerts[a].held_back {
+                    if let HeldBack::Grouped { next_update_at, .. } = h {
+                        *next_update_at = Some(due);
+                    }
+                }
+            }
+        }
+        self.timeline(incident_id, at, TimelineKind::AlertAdded, who, payload);
     }
 
     /// The working row for a stored (or earlier in this batch) alert.
@@ -390,6 +575,7 @@ impl<'a> Planner<'a> {
                     acknowledged_at: None,
                     resolved_at: None,
                     content_from: None,
+                    held_back: Vec::new(),
                 });
                 self.alerts.len() - 1
             }
@@ -405,6 +591,7 @@ impl<'a> Planner<'a> {
         }
         let stored = self.stored_incidents.get(&id)?;
         self.incident_index.insert(id, self.incidents.len());
+        let service_id = if stored.service_id.is_empty() { service_id } else { &stored.service_id };
         self.incidents.push(IncidentRow {
             id,
             is_new: false,
@@ -418,6 +605,12 @@ impl<'a> Planner<'a> {
             resolved_by: None,
             alerts_added: 0,
             open_alerts: stored.open_alerts,
+            held_back: Vec::new(),
+            group_key: None,
+            storm: false,
+            title: None,
+            next_update_at: None,
+            page_at: None,
         });
         Some(self.incidents.len() - 1)
     }
@@ -455,9 +648,18 @@ impl<'a> Planner<'a> {
             target: format!("incident:{id}"),
             details: payload,
         });
-        let service_id =
-            self.incident_index.get(&id).map(|&i| self.incidents[i].service_id.clone()).unwrap_or_default();
-        self.plan.outbox.push(OutboxDraft { kind: work, service_id, payload: json!({"incident_id": id}), due_at: at });
+        let row = self.incident_index.get(&id).map(|&i| &self.incidents[i]);
+        let service_id = row.map(|r| r.service_id.clone()).unwrap_or_default();
+        // A new incident pages when the noise rules say (after `group_wait`),
+        // and a quiet one not at all.
+        let due_at = match row {
+            Some(r) if r.is_new && kind == TimelineKind::Opened => match r.page_at {
+                Some(page_at) => page_at,
+                None => return,
+            },
+            _ => at,
+        };
+        self.plan.outbox.push(OutboxDraft { kind: work, service_id, payload: json!({"incident_id": id}), due_at });
     }
 }
 
@@ -509,6 +711,132 @@ mod tests {
         p.outcomes.iter().map(|o| o.effect).collect()
     }
 
+    fn rules_with(service: crate::noise::ServiceRules) -> NoiseRules {
+        let mut rules = NoiseRules::default();
+        rules.services.insert("svc".into(), service);
+        rules
+    }
+
+    #[test]
+    fn grouped_alerts_join_one_incident_that_pages_after_group_wait_with_one_update() {
+        use EventAction::*;
+        let grouping = crate::grouping::Grouping {
+            group_by: crate::grouping::GroupBy::Labels(Vec::new()),
+            group_wait: chrono::Duration::seconds(30),
+            group_interval: chrono::Duration::minutes(5),
+        };
+        let rules = rules_with(crate::noise::ServiceRules { grouping: Some(grouping), ..Default::default() });
+        let events = [ev("a", Trigger), ev("b", Trigger), ev("c", Trigger), ev("a", Resolve)];
+        let inc = incoming(&events);
+        let p = plan_with_noise(&inc, &HashMap::new(), &HashMap::new(), &ids(), &rules, NoiseFacts::default()).unwrap();
+        let at = inc[0].at;
+        assert_eq!(p.incidents.len(), 1);
+        assert_eq!(p.alerts.iter().map(|a| a.incident_id).collect::<Vec<_>>(), [Some(10); 3]);
+        assert_eq!((p.incidents[0].alerts_added, p.incidents[0].open_alerts), (3, 2));
+        assert_eq!(p.incidents[0].status, IncidentStatus::Triggered, "two alerts of the group are still open");
+        let due = at + chrono::Duration::minutes(5);
+        assert_eq!(p.incidents[0].next_update_at, Some(due));
+        let outbox: Vec<_> = p.outbox.iter().map(|o| (o.kind, o.due_at)).collect();
+        assert_eq!(
+            outbox,
+            [(WorkKind::IncidentOpened, at + chrono::Duration::seconds(30)), (WorkKind::IncidentGroupUpdate, due)]
+        );
+        for a in &p.alerts[1..] {
+            assert_eq!(a.held_back, [HeldBack::Grouped { incident_id: 10, next_update_at: Some(due) }]);
+        }
+        assert!(p.alerts[0].held_back.is_empty(), "the first alert paged");
+        let kinds: Vec<_> = p.timeline.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            [TimelineKind::Opened, TimelineKind::AlertAdded, TimelineKind::AlertAdded, TimelineKind::AlertResolved]
+        );
+    }
+
+    #[test]
+    fn a_held_alert_opens_a_quiet_incident_that_queues_no_paging() {
+        use EventAction::*;
+        let window = crate::maintenance::MaintenanceWindow {
+            id: "deploys".into(),
+            kind: crate::maintenance::WindowKind::OneOff {
+                start: DateTime::<Utc>::MIN_UTC,
+                end: DateTime::<Utc>::MAX_UTC,
+            },
+        };
+        let rules = rules_with(crate::noise::ServiceRules { windows: vec![window], ..Default::default() });
+        let events = [ev("a", Trigger), ev("a", Resolve)];
+        let p = plan_with_noise(
+            &incoming(&events),
+            &HashMap::new(),
+            &HashMap::new(),
+            &ids(),
+            &rules,
+            NoiseFacts::default(),
+        )
+        .unwrap();
+        let held = vec![HeldBack::Maintenance { window_id: "deploys".into() }];
+        assert_eq!(p.incidents[0].held_back, held);
+        assert_eq!(p.alerts[0].held_back, held);
+        assert_eq!(p.incidents[0].status, IncidentStatus::Resolved);
+        assert_eq!(
+            p.outbox.iter().map(|o| o.kind).collect::<Vec<_>>(),
+            [WorkKind::IncidentResolved],
+            "no incident.opened: nobody is paged"
+        );
+        assert_eq!(p.timeline[0].payload["held_back"][0]["kind"], "maintenance");
+    }
+
+    #[test]
+    fn a_storm_opens_one_titled_incident_and_the_rest_join_it() {
+        use EventAction::*;
+        let storm = crate::storm::StormPolicy { max_new_alerts: 2, within: chrono::Duration::minutes(1) };
+        let rules = rules_with(crate::noise::ServiceRules { storm, ..Default::default() });
+        let events: Vec<Event> = (0..6).map(|n| ev(&format!("k{n}"), Trigger)).collect();
+        let p = plan_with_noise(
+            &incoming(&events),
+            &HashMap::new(),
+            &HashMap::new(),
+            &ids(),
+            &rules,
+            NoiseFacts::default(),
+        )
+        .unwrap();
+        assert_eq!(p.incidents.len(), 3, "two alerts page on their own, the third starts the storm");
+        assert!(p.incidents[2].storm);
+        assert_eq!(
+            p.incidents[2].title.as_deref(),
+            Some("Alert storm on svc: more than 2 new alerts within 1m; first: k2 Trigger")
+        );
+        assert_eq!((p.incidents[2].alerts_added, p.incidents[2].open_alerts), (4, 4));
+        let storm_id = p.incidents[2].id;
+        for a in &p.alerts[3..] {
+            assert_eq!(a.held_back, [HeldBack::Storm { incident_id: storm_id }]);
+        }
+        let opened = p.outbox.iter().filter(|o| o.kind == WorkKind::IncidentOpened).count();
+        assert_eq!(opened, 3, "one page for the storm, not one per alert");
+    }
+
+    #[test]
+    fn a_join_target_resolved_earlier_in_the_batch_is_not_joined() {
+        use EventAction::*;
+        let rules = rules_with(crate::noise::ServiceRules {
+            grouping: Some(crate::grouping::Grouping::default()),
+            ..Default::default()
+        });
+        let events = [ev("a", Trigger), ev("a", Resolve), ev("b", Trigger)];
+        let p = plan_with_noise(
+            &incoming(&events),
+            &HashMap::new(),
+            &HashMap::new(),
+            &ids(),
+            &rules,
+            NoiseFacts::default(),
+        )
+        .unwrap();
+        assert_eq!(p.incidents.len(), 2);
+        assert_eq!(p.incidents[0].status, IncidentStatus::Resolved);
+        assert_eq!(p.alerts[1].incident_id, Some(p.incidents[1].id));
+    }
+
     #[test]
     fn trigger_resolve_trigger_in_one_batch() {
         use EventAction::*;
@@ -540,7 +868,7 @@ mod tests {
             ("svc".to_string(), "k".to_string()),
             OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
         )]);
-        let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Triggered, open_alerts: 1 })]);
+        let incidents = HashMap::from([(3, IncidentState::new("svc", IncidentStatus::Triggered, 1))]);
         let events = [ev("k", Acknowledge), ev("k", Acknowledge), ev("other", Resolve)];
         let p = plan(&incoming(&events), &open, &incidents, &ids()).unwrap();
         assert_eq!(effects(&p), [Effect::Acknowledged, Effect::Ignored, Effect::Ignored]);
@@ -559,7 +887,7 @@ mod tests {
             ("svc".to_string(), "k".to_string()),
             OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
         )]);
-        let incidents = HashMap::from([(3, IncidentState { status: IncidentStatus::Acknowledged, open_alerts: 2 })]);
+        let incidents = HashMap::from([(3, IncidentState::new("svc", IncidentStatus::Acknowledged, 2))]);
         let p = plan(&incoming(&[ev("k", Resolve)]), &open, &incidents, &ids()).unwrap();
         assert_eq!(effects(&p), [Effect::Resolved]);
         assert_eq!((p.incidents[0].status, p.incidents[0].open_alerts), (IncidentStatus::Acknowledged, 1));

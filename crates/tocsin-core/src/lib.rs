@@ -29,6 +29,7 @@ pub mod login_throttle;
 pub mod maintenance;
 pub mod matchers;
 pub mod model;
+pub mod noise;
 pub mod notify;
 pub mod oncall;
 pub mod paging;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::event::Severity;
+use crate::event::{Event, Severity};
 use crate::matchers::{MAX_NAME_LEN, MAX_VALUE_LEN, Matcher, Matchers};
 
 /// Deepest nesting of routes (a top-level route is depth 1).
@@ -119,6 +119,31 @@ fn walk_children(
             break;
         }
     }
+}
+
+/// Where an event on an integration that enters the tree at the top-level
+/// route `entry` goes: one copy per service, changed as its route says
+/// (severity set, labels set), the first route naming a service winning.
+/// Empty when `entry` does not exist or does not match, or no matching route
+/// names a service.
+pub fn routed_events(routes: &[Route], entry: &str, event: &Event) -> Vec<(String, Event)> {
+    let Some(entry) = routes.iter().find(|r| r.id.as_deref() == Some(entry)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Event)> = Vec::new();
+    for m in route(std::slice::from_ref(entry), &event.labels) {
+        let Some(service) = m.service else { continue };
+        if out.iter().any(|(s, _)| *s == service) {
+            continue;
+        }
+        let mut routed = event.clone();
+        if let Some(severity) = m.severity {
+            routed.severity = severity;
+        }
+        routed.labels.extend(m.add_labels);
+        out.push((service, routed));
+    }
+    out
 }
 
 /// Walks one route; returns whether it matched (whether it or its

@@ -35,6 +35,9 @@ pub enum TimelineKind {
     EscalatedByHand,
     /// Someone paged specific people in place of the current level.
     Reassigned,
+    /// The alerts that joined a grouped incident since it paged, summed up
+    /// once per `group_interval`.
+    GroupUpdate,
 }
 
 impl TimelineKind {
@@ -56,6 +59,7 @@ impl TimelineKind {
             TimelineKind::EscalationExhausted => "escalation_exhausted",
             TimelineKind::EscalatedByHand => "escalated_by_hand",
             TimelineKind::Reassigned => "reassigned",
+            TimelineKind::GroupUpdate => "group_update",
         }
     }
 }

@@ -30,11 +30,14 @@ pub enum WorkKind {
     NotifyBundle,
     /// Send a test page a person asked for through one of their methods.
     NotifyTest,
+    /// Summarise the alerts that joined a group's incident since it paged
+    /// (one per `group_interval`, not one page per alert).
+    IncidentGroupUpdate,
 }
 
 impl WorkKind {
     /// Every kind this version knows.
-    pub const ALL: [WorkKind; 9] = [
+    pub const ALL: [WorkKind; 10] = [
         WorkKind::IncidentOpened,
         WorkKind::IncidentAcknowledged,
         WorkKind::IncidentResolved,
@@ -44,6 +47,7 @@ impl WorkKind {
         WorkKind::NotifySend,
         WorkKind::NotifyBundle,
         WorkKind::NotifyTest,
+        WorkKind::IncidentGroupUpdate,
     ];
 
     /// The stored name.
@@ -58,6 +62,7 @@ impl WorkKind {
             WorkKind::NotifySend => "notify.send",
             WorkKind::NotifyBundle => "notify.bundle",
             WorkKind::NotifyTest => "notify.test",
+            WorkKind::IncidentGroupUpdate => "incident.group_update",
         }
     }
 

@@ -185,6 +185,7 @@ impl Paging {
                 let id = payload.get("test_page_id").and_then(Value::as_i64);
                 self.test_page(id.ok_or_else(|| unreadable(item, "test_page_id"))?, done, now).await
             }
+            WorkKind::IncidentGroupUpdate => self.group_update(incident()?, done, now).await,
             WorkKind::NotifyBundle => {
                 let method = payload.get("contact_method").and_then(Value::as_str);
                 let method = method.ok_or_else(|| unreadable(item, "contact_method"))?;
@@ -197,6 +198,29 @@ impl Paging {
     }
 
     // --- escalation -------------------------------------------------------
+
+    /// A grouped incident's update: the alerts that joined it since it paged
+    /// (or since the last update), summed up once on its timeline.
+    async fn group_update(
+        &self,
+        id: i64,
+        done: Option<(i64, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        let Some(incident) = self.store.get_incident(id).await? else {
+            return Ok(Handled::NothingToDo);
+        };
+        let mut step = EngineStep { at: now, complete: done, group_update_sent: Some(id), ..EngineStep::default() };
+        if incident.status.is_open() {
+            step.timeline.push(StepTimeline {
+                incident_id: id,
+                kind: TimelineKind::GroupUpdate,
+                actor: actor::SYSTEM.to_string(),
+                payload: json!({"alerts": incident.alert_count}),
+            });
+        }
+        self.store.apply_step(&step).await.map(|()| Handled::Completed)
+    }
 
     /// A new incident: snapshot its service's policy and page its first level.
     /// Nothing to do (and nothing written) when its service has no policy.

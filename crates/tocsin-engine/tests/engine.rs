@@ -77,7 +77,7 @@ fn engine(store: &Arc<dyn Store>, clock: &Arc<ManualClock>, worker: &str) -> Eng
 
 async fn ingest(store: &Arc<dyn Store>, events: Vec<Event>, at: chrono::DateTime<Utc>) {
     let origin = store.find_integration(&hash_secret(KEY)).await.unwrap().unwrap();
-    store.ingest(IngestBatch { origin, events, received_at: at }).await.unwrap();
+    store.ingest(IngestBatch { origin, events, received_at: at, noise: Default::default() }).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,6 +91,7 @@ async fn tick_expires_alerts_whose_sender_went_quiet() {
         origin,
         events: vec![firing("a", t0 + Duration::minutes(5)), firing("b", t0 + Duration::minutes(10))],
         received_at: t0,
+        noise: Default::default(),
     };
     store.ingest(batch).await.unwrap();
     let engine = engine(&store, &clock, "n1");
@@ -120,7 +121,12 @@ async fn work_claimed_by_a_dead_node_is_picked_up_after_its_lease() {
     let clock = Arc::new(ManualClock::new(t0));
     let origin = store.find_integration(&hash_secret(KEY)).await.unwrap().unwrap();
     store
-        .ingest(IngestBatch { origin, events: vec![firing("a", t0 + Duration::hours(1))], received_at: t0 })
+        .ingest(IngestBatch {
+            origin,
+            events: vec![firing("a", t0 + Duration::hours(1))],
+            received_at: t0,
+            noise: Default::default(),
+        })
         .await
         .unwrap();
 

@@ -25,7 +25,7 @@ use tocsin_core::CoreError;
 use tocsin_core::auth::hash_secret;
 use tocsin_core::event::Event;
 use tocsin_core::model::IntegrationKind;
-use tocsin_store::{IngestBatch, IngestOutcome, IntegrationRef, StoreError};
+use tocsin_store::{IngestBatch, IngestOutcome, IntakeNoise, IntegrationRef, StoreError};
 
 use crate::error::ApiError;
 use crate::ingest::{FieldError, alertmanager, generic, pagerduty, prometheus};
@@ -80,7 +80,8 @@ async fn commit(
     origin: IntegrationRef,
     events: Vec<Event>,
 ) -> Result<Vec<IngestOutcome>, (&'static str, ApiError)> {
-    let batch = IngestBatch { origin, events, received_at: state.now() };
+    let noise = IntakeNoise { rules: state.app.directory().noise_rules(), route: origin.route.clone() };
+    let batch = IngestBatch { origin, events, received_at: state.now(), noise };
     state.store().ingest(batch).await.map_err(refused)
 }
 
@@ -224,6 +225,18 @@ async fn pd_change(State(state): State<AppState>, body: Body) -> Response {
             Err(e) => return pd_from_api(SRC, "storage", e),
         },
     };
+    if origin.route.is_some() {
+        // A change belongs on one service's timeline; a routed key has none.
+        let err = ApiError {
+            field: Some("routing_key".into()),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "routed_integration",
+                "change events need the key of an integration that belongs to a service",
+            )
+        };
+        return pd_from_api(SRC, "invalid", err);
+    }
     if !state.admit(&origin.id, 1) {
         return pd_from_api(SRC, "rate_limited", throttled());
     }

@@ -157,8 +157,9 @@ mod tests {
     }
 
     fn batch() -> IngestBatch {
-        let origin = IntegrationRef { id: "i".into(), service_id: "s".into(), kind: IntegrationKind::Generic };
-        IngestBatch { origin, events: Vec::new(), received_at: chrono::Utc::now() }
+        let origin =
+            IntegrationRef { id: "i".into(), service_id: "s".into(), kind: IntegrationKind::Generic, route: None };
+        IngestBatch { origin, events: Vec::new(), received_at: chrono::Utc::now(), noise: Default::default() }
     }
 
     #[tokio::test]

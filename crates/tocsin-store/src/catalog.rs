@@ -62,8 +62,13 @@ pub struct StoredConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationRef {
     pub id: String,
+    /// Empty for an integration bound to no service (see `route`).
     pub service_id: String,
     pub kind: IntegrationKind,
+    /// For an integration bound to no service: the top-level route its
+    /// events enter the routing tree at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 use tocsin_core::event::{ChangeEvent, Event, Link};
+use tocsin_core::noise::NoiseRules;
 
 use crate::{IntegrationRef, Result};
 
@@ -28,13 +30,25 @@ pub struct IngestBatch {
     pub origin: IntegrationRef,
     pub events: Vec<Event>,
     pub received_at: DateTime<Utc>,
+    pub noise: IntakeNoise,
+}
+
+/// The noise control a batch is written under: the applied config's rules
+/// (shared by every batch of one config version) and, for an integration
+/// bound to no service, the top-level route its events start at.
+/// The default controls nothing and routes nowhere.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeNoise {
+    pub rules: Arc<NoiseRules>,
+    pub route: Option<String>,
 }
 
 /// What one event did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
     pub dedup_key: String,
-    /// `opened`, `repeated`, `acknowledged`, `resolved` or `ignored`.
+    /// `opened`, `repeated`, `acknowledged`, `resolved`, `ignored`, or
+    /// `unrouted` (a routed integration's event no route took).
     pub effect: &'static str,
     pub alert_id: Option<i64>,
     pub incident_id: Option<i64>,

@@ -39,7 +39,7 @@ pub use catalog::{
     StoredConfig,
 };
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
-pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore};
+pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeNoise, IntakeStore};
 pub use maintenance::{DbStats, MaintenanceStore, Prune, Pruned, TableStats};
 pub use outbox::{
     DELIVER_NOW, DeadLetter, FOLLOW_UP, Failed, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priorities, priority,

@@ -177,6 +177,9 @@ pub struct EngineStep {
     pub escalation: Option<EscalationWrite>,
     /// Incident to return from acknowledged to triggered (ack timeout).
     pub retrigger: Option<i64>,
+    /// Incident whose pending group update this step sends: a later alert
+    /// joining it schedules the next one.
+    pub group_update_sent: Option<i64>,
     /// (incident id, episode): paging stopped, so that incident's
     /// notifications of earlier episodes still `pending` or `held` become
     /// `cancelled` now rather than when they fall due.

@@ -330,7 +330,10 @@ async fn ingest(
     events: Vec<Event>,
     at: DateTime<Utc>,
 ) -> Vec<IngestOutcome> {
-    store.ingest(IngestBatch { origin: origin.clone(), events, received_at: at }).await.unwrap()
+    store
+        .ingest(IngestBatch { origin: origin.clone(), events, received_at: at, noise: Default::default() })
+        .await
+        .unwrap()
 }
 
 /// Ingests a single event and returns its outcome.
@@ -495,12 +498,18 @@ async fn catalog_apply_lists_services_and_resolves_keys() {
         Some(IntegrationRef {
             id: "int-api-pd".into(),
             service_id: "svc-api".into(),
-            kind: IntegrationKind::Pagerduty
+            kind: IntegrationKind::Pagerduty,
+            route: None
         })
     );
     assert_eq!(
         ts.find_integration(&hash_secret(KEY_WEB)).await.unwrap(),
-        Some(IntegrationRef { id: "int-web".into(), service_id: "svc-web".into(), kind: IntegrationKind::Prometheus })
+        Some(IntegrationRef {
+            id: "int-web".into(),
+            service_id: "svc-web".into(),
+            kind: IntegrationKind::Prometheus,
+            route: None
+        })
     );
     assert_eq!(ts.find_integration(KEY_API_PD).await.unwrap(), None);
     assert_eq!(ts.find_integration(&hash_secret("no-such-key")).await.unwrap(), None);
@@ -550,7 +559,8 @@ async fn catalog_reapply_deactivates_removed_and_moves_keys() {
         Some(IntegrationRef {
             id: "int-api-events".into(),
             service_id: "svc-api".into(),
-            kind: IntegrationKind::Generic
+            kind: IntegrationKind::Generic,
+            route: None
         }),
         "a moved key resolves to its new integration"
     );
@@ -615,6 +625,7 @@ async fn trigger_opens_alert_and_incident_then_repeats() {
         resolved_at: None,
         expires_at: None,
         incident_id: Some(incident_id),
+        held_back: Vec::new(),
     };
     assert_eq!(alert(&ts, alert_id).await, opened);
     let expected_incident = Incident {
@@ -629,6 +640,7 @@ async fn trigger_opens_alert_and_incident_then_repeats() {
         resolved_at: None,
         resolved_by: None,
         alert_count: 1,
+        held_back: Vec::new(),
     };
     assert_eq!(incident(&ts, incident_id).await, expected_incident);
     assert_eq!(ts.incident_alerts(incident_id).await.unwrap(), vec![opened.clone()]);
@@ -1780,6 +1792,7 @@ async fn concurrent_ingest_of_distinct_keys() {
                         origin,
                         events: vec![trigger(&format!("key-{n}"), "load")],
                         received_at: t(n),
+                        noise: Default::default(),
                     })
                     .await
             })
@@ -1822,7 +1835,14 @@ async fn concurrent_triggers_of_one_key_open_once() {
         .map(|_| {
             let (store, origin) = (ts.handle(), fx.api.clone());
             tokio::spawn(async move {
-                store.ingest(IngestBatch { origin, events: vec![trigger("same", "same")], received_at: t(0) }).await
+                store
+                    .ingest(IngestBatch {
+                        origin,
+                        events: vec![trigger("same", "same")],
+                        received_at: t(0),
+                        noise: Default::default(),
+                    })
+                    .await
             })
         })
         .collect();
@@ -1855,15 +1875,24 @@ async fn concurrent_triggers_of_one_key_open_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_batch_does_not_fail_its_neighbours() {
     let (ts, fx) = with_catalog().await;
-    let ghost =
-        IntegrationRef { id: "int-ghost".into(), service_id: "svc-ghost".into(), kind: IntegrationKind::Generic };
+    let ghost = IntegrationRef {
+        id: "int-ghost".into(),
+        service_id: "svc-ghost".into(),
+        kind: IntegrationKind::Generic,
+        route: None,
+    };
     let tasks: Vec<_> = (0..21)
         .map(|n| {
             let store = ts.handle();
             let origin = if n == 10 { ghost.clone() } else { fx.api.clone() };
             tokio::spawn(async move {
                 store
-                    .ingest(IngestBatch { origin, events: vec![trigger(&format!("n-{n}"), "x")], received_at: t(0) })
+                    .ingest(IngestBatch {
+                        origin,
+                        events: vec![trigger(&format!("n-{n}"), "x")],
+                        received_at: t(0),
+                        noise: Default::default(),
+                    })
                     .await
             })
         })
@@ -1920,6 +1949,7 @@ async fn concurrent_writers_keep_one_audit_chain() {
                         origin: api,
                         events: vec![trigger(&format!("c-{n}"), "x")],
                         received_at: t(n),
+                        noise: Default::default(),
                     })
                     .await
                     .map(drop),
@@ -1966,7 +1996,14 @@ async fn nodes_sharing_a_database_dedup_and_claim_once() {
         .map(|n| {
             let (store, origin) = (nodes[n % 2].clone(), fx.api.clone());
             tokio::spawn(async move {
-                store.ingest(IngestBatch { origin, events: vec![trigger("shared", "shared")], received_at: t(0) }).await
+                store
+                    .ingest(IngestBatch {
+                        origin,
+                        events: vec![trigger("shared", "shared")],
+                        received_at: t(0),
+                        noise: Default::default(),
+                    })
+                    .await
             })
         })
         .collect();
@@ -1981,8 +2018,12 @@ async fn nodes_sharing_a_database_dedup_and_claim_once() {
     // Distinct keys from both nodes; then both nodes claim concurrently:
     // every item goes to exactly one of them.
     for n in 0..10 {
-        let batch =
-            IngestBatch { origin: fx.api.clone(), events: vec![trigger(&format!("n-{n}"), "x")], received_at: t(1) };
+        let batch = IngestBatch {
+            origin: fx.api.clone(),
+            events: vec![trigger(&format!("n-{n}"), "x")],
+            received_at: t(1),
+            noise: Default::default(),
+        };
         assert_eq!(nodes[n % 2].ingest(batch).await.unwrap()[0].effect, "opened");
     }
     let claims: Vec<_> = (0..2)
@@ -2035,7 +2076,7 @@ async fn two_nodes_ingesting_the_same_keys_open_each_once() {
             }
             tokio::spawn(async move {
                 let events = keys.iter().map(|k| trigger(k, "shared")).collect();
-                store.ingest(IngestBatch { origin, events, received_at: t(0) }).await
+                store.ingest(IngestBatch { origin, events, received_at: t(0), noise: Default::default() }).await
             })
         })
         .collect();
@@ -2113,7 +2154,12 @@ async fn data_survives_close_and_reopen() {
 
     // The closed handle refuses new work.
     let refused = old
-        .ingest(IngestBatch { origin: fx.api.clone(), events: vec![trigger("late", "late")], received_at: t(3) })
+        .ingest(IngestBatch {
+            origin: fx.api.clone(),
+            events: vec![trigger("late", "late")],
+            received_at: t(3),
+            noise: Default::default(),
+        })
         .await;
     assert!(matches!(refused, Err(StoreError::Closed)), "expected Closed, got {refused:?}");
     drop(old);
@@ -2152,7 +2198,12 @@ async fn close_waits_for_in_flight_ingestion() {
             let (store, origin) = (ts.handle(), fx.api.clone());
             tokio::spawn(async move {
                 store
-                    .ingest(IngestBatch { origin, events: vec![trigger(&format!("f-{n}"), "x")], received_at: t(n) })
+                    .ingest(IngestBatch {
+                        origin,
+                        events: vec![trigger(&format!("f-{n}"), "x")],
+                        received_at: t(n),
+                        noise: Default::default(),
+                    })
                     .await
             })
         })
@@ -2286,13 +2337,25 @@ async fn text_with_nul_characters_is_refused_alike_on_every_backend() {
     // naming the field, and store nothing.
     let (ts, fx) = with_catalog().await;
     let event = Event { source: Some("host\u{0}1".into()), ..trigger("nul-key", "disk full") };
-    let result = ts.ingest(IngestBatch { origin: fx.api.clone(), events: vec![event], received_at: t(0) }).await;
+    let result = ts
+        .ingest(IngestBatch {
+            origin: fx.api.clone(),
+            events: vec![event],
+            received_at: t(0),
+            noise: Default::default(),
+        })
+        .await;
     match result {
         Err(StoreError::Domain(CoreError::Invalid { field, .. })) => assert_eq!(field, "source"),
         other => panic!("expected a validation error, got {other:?}"),
     }
     let result = ts
-        .ingest(IngestBatch { origin: fx.api.clone(), events: vec![trigger("nul\u{0}key", "x")], received_at: t(0) })
+        .ingest(IngestBatch {
+            origin: fx.api.clone(),
+            events: vec![trigger("nul\u{0}key", "x")],
+            received_at: t(0),
+            noise: Default::default(),
+        })
         .await;
     assert!(
         matches!(result, Err(StoreError::Domain(CoreError::Invalid { ref field, .. })) if field == "dedup_key"),

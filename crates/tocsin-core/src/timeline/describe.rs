@@ -22,7 +22,11 @@ pub fn describe(kind: &str, payload: &Value) -> String {
         }
     };
     let user = text("user").unwrap_or("someone");
-    match kind {
+    let line = match kind {
+        "group_update" => match number("alerts") {
+            Some(n) => format!("the group holds {} now", alerts(n)),
+            None => payload_text(payload),
+        },
         "opened" => match (text("summary"), text("severity")) {
             (Some(summary), Some(severity)) => format!("{summary} ({severity})"),
             _ => payload_text(payload),
@@ -102,7 +106,26 @@ pub fn describe(kind: &str, payload: &Value) -> String {
         }
         "resolved" => text("reason").map_or_else(|| payload_text(payload), str::to_string),
         _ => payload_text(payload),
+    };
+    // Why an opened incident or an added alert did not page.
+    let held: Vec<String> = payload
+        .get("held_back")
+        .and_then(|h| serde_json::from_value::<Vec<crate::holdback::HeldBack>>(h.clone()).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|h| h.describe(&crate::holdback::Facts::new(chrono_tz::UTC)))
+        .collect();
+    let storm = payload.get("storm").and_then(Value::as_bool) == Some(true);
+    match (held.is_empty(), storm) {
+        (false, _) => format!("{line}; {}", held.join("; ")),
+        (true, true) => format!("{line}; an alert storm: later alerts join this incident"),
+        (true, false) => line,
     }
+}
+
+/// `1 alert`, `3 alerts`.
+fn alerts(n: i64) -> String {
+    if n == 1 { "1 alert".to_string() } else { format!("{n} alerts") }
 }
 
 /// The human part of a timeline payload: its `text`, `message` or `summary`

@@ -35,6 +35,7 @@ pub(crate) fn alert(a: Alert) -> wire::Alert {
         resolved_at,
         expires_at,
         incident_id,
+        held_back,
     } = a;
     wire::Alert {
         id,
@@ -56,6 +57,7 @@ pub(crate) fn alert(a: Alert) -> wire::Alert {
         resolved_at,
         expires_at,
         incident_id,
+        held_back: held_back.iter().map(wire::HeldBack::from).collect(),
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) fn incident(i: Incident) -> wire::Incident {
         resolved_at,
         resolved_by,
         alert_count,
+        held_back,
     } = i;
     wire::Incident {
         id,
@@ -45,6 +46,7 @@ pub(crate) fn incident(i: Incident) -> wire::Incident {
         resolved_at,
         resolved_by,
         alert_count,
+        held_back: held_back.iter().map(wire::HeldBack::from).collect(),
     }
 }
 

@@ -13,7 +13,7 @@ use super::{DbRow, StoreImpl, WriteTx, audit_record, begin_write};
 use crate::codec::{from_us, parse_enum, to_us};
 use crate::{
     CatalogChanges, CatalogStore, ConfigSource, ConfigVersion, IntegrationRef, IntegrationView, Result, ServiceView,
-    StoredConfig,
+    StoreError, StoredConfig,
 };
 
 fn key_hint(key: &str) -> String {
@@ -140,6 +140,21 @@ async fn write_catalog(w: &mut WriteTx<'_>, catalog: &Catalog) -> Result<Catalog
             .await?;
         changes.integrations += 1;
     }
+    // Routed integrations keep no history: alerts name theirs by id.
+    sqlx::query("DELETE FROM routed_integrations").execute(&mut *w.tx).await?;
+    for integration in &catalog.routed_integrations {
+        sqlx::query(
+            "INSERT INTO routed_integrations (id, kind, key_hash, key_hint, route, enabled) VALUES ($1, $2, $3, $4, $5, TRUE)",
+        )
+        .bind(&integration.id)
+        .bind(integration.kind.as_str())
+        .bind(tocsin_core::auth::hash_secret(&integration.key))
+        .bind(key_hint(&integration.key))
+        .bind(&integration.route)
+        .execute(&mut *w.tx)
+        .await?;
+        changes.integrations += 1;
+    }
     let inactive: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE NOT active").fetch_one(&mut *w.tx).await?;
     changes.services_inactive = usize::try_from(inactive).unwrap_or(0);
@@ -230,11 +245,29 @@ impl CatalogStore for StoreImpl {
             .bind(key_hash)
             .fetch_optional(&self.read)
             .await?;
+        let found = row
+            .map(|r| {
+                Ok::<_, StoreError>(IntegrationRef {
+                    id: r.try_get("id")?,
+                    service_id: r.try_get("service_id")?,
+                    kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+                    route: None,
+                })
+            })
+            .transpose()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let row = sqlx::query("SELECT id, kind, route FROM routed_integrations WHERE key_hash = $1 AND enabled")
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await?;
         row.map(|r| {
             Ok(IntegrationRef {
                 id: r.try_get("id")?,
-                service_id: r.try_get("service_id")?,
-                kind: parse_enum("integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+                service_id: String::new(),
+                kind: parse_enum("routed_integrations.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?,
+                route: Some(r.try_get("route")?),
             })
         })
         .transpose()

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use tocsin_core::alert::{Alert, AlertStatus};
 use tocsin_core::event::{Link, Severity};
+use tocsin_core::holdback::HeldBack;
 use tocsin_core::incident::{Incident, IncidentStatus};
 use tocsin_core::model::IntegrationKind;
 use tocsin_core::timeline::{TimelineEntry, TimelineKind};
@@ -67,7 +68,7 @@ async fn set_resolved(
 // Listing with filters
 
 const INCIDENT_COLUMNS: &str = "id, service_id, title, severity, status, created_at, acknowledged_at, \
-     acknowledged_by, resolved_at, resolved_by, alert_count";
+     acknowledged_by, resolved_at, resolved_by, alert_count, held_back";
 
 /// The statuses a filter asks for; empty when it asks for all of them, so
 /// the status needs no condition at all.
@@ -180,6 +181,7 @@ fn incident_from_row(r: &DbRow) -> Result<Incident> {
         resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
         resolved_by: r.try_get("resolved_by")?,
         alert_count: r.try_get("alert_count")?,
+        held_back: held_back_from(r, "incidents.held_back")?,
     })
 }
 
@@ -204,7 +206,17 @@ fn alert_from_row(r: &DbRow) -> Result<Alert> {
         resolved_at: opt_from_us(r.try_get("resolved_at")?)?,
         expires_at: opt_from_us(r.try_get("expires_at")?)?,
         incident_id: r.try_get("incident_id")?,
+        held_back: held_back_from(r, "alerts.held_back")?,
     })
+}
+
+/// The reasons stored in a nullable `held_back` column (NULL: none).
+fn held_back_from(r: &DbRow, column: &str) -> Result<Vec<HeldBack>> {
+    let name = column.rsplit('.').next().unwrap_or(column);
+    match r.try_get::<Option<String>, _>(name)? {
+        Some(text) => json_from(column, &text),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn timeline_from_row(r: &DbRow) -> Result<TimelineEntry> {
@@ -223,7 +235,7 @@ fn timeline_from_row(r: &DbRow) -> Result<TimelineEntry> {
 pub(super) async fn load_incident(tx: &mut Tx<'_>, id: i64) -> Result<Incident> {
     let sql = format!(
         "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
-         resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1{}",
+         resolved_at, resolved_by, alert_count, held_back FROM incidents WHERE id = $1{}",
         dialect::LOCK_ROWS
     );
     let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?.ok_or(StoreError::NotFound)?;
@@ -251,7 +263,7 @@ impl IncidentStore for StoreImpl {
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
         let row = sqlx::query(
             "SELECT id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
-             resolved_at, resolved_by, alert_count FROM incidents WHERE id = $1",
+             resolved_at, resolved_by, alert_count, held_back FROM incidents WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.read)

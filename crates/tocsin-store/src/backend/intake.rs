@@ -13,12 +13,15 @@ use tokio::sync::Notify;
 
 use tocsin_core::alert::AlertStatus;
 use tocsin_core::event::{ChangeEvent, Event, EventAction, Severity};
+use tocsin_core::holdback::HeldBack;
 use tocsin_core::incident::IncidentStatus;
 use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NewIds, OpenAlert, Plan};
 use tocsin_core::model::IntegrationKind;
+use tocsin_core::noise::{NoiseFacts, NoiseRules};
 use tocsin_core::timeline::actor;
 
 use super::bulk::{Binds, CHUNK, Script, inline_rows, values_list};
+use super::noise::{self, Routed, SilenceCache};
 use super::{Db, Shared, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
 use crate::batcher::BatchWriter;
 use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
@@ -31,18 +34,19 @@ pub(super) struct Writer {
     pool: sqlx::Pool<Db>,
     signal: Arc<Notify>,
     shared: Arc<Shared>,
+    silences: SilenceCache,
 }
 
 impl Writer {
     pub(super) fn new(pool: sqlx::Pool<Db>, signal: Arc<Notify>, shared: Arc<Shared>) -> Self {
-        Self { pool, signal, shared }
+        Self { pool, signal, shared, silences: SilenceCache::default() }
     }
 
     /// One transaction on a connection of its own. A connection that failed
     /// in a way that says the database is unusable (lost, full, read-only)
     /// is closed instead of going back to the pool. Every outcome is
     /// recorded for the readiness check.
-    async fn commit(&self, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+    async fn commit(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
         let mut conn = match self.pool.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -51,11 +55,16 @@ impl Writer {
                 return Err(err);
             }
         };
-        let result: Result<Vec<intake::Outcome>> = async {
+        let result: Result<Vec<Vec<IngestOutcome>>> = async {
             let mut w = begin_write_on(&mut conn).await?;
-            let outcomes = write_events(&mut w, incoming).await?;
+            // One config's rules for the whole commit: batches of one commit
+            // arrive within milliseconds of each other.
+            let rules = batches.first().map(|b| b.noise.rules.clone()).unwrap_or_default();
+            let routed = noise::route(&mut w, batches, &rules).await?;
+            let incoming: Vec<Incoming<'_>> = routed.iter().map(Routed::incoming).collect();
+            let outcomes = write_events(&mut w, &incoming, &rules, Some(&self.silences)).await?;
             w.commit(&self.signal).await?;
-            Ok(outcomes)
+            Ok(answer(batches, &routed, &outcomes))
         }
         .await;
         if let Err(err) = &result
@@ -71,36 +80,39 @@ impl Writer {
 #[async_trait]
 impl BatchWriter for Writer {
     async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
-        let incoming: Vec<Incoming<'_>> = batches
-            .iter()
-            .flat_map(|b| {
-                b.events.iter().map(move |event| Incoming {
-                    service_id: &b.origin.service_id,
-                    integration_id: &b.origin.id,
-                    kind: b.origin.kind,
-                    event,
-                    at: b.received_at,
-                })
-            })
-            .collect();
         self.shared.faults.ingest_commit();
-        let mut outcomes = self.commit(&incoming).await?.into_iter();
-        Ok(batches
-            .iter()
-            .map(|b| {
-                b.events
-                    .iter()
-                    .zip(outcomes.by_ref())
-                    .map(|(event, o)| IngestOutcome {
-                        dedup_key: event.dedup_key.clone(),
-                        effect: o.effect.as_str(),
-                        alert_id: o.alert_id,
-                        incident_id: o.incident_id,
-                    })
-                    .collect()
-            })
-            .collect())
+        self.commit(batches).await
     }
+}
+
+/// One outcome per received event, in order: what its first routed copy
+/// did; an event of a routed integration that went nowhere is `unrouted`
+/// (a trigger no route took) or `ignored` (nothing open to change).
+fn answer(batches: &[&IngestBatch], routed: &[Routed<'_>], outcomes: &[intake::Outcome]) -> Vec<Vec<IngestOutcome>> {
+    let mut first: HashMap<usize, intake::Outcome> = HashMap::new();
+    for (r, o) in routed.iter().zip(outcomes) {
+        first.entry(r.source).or_insert(*o);
+    }
+    let mut source = 0;
+    batches
+        .iter()
+        .map(|b| {
+            b.events
+                .iter()
+                .map(|event| {
+                    let o = first.get(&source).copied();
+                    source += 1;
+                    let nowhere = if event.action == EventAction::Trigger { "unrouted" } else { "ignored" };
+                    IngestOutcome {
+                        dedup_key: event.dedup_key.clone(),
+                        effect: o.map_or(nowhere, |o| o.effect.as_str()),
+                        alert_id: o.and_then(|o| o.alert_id),
+                        incident_id: o.and_then(|o| o.incident_id),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Folds events into alerts and incidents inside an open write transaction.
@@ -110,14 +122,42 @@ impl BatchWriter for Writer {
 /// for one key; every writer that changes an alert holds its key's lock),
 /// then the incidents of the open alerts (their status and open-alert count
 /// are rewritten from what is read here).
-async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+///
+/// With noise rules, each service with new alerts is locked next (what
+/// opens, joins or starts a storm there is decided by one commit at a
+/// time), and the facts the rules need are read.
+async fn write_events(
+    w: &mut WriteTx<'_>,
+    incoming: &[Incoming<'_>],
+    rules: &NoiseRules,
+    silences: Option<&SilenceCache>,
+) -> Result<Vec<intake::Outcome>> {
     w.lock_names(incoming.iter().map(|i| dedup_lock(i.service_id, &i.event.dedup_key))).await?;
     let open = load_open_alerts(&mut w.tx, incoming).await?;
-    let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    let mut incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    let facts = match silences {
+        Some(cache) if !rules.services.is_empty() => {
+            w.lock_names(
+                incoming
+                    .iter()
+                    .filter(|i| i.event.action == EventAction::Trigger && rules.service(i.service_id).is_some())
+                    .map(|i| format!("noise\u{1f}{}", i.service_id)),
+            )
+            .await?;
+            noise::load_facts(&mut w.tx, incoming, rules, cache, &mut incidents).await?
+        }
+        _ => NoiseFacts::default(),
+    };
     let ids = reserve_ids(&mut w.tx, intake::openings(incoming, &open)).await?;
-    let plan = intake::plan(incoming, &open, &incidents, &ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let plan = intake::plan_with_noise(incoming, &open, &incidents, &ids, rules, facts)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     write_plan(w, incoming, &plan).await?;
     Ok(plan.outcomes)
+}
+
+/// A `held_back` column's value: NULL when nothing held it back.
+fn held_back_text(reasons: &[HeldBack]) -> Option<String> {
+    (!reasons.is_empty()).then(|| json_to(&reasons))
 }
 
 /// The named lock for one (service, dedup key).
@@ -174,13 +214,14 @@ async fn load_open_alerts(tx: &mut Tx<'_>, incoming: &[Incoming<'_>]) -> Result<
     Ok(open)
 }
 
-async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
+pub(super) async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<HashMap<i64, IncidentState>> {
     ids.sort_unstable();
     ids.dedup();
     let mut states = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT i.id, i.status, i.open_alerts FROM incidents i JOIN ({}) q ON i.id = q.id ORDER BY i.id{}",
+            "SELECT i.id, i.service_id, i.status, i.open_alerts, CAST(CASE WHEN i.held_back IS NULL THEN 0 ELSE 1 END AS BIGINT) AS quiet, \
+             i.next_update_at FROM incidents i JOIN ({}) q ON i.id = q.id ORDER BY i.id{}",
             inline_rows(&["id"], chunk.len()),
             dialect::LOCK_INCIDENT_ROWS
         );
@@ -190,8 +231,11 @@ async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> Result<Hash
         }
         for r in q.fetch_all(&mut **tx).await? {
             let state = IncidentState {
+                service_id: r.try_get("service_id")?,
                 status: parse_enum("incidents.status", &r.try_get::<String, _>("status")?, IncidentStatus::parse)?,
                 open_alerts: r.try_get("open_alerts")?,
+                quiet: r.try_get::<i64, _>("quiet")? == 1,
+                next_update_at: opt_from_us(r.try_get("next_update_at")?)?,
             };
             states.insert(r.try_get("id")?, state);
         }
@@ -209,8 +253,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
     for chunk in new_incidents.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO incidents (id, service_id, title, severity, status, created_at, acknowledged_at, acknowledged_by, \
-             resolved_at, resolved_by, alert_count, open_alerts) VALUES {}",
-            values_list(chunk.len(), 12)
+             resolved_at, resolved_by, alert_count, open_alerts, held_back, group_key, storm, next_update_at) VALUES {}",
+            values_list(chunk.len(), 16)
         );
         let mut q = Binds::new(sql);
         for i in chunk {
@@ -218,7 +262,7 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
             q = q
                 .bind(i.id)
                 .bind(i.service_id.clone())
-                .bind(opened.summary.clone())
+                .bind(i.title.clone().unwrap_or_else(|| opened.summary.clone()))
                 .bind(opened.severity.as_str())
                 .bind(i.status.as_str())
                 .bind(to_us(i.created_at))
@@ -227,15 +271,20 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
                 .bind(i.resolved_at.map(to_us))
                 .bind(i.resolved_by.clone())
                 .bind(i.alerts_added)
-                .bind(i.open_alerts);
+                .bind(i.open_alerts)
+                .bind(held_back_text(&i.held_back))
+                .bind(i.group_key.clone())
+                .bind(i64::from(i.storm))
+                .bind(i.next_update_at.map(to_us));
         }
         script.push(q);
     }
     for chunk in new_alerts.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO alerts (id, service_id, integration_id, kind, dedup_key, status, summary, severity, source, labels, \
-             details, links, first_seen, last_seen, occurrences, acknowledged_at, resolved_at, expires_at, incident_id) VALUES {}",
-            values_list(chunk.len(), 19)
+             details, links, first_seen, last_seen, occurrences, acknowledged_at, resolved_at, expires_at, incident_id, \
+             held_back) VALUES {}",
+            values_list(chunk.len(), 20)
         );
         let mut q = Binds::new(sql);
         for a in chunk {
@@ -259,7 +308,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
                 .bind(a.acknowledged_at.map(to_us))
                 .bind(a.resolved_at.map(to_us))
                 .bind(e.expires_at.map(to_us))
-                .bind(a.incident_id);
+                .bind(a.incident_id)
+                .bind(held_back_text(&a.held_back));
         }
         script.push(q);
     }
@@ -314,9 +364,10 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
         script.push(q);
     }
     for chunk in changed_incidents.chunks(CHUNK) {
-        let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by"];
+        let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by", "next_update"];
         let sql = format!(
             "UPDATE incidents SET status = u.status, open_alerts = u.open_alerts, alert_count = incidents.alert_count + u.added, \
+             next_update_at = COALESCE(u.next_update, incidents.next_update_at), \
              acknowledged_at = COALESCE(u.ack_at, incidents.acknowledged_at), \
              acknowledged_by = COALESCE(u.ack_by, incidents.acknowledged_by), \
              resolved_at = COALESCE(u.res_at, incidents.resolved_at), resolved_by = COALESCE(u.res_by, incidents.resolved_by) \
@@ -333,7 +384,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
                 .bind(i.acknowledged_at.map(to_us))
                 .bind(i.acknowledged_by.clone())
                 .bind(i.resolved_at.map(to_us))
-                .bind(i.resolved_by.clone());
+                .bind(i.resolved_by.clone())
+                .bind(i.next_update_at.map(to_us));
         }
         script.push(q);
     }
@@ -493,7 +545,7 @@ impl IntakeStore for StoreImpl {
                 at: now,
             })
             .collect();
-        write_events(&mut w, &incoming).await?;
+        write_events(&mut w, &incoming, &NoiseRules::default(), None).await?;
         w.commit(&self.signal).await?;
         Ok(rows.len())
     }

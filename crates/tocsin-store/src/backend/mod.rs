@@ -20,6 +20,7 @@ mod health;
 mod incidents;
 mod intake;
 mod maintenance;
+mod noise;
 mod outbox;
 mod paging;
 mod schedules;

@@ -146,6 +146,12 @@ impl PagingStore for StoreImpl {
         if let Some(incident_id) = step.retrigger {
             retrigger_in_tx(&mut w, incident_id).await?;
         }
+        if let Some(incident_id) = step.group_update_sent {
+            sqlx::query("UPDATE incidents SET next_update_at = NULL WHERE id = $1")
+                .bind(incident_id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
         if let Some((incident_id, episode)) = step.cancel_before_episode {
             sqlx::query(
                 "UPDATE notifications SET status = 'cancelled' \

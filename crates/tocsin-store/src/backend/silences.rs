@@ -11,9 +11,10 @@ use super::{DbRow, StoreImpl, audit_record, begin_write};
 use crate::codec::{from_us, to_us};
 use crate::{Result, SilenceStore, StoreError};
 
-const COLUMNS: &str = "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences";
+pub(super) const COLUMNS: &str =
+    "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at FROM silences";
 
-fn silence_from_row(r: &DbRow) -> Result<Silence> {
+pub(super) fn silence_from_row(r: &DbRow) -> Result<Silence> {
     let text: String = r.try_get("matchers")?;
     let matchers: Matchers =
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("silences.matchers: {e}")))?;

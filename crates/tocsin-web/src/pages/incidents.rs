@@ -97,6 +97,8 @@ pub(crate) struct Row {
     pub opened_exact: String,
     pub alerts: i64,
     pub acknowledged_by: Option<String>,
+    /// Why it pages nobody, as sentences; empty when it pages.
+    pub held_back: Vec<String>,
 }
 
 impl Row {
@@ -112,6 +114,7 @@ impl Row {
             opened_exact: format::instant(i.created_at, zone),
             alerts: i.alert_count,
             acknowledged_by: i.acknowledged_by.as_deref().map(|a| format::actor(a).to_string()),
+            held_back: held_back(&i.held_back, zone),
         }
     }
 }
@@ -277,6 +280,12 @@ pub(crate) struct AlertView {
     pub first_seen: String,
     pub last_seen: String,
     pub occurrences: i64,
+    pub held_back: Vec<String>,
+}
+
+/// Reasons a page was held back, as sentences in the viewer's zone.
+fn held_back(reasons: &[tocsin_core::holdback::HeldBack], zone: Tz) -> Vec<String> {
+    reasons.iter().map(|h| h.describe(&tocsin_core::holdback::Facts::new(zone))).collect()
 }
 
 impl AlertView {
@@ -292,6 +301,7 @@ impl AlertView {
             first_seen: format::instant(a.first_seen, zone),
             last_seen: format::instant(a.last_seen, zone),
             occurrences: a.occurrences,
+            held_back: held_back(&a.held_back, zone),
         }
     }
 

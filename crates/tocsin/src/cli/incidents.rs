@@ -219,6 +219,9 @@ fn render_detail(d: &IncidentDetail) -> String {
     fields.row(["Acknowledged:", &who_when(i.acknowledged_at.as_ref(), i.acknowledged_by.as_deref())]);
     fields.row(["Resolved:", &who_when(i.resolved_at.as_ref(), i.resolved_by.as_deref())]);
     fields.row(["Alerts:", &i.alert_count.to_string()]);
+    for (n, h) in i.held_back.iter().enumerate() {
+        fields.row([if n == 0 { "Pages nobody:" } else { "" }, &h.text]);
+    }
     if let Some(e) = &d.escalation {
         fields.row(["Escalation:", &escalation_line(e)]);
     }
@@ -229,6 +232,10 @@ fn render_detail(d: &IncidentDetail) -> String {
         out.push_str("(none)\n");
     } else {
         out.push_str(&alerts_table(&d.alerts).render());
+        for a in d.alerts.iter().filter(|a| !a.held_back.is_empty()) {
+            let reasons: Vec<&str> = a.held_back.iter().map(|h| h.text.as_str()).collect();
+            out.push_str(&format!("alert {}: {}\n", a.id, reasons.join("; ")));
+        }
     }
 
     out.push_str("\nTIMELINE\n");
@@ -342,6 +349,7 @@ mod tests {
             resolved_at: None,
             resolved_by: None,
             alert_count: 1,
+            held_back: Vec::new(),
         }
     }
 
@@ -400,6 +408,7 @@ mod tests {
             resolved_at: None,
             expires_at: None,
             incident_id: Some(42),
+            held_back: Vec::new(),
         };
         let entry = |id, kind: &str, actor: &str, payload| TimelineEntry {
             id,

@@ -248,7 +248,9 @@ users:
 escalation_policies:
   - {{ id: to-sam, levels: [{{ targets: [{{ user: sam }}], escalate_after: 1h }}] }}
 services:
-  - {{ id: storm, name: Storm, escalation_policy: to-sam, integrations: [{{ kind: prometheus, key: {PROM_KEY} }}] }}
+  # A backlog of pages, not an alert storm: every alert opens its incident.
+  - {{ id: storm, name: Storm, escalation_policy: to-sam, storm: {{ max_new_alerts: 10000, within: 1m }},
+      integrations: [{{ kind: prometheus, key: {PROM_KEY} }}] }}
 "#,
             sam = hooks.url("/sam"),
         ),

@@ -15,6 +15,7 @@ mod faults;
 mod harness;
 mod ingest;
 mod nodes;
+mod noise;
 mod oncall_feeds;
 mod overload;
 mod paging;

@@ -895,7 +895,9 @@ escalation_policies:
   - {{ id: to-sam, levels: [{{ targets: [{{ user: sam }}], escalate_after: 5m }}] }}
   - {{ id: to-quinn, levels: [{{ targets: [{{ user: quinn }}], escalate_after: 5m }}] }}
 services:
-  - {{ id: storm, name: Storm, escalation_policy: to-sam, integrations: [{{ kind: prometheus, key: {STORM_KEY} }}] }}
+  # A storm of pages, not an alert storm: every alert opens its incident.
+  - {{ id: storm, name: Storm, escalation_policy: to-sam, storm: {{ max_new_alerts: 10000, within: 1m }},
+      integrations: [{{ kind: prometheus, key: {STORM_KEY} }}] }}
   - {{ id: quiet, name: Quiet, escalation_policy: to-quinn, integrations: [{{ kind: pagerduty, key: {SEARCH_PD_KEY} }}] }}
 "#,
         storm = storm.url("/sam"),

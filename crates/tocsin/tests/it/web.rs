@@ -21,6 +21,13 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
         1,
     );
     assert_ne!(with_viewer, example, "the example config has a users list to extend");
+    // Paging through the incident list needs more incidents on checkout
+    // than the default storm limit (20 within 1m) lets open.
+    let with_viewer = with_viewer.replacen(
+        "    escalation_policy: checkout-primary\n",
+        "    escalation_policy: checkout-primary\n    storm: { max_new_alerts: 1000, within: 1m }\n",
+        1,
+    );
     let path = dir.join("web.yaml");
     std::fs::write(&path, with_viewer).unwrap();
     path
