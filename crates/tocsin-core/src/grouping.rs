@@ -140,16 +140,25 @@ impl std::fmt::Display for GroupKey {
     }
 }
 
+/// The labels that make up an alert's group, as Alertmanager reports a
+/// group's `labels`: the `group_by` labels the alert has, or all of them.
+///
+/// A label with an empty value is a missing label (Alertmanager's rule,
+/// which its API applies by dropping such labels), so it is left out too:
+/// `cluster=""` and no `cluster` land in the same group.
+pub fn group_labels<'a>(labels: &'a BTreeMap<String, String>, group_by: &GroupBy) -> BTreeMap<&'a str, &'a str> {
+    let present = |(k, v): (&'a String, &'a String)| (!v.is_empty()).then_some((k.as_str(), v.as_str()));
+    match group_by {
+        GroupBy::All => labels.iter().filter_map(present).collect(),
+        GroupBy::Labels(names) => {
+            names.iter().filter_map(|name| labels.get_key_value(name.as_str())).filter_map(present).collect()
+        }
+    }
+}
+
 /// The group key of an alert with `labels` in `service`.
 pub fn group_key(service: &str, labels: &BTreeMap<String, String>, grouping: &Grouping) -> GroupKey {
-    let selected: BTreeMap<&str, &str> = match &grouping.group_by {
-        GroupBy::All => labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-        GroupBy::Labels(names) => names
-            .iter()
-            .filter_map(|name| labels.get_key_value(name.as_str()))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect(),
-    };
+    let selected = group_labels(labels, &grouping.group_by);
     let labels = serde_json::to_string(&selected).unwrap_or_default();
     GroupKey(format!("{}/labels:{labels}", quote(service)))
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod alertmanager_parity;
 mod api;
 mod backup;
 mod cli;
