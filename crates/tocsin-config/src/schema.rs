@@ -651,16 +651,18 @@ impl Reader<'_> {
                 group_interval: reader.optional_text(fields, "group_interval"),
             })
         });
-        let storm = self.optional_mapping(&fields, "storm", STORM_FIELDS, |reader, fields| {
+        let storm = self.off_or_mapping(&fields, "storm", STORM_FIELDS, |reader, fields| {
             Some(Limit {
                 count: reader.optional_number(fields, "max_new_alerts"),
                 within: reader.optional_text(fields, "within"),
+                off: false,
             })
         });
-        let flapping = self.optional_mapping(&fields, "flapping", FLAPPING_FIELDS, |reader, fields| {
+        let flapping = self.off_or_mapping(&fields, "flapping", FLAPPING_FIELDS, |reader, fields| {
             Some(Limit {
                 count: reader.optional_number(fields, "max_changes"),
                 within: reader.optional_text(fields, "within"),
+                off: false,
             })
         });
         let maintenance_windows = self.list(&fields, "maintenance_windows", Reader::window);
@@ -693,6 +695,26 @@ impl Reader<'_> {
         let inner = self.mapping(node, path.clone(), known)?;
         let value = read(self, &inner)?;
         Some(Entry { path, pos: pos(&node.referenced), value })
+    }
+
+    /// [`Reader::optional_mapping`] for a limit that can also be `off`.
+    fn off_or_mapping(
+        &mut self,
+        fields: &Fields<'_>,
+        name: &'static str,
+        known: &'static [&'static str],
+        read: impl FnOnce(&mut Self, &Fields<'_>) -> Option<Limit>,
+    ) -> Option<Entry<Limit>> {
+        let node = fields.non_null(name)?;
+        if !matches!(node.value, Node::Map(_)) {
+            let path = fields.path.key(name);
+            let text = self.text(node, &path)?;
+            if text.value == "off" {
+                let value = Limit { count: None, within: None, off: true };
+                return Some(Entry { path, pos: pos(&node.referenced), value });
+            }
+        }
+        self.optional_mapping(fields, name, known, read)
     }
 
     fn integration(&mut self, node: &Spanned<Node>, path: Path) -> Option<Integration> {

@@ -39,6 +39,13 @@ impl Default for FlapPolicy {
 }
 
 impl FlapPolicy {
+    /// `flapping: off`: an alert pages every time it fires.
+    pub const OFF: FlapPolicy = FlapPolicy { max_changes: u32::MAX, within: Duration::zero() };
+
+    pub fn is_off(&self) -> bool {
+        *self == Self::OFF
+    }
+
     /// `field` (for example `services[0].flapping`) prefixes the names in errors.
     pub fn validate(&self, field: &str) -> Result<(), CoreError> {
         if self.max_changes == 0 || self.max_changes > MAX_MAX_CHANGES {

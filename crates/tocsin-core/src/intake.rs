@@ -470,7 +470,7 @@ impl<'a> Planner<'a> {
     ) {
         let inc = self.incoming[idx];
         let title = storm.then(|| {
-            let policy = self.rules.service(inc.service_id).map(|s| s.storm).unwrap_or_default();
+            let policy = self.rules.service(inc.service_id).and_then(|s| s.storm).unwrap_or_default();
             format!(
                 "Alert storm on {}: more than {} new alerts within {}; first: {}",
                 inc.service_id,
@@ -789,7 +789,7 @@ mod tests {
     fn a_storm_opens_one_titled_incident_and_the_rest_join_it() {
         use EventAction::*;
         let storm = crate::storm::StormPolicy { max_new_alerts: 2, within: chrono::Duration::minutes(1) };
-        let rules = rules_with(crate::noise::ServiceRules { storm, ..Default::default() });
+        let rules = rules_with(crate::noise::ServiceRules { storm: Some(storm), ..Default::default() });
         let events: Vec<Event> = (0..6).map(|n| ev(&format!("k{n}"), Trigger)).collect();
         let p = plan_with_noise(
             &incoming(&events),

@@ -94,13 +94,14 @@ pub struct Service {
     /// `None` keeps one incident per alert, paged at once.
     #[serde(skip)]
     pub grouping: Option<Grouping>,
-    /// `None` means the default policy ([`StormPolicy::default`]): storms
-    /// are always contained, the section only tunes when. Read it through
+    /// `None` means the default policy ([`StormPolicy::default`]);
+    /// [`StormPolicy::OFF`] is `storm: off`. Read it through
     /// [`Service::storm_policy`].
     #[serde(skip)]
     pub storm: Option<StormPolicy>,
-    /// `None` means the default policy ([`FlapPolicy::default`]); read it
-    /// through [`Service::flap_policy`].
+    /// `None` means the default policy ([`FlapPolicy::default`]);
+    /// [`FlapPolicy::OFF`] is `flapping: off`. Read it through
+    /// [`Service::flap_policy`].
     #[serde(skip)]
     pub flapping: Option<FlapPolicy>,
     /// Windows in which this service's alerts are recorded but do not page.

@@ -36,8 +36,10 @@ use crate::storm::StormPolicy;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceRules {
     pub grouping: Option<Grouping>,
-    pub storm: StormPolicy,
-    pub flap: FlapPolicy,
+    /// `None`: `storm: off`.
+    pub storm: Option<StormPolicy>,
+    /// `None`: `flapping: off`.
+    pub flap: Option<FlapPolicy>,
     pub windows: Vec<MaintenanceWindow>,
     /// The services this one depends on, directly or through others,
     /// nearest first.
@@ -63,8 +65,8 @@ impl NoiseRules {
             .map(|s| {
                 let rules = ServiceRules {
                     grouping: s.grouping.clone(),
-                    storm: s.storm_policy(),
-                    flap: s.flap_policy(),
+                    storm: Some(s.storm_policy()).filter(|p| !p.is_off()),
+                    flap: Some(s.flap_policy()).filter(|p| !p.is_off()),
                     windows: s.maintenance_windows.clone(),
                     upstream: upstream_of(&s.id, &depends),
                 };
@@ -212,8 +214,8 @@ pub fn holds(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> Ve
             reasons.push(HeldBack::Inhibited { rule: i.rule, by_alert: facts.firing[i.source].alert_id });
         }
     }
-    if let Some(service) = service
-        && let Some(until) = flapping_until(alert, &service.flap, facts)
+    if let Some(policy) = service.and_then(|s| s.flap.as_ref())
+        && let Some(until) = flapping_until(alert, policy, facts)
     {
         reasons.push(HeldBack::Flapping { until });
     }
@@ -263,9 +265,10 @@ pub fn decide(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> D
         };
     }
     let storm = facts.storms.get(alert.service);
-    let since = alert.at - service.storm.within;
+    let limit = service.storm.unwrap_or(StormPolicy::OFF);
+    let since = alert.at - limit.within;
     let recent = storm.map_or(0, |s| s.recent.iter().filter(|t| **t > since).count()) + 1;
-    if recent > service.storm.max_new_alerts as usize {
+    if service.storm.is_some() && recent > limit.max_new_alerts as usize {
         if let Some(incident_id) = storm.and_then(|s| s.incident) {
             return Disposition::Join { incident_id, reasons: vec![HeldBack::Storm { incident_id }] };
         }
@@ -283,7 +286,7 @@ impl NoiseFacts {
         let storm = self.storms.entry(service.clone()).or_default();
         storm.recent.push(alert.at);
         // Keep the window bounded: only the latest `max + 1` instants matter.
-        if let Some(limit) = rules.service(alert.service).map(|s| s.storm.max_new_alerts as usize + 1)
+        if let Some(limit) = rules.service(alert.service).and_then(|s| s.storm).map(|p| p.max_new_alerts as usize + 1)
             && storm.recent.len() > limit.saturating_mul(2)
         {
             storm.recent.sort_unstable();

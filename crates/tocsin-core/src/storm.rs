@@ -43,6 +43,13 @@ impl Default for StormPolicy {
 }
 
 impl StormPolicy {
+    /// `storm: off`: no limit; every new alert is handled on its own.
+    pub const OFF: StormPolicy = StormPolicy { max_new_alerts: u32::MAX, within: Duration::zero() };
+
+    pub fn is_off(&self) -> bool {
+        *self == Self::OFF
+    }
+
     /// `field` (for example `services[0].storm`) prefixes the names in errors.
     pub fn validate(&self, field: &str) -> Result<(), CoreError> {
         if self.max_new_alerts == 0 || self.max_new_alerts > MAX_MAX_NEW_ALERTS {

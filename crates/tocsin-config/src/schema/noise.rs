@@ -79,11 +79,13 @@ pub(crate) struct Grouping {
 }
 
 /// `storm` (`max_new_alerts`, `within`) or `flapping` (`max_changes`,
-/// `within`); absent fields take the domain's defaults.
+/// `within`); absent fields take the domain's defaults. `off` turns the
+/// rule off for the service.
 #[derive(Debug)]
 pub(crate) struct Limit {
     pub(crate) count: Option<Text>,
     pub(crate) within: Option<Text>,
+    pub(crate) off: bool,
 }
 
 #[derive(Debug)]

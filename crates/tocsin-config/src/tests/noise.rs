@@ -198,6 +198,17 @@ fn empty_sections_take_the_domain_defaults() {
     assert!(!shown.contains("hb-key-0123456789abcdef"), "heartbeat keys are secrets: {shown}");
 }
 
+#[test]
+fn storm_and_flapping_can_be_turned_off() {
+    let catalog = super::catalog("services:\n  - { id: a, name: A, storm: off, flapping: off }\n");
+    let service = &catalog.services[0];
+    assert_eq!((service.storm, service.flapping), (Some(StormPolicy::OFF), Some(FlapPolicy::OFF)));
+    let rules =
+        tocsin_core::noise::NoiseRules::from_directory(&tocsin_core::directory::Directory::from_catalog(&catalog));
+    let a = rules.service("a").unwrap();
+    assert_eq!((a.storm, a.flap), (None, None), "off means no storm or flap rule at all");
+}
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use tocsin_core::event::Severity;

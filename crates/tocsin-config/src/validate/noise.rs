@@ -221,6 +221,9 @@ impl Checker<'_> {
     }
 
     pub(super) fn storm(&mut self, entry: &Entry<schema::Limit>) -> Option<StormPolicy> {
+        if entry.value.off {
+            return Some(StormPolicy::OFF);
+        }
         let default = StormPolicy::default();
         let (max_new_alerts, within) =
             self.limit(entry, "max_new_alerts", (default.max_new_alerts, default.within), |count, within, field| {
@@ -230,6 +233,9 @@ impl Checker<'_> {
     }
 
     pub(super) fn flapping(&mut self, entry: &Entry<schema::Limit>) -> Option<FlapPolicy> {
+        if entry.value.off {
+            return Some(FlapPolicy::OFF);
+        }
         let default = FlapPolicy::default();
         let (max_changes, within) =
             self.limit(entry, "max_changes", (default.max_changes, default.within), |count, within, field| {

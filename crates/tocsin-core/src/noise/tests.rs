@@ -163,7 +163,8 @@ fn held_alerts_of_a_group_share_one_quiet_incident_apart_from_the_paging_one() {
 #[test]
 fn the_alert_past_the_storm_limit_opens_the_storm_incident_and_later_ones_join_it() {
     let mut r = rules();
-    r.services.get_mut("checkout").unwrap().storm = StormPolicy { max_new_alerts: 3, within: Duration::minutes(1) };
+    r.services.get_mut("checkout").unwrap().storm =
+        Some(StormPolicy { max_new_alerts: 3, within: Duration::minutes(1) });
     let l = labels(&[]);
     let mut facts = NoiseFacts::default();
     // An old arrival falls outside the window.
@@ -192,7 +193,7 @@ fn the_alert_past_the_storm_limit_opens_the_storm_incident_and_later_ones_join_i
 #[test]
 fn a_flapping_alert_pages_once_per_window() {
     let mut r = rules();
-    r.services.get_mut("checkout").unwrap().flap = FlapPolicy { max_changes: 4, within: Duration::minutes(10) };
+    r.services.get_mut("checkout").unwrap().flap = Some(FlapPolicy { max_changes: 4, within: Duration::minutes(10) });
     let l = labels(&[]);
     let key = ("checkout".to_string(), "k".to_string());
     // Fired and resolved twice (4 changes), the first fire paged.

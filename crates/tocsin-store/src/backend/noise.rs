@@ -205,8 +205,8 @@ pub(super) async fn load_facts(
         services.iter().filter_map(|s| rules.service(s)).flat_map(|r| r.upstream.iter().map(String::as_str)).collect();
     facts.open_incidents = open_incidents(tx, &upstream).await?;
     for service in &services {
-        let Some(r) = rules.service(service) else { continue };
-        facts.storms.insert(service.to_string(), storm_facts(tx, service, r.storm.max_new_alerts).await?);
+        let Some(storm) = rules.service(service).and_then(|r| r.storm) else { continue };
+        facts.storms.insert(service.to_string(), storm_facts(tx, service, storm.max_new_alerts).await?);
     }
     facts.flaps = flap_facts(tx, &triggers, rules, now).await?;
     if !rules.inhibit.is_empty() {
@@ -302,10 +302,13 @@ async fn flap_facts(
 ) -> Result<HashMap<(String, String), FlapFacts>> {
     let longest = triggers
         .iter()
-        .filter_map(|i| rules.service(i.service_id))
-        .map(|r| r.flap.within)
+        .filter_map(|i| rules.service(i.service_id).and_then(|r| r.flap))
+        .map(|p| p.within)
         .max()
         .unwrap_or_else(Duration::zero);
+    if longest <= Duration::zero() {
+        return Ok(HashMap::new());
+    }
     let since = to_us(now - longest);
     let mut keys: Vec<(&str, &str)> = triggers.iter().map(|i| (i.service_id, i.event.dedup_key.as_str())).collect();
     keys.sort_unstable();
