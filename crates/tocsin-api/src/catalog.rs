@@ -20,6 +20,14 @@ pub struct Service {
     pub integrations: Vec<IntegrationSummary>,
     /// Triggered or acknowledged incidents now.
     pub open_incidents: i64,
+    /// The dependency graph's edges at this service: the services it
+    /// depends on (config `depends_on`; while one has an open incident,
+    /// this service's new alerts join it rather than page) ...
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// ... and the services that depend on it.
+    #[serde(default)]
+    pub dependents: Vec<String>,
 }
 
 /// An integration as listed on its service. The key is a secret and is never

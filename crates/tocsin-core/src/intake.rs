@@ -161,6 +161,8 @@ pub struct AlertRow {
     pub content_from: Option<usize>,
     /// Why it did not page on its own (new rows only; empty when it paged).
     pub held_back: Vec<HeldBack>,
+    /// Its quiet incident was released: its reasons no longer hold.
+    pub released: bool,
 }
 
 /// The final state of an incident row touched by the batch.
@@ -192,6 +194,8 @@ pub struct IncidentRow {
     pub next_update_at: Option<DateTime<Utc>>,
     /// When it pages (new rows that page only).
     pub page_at: Option<DateTime<Utc>>,
+    /// It paged nobody and pages from now on (stored rows).
+    pub released: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +313,7 @@ impl<'a> Planner<'a> {
                 row.occurrences += 1;
                 row.last_seen = inc.at;
                 row.content_from = Some(idx);
+                self.release_if_free(a, idx);
                 Outcome { effect: Effect::Repeated, alert_id: Some(a.id), incident_id: a.incident_id }
             }
             (Fold::Acknowledge, Some(a)) => {
@@ -406,6 +411,7 @@ impl<'a> Planner<'a> {
             resolved_at: None,
             content_from: Some(idx),
             held_back: held_back.clone(),
+            released: false,
         });
         self.open.insert(
             (inc.service_id, inc.event.dedup_key.as_str()),
@@ -441,6 +447,57 @@ impl<'a> Planner<'a> {
                 Outcome { effect: Effect::Opened, alert_id: Some(alert_id), incident_id: Some(incident_id) }
             }
         }
+    }
+
+    /// A re-sent alert of a quiet incident that nothing holds back any more
+    /// (its silence ended, its window closed, its inhibiting source
+    /// resolved) releases the incident: paging starts now.
+    fn release_if_free(&mut self, a: OpenAlert, idx: usize) {
+        let inc = self.incoming[idx];
+        let Some(incident_id) = a.incident_id else { return };
+        if self.rules.service(inc.service_id).is_none() {
+            return;
+        }
+        let Some(i) = self.incident_row(incident_id, inc.service_id) else { return };
+        let row = &self.incidents[i];
+        let stored_quiet = self.stored_incidents.get(&incident_id).is_some_and(|s| s.quiet);
+        let quiet = if row.is_new { !row.held_back.is_empty() } else { stored_quiet && !row.released };
+        if !quiet || row.status != IncidentStatus::Triggered {
+            return;
+        }
+        let alert = NewAlert {
+            service: inc.service_id,
+            dedup_key: &inc.event.dedup_key,
+            labels: &inc.event.labels,
+            at: inc.at,
+        };
+        if !noise::holds_on_resend(&alert, self.rules, &self.facts).is_empty() {
+            return;
+        }
+        let row = &mut self.incidents[i];
+        row.held_back.clear();
+        row.released = true;
+        let service_id = row.service_id.clone();
+        if let Some(&ai) = self.alert_index.get(&a.id) {
+            self.alerts[ai].held_back.clear();
+            self.alerts[ai].released = true;
+        }
+        let who = actor::integration(inc.integration_id);
+        let payload = json!({"alert_id": a.id, "dedup_key": inc.event.dedup_key});
+        self.timeline(incident_id, inc.at, TimelineKind::Released, &who, payload.clone());
+        self.plan.audit.push(AuditRecord {
+            at: inc.at,
+            actor: who,
+            action: "incident.release".to_string(),
+            target: format!("incident:{incident_id}"),
+            details: payload,
+        });
+        self.plan.outbox.push(OutboxDraft {
+            kind: WorkKind::IncidentOpened,
+            service_id,
+            payload: json!({"incident_id": incident_id}),
+            due_at: inc.at,
+        });
     }
 
     /// [`noise::decide`], passing over incidents that are gone or resolved
@@ -499,6 +556,7 @@ impl<'a> Planner<'a> {
             title,
             next_update_at: None,
             page_at,
+            released: false,
         });
     }
 
@@ -576,6 +634,7 @@ impl<'a> Planner<'a> {
                     resolved_at: None,
                     content_from: None,
                     held_back: Vec::new(),
+                    released: false,
                 });
                 self.alerts.len() - 1
             }
@@ -611,6 +670,7 @@ impl<'a> Planner<'a> {
             title: None,
             next_update_at: None,
             page_at: None,
+            released: false,
         });
         Some(self.incidents.len() - 1)
     }
@@ -813,6 +873,40 @@ mod tests {
         }
         let opened = p.outbox.iter().filter(|o| o.kind == WorkKind::IncidentOpened).count();
         assert_eq!(opened, 3, "one page for the storm, not one per alert");
+    }
+
+    #[test]
+    fn a_resend_that_nothing_holds_back_any_more_releases_its_quiet_incident() {
+        use EventAction::*;
+        let open = HashMap::from([(
+            ("svc".to_string(), "k".to_string()),
+            OpenAlert { id: 7, status: AlertStatus::Triggered, incident_id: Some(3) },
+        )]);
+        let mut quiet = IncidentState::new("svc", IncidentStatus::Triggered, 1);
+        quiet.quiet = true;
+        let incidents = HashMap::from([(3, quiet)]);
+        let rules = rules_with(crate::noise::ServiceRules::default());
+        let events = [ev("k", Trigger), ev("k", Trigger)];
+        let p = plan_with_noise(&incoming(&events), &open, &incidents, &ids(), &rules, NoiseFacts::default()).unwrap();
+        assert_eq!(effects(&p), [Effect::Repeated, Effect::Repeated]);
+        assert!(p.incidents[0].released && p.alerts[0].released);
+        assert_eq!(p.timeline.iter().map(|t| t.kind).collect::<Vec<_>>(), [TimelineKind::Released], "released once");
+        assert_eq!(p.outbox.iter().map(|o| o.kind).collect::<Vec<_>>(), [WorkKind::IncidentOpened]);
+
+        // Still silenced: nothing changes.
+        let silence = crate::silence::Silence {
+            id: "s".into(),
+            matchers: crate::matchers::Matchers::parse("{}").unwrap(),
+            starts_at: DateTime::<Utc>::MIN_UTC,
+            ends_at: DateTime::<Utc>::MAX_UTC,
+            created_by: "alice".into(),
+            comment: String::new(),
+            updated_at: DateTime::<Utc>::MIN_UTC,
+        };
+        let facts = NoiseFacts { silences: std::sync::Arc::new(vec![silence]), ..NoiseFacts::default() };
+        let p = plan_with_noise(&incoming(&events[..1]), &open, &incidents, &ids(), &rules, facts).unwrap();
+        assert!(!p.incidents.iter().any(|i| i.released));
+        assert!(p.timeline.is_empty() && p.outbox.is_empty());
     }
 
     #[test]

@@ -162,8 +162,9 @@ pub struct FlapFacts {
 /// transaction and kept current by the planner as the batch goes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NoiseFacts {
-    /// Silences not yet expired.
-    pub silences: Vec<Silence>,
+    /// Silences not yet expired, shared with the store's cache (a commit
+    /// reads them, it does not copy a thousand of them).
+    pub silences: std::sync::Arc<Vec<Silence>>,
     /// Open incidents new alerts can join, by (service, group key); quiet
     /// ones under [`quiet_group_key`].
     pub groups: HashMap<(String, String), i64>,
@@ -198,8 +199,19 @@ pub enum Disposition {
     Join { incident_id: i64, reasons: Vec<HeldBack> },
 }
 
-/// The holds on an alert: why it must not page, whatever else happens.
+/// The holds on a new alert: why it must not page, whatever else happens.
 pub fn holds(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> Vec<HeldBack> {
+    holds_on(alert, rules, facts, 1)
+}
+
+/// The holds on an alert that fires on (a re-send of an open alert): its
+/// quiet incident starts paging once there are none. A re-send is no
+/// change, so it does not count towards flapping.
+pub fn holds_on_resend(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> Vec<HeldBack> {
+    holds_on(alert, rules, facts, 0)
+}
+
+fn holds_on(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts, changes_now: usize) -> Vec<HeldBack> {
     let mut reasons = Vec::new();
     if let Some(s) = facts.silences.iter().find(|s| s.silences(alert.labels, alert.at)) {
         reasons.push(HeldBack::Silenced { silence_id: s.id.clone() });
@@ -215,7 +227,7 @@ pub fn holds(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> Ve
         }
     }
     if let Some(policy) = service.and_then(|s| s.flap.as_ref())
-        && let Some(until) = flapping_until(alert, policy, facts)
+        && let Some(until) = flapping_until(alert, policy, facts, changes_now)
     {
         reasons.push(HeldBack::Flapping { until });
     }
@@ -224,11 +236,16 @@ pub fn holds(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> Ve
 
 /// When the alert is flapping and one of its identity has already paged
 /// within the window: until when it stays held back.
-fn flapping_until(alert: &NewAlert<'_>, policy: &FlapPolicy, facts: &NoiseFacts) -> Option<DateTime<Utc>> {
+fn flapping_until(
+    alert: &NewAlert<'_>,
+    policy: &FlapPolicy,
+    facts: &NoiseFacts,
+    changes_now: usize,
+) -> Option<DateTime<Utc>> {
     let flaps = facts.flaps.get(&(alert.service.to_string(), alert.dedup_key.to_string()))?;
     let since = alert.at - policy.within;
-    // This fire is a change too.
-    let changes = flaps.changes.iter().filter(|t| **t > since).count() + 1;
+    // A new fire is a change too.
+    let changes = flaps.changes.iter().filter(|t| **t > since).count() + changes_now;
     let paged = flaps.last_paged.filter(|t| *t > since)?;
     (changes > policy.max_changes as usize).then(|| paged + policy.within)
 }

@@ -38,6 +38,9 @@ pub enum TimelineKind {
     /// The alerts that joined a grouped incident since it paged, summed up
     /// once per `group_interval`.
     GroupUpdate,
+    /// A quiet incident starts paging: nothing holds its re-sent alert back
+    /// any more.
+    Released,
 }
 
 impl TimelineKind {
@@ -60,6 +63,7 @@ impl TimelineKind {
             TimelineKind::EscalatedByHand => "escalated_by_hand",
             TimelineKind::Reassigned => "reassigned",
             TimelineKind::GroupUpdate => "group_update",
+            TimelineKind::Released => "released",
         }
     }
 }

@@ -44,7 +44,7 @@ fn an_active_silence_makes_it_quiet_and_an_ended_one_does_not() {
         comment: "deploy".into(),
         updated_at: t(-10),
     };
-    let facts = NoiseFacts { silences: vec![silence], ..NoiseFacts::default() };
+    let facts = NoiseFacts { silences: std::sync::Arc::new(vec![silence]), ..NoiseFacts::default() };
     assert_eq!(
         decide(&alert(&l, t(0)), &rules(), &facts),
         Disposition::Quiet { reasons: vec![HeldBack::Silenced { silence_id: "s-1".into() }], group_key: None }

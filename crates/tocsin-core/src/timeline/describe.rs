@@ -23,6 +23,7 @@ pub fn describe(kind: &str, payload: &Value) -> String {
     };
     let user = text("user").unwrap_or("someone");
     let line = match kind {
+        "released" => "nothing holds it back any more; paging starts".to_string(),
         "group_update" => match number("alerts") {
             Some(n) => format!("the group holds {} now", alerts(n)),
             None => payload_text(payload),

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use tocsin_api::{self as wire, AtQuery, Page};
+use tocsin_core::directory::Directory;
 use tocsin_core::oncall::Responder;
 use tocsin_store::{ChangeRecord, IntegrationView, ServiceView};
 
@@ -14,8 +15,10 @@ use crate::error::ApiError;
 use crate::openapi::errors::{BadRequest, NotFound, Unauthenticated};
 use crate::state::AppState;
 
-fn service(s: ServiceView) -> wire::Service {
+fn service(s: ServiceView, directory: &Directory) -> wire::Service {
     let ServiceView { id, name, description, team, integrations, open_incidents } = s;
+    let depends_on = directory.service(&id).map(|s| s.depends_on.clone()).unwrap_or_default();
+    let dependents = directory.services.iter().filter(|s| s.depends_on.contains(&id)).map(|s| s.id.clone()).collect();
     let integrations = integrations
         .into_iter()
         .map(|i| {
@@ -23,7 +26,7 @@ fn service(s: ServiceView) -> wire::Service {
             wire::IntegrationSummary { id, kind, key_hint }
         })
         .collect();
-    wire::Service { id, name, description, team, integrations, open_incidents }
+    wire::Service { id, name, description, team, integrations, open_incidents, depends_on, dependents }
 }
 
 fn change(c: ChangeRecord) -> wire::Change {
@@ -47,7 +50,8 @@ pub(crate) fn responder(r: &Responder) -> wire::Responder {
     responses((status = 200, description = "Every service", body = Page<wire::Service>), Unauthenticated)
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Page<wire::Service>>, ApiError> {
-    Ok(Json(one_page(state.app.services(&caller).await?, service)))
+    let directory = state.app.directory();
+    Ok(Json(one_page(state.app.services(&caller).await?, |s| service(s, &directory))))
 }
 
 /// One service.
@@ -66,7 +70,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<wire::Service>, ApiError> {
-    Ok(Json(service(state.app.service(&caller, &id).await?)))
+    Ok(Json(service(state.app.service(&caller, &id).await?, &state.app.directory())))
 }
 
 /// Change events (deploys) recorded for a service, newest first.

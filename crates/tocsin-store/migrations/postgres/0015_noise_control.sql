@@ -27,3 +27,11 @@ CREATE TABLE routed_integrations (
     route TEXT NOT NULL,
     enabled BOOLEAN NOT NULL DEFAULT TRUE
 );
+
+-- Bumped by every silence write, in its transaction: ingestion re-reads
+-- the silences it caches only when this changed (on any node).
+CREATE TABLE silences_version (
+    id INTEGER PRIMARY KEY,
+    n BIGINT NOT NULL
+);
+INSERT INTO silences_version (id, n) VALUES (1, 0);

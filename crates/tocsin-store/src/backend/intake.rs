@@ -330,6 +330,7 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
             "details",
             "links",
             "expires_at",
+            "released",
         ];
         let sql = format!(
             "UPDATE alerts SET status = u.status, occurrences = alerts.occurrences + u.added, last_seen = u.last_seen, \
@@ -338,7 +339,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
              source = CASE WHEN u.content = 1 THEN u.source ELSE alerts.source END, \
              labels = COALESCE(u.labels, alerts.labels), details = COALESCE(u.details, alerts.details), \
              links = COALESCE(u.links, alerts.links), \
-             expires_at = CASE WHEN u.content = 1 THEN u.expires_at ELSE alerts.expires_at END \
+             expires_at = CASE WHEN u.content = 1 THEN u.expires_at ELSE alerts.expires_at END, \
+             held_back = CASE WHEN u.released = 1 THEN NULL ELSE alerts.held_back END \
              FROM ({}) AS u WHERE alerts.id = u.id",
             inline_rows(&columns, chunk.len())
         );
@@ -359,15 +361,18 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
                 .bind(e.map(|e| json_to(&e.labels)))
                 .bind(e.map(|e| e.details.to_string()))
                 .bind(e.map(|e| json_to(&e.links)))
-                .bind(e.and_then(|e| e.expires_at.map(to_us)));
+                .bind(e.and_then(|e| e.expires_at.map(to_us)))
+                .bind(i64::from(a.released));
         }
         script.push(q);
     }
     for chunk in changed_incidents.chunks(CHUNK) {
-        let columns = ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by", "next_update"];
+        let columns =
+            ["id", "status", "open_alerts", "added", "ack_at", "ack_by", "res_at", "res_by", "next_update", "released"];
         let sql = format!(
             "UPDATE incidents SET status = u.status, open_alerts = u.open_alerts, alert_count = incidents.alert_count + u.added, \
              next_update_at = COALESCE(u.next_update, incidents.next_update_at), \
+             held_back = CASE WHEN u.released = 1 THEN NULL ELSE incidents.held_back END, \
              acknowledged_at = COALESCE(u.ack_at, incidents.acknowledged_at), \
              acknowledged_by = COALESCE(u.ack_by, incidents.acknowledged_by), \
              resolved_at = COALESCE(u.res_at, incidents.resolved_at), resolved_by = COALESCE(u.res_by, incidents.resolved_by) \
@@ -385,7 +390,8 @@ async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan)
                 .bind(i.acknowledged_by.clone())
                 .bind(i.resolved_at.map(to_us))
                 .bind(i.resolved_by.clone())
-                .bind(i.next_update_at.map(to_us));
+                .bind(i.next_update_at.map(to_us))
+                .bind(i64::from(i.released));
         }
         script.push(q);
     }

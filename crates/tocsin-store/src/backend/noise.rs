@@ -153,8 +153,8 @@ async fn open_routed(tx: &mut Tx<'_>, keys: &[(&str, &str)]) -> Result<HashMap<(
     Ok(open)
 }
 
-/// The silences table's version: its row count and latest change.
-type SilencesVersion = (i64, i64);
+/// The silences' version (`silences_version.n`, bumped by every write).
+type SilencesVersion = i64;
 
 /// The silences in force, read again only when the table changed.
 #[derive(Default)]
@@ -165,7 +165,7 @@ pub(super) struct SilenceCache {
 impl SilenceCache {
     async fn get(&self, tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<Arc<Vec<Silence>>> {
         let version: SilencesVersion =
-            sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM silences").fetch_one(&mut **tx).await?;
+            sqlx::query_scalar("SELECT n FROM silences_version WHERE id = 1").fetch_one(&mut **tx).await?;
         if let Some((v, silences)) = self.cached.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && *v == version
         {
@@ -198,7 +198,7 @@ pub(super) async fn load_facts(
     let Some(now) = triggers.iter().map(|i| i.at).min() else {
         return Ok(facts);
     };
-    facts.silences = silences.get(tx, now).await?.as_ref().clone();
+    facts.silences = silences.get(tx, now).await?;
     facts.groups = open_groups(tx, &triggers, rules).await?;
     let services: HashSet<&str> = triggers.iter().map(|i| i.service_id).collect();
     let upstream: HashSet<&str> =

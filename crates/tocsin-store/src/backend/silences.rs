@@ -7,7 +7,7 @@ use sqlx::Row;
 use tocsin_core::matchers::Matchers;
 use tocsin_core::silence::Silence;
 
-use super::{DbRow, StoreImpl, audit_record, begin_write};
+use super::{DbRow, StoreImpl, WriteTx, audit_record, begin_write};
 use crate::codec::{from_us, to_us};
 use crate::{Result, SilenceStore, StoreError};
 
@@ -64,6 +64,7 @@ impl SilenceStore for StoreImpl {
         .bind(to_us(s.updated_at))
         .execute(&mut *w.tx)
         .await?;
+        bump_version(&mut w).await?;
         w.audit(audit_record(at, actor, "silence.create", format!("silence:{}", s.id), details(s))).await?;
         w.commit(&self.signal).await
     }
@@ -96,6 +97,12 @@ impl SilenceStore for StoreImpl {
 }
 
 /// Writes the silence's new matchers, range and comment over its row.
+/// Tells every node's ingestion that its cached silences are stale.
+async fn bump_version(w: &mut WriteTx<'_>) -> Result<()> {
+    sqlx::query("UPDATE silences_version SET n = n + 1 WHERE id = 1").execute(&mut *w.tx).await?;
+    Ok(())
+}
+
 async fn write_changed(store: &StoreImpl, s: &Silence, actor: &str, at: DateTime<Utc>, action: &str) -> Result<()> {
     let mut w = begin_write(&store.write).await?;
     let n = sqlx::query(
@@ -113,6 +120,7 @@ async fn write_changed(store: &StoreImpl, s: &Silence, actor: &str, at: DateTime
     if n == 0 {
         return Err(StoreError::NotFound);
     }
+    bump_version(&mut w).await?;
     w.audit(audit_record(at, actor, action, format!("silence:{}", s.id), details(s))).await?;
     w.commit(&store.signal).await
 }

@@ -150,6 +150,12 @@ fn service_text(s: &Service, oncall: &ServiceOnCall) -> String {
     }
     fields.row(["Team:", s.team.as_deref().unwrap_or("-")]);
     fields.row(["Open incidents:", &s.open_incidents.to_string()]);
+    if !s.depends_on.is_empty() {
+        fields.row(["Depends on:", &s.depends_on.join(", ")]);
+    }
+    if !s.dependents.is_empty() {
+        fields.row(["Dependents:", &s.dependents.join(", ")]);
+    }
     fields.row(["Policy:", oncall.escalation_policy.as_deref().unwrap_or("- (pages nobody)")]);
     fields.row(["Pages first:", &responders(&oncall.users)]);
     for i in &s.integrations {
@@ -235,6 +241,8 @@ mod tests {
                 key_hint: "…5e6f".into(),
             }],
             open_incidents: 2,
+            depends_on: vec!["postgres".into()],
+            dependents: Vec::new(),
         };
         let oncall = ServiceOnCall {
             service: "checkout".into(),
@@ -247,6 +255,7 @@ mod tests {
             "Service:         checkout (Checkout API)\n\
              Team:            payments\n\
              Open incidents:  2\n\
+             Depends on:      postgres\n\
              Policy:          checkout-primary\n\
              Pages first:     bob (via primary)\n\
              Integration:     checkout-pagerduty (pagerduty, key …5e6f)\n"
