@@ -10,10 +10,13 @@
 //! - a real Alertmanager (Debian's 0.25) given an equivalent config and the
 //!   same alerts, read back from `/api/v2/alerts/groups` and `/api/v2/alerts`:
 //!   [`alertmanager`]. Skipped with a notice when the binary is missing,
-//!   unless `TOCSIN_REQUIRE_PROMETHEUS` is set (CI).
+//!   unless `TOCSIN_REQUIRE_PROMETHEUS` is set (CI);
+//! - Tocsin's intake: a server per case, configured from it (services,
+//!   a routed Prometheus integration, inhibition rules), given the alerts
+//!   over `POST /integrations/prometheus/{key}/api/v2/alerts` and read back
+//!   from `GET /api/v1/alerts`: [`over_http`].
 //!
-//! Each side is a function from a case to [`Outcomes`], so another one (the
-//! same alerts through Tocsin's HTTP ingestion) can be set beside them.
+//! Each side is a function from a case to [`Outcomes`].
 //!
 //! Deliberate differences, encoded here rather than papered over:
 //! - Tocsin's route list hangs under an implicit root that routes nowhere;
@@ -25,6 +28,14 @@
 //!   outcomes compare per alert (service and group labels), which is the same
 //!   on both sides even when two routes lead to one service.
 //! - Routes here set no labels or severity (`set`): Alertmanager has no such thing.
+//! - Tocsin judges inhibition once, when an alert arrives, against the
+//!   alerts firing then; Alertmanager judges it continuously, so a source
+//!   that arrives after its target still mutes it. Over HTTP, possible
+//!   sources are pushed first ([`pushes`]); the table states what holds once
+//!   every alert is in.
+//! - Over HTTP, groups are incidents, and an inhibited alert shares a quiet
+//!   incident with the inhibited alerts of its group, not the group's paging
+//!   incident; group labels are mapped from incidents ([`outcomes`]).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -963,6 +974,9 @@ impl ApiAlert {
     }
 }
 
+/// An incident and what its alerts share: service, inhibited or not.
+type IncidentOf<'a> = (&'a str, bool, Option<i64>);
+
 /// What Tocsin makes of the case's alerts through its HTTP intake.
 async fn over_http(case: &Case) -> Result<Outcomes, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -1024,8 +1038,9 @@ fn outcomes(case: &Case, alerts: &[ApiAlert]) -> Outcomes {
             _ => None,
         })
     };
-    // (service, inhibited, incident) -> the group labels its alerts expect.
-    let mut incidents: BTreeMap<(&str, bool, Option<i64>), BTreeSet<Option<Labels>>> = BTreeMap::new();
+    // Per incident, the group labels its alerts expect (`None`: the table
+    // does not send the alert to that service).
+    let mut incidents: BTreeMap<IncidentOf, BTreeSet<Option<Labels>>> = BTreeMap::new();
     for a in alerts {
         incidents
             .entry((a.service_id.as_str(), a.inhibited(), a.incident_id))
@@ -1035,7 +1050,9 @@ fn outcomes(case: &Case, alerts: &[ApiAlert]) -> Outcomes {
     let claims = |service: &str, inhibited: bool, labels: &Labels| {
         incidents
             .iter()
-            .filter(|((s, i, _), expected)| *s == service && *i == inhibited && expected.contains(&Some(labels.clone())))
+            .filter(|((s, i, _), expected)| {
+                *s == service && *i == inhibited && expected.contains(&Some(labels.clone()))
+            })
             .count()
     };
     let mut out = Outcomes::new();
@@ -1053,10 +1070,8 @@ fn outcomes(case: &Case, alerts: &[ApiAlert]) -> Outcomes {
     // An alert no route took is stored nowhere.
     for a in &case.alerts {
         let kept = received(&a.labels);
-        out.entry(kept).or_insert_with(|| Outcome {
-            destinations: BTreeSet::from([Destination::Unrouted]),
-            inhibited: false,
-        });
+        out.entry(kept)
+            .or_insert_with(|| Outcome { destinations: BTreeSet::from([Destination::Unrouted]), inhibited: false });
     }
     out
 }
