@@ -886,8 +886,9 @@ async fn alertmanager(case: &Case) -> Result<Outcomes, String> {
 const PARITY_KEY: &str = "tocsin-parity-0123456789abcdef";
 /// The id of the one top-level route the integration enters the tree at.
 const ENTRY: &str = "tocsin-parity-entry";
-/// Servers running at once.
-const SERVERS_AT_ONCE: usize = 2;
+/// Servers running at once: a server mostly waits on its database (on
+/// PostgreSQL, creating one per server), not on the CPU.
+const SERVERS_AT_ONCE: usize = 6;
 
 /// A Tocsin config equivalent to the case: one service per service the
 /// routes name, grouping by the case's `group_by` (none: `group_by: []`,
