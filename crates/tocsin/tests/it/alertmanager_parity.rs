@@ -10,10 +10,13 @@
 //! - a real Alertmanager (Debian's 0.25) given an equivalent config and the
 //!   same alerts, read back from `/api/v2/alerts/groups` and `/api/v2/alerts`:
 //!   [`alertmanager`]. Skipped with a notice when the binary is missing,
-//!   unless `TOCSIN_REQUIRE_PROMETHEUS` is set (CI).
+//!   unless `TOCSIN_REQUIRE_PROMETHEUS` is set (CI);
+//! - Tocsin's intake: a server per case, configured from it (services,
+//!   a routed Prometheus integration, inhibition rules), given the alerts
+//!   over `POST /integrations/prometheus/{key}/api/v2/alerts` and read back
+//!   from `GET /api/v1/alerts`: [`over_http`].
 //!
-//! Each side is a function from a case to [`Outcomes`], so another one (the
-//! same alerts through Tocsin's HTTP ingestion) can be set beside them.
+//! Each side is a function from a case to [`Outcomes`].
 //!
 //! Deliberate differences, encoded here rather than papered over:
 //! - Tocsin's route list hangs under an implicit root that routes nowhere;
@@ -25,6 +28,14 @@
 //!   outcomes compare per alert (service and group labels), which is the same
 //!   on both sides even when two routes lead to one service.
 //! - Routes here set no labels or severity (`set`): Alertmanager has no such thing.
+//! - Tocsin judges inhibition once, when an alert arrives, against the
+//!   alerts firing then; Alertmanager judges it continuously, so a source
+//!   that arrives after its target still mutes it. Over HTTP, possible
+//!   sources are pushed first ([`pushes`]); the table states what holds once
+//!   every alert is in.
+//! - Over HTTP, groups are incidents, and an inhibited alert shares a quiet
+//!   incident with the inhibited alerts of its group, not the group's paging
+//!   incident; group labels are mapped from incidents ([`outcomes`]).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,6 +51,8 @@ use tocsin_core::routing::{self, RouteSet, RouteSpec};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+use crate::harness::{Options, TestServer};
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 /// The Alertmanager receiver that stands for Tocsin's implicit root.
@@ -867,6 +880,203 @@ async fn alertmanager(case: &Case) -> Result<Outcomes, String> {
     Ok(out)
 }
 
+// ---- Tocsin over HTTP ------------------------------------------------------
+
+/// The routed Prometheus integration's key in every generated config.
+const PARITY_KEY: &str = "tocsin-parity-0123456789abcdef";
+/// The id of the one top-level route the integration enters the tree at.
+const ENTRY: &str = "tocsin-parity-entry";
+/// Servers running at once: a server mostly waits on its database (on
+/// PostgreSQL, creating one per server), not on the CPU.
+const SERVERS_AT_ONCE: usize = 6;
+
+/// A Tocsin config equivalent to the case: one service per service the
+/// routes name, grouping by the case's `group_by` (none: `group_by: []`,
+/// one group, as in Alertmanager) with storm and flap limits off; one
+/// routed Prometheus integration; the case's inhibition rules.
+///
+/// An integration enters the tree at ONE top-level route, so the case's
+/// list hangs under an entry route with no matchers and no service. That is
+/// the implicit root of `routing::route` made explicit: it matches every
+/// alert; its children are walked exactly as the top-level list is
+/// (siblings in order, `continue`, deepest match); when none of them match,
+/// the entry itself is the result, and it names no service, which is what
+/// "no top-level route matched" means; and a child without a service
+/// inherits nothing from it, as from the implicit root.
+fn tocsin_config(case: &Case) -> Value {
+    let mut named = Vec::new();
+    collect_services(&case.routes, &mut named);
+    let services: BTreeSet<&str> = named.into_iter().collect();
+    let entry = RouteSpec { id: Some(ENTRY.into()), routes: case.routes.clone(), ..RouteSpec::default() };
+    json!({
+        "services": services
+            .iter()
+            .map(|s| json!({
+                "id": s,
+                "name": s,
+                "grouping": { "group_by": case.group_by_of(s) },
+                "storm": "off",
+                "flapping": "off",
+            }))
+            .collect::<Vec<_>>(),
+        "integrations": [{ "kind": "prometheus", "key": PARITY_KEY, "route": ENTRY }],
+        "routes": [entry],
+        "inhibit_rules": case.inhibit_rules,
+    })
+}
+
+/// The case's alerts in the pushes they are sent in: alerts that can only
+/// inhibit (they match some rule's source and no rule's target), then those
+/// on both sides, then the rest. Tocsin judges inhibition once, when an
+/// alert arrives, against the alerts firing then; Alertmanager judges it
+/// continuously, against every alert it holds. Sending possible sources
+/// first gives Tocsin the alerts Alertmanager would look at. (Within one
+/// push, alerts are taken in order: a case whose two-sided alerts mute each
+/// other through different rules would need a finer order.)
+fn pushes(case: &Case) -> Vec<Vec<&Alert>> {
+    let rules = inhibit::compile(&case.inhibit_rules).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let mut out: Vec<Vec<&Alert>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for a in &case.alerts {
+        let source = rules.iter().any(|r| r.source_matchers.matches(&a.labels));
+        let target = rules.iter().any(|r| r.target_matchers.matches(&a.labels));
+        out[match (source, target) {
+            (true, false) => 0,
+            (true, true) => 1,
+            _ => 2,
+        }]
+        .push(a);
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+#[derive(Deserialize)]
+struct ApiPage {
+    items: Vec<ApiAlert>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiAlert {
+    service_id: String,
+    incident_id: Option<i64>,
+    labels: Labels,
+    held_back: Vec<ApiHeldBack>,
+}
+
+#[derive(Deserialize)]
+struct ApiHeldBack {
+    kind: String,
+}
+
+impl ApiAlert {
+    fn inhibited(&self) -> bool {
+        self.held_back.iter().any(|h| h.kind == "inhibited")
+    }
+}
+
+/// An incident and what its alerts share: service, inhibited or not.
+type IncidentOf<'a> = (&'a str, bool, Option<i64>);
+
+/// What Tocsin makes of the case's alerts through its HTTP intake.
+async fn over_http(case: &Case) -> Result<Outcomes, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = dir.path().join("tocsin.yaml");
+    // JSON is YAML.
+    std::fs::write(&config, serde_json::to_vec_pretty(&tocsin_config(case)).unwrap()).map_err(|e| e.to_string())?;
+    let server = TestServer::start_with(Options { config: Some(config), ..Options::default() }).await;
+    let result = pushed_and_read(&server, case).await;
+    server.stop().await;
+    Ok(outcomes(case, &result?))
+}
+
+async fn pushed_and_read(server: &TestServer, case: &Case) -> Result<Vec<ApiAlert>, String> {
+    let path = format!("/integrations/prometheus/{PARITY_KEY}/api/v2/alerts");
+    for push in pushes(case) {
+        let body: Vec<Value> = push.iter().map(|a| json!({ "labels": a.labels })).collect();
+        let (status, answer) = server.post(&path, serde_json::to_vec(&body).unwrap()).await;
+        if status != 200 {
+            return Err(format!("POST {path}: {status} {answer}"));
+        }
+    }
+    let mut alerts = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
+        let (status, page) = server.get(&format!("/alerts?limit=100{query}")).await;
+        if status != 200 {
+            return Err(format!("GET /api/v1/alerts: {status} {page}"));
+        }
+        let page: ApiPage = serde_json::from_value(page).map_err(|e| e.to_string())?;
+        alerts.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(alerts),
+        }
+    }
+}
+
+/// Per alert: the services it landed in (none: unrouted), its group in
+/// each, inhibited or not.
+///
+/// The API shows groups as incidents, not labels: alerts of one service
+/// sharing an incident are one group. An incident is given the group labels
+/// the table expects for its alerts when they all expect the same ones and
+/// no other incident of that kind (see below) in the service does; else its
+/// alerts get the labels `{incident: <id>}`, which no table row has, so a
+/// group split or merged shows as a difference.
+///
+/// Held alerts of a group share an incident of their own that pages
+/// nobody, apart from the group's paging incident (README, "Noise control
+/// settings"): an inhibited alert is in one group with the inhibited alerts
+/// of its group, the others with the others. Incidents of both kinds may
+/// carry the same group labels.
+fn outcomes(case: &Case, alerts: &[ApiAlert]) -> Outcomes {
+    let want = documented(case);
+    let expected_labels = |service: &str, labels: &Labels| -> Option<Labels> {
+        want.get(labels)?.destinations.iter().find_map(|d| match d {
+            Destination::Group { service: s, labels } if s == service => Some(labels.clone()),
+            _ => None,
+        })
+    };
+    // Per incident, the group labels its alerts expect (`None`: the table
+    // does not send the alert to that service).
+    let mut incidents: BTreeMap<IncidentOf, BTreeSet<Option<Labels>>> = BTreeMap::new();
+    for a in alerts {
+        incidents
+            .entry((a.service_id.as_str(), a.inhibited(), a.incident_id))
+            .or_default()
+            .insert(expected_labels(&a.service_id, &a.labels));
+    }
+    let claims = |service: &str, inhibited: bool, labels: &Labels| {
+        incidents
+            .iter()
+            .filter(|((s, i, _), expected)| {
+                *s == service && *i == inhibited && expected.contains(&Some(labels.clone()))
+            })
+            .count()
+    };
+    let mut out = Outcomes::new();
+    for a in alerts {
+        let key = (a.service_id.as_str(), a.inhibited(), a.incident_id);
+        let expected = &incidents[&key];
+        let labels = match expected.iter().next() {
+            Some(Some(labels)) if expected.len() == 1 && claims(key.0, key.1, labels) == 1 => labels.clone(),
+            _ => labels(&[("incident", &a.incident_id.map_or("none".to_string(), |id| id.to_string()))]),
+        };
+        let outcome = out.entry(a.labels.clone()).or_default();
+        outcome.destinations.insert(Destination::Group { service: a.service_id.clone(), labels });
+        outcome.inhibited |= a.inhibited();
+    }
+    // An alert no route took is stored nowhere.
+    for a in &case.alerts {
+        let kept = received(&a.labels);
+        out.entry(kept)
+            .or_insert_with(|| Outcome { destinations: BTreeSet::from([Destination::Unrouted]), inhibited: false });
+    }
+    out
+}
+
 // ---- Comparing -------------------------------------------------------------
 
 impl fmt::Display for Destination {
@@ -956,6 +1166,36 @@ async fn a_real_alertmanager_agrees_with_the_table() {
     let alerts: usize = cases.iter().map(|c| c.alerts.len()).sum();
     eprintln!(
         "{} cases, {alerts} alerts: Alertmanager agrees with the table (and Tocsin) in {:?}",
+        cases.len(),
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tocsin_over_http_agrees_with_the_table() {
+    let started = Instant::now();
+    let cases = Arc::new(cases());
+    let permits = Arc::new(Semaphore::new(SERVERS_AT_ONCE));
+    let mut runs = JoinSet::new();
+    for i in 0..cases.len() {
+        let (cases, permits) = (cases.clone(), permits.clone());
+        runs.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            (i, over_http(&cases[i]).await)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(run) = runs.join_next().await {
+        let (i, got) = run.unwrap();
+        match got {
+            Ok(got) => failures.extend(differences(&cases[i], "Tocsin over HTTP", &got)),
+            Err(e) => failures.push(format!("{}: {e}", cases[i].name)),
+        }
+    }
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    let alerts: usize = cases.iter().map(|c| c.alerts.len()).sum();
+    eprintln!(
+        "{} cases, {alerts} alerts: Tocsin over HTTP agrees with the table in {:?}",
         cases.len(),
         started.elapsed()
     );
