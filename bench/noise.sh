@@ -107,33 +107,43 @@ noise_silences() {
 	ends=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
 	for ((i = 0; i < NOISE_SILENCES; i++)); do
 		if ((i < NOISE_MATCHING)); then
-			m=$(printf '{"name":"job","value":"bench","isRegex":false,"isEqual":true},{"name":"shard","value":"s%03d","isRegex":false,"isEqual":true}' "$i")
+			printf -v m '{"name":"job","value":"bench","isRegex":false,"isEqual":true},{"name":"shard","value":"s%03d","isRegex":false,"isEqual":true}' "$i"
 		else
 			case $((i % 3)) in
-			0) m=$(printf '{"name":"team","value":"%s","isRegex":false,"isEqual":true},{"name":"instance","value":"db-%d-.*","isRegex":true,"isEqual":true}' "$(noise_team $((i % NOISE_TEAMS)))" "$i") ;;
-			1) m=$(printf '{"name":"alertname","value":"DiskFull","isRegex":false,"isEqual":true},{"name":"job","value":"mysql-%d","isRegex":false,"isEqual":true}' "$i") ;;
-			2) m=$(printf '{"name":"severity","value":"critical|page","isRegex":true,"isEqual":true},{"name":"cluster","value":"c%d","isRegex":false,"isEqual":true}' "$i") ;;
+			0) printf -v m '{"name":"team","value":"t%02d","isRegex":false,"isEqual":true},{"name":"instance","value":"db-%d-.*","isRegex":true,"isEqual":true}' $((i % NOISE_TEAMS)) "$i" ;;
+			1) printf -v m '{"name":"alertname","value":"DiskFull","isRegex":false,"isEqual":true},{"name":"job","value":"mysql-%d","isRegex":false,"isEqual":true}' "$i" ;;
+			2) printf -v m '{"name":"severity","value":"critical|page","isRegex":true,"isEqual":true},{"name":"cluster","value":"c%d","isRegex":false,"isEqual":true}' "$i" ;;
 			esac
 		fi
 		printf '{"matchers":[%s],"startsAt":"%s","endsAt":"%s","createdBy":"bench","comment":"noise bench %d"}\n' "$m" "$now" "$ends" "$i"
 	done
 }
 
-# noise_post_silences NAME URL [TOKEN]: posts every silence; dies unless
-# each answers 2xx. Four at a time (one curl process per silence).
+# noise_post_silences NAME URL [TOKEN]: posts every silence, one after
+# another over one keep-alive connection (one curl process); dies unless
+# each answers 2xx.
 noise_post_silences() {
-	local name=$1 url=$2 token=${3:-} auth=()
-	if [[ -n $token ]]; then auth=(-H "Authorization: Bearer $token"); fi
-	noise_silences >"$TMP/logs/silences-$name.jsonl"
-	local codes
-	codes=$(tr '\n' '\0' <"$TMP/logs/silences-$name.jsonl" |
-		xargs -0 -P 4 -I{} curl -sS -m 10 -o /dev/null -w '%{http_code}\n' \
-			-X POST -H 'Content-Type: application/json' "${auth[@]}" --data-binary {} "$url" |
-		sort | uniq -c | tr -s ' ')
+	local name=$1 url=$2 token=${3:-} dir=$TMP/silences-$1 i=0 line
+	mkdir -p "$dir"
+	{
+		while IFS= read -r line; do
+			printf '%s' "$line" >"$dir/$i.json"
+			((i == 0)) || echo next
+			echo "url = \"$url\""
+			echo 'header = "Content-Type: application/json"'
+			if [[ -n $token ]]; then echo "header = \"Authorization: Bearer $token\""; fi
+			echo "data-binary = \"@$dir/$i.json\""
+			echo 'output = "/dev/null"'
+			echo 'write-out = "%{http_code}\\n"'
+			i=$((i + 1))
+		done < <(noise_silences)
+	} >"$dir/curl.conf"
+	local codes started=$SECONDS
+	codes=$(curl -sS -m 600 -K "$dir/curl.conf" | sort | uniq -c | tr -s ' ')
 	if [[ $codes != " $NOISE_SILENCES 200" && $codes != " $NOISE_SILENCES 201" ]]; then
 		die "creating $NOISE_SILENCES silences on $name: answers (count code):$codes"
 	fi
-	log "$name: $NOISE_SILENCES silences created ($NOISE_MATCHING match bench alerts)"
+	log "$name: $NOISE_SILENCES silences created in $((SECONDS - started)) s ($NOISE_MATCHING match bench alerts)"
 }
 
 # noise_api_sample BASE TOKEN: reads the newest bench alerts (4 pages of
