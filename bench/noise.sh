@@ -134,7 +134,8 @@ noise_post_silences() {
 			if [[ -n $token ]]; then echo "header = \"Authorization: Bearer $token\""; fi
 			echo "data-binary = \"@$dir/$i.json\""
 			echo 'output = "/dev/null"'
-			echo 'write-out = "%{http_code}\\n"'
+			# curl's config unescapes \\ to \, and -w then reads \n as a newline.
+			printf '%s\n' 'write-out = "%{http_code}\\n"'
 			i=$((i + 1))
 		done < <(noise_silences)
 	} >"$dir/curl.conf"
@@ -151,7 +152,7 @@ noise_post_silences() {
 # silence exactly when its shard is one a matching silence names. Prints
 # one line; fails on any mismatch.
 noise_api_sample() {
-	local base=$1 token=$2 cursor= page out=$TMP/logs/noise-alerts.jsonl
+	local base=$1 token=$2 cursor='' page out=$TMP/logs/noise-alerts.jsonl
 	: >"$out"
 	for _ in 1 2 3 4; do
 		page=$(curl -fsS -m 30 -G -H "Authorization: Bearer $token" "$base/api/v1/alerts" \
@@ -187,6 +188,6 @@ noise_db_totals() {
 	read -r total held want bad <<<"$line"
 	local note=
 	((bad == 0)) || note=" !! MISMATCH"
-	echo "$held of all $total bench alerts held back by a silence (expected $want, $(awk -v h="$held" -v t="$total" 'BEGIN { printf "%.2f", t > 0 ? 100 * h / t : 0 }')%), $bad mismatched$note"
+	echo "$held of all $total bench alerts held back by a silence (expected $want, $(awk -v h="$held" -v t="$total" 'BEGIN { printf "%.2f", (t > 0 ? 100 * h / t : 0) }')%), $bad mismatched$note"
 	((bad == 0 && total > 0))
 }
