@@ -130,6 +130,9 @@ tocsin_config() { # tocsin_config HOOK_URL
 		  - id: bench
 		    name: Bench
 		    escalation_policy: bench-policy
+		    # 20 new alerts a second, each its own incident that must page:
+		    # the default storm limit would page only the first 20 a minute.
+		    storm: off
 		    integrations:
 		      - { kind: pagerduty, key: $PD_KEY }
 		notifications:

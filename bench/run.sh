@@ -11,6 +11,12 @@
 #   TIMEOUT=10s        wrk per-request timeout (a timeout counts as an error)
 #   BATCH_SIZE=100     alerts per batch request
 #   TARGETS=floor,tocsin,alertmanager   which servers to measure
+#   NOISE=1            also the noise scenario (routing, grouping, 1,000
+#                      silences) for tocsin and alertmanager; 0: skip it
+#   NOISE_SILENCES=1000 NOISE_MATCHING=10 NOISE_TEAMS=25 NOISE_SERVICES=5
+#                      its silences (how many match bench alerts) and tree
+#                      (NOISE_TEAMS * 4 routes); see bench/noise.sh
+#   RESULTS_DIR=bench/results   where ingest-<date>.txt goes ("" = nowhere)
 #   SKIP_BUILD=1       use the existing release binaries
 #   READY_TIMEOUT=60   seconds to wait for each server to become ready
 #   NOISY_PCT=10       flag a run when other processes used more than this % of the CPU
@@ -36,18 +42,23 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 NOISY_PCT=${NOISY_PCT:-10}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-}
+NOISE=${NOISE:-1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
+RESULTS_DIR=${RESULTS_DIR-$BENCH/results}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 ALERTMANAGER_BIN=${ALERTMANAGER_BIN:-/usr/bin/prometheus-alertmanager}
 
 PD_KEY=benchbenchbenchbenchbenchbench01
 PROM_KEY=benchpromkey0123456789
+NOISE_KEY=benchnoiseroutedkey0123
 
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
+# shellcheck source=bench/noise.sh
+source "$BENCH/noise.sh"
 
 want() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
@@ -60,6 +71,10 @@ if ((CONNECTIONS < THREADS)); then die "CONNECTIONS ($CONNECTIONS) must be >= TH
 need=()
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+if [[ $NOISE == 1 ]]; then
+	command -v jq >/dev/null 2>&1 || need+=(jq)
+	if want tocsin; then command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3); fi
+fi
 if want alertmanager && [[ ! -x $ALERTMANAGER_BIN ]]; then need+=(prometheus-alertmanager); fi
 apt_install "${need[@]}"
 command -v wrk >/dev/null 2>&1 || die "wrk not found after install"
@@ -203,6 +218,14 @@ SINGLE_AM="single event (1-alert)"
 BATCHN="${BATCH_SIZE}-alert batch"
 PD_LUA=$BENCH/wrk/pd.lua
 ALERTS_LUA=$BENCH/wrk/alerts.lua
+NOISE_LUA=$BENCH/wrk/noise.lua
+NOISE1="noise 1-alert"
+NOISEN="noise ${BATCH_SIZE}-alert batch"
+# What the noise runs held back, for the report.
+NOISE_AM_SILENCED="not run"
+NOISE_TOCSIN_HELD="not run"
+NOISE_TOCSIN_SAMPLE="not run"
+NOISE_OK=1
 
 BUSY=$(cpu_busy_pct 2>/dev/null || echo "?")
 if [[ $BUSY != "?" ]] && ((BUSY > 20)); then
@@ -245,6 +268,34 @@ EOF
 	stop_server alertmanager
 fi
 
+# Noise scenario, Alertmanager: the same 100 routes, group_by and silences
+# as Tocsin's (bench/noise.sh), in a fresh instance.
+if [[ $NOISE == 1 ]] && want alertmanager; then
+	port=$(free_port)
+	base=http://127.0.0.1:$port
+	mkdir -p "$TMP/alertmanager-noise"
+	noise_am_config >"$TMP/alertmanager-noise/alertmanager.yml"
+	start_server alertmanager get "$base/-/ready" -- "$ALERTMANAGER_BIN" \
+		--config.file="$TMP/alertmanager-noise/alertmanager.yml" \
+		--storage.path="$TMP/alertmanager-noise/data" \
+		--web.listen-address="127.0.0.1:$port" \
+		--cluster.listen-address= \
+		--log.level=warn
+	noise_post_silences alertmanager "$base/api/v2/silences"
+	smoke alertmanager-noise "$base/api/v2/alerts" "$(alerts_body am-noise)"
+	measure "$NOISE1" alertmanager 1 "$NOISE_LUA" "$base/api/v2/alerts" 1 "$NOISE_TEAMS"
+	measure "$NOISEN" alertmanager "$BATCH_SIZE" "$NOISE_LUA" "$base/api/v2/alerts" "$BATCH_SIZE" "$NOISE_TEAMS"
+	# Alertmanager works out silences when it flushes a group and when it
+	# lists alerts; how many bench alerts it holds as silenced.
+	NOISE_AM_SILENCED=$(curl -fsS -m 60 -G "$base/api/v2/alerts" --data-urlencode 'active=false' \
+		--data-urlencode 'silenced=true' --data-urlencode 'inhibited=false' --data-urlencode 'unprocessed=false' \
+		--data-urlencode 'filter=job="bench"' |
+		jq -r --arg m "$(printf 's%03d' "$NOISE_MATCHING")" '[.[] | select(.status.state == "suppressed")]
+			| "\(length) bench alerts silenced, \(map(select(.labels.shard >= $m)) | length) of them on other shards"') ||
+		NOISE_AM_SILENCED="could not be read"
+	stop_server alertmanager
+fi
+
 if want tocsin; then
 	port=$(free_port)
 	base=http://127.0.0.1:$port
@@ -253,6 +304,9 @@ if want tocsin; then
 services:
   - id: bench
     name: Bench
+    # Every alert here is new, thousands a second: the default storm limit
+    # would collapse them into one incident instead of measuring intake.
+    storm: off
     integrations:
       - { kind: pagerduty, key: $PD_KEY }
       - { kind: prometheus, key: $PROM_KEY }
@@ -268,6 +322,30 @@ EOF
 	measure "$SINGLE" tocsin 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY"
 	measure "$BATCHN" tocsin "$BATCH_SIZE" "$ALERTS_LUA" "$prom_url" "$BATCH_SIZE"
 	stop_server tocsin
+fi
+
+# Noise scenario, Tocsin: routed Prometheus integration, 100 routes,
+# grouping and 1,000 silences (bench/noise.sh), in a fresh data dir.
+if [[ $NOISE == 1 ]] && want tocsin; then
+	port=$(free_port)
+	base=http://127.0.0.1:$port
+	mkdir -p "$TMP/tocsin-noise/data"
+	noise_tocsin_config "$NOISE_KEY" >"$TMP/tocsin-noise/noise.yaml"
+	token=tcs_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+	noise_url=$base/integrations/prometheus/$NOISE_KEY/api/v2/alerts
+	start_server tocsin get "$base/readyz" -- env TOCSIN_ADMIN_TOKEN="$token" "$TOCSIN_BIN" serve \
+		--listen "127.0.0.1:$port" \
+		--data-dir "$TMP/tocsin-noise/data" \
+		--config "$TMP/tocsin-noise/noise.yaml"
+	noise_post_silences tocsin "$base/api/v2/silences" "$token"
+	smoke tocsin-noise "$noise_url" "$(alerts_body tocsin-noise)"
+	measure "$NOISE1" tocsin 1 "$NOISE_LUA" "$noise_url" 1 "$NOISE_TEAMS"
+	measure "$NOISEN" tocsin "$BATCH_SIZE" "$NOISE_LUA" "$noise_url" "$BATCH_SIZE" "$NOISE_TEAMS"
+	# The newest alerts through the API: each held back for a silence
+	# exactly when its shard is one the matching silences name.
+	NOISE_TOCSIN_SAMPLE=$(noise_api_sample "$base" "$token") || NOISE_OK=0
+	stop_server tocsin
+	NOISE_TOCSIN_HELD=$(noise_db_totals "$TMP/tocsin-noise/data/tocsin.db") || NOISE_OK=0
 fi
 
 # --------------------------------------------------------------- report ----
@@ -306,18 +384,46 @@ ratio() {
 if [[ -n $BENCH_RESULTS ]]; then
 	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tserver_cpu_pct_of_core\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
 fi
-echo
-echo "Tocsin ingest benchmark: $(nproc) cores, wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"
-printf '%-24s %-13s %9s %10s %8s %8s\n' scenario target req/s events/s "p50 ms" "p99 ms"
-row "$SINGLE" floor
-row "$SINGLE" tocsin
-row "$SINGLE_AM" alertmanager
-row "$BATCHN" floor
-row "$BATCHN" tocsin
-row "$BATCHN" alertmanager
-echo "ratios: single tocsin/alertmanager = $(ratio "$SINGLE|tocsin" "$SINGLE_AM|alertmanager") (target >= 2)," \
-	"tocsin/floor = $(ratio "$SINGLE|tocsin" "$SINGLE|floor") (target >= 0.40);" \
-	"batch tocsin/alertmanager alerts/s = $(ratio "$BATCHN|tocsin" "$BATCHN|alertmanager") (target >= 2)"
+report() {
+	echo
+	echo "Tocsin ingest benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), tocsin $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'): $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"
+	printf '%-24s %-13s %9s %10s %8s %8s\n' scenario target req/s events/s "p50 ms" "p99 ms"
+	row "$SINGLE" floor
+	row "$SINGLE" tocsin
+	row "$SINGLE_AM" alertmanager
+	row "$BATCHN" floor
+	row "$BATCHN" tocsin
+	row "$BATCHN" alertmanager
+	if [[ $NOISE == 1 ]]; then
+		row "$NOISE1" tocsin
+		row "$NOISE1" alertmanager
+		row "$NOISEN" tocsin
+		row "$NOISEN" alertmanager
+	fi
+	echo "ratios: single tocsin/alertmanager = $(ratio "$SINGLE|tocsin" "$SINGLE_AM|alertmanager") (target >= 2)," \
+		"tocsin/floor = $(ratio "$SINGLE|tocsin" "$SINGLE|floor") (target >= 0.40);" \
+		"batch tocsin/alertmanager alerts/s = $(ratio "$BATCHN|tocsin" "$BATCHN|alertmanager") (target >= 2)"
+	if [[ $NOISE == 1 ]]; then
+		echo "noise ($((NOISE_TEAMS * 4)) routes, group_by [alertname, instance], group_wait $NOISE_GROUP_WAIT, $NOISE_SILENCES silences of which $NOISE_MATCHING match):" \
+			"1-alert tocsin/alertmanager = $(ratio "$NOISE1|tocsin" "$NOISE1|alertmanager")," \
+			"batch tocsin/alertmanager alerts/s = $(ratio "$NOISEN|tocsin" "$NOISEN|alertmanager");" \
+			"batch with noise / without: tocsin $(ratio "$NOISEN|tocsin" "$BATCHN|tocsin"), alertmanager $(ratio "$NOISEN|alertmanager" "$BATCHN|alertmanager")"
+		echo "noise held back, tocsin (API): $NOISE_TOCSIN_SAMPLE"
+		echo "noise held back, tocsin (database): $NOISE_TOCSIN_HELD"
+		echo "noise silenced, alertmanager (API): $NOISE_AM_SILENCED"
+	fi
+}
+report | tee "$TMP/report.txt"
+if [[ -n $RESULTS_DIR ]]; then
+	mkdir -p "$RESULTS_DIR"
+	out=$RESULTS_DIR/ingest-$(date -u +%Y%m%dT%H%M%SZ).txt
+	cp "$TMP/report.txt" "$out"
+	log "wrote $out"
+fi
+if ((NOISE_OK == 0)); then
+	echo "!! the noise run did not hold back exactly the silenced alerts (above)" >&2
+	FAILED_RUNS=$((FAILED_RUNS + 1))
+fi
 if ((FAILED_RUNS > 0)); then
 	echo "!! $FAILED_RUNS measured run(s) had errors: their rows count only successful responses; the comparison is not valid." >&2
 	exit 1

@@ -134,10 +134,13 @@ fn config(hook: &str, services: usize) -> String {
         "escalation_policies:\n  - id: bench-policy\n    levels:\n      - { targets: [{ user: oncall }], escalate_after: 24h }\n\
          services:\n",
     );
+    // `storm: off`: the seed sends thousands of new alerts a minute, each
+    // meant to be its own incident; the default storm limit would collapse
+    // them into one.
     for k in 0..services {
         let _ = writeln!(
             s,
-            "  - {{ id: {}, name: Service {k:02}, team: bench, escalation_policy: bench-policy, \
+            "  - {{ id: {}, name: Service {k:02}, team: bench, escalation_policy: bench-policy, storm: off, \
              integrations: [{{ kind: alertmanager, key: {} }}] }}",
             seed::service_id(k),
             seed::key(k)
