@@ -110,7 +110,7 @@ impl BatchWriter for Writer {
 /// for one key; every writer that changes an alert holds its key's lock),
 /// then the incidents of the open alerts (their status and open-alert count
 /// are rewritten from what is read here).
-async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
+pub(super) async fn write_events(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>]) -> Result<Vec<intake::Outcome>> {
     w.lock_names(incoming.iter().map(|i| dedup_lock(i.service_id, &i.event.dedup_key))).await?;
     let open = load_open_alerts(&mut w.tx, incoming).await?;
     let incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
