@@ -13,6 +13,7 @@ mod crash;
 mod dead_letters;
 mod faults;
 mod harness;
+mod heartbeats;
 mod ingest;
 mod nodes;
 mod oncall_feeds;
