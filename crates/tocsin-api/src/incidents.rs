@@ -22,7 +22,8 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub created_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
-    /// Who acknowledged: an actor such as `user:<id>` or `integration:<id>`.
+    /// Who acknowledged: an actor such as `user:<id>`, `integration:<id>` or
+    /// `heartbeat:<id>`.
     pub acknowledged_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
@@ -97,8 +98,10 @@ pub struct Escalation {
 pub struct Alert {
     pub id: i64,
     pub service_id: String,
+    /// The integration it arrived through, or the heartbeat monitor that
+    /// opened it.
     pub integration_id: String,
-    /// The wire format it arrived in.
+    /// The wire format it arrived in, or `heartbeat`.
     pub kind: IntegrationKind,
     /// The sender's dedup key, or the Alertmanager fingerprint.
     pub dedup_key: String,
@@ -144,7 +147,7 @@ pub struct TimelineEntry {
     /// `opened`, `alert_added`, `acknowledged`, `resolved`, `note`, `paged`,
     /// `escalated`, `notified`, `reassigned`, ...
     pub kind: String,
-    /// `user:<id>`, `integration:<id>` or `system`.
+    /// `user:<id>`, `integration:<id>`, `heartbeat:<id>` or `system`.
     pub actor: String,
     /// Depends on `kind`; a note's text is `payload.text`.
     pub payload: serde_json::Value,

@@ -18,6 +18,7 @@ mod catalog;
 mod config;
 mod engine;
 mod error;
+mod heartbeats;
 mod incidents;
 mod people;
 mod schedules;
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use engine::{DeadLetter, DeadLettersQuery};
 pub use error::{ErrorBody, ErrorDetail, Problem};
+pub use heartbeats::Heartbeat;
 pub use incidents::{
     Alert, AlertQuery, Escalated, Escalation, HeldBack, Incident, IncidentDetail, IncidentQuery, Link, NoteRequest,
     Notification, ReassignRequest, Reassigned, Requested, TimelineEntry,
@@ -51,6 +53,7 @@ pub use tocsin_core::alert::AlertStatus;
 pub use tocsin_core::auth::Role;
 pub use tocsin_core::escalation::{EscState, Target};
 pub use tocsin_core::event::Severity;
+pub use tocsin_core::heartbeat::HeartbeatStatus;
 pub use tocsin_core::incident::IncidentStatus;
 pub use tocsin_core::model::IntegrationKind;
 

@@ -79,3 +79,23 @@ fn reassign_targets_are_one_user_or_one_schedule() {
         assert!(err.contains("exactly one of `user` or `schedule`"), "{err}");
     }
 }
+
+#[test]
+fn a_heartbeat_states_its_state_in_lowercase_and_its_periods_as_written() {
+    let hb = Heartbeat {
+        id: "nightly-backup".into(),
+        service: "checkout".into(),
+        interval: "1h".into(),
+        grace: "5m".into(),
+        key_hint: "…cdef".into(),
+        last_ping_at: None,
+        deadline: Some("2026-03-01T13:05:00Z".parse().unwrap()),
+        state: HeartbeatStatus::Waiting,
+        open_incident: None,
+    };
+    let v = serde_json::to_value(&hb).unwrap();
+    assert_eq!((v["state"].clone(), v["interval"].clone()), (json!("waiting"), json!("1h")));
+    assert_eq!(v["deadline"], "2026-03-01T13:05:00Z");
+    assert_eq!(serde_json::from_value::<Heartbeat>(v).unwrap(), hb);
+    assert_eq!(serde_json::to_value(IntegrationKind::Heartbeat).unwrap(), json!("heartbeat"));
+}

@@ -16,6 +16,7 @@ mod config;
 mod engine;
 mod error;
 mod feeds;
+mod heartbeats;
 mod home;
 mod incidents;
 mod links;
@@ -34,6 +35,7 @@ pub use actions::{IncidentActions, MAX_BULK_IDS};
 pub use config::{AppliedConfig, ConfigPlan, RESTART_NOTICE};
 pub use error::{AppError, Result};
 pub use feeds::IssuedFeedToken;
+pub use heartbeats::HeartbeatView;
 pub use home::{ContactMethodView, HOME_INCIDENTS, HOME_SHIFTS, Home, TeamOnCall};
 pub use incidents::{
     IncidentCount, IncidentDetail, MAX_COUNTED, MAX_DETAIL_ALERTS, MAX_NOTE_CHARS, MAX_REASSIGN_TARGETS,

@@ -206,6 +206,15 @@ impl Client {
         self.call(req).await
     }
 
+    // ---- heartbeats ----
+
+    /// `GET /api/v1/heartbeats`: every heartbeat monitor, by id.
+    pub async fn list_heartbeats(&self) -> Result<Vec<Heartbeat>, ClientError> {
+        let url = self.api(&["heartbeats"])?;
+        let items: Items<Heartbeat> = self.call(self.req(Method::GET, url)).await?;
+        Ok(items.items)
+    }
+
     // ---- schedules ----
 
     /// `GET /api/v1/schedules/{id}`

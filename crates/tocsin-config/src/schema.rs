@@ -723,13 +723,13 @@ impl Reader<'_> {
         let key = self.required_text(&fields, "key");
         let id = self.optional_text(&fields, "id");
         let kind = kind?;
-        let Some(parsed) = IntegrationKind::parse(&kind.value) else {
+        let Some(parsed) = IntegrationKind::parse_declarable(&kind.value) else {
             self.diagnostics.report(
                 &fields.path.key("kind"),
                 kind.pos,
                 Problem::UnknownVariant {
                     found: kind.value,
-                    expected: IntegrationKind::ALL.map(IntegrationKind::as_str).to_vec(),
+                    expected: IntegrationKind::DECLARABLE.map(IntegrationKind::as_str).to_vec(),
                 },
             );
             return None;

@@ -491,6 +491,22 @@ fn unknown_integration_kind_lists_the_kinds() {
     );
 }
 
+#[test]
+fn heartbeat_is_no_integration_kind() {
+    // Alerts of heartbeat monitors carry the kind `heartbeat`; keys for them
+    // are declared under `heartbeats`, never as an integration.
+    let text = "services:\n  - id: checkout\n    name: Checkout\n    integrations:\n      - { kind: heartbeat, key: hb-0000000000000001 }\n";
+    assert_eq!(
+        errors(text),
+        [error(
+            5,
+            17,
+            "services[0].integrations[0].kind",
+            "unknown variant `heartbeat`, expected one of pagerduty, alertmanager, prometheus, generic"
+        )]
+    );
+}
+
 // --- values ---------------------------------------------------------------
 
 #[test]

@@ -57,7 +57,8 @@ impl Principal {
 /// Something a principal can ask to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Incidents, alerts, services, schedules, policies, people and teams.
+    /// Incidents, alerts, services, schedules, policies, people, teams and
+    /// heartbeat monitors.
     Read,
     Acknowledge,
     Resolve,

@@ -10,12 +10,23 @@
 //! fine forever would hide a job that was never set up, and paging at once
 //! would page for every new monitor before its job had a chance to run.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::CoreError;
+use crate::duration::format_duration;
+use crate::event::{Event, EventAction, Severity};
 
 /// Longest heartbeat id.
 pub const MAX_ID_LEN: usize = 128;
+
+/// Longest `interval` and longest `grace`: a yearly job with slack. Bounding
+/// them keeps every deadline a plain number of microseconds in storage.
+pub const MAX_PERIOD: Duration = Duration::days(400);
+
+/// The label that names the monitor on the alert it opens.
+pub const LABEL: &str = "heartbeat";
 
 /// A monitor as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +95,115 @@ impl Heartbeat {
         if self.grace < Duration::zero() {
             return Err(CoreError::invalid(format!("{field}.grace"), "must not be negative"));
         }
+        for (name, value) in [("interval", self.interval), ("grace", self.grace)] {
+            if value > MAX_PERIOD {
+                return Err(CoreError::invalid(
+                    format!("{field}.{name}"),
+                    format!("must be at most {}", format_duration(MAX_PERIOD)),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The dedup key of the monitor's alert on its service: every missed
+    /// deadline and every resolving ping name the same alert.
+    pub fn dedup_key(&self) -> String {
+        dedup_key(&self.id)
+    }
+
+    /// The trigger event for a missed deadline, as [`check`] reported it:
+    /// critical, labelled `heartbeat=<id>`, its summary saying since when no
+    /// ping came.
+    pub fn missed_event(&self, state: &HeartbeatState, overdue_since: DateTime<Utc>) -> Event {
+        let (interval, grace) = (format_duration(self.interval), format_duration(self.grace));
+        let since = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let summary = match state.last_ping {
+            Some(last) => {
+                format!(
+                    "Heartbeat {} missed: no ping since {} (interval {interval}, grace {grace})",
+                    self.id,
+                    since(last)
+                )
+            }
+            None => format!(
+                "Heartbeat {} missed: never pinged since it was set up at {} (interval {interval}, grace {grace})",
+                self.id,
+                since(state.created_at)
+            ),
+        };
+        Event {
+            action: EventAction::Trigger,
+            dedup_key: self.dedup_key(),
+            summary,
+            severity: Severity::Critical,
+            source: None,
+            labels: BTreeMap::from([(LABEL.to_string(), self.id.clone())]),
+            details: serde_json::json!({
+                "heartbeat": self.id,
+                "interval": interval,
+                "grace": grace,
+                "last_ping_at": state.last_ping.map(since),
+                "overdue_since": since(overdue_since),
+            }),
+            links: Vec::new(),
+            occurred_at: Some(overdue_since),
+            expires_at: None,
+        }
+    }
+
+    /// The resolve event a ping sends for the monitor's open alert.
+    pub fn resolve_event(&self) -> Event {
+        Event {
+            action: EventAction::Resolve,
+            dedup_key: self.dedup_key(),
+            summary: String::new(),
+            severity: Severity::Info,
+            source: None,
+            labels: BTreeMap::new(),
+            details: serde_json::Value::Null,
+            links: Vec::new(),
+            occurred_at: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// See [`Heartbeat::dedup_key`].
+pub fn dedup_key(id: &str) -> String {
+    format!("heartbeat:{id}")
+}
+
+/// How a monitor stands, for people.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeartbeatStatus {
+    /// Never pinged, and its first deadline has not come yet.
+    Waiting,
+    /// Pinged, and the next ping is not late yet.
+    Up,
+    /// Its deadline has passed without a ping.
+    Overdue,
+}
+
+impl HeartbeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeartbeatStatus::Waiting => "waiting",
+            HeartbeatStatus::Up => "up",
+            HeartbeatStatus::Overdue => "overdue",
+        }
+    }
+}
+
+/// How the monitor stands at `now`: overdue from its deadline on (pinged
+/// or not), else waiting until the first ping, then up.
+pub fn status(hb: &Heartbeat, state: &HeartbeatState, now: DateTime<Utc>) -> HeartbeatStatus {
+    match deadline(hb, state) {
+        Some(deadline) if now >= deadline => HeartbeatStatus::Overdue,
+        _ if state.last_ping.is_none() => HeartbeatStatus::Waiting,
+        _ => HeartbeatStatus::Up,
     }
 }
 
@@ -204,5 +323,54 @@ mod tests {
         assert_eq!(field(Heartbeat { service: "s".repeat(MAX_ID_LEN + 1), ..backup() }), "heartbeats[0].service");
         assert_eq!(field(Heartbeat { interval: Duration::zero(), ..backup() }), "heartbeats[0].interval");
         assert_eq!(field(Heartbeat { grace: Duration::seconds(-1), ..backup() }), "heartbeats[0].grace");
+        assert_eq!(
+            field(Heartbeat { interval: MAX_PERIOD + Duration::seconds(1), ..backup() }),
+            "heartbeats[0].interval"
+        );
+        assert_eq!(field(Heartbeat { grace: MAX_PERIOD + Duration::seconds(1), ..backup() }), "heartbeats[0].grace");
+        assert_eq!(Heartbeat { interval: MAX_PERIOD, grace: MAX_PERIOD, ..backup() }.validate("h"), Ok(()));
+    }
+
+    #[test]
+    fn status_is_waiting_then_up_and_overdue_from_the_deadline() {
+        let hb = backup();
+        let mut state = HeartbeatState::new(utc("2026-05-01T10:00:00Z"));
+        assert_eq!(status(&hb, &state, utc("2026-05-01T11:04:59Z")), HeartbeatStatus::Waiting);
+        assert_eq!(status(&hb, &state, utc("2026-05-01T11:05:00Z")), HeartbeatStatus::Overdue, "never pinged");
+        state.ping(utc("2026-05-01T11:10:00Z"));
+        assert_eq!(status(&hb, &state, utc("2026-05-01T11:10:00Z")), HeartbeatStatus::Up);
+        assert_eq!(status(&hb, &state, utc("2026-05-01T12:14:59Z")), HeartbeatStatus::Up);
+        assert_eq!(status(&hb, &state, utc("2026-05-01T12:15:00Z")), HeartbeatStatus::Overdue);
+        let wire: Vec<String> = [HeartbeatStatus::Waiting, HeartbeatStatus::Up, HeartbeatStatus::Overdue]
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        assert_eq!(wire, [r#""waiting""#, r#""up""#, r#""overdue""#]);
+    }
+
+    #[test]
+    fn the_missed_event_says_since_when_and_the_ping_resolves_the_same_alert() {
+        let hb = backup();
+        let mut state = HeartbeatState::new(utc("2026-05-01T10:00:00Z"));
+        let never = hb.missed_event(&state, utc("2026-05-01T11:05:00Z"));
+        assert_eq!(
+            never.summary,
+            "Heartbeat nightly-backup missed: never pinged since it was set up at 2026-05-01T10:00:00Z \
+             (interval 1h, grace 5m)"
+        );
+        state.ping(utc("2026-05-01T10:30:00Z"));
+        let missed = hb.missed_event(&state, utc("2026-05-01T11:35:00Z"));
+        assert_eq!(
+            missed.summary,
+            "Heartbeat nightly-backup missed: no ping since 2026-05-01T10:30:00Z (interval 1h, grace 5m)"
+        );
+        assert_eq!((missed.action, missed.severity), (EventAction::Trigger, Severity::Critical));
+        assert_eq!(missed.dedup_key, "heartbeat:nightly-backup");
+        assert_eq!(missed.labels, BTreeMap::from([("heartbeat".to_string(), "nightly-backup".to_string())]));
+        assert_eq!(missed.details["overdue_since"], "2026-05-01T11:35:00Z");
+        assert_eq!(missed.occurred_at, Some(utc("2026-05-01T11:35:00Z")));
+        assert_eq!(missed.check_storable(), Ok(()));
+        let resolve = hb.resolve_event();
+        assert_eq!((resolve.action, resolve.dedup_key.as_str()), (EventAction::Resolve, "heartbeat:nightly-backup"));
     }
 }

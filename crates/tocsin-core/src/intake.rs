@@ -33,6 +33,17 @@ pub struct Incoming<'a> {
     pub at: DateTime<Utc>,
 }
 
+impl Incoming<'_> {
+    /// Who the event acts as in timelines and the audit log: its
+    /// integration, or the heartbeat monitor that missed its pings.
+    pub fn actor(&self) -> String {
+        match self.kind {
+            IntegrationKind::Heartbeat => actor::heartbeat(self.integration_id),
+            _ => actor::integration(self.integration_id),
+        }
+    }
+}
+
 /// The open alert stored for a (service, dedup key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenAlert {
@@ -317,7 +328,7 @@ impl<'a> Planner<'a> {
                 Outcome { effect: Effect::Repeated, alert_id: Some(a.id), incident_id: a.incident_id }
             }
             (Fold::Acknowledge, Some(a)) => {
-                let who = actor::integration(inc.integration_id);
+                let who = inc.actor();
                 let row = self.alert_row(a, &inc);
                 row.status = AlertStatus::Acknowledged;
                 row.acknowledged_at = Some(inc.at);
@@ -338,7 +349,7 @@ impl<'a> Planner<'a> {
                 Outcome { effect: Effect::Acknowledged, alert_id: Some(a.id), incident_id: a.incident_id }
             }
             (Fold::Resolve, Some(a)) => {
-                let who = actor::integration(inc.integration_id);
+                let who = inc.actor();
                 let row = self.alert_row(a, &inc);
                 row.status = AlertStatus::Resolved;
                 row.resolved_at = Some(inc.at);
@@ -372,7 +383,7 @@ impl<'a> Planner<'a> {
     /// that pages, opens a quiet one, or joins an open one.
     fn open_alert(&mut self, idx: usize) -> Outcome {
         let inc = self.incoming[idx];
-        let who = actor::integration(inc.integration_id);
+        let who = inc.actor();
         // `plan` checked that there are enough ids.
         let (alert_id, new_incident) = (self.ids.alerts[self.opened], self.ids.incidents[self.opened]);
         self.opened += 1;
@@ -986,6 +997,20 @@ mod tests {
         assert_eq!(effects(&p), [Effect::Resolved]);
         assert_eq!((p.incidents[0].status, p.incidents[0].open_alerts), (IncidentStatus::Acknowledged, 1));
         assert!(p.audit.is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_acts_as_itself_not_as_an_integration() {
+        use EventAction::*;
+        let events = [ev("heartbeat:nightly", Trigger), ev("heartbeat:nightly", Resolve)];
+        let mut incoming = incoming(&events);
+        for i in &mut incoming {
+            (i.integration_id, i.kind) = ("nightly", IntegrationKind::Heartbeat);
+        }
+        let p = plan(&incoming, &HashMap::new(), &HashMap::new(), &ids()).unwrap();
+        assert_eq!(p.alerts[0].kind, IntegrationKind::Heartbeat);
+        assert_eq!(p.incidents[0].resolved_by.as_deref(), Some("heartbeat:nightly"));
+        assert!(p.audit.iter().all(|a| a.actor == "heartbeat:nightly"), "{:?}", p.audit);
     }
 
     #[test]

@@ -139,7 +139,8 @@ impl Service {
     }
 }
 
-/// The wire format an integration key accepts.
+/// Where an alert came from: the wire format of the integration key that
+/// sent it, or a heartbeat monitor whose pings stopped.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,10 +149,23 @@ pub enum IntegrationKind {
     Alertmanager,
     Prometheus,
     Generic,
+    /// Alerts a heartbeat monitor opens (their integration id is the
+    /// monitor's id). Config declares these under `heartbeats`, never as an
+    /// integration.
+    Heartbeat,
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 4] = [
+    pub const ALL: [IntegrationKind; 5] = [
+        IntegrationKind::Pagerduty,
+        IntegrationKind::Alertmanager,
+        IntegrationKind::Prometheus,
+        IntegrationKind::Generic,
+        IntegrationKind::Heartbeat,
+    ];
+
+    /// The kinds an integration can be declared with: the wire formats.
+    pub const DECLARABLE: [IntegrationKind; 4] = [
         IntegrationKind::Pagerduty,
         IntegrationKind::Alertmanager,
         IntegrationKind::Prometheus,
@@ -164,11 +178,17 @@ impl IntegrationKind {
             IntegrationKind::Alertmanager => "alertmanager",
             IntegrationKind::Prometheus => "prometheus",
             IntegrationKind::Generic => "generic",
+            IntegrationKind::Heartbeat => "heartbeat",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// A kind an integration can be declared with (see [`Self::DECLARABLE`]).
+    pub fn parse_declarable(s: &str) -> Option<Self> {
+        Self::DECLARABLE.into_iter().find(|k| k.as_str() == s)
     }
 }
 

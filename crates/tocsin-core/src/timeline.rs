@@ -90,4 +90,9 @@ pub mod actor {
     pub fn integration(id: &str) -> String {
         format!("integration:{id}")
     }
+
+    /// A heartbeat monitor, opening and resolving its own alert.
+    pub fn heartbeat(id: &str) -> String {
+        format!("heartbeat:{id}")
+    }
 }

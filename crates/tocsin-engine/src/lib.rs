@@ -1,6 +1,7 @@
 //! The background engine: it claims due work from the durable outbox (pages,
-//! escalation timers, notifications; see [`paging`]) and resolves alerts
-//! whose senders stopped re-sending them.
+//! escalation timers, notifications; see [`paging`]), resolves alerts
+//! whose senders stopped re-sending them, and opens an incident for each
+//! heartbeat monitor whose pings stopped.
 //!
 //! All due work lives in the database, so a restart loses nothing: work that
 //! fell due while the process was down is claimed on the first tick. The
@@ -106,6 +107,8 @@ pub trait Handler: Send + Sync {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
     pub expired_alerts: usize,
+    /// Heartbeat monitors that missed their deadline and opened an alert.
+    pub missed_heartbeats: usize,
     pub processed: Vec<String>,
 }
 
@@ -145,6 +148,9 @@ enum Start {
     Unhandled(i64),
 }
 
+/// Most heartbeat monitors one pass opens alerts for; more wait for the next
+/// pass, which follows at once (their commit wakes the engine).
+const HEARTBEATS_PER_PASS: i64 = 100;
 /// Most deliveries in flight at once per node; beyond it the loop waits.
 const MAX_DELIVERIES: usize = 64;
 /// Most deliveries of one lane in flight at once per node.
@@ -217,6 +223,7 @@ impl Engine {
             let pass = self.pass(None).await?;
             let drained = self.drain().await;
             report.expired_alerts += pass.expired_alerts;
+            report.missed_heartbeats += pass.missed_heartbeats;
             let idle = pass.processed.is_empty() && drained == 0;
             report.processed.extend(pass.processed);
             if idle {
@@ -225,7 +232,8 @@ impl Engine {
         }
     }
 
-    /// One pass: resolve expired alerts, then claim everything due now, a
+    /// One pass: resolve expired alerts, open the alerts of heartbeat
+    /// monitors whose deadline passed, then claim everything due now, a
     /// slice at a time. Escalation steps run here, in claim order (an
     /// incident's open comes before its acknowledgement); deliveries are
     /// handed off and may still be running when the pass returns. Returns
@@ -237,6 +245,7 @@ impl Engine {
         if report.expired_alerts > 0 {
             metrics::counter!("tocsin_alerts_expired_total").increment(report.expired_alerts as u64);
         }
+        report.missed_heartbeats = self.missed_heartbeats(now).await?;
         while !stopping(stop) {
             let now = self.clock.now();
             let items = self
@@ -445,12 +454,30 @@ impl Engine {
         }
     }
 
+    /// Opens an alert for each heartbeat monitor overdue at `now` (the
+    /// store re-checks each under its row lock, so nodes checking at once
+    /// open it once); the incident it opens is paged like any other.
+    async fn missed_heartbeats(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let missed = self.store.open_missed_heartbeats(now, HEARTBEATS_PER_PASS).await?;
+        for m in &missed {
+            tracing::info!(heartbeat = %m.heartbeat, service = %m.service_id, incident = ?m.incident_id, "heartbeat missed");
+        }
+        if !missed.is_empty() {
+            metrics::counter!("tocsin_heartbeats_missed_total").increment(missed.len() as u64);
+        }
+        Ok(missed.len())
+    }
+
+    /// How long to sleep when nothing is due now: until the next outbox
+    /// item or the next heartbeat deadline, whichever comes first, and at
+    /// most the idle interval (which also bounds how late a deadline that
+    /// moved earlier, by a config apply, is noticed).
     async fn sleep_for(&self) -> std::time::Duration {
         let idle = self.config.idle_interval;
-        match self.store.next_outbox_due(&self.kinds).await {
-            Ok(Some(due)) => until(self.clock.now(), due).min(idle),
-            _ => idle,
-        }
+        let now = self.clock.now();
+        let outbox = self.store.next_outbox_due(&self.kinds).await.ok().flatten();
+        let heartbeat = self.store.next_heartbeat_deadline().await.ok().flatten();
+        [outbox, heartbeat].into_iter().flatten().map(|due| until(now, due)).fold(idle, std::cmp::Ord::min)
     }
 }
 

@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Keys longer than this cannot exist, so they are not worth hashing.
-const MAX_KEY_LEN: usize = 256;
+pub(crate) const MAX_KEY_LEN: usize = 256;
 
 /// The integration `key` names, if it is enabled and of `kind`. A store
 /// that cannot answer is an error (503, retry), never "unknown key": a
@@ -61,7 +61,7 @@ async fn lookup(state: &AppState, key: &str, kind: IntegrationKind) -> Result<Op
     }
 }
 
-fn unknown_key() -> ApiError {
+pub(crate) fn unknown_key() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_integration", "unknown or disabled integration key")
 }
 

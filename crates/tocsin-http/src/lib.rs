@@ -8,6 +8,7 @@ pub mod api;
 mod auth;
 pub mod error;
 mod health;
+mod heartbeat;
 pub mod ingest;
 mod intake;
 pub mod metrics;
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> Router<AppState> {
     let (api, _document) = api::routes().split_for_parts();
     Router::new()
         .merge(intake::routes())
+        .merge(heartbeat::routes())
         .merge(ack::routes())
         .nest("/api/v1", api)
         .merge(health::routes())
@@ -72,6 +74,7 @@ fn guarded_routes(state: &AppState) -> Router<AppState> {
     let web = tocsin_web::Web::new(state.app.clone()).secure_cookies(state.secure_cookies);
     Router::new()
         .merge(intake::routes())
+        .merge(heartbeat::routes())
         .merge(ack::routes())
         .merge(silences::routes())
         .nest("/api/v1", api)

@@ -18,6 +18,8 @@ pub struct AppState {
     pub limits: IngestLimits,
     buckets: Arc<Mutex<HashMap<String, TokenBucket>>>,
     integrations: Arc<Mutex<HashMap<String, CachedKey>>>,
+    /// Heartbeat key lookups, cached like integration keys.
+    pub(crate) heartbeat_keys: crate::heartbeat::HeartbeatKeys,
     /// Requests and body bytes in flight, against their limits.
     pub(crate) overload: Overload,
     /// Supervised background tasks `/readyz` reports on (the engine, the
@@ -60,6 +62,7 @@ impl AppState {
             limits,
             buckets: Arc::new(Mutex::new(HashMap::new())),
             integrations: Arc::new(Mutex::new(HashMap::new())),
+            heartbeat_keys: Default::default(),
             overload: Overload::new(OverloadLimits::default()),
             tasks: Arc::new(Mutex::new(Vec::new())),
             secure_cookies: false,

@@ -11,7 +11,8 @@ use crate::Result;
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
     /// Makes the stored catalog match `catalog`: upserts what is declared,
-    /// deactivates services and disables integrations that are not.
+    /// deactivates services and disables integrations that are not. Heartbeat
+    /// monitors not declared are deleted; declared ones keep their last ping.
     async fn apply_catalog(&self, catalog: &Catalog, actor: &str, now: DateTime<Utc>) -> Result<CatalogChanges>;
     /// [`apply_catalog`](Self::apply_catalog) and record `source` as the
     /// next config version, in one transaction; audited with the version.

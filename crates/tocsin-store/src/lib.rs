@@ -2,7 +2,7 @@
 //! ([`CatalogStore`], [`IntakeStore`], [`IncidentStore`], [`AccountStore`],
 //! [`ScheduleStore`], [`OutboxStore`], [`PagingStore`], [`AuditStore`],
 //! [`SecretStore`], [`MaintenanceStore`], [`SessionStore`], [`TestPageStore`],
-//! [`SilenceStore`]),
+//! [`SilenceStore`], [`HeartbeatStore`]),
 //! gathered by [`Store`]. An embedded SQLite implementation (the default) and
 //! a PostgreSQL one (for several equal nodes) run the same SQL where the
 //! dialects agree and the same conformance suite (`tests/conformance.rs`).
@@ -17,6 +17,7 @@ mod catalog;
 mod codec;
 pub mod fault;
 pub mod health;
+mod heartbeats;
 mod incidents;
 mod intake;
 mod maintenance;
@@ -38,6 +39,7 @@ pub use catalog::{
     CatalogChanges, CatalogStore, ConfigSource, ConfigVersion, IntegrationRef, IntegrationView, ServiceView,
     StoredConfig,
 };
+pub use heartbeats::{HeartbeatRef, HeartbeatRow, HeartbeatStore, Missed, Ping};
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
 pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeNoise, IntakeStore};
 pub use maintenance::{DbStats, MaintenanceStore, Prune, Pruned, TableStats};
@@ -110,6 +112,7 @@ pub trait Store:
     + SessionStore
     + TestPageStore
     + SilenceStore
+    + HeartbeatStore
     + Send
     + Sync
 {

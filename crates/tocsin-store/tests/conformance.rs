@@ -4070,3 +4070,6 @@ async fn silences_are_stored_updated_expired_and_audited() {
     assert_eq!((expire.len(), expire[0].record.actor.as_str()), (1, "user:bob"));
     ts.finish().await;
 }
+
+#[path = "conformance/heartbeats.rs"]
+mod heartbeats;

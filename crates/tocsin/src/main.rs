@@ -84,6 +84,8 @@ enum Command {
     Notifications(WithClient<cli::NotificationsCmd>),
     /// Work the engine gave up on after too many failures, and putting it back (admin).
     Engine(WithClient<cli::EngineCmd>),
+    /// Heartbeat (dead-man) monitors: their last ping, deadline and state.
+    Heartbeats(WithClient<cli::HeartbeatsCmd>),
     /// Silences: add, list and expire (Alertmanager's API v2, as amtool).
     #[command(alias = "silences")]
     Silence(WithClient<cli::SilenceCmd>),
@@ -247,6 +249,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Whoami(c) => cli::run_whoami(&c.opts).await.map(|()| ExitCode::SUCCESS),
         Command::Users(c) => cli::run_users(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Silence(c) => cli::run_silence(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
+        Command::Heartbeats(c) => cli::run_heartbeats(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Teams(c) => cli::run_teams(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Tokens(c) => cli::run_tokens(&c.opts, c.command).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(c) => cli::run_audit(&c.opts, c.command).await,
@@ -517,6 +520,7 @@ mod tests {
             "send",
             "oncall",
             "silence",
+            "heartbeats",
         ];
         for (path, cmd) in all_commands() {
             if path.split(' ').any(|word| word == "help") {

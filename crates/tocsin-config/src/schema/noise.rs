@@ -118,8 +118,8 @@ impl Reader<'_> {
         let id = self.optional_text(&fields, "id");
         let route = self.required_text(&fields, "route");
         let kind = kind?;
-        let Some(parsed) = IntegrationKind::parse(&kind.value) else {
-            let expected = IntegrationKind::ALL.map(IntegrationKind::as_str).to_vec();
+        let Some(parsed) = IntegrationKind::parse_declarable(&kind.value) else {
+            let expected = IntegrationKind::DECLARABLE.map(IntegrationKind::as_str).to_vec();
             self.unknown_variant(&fields.path.key("kind"), &kind, expected);
             return None;
         };

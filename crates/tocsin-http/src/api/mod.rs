@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod config;
 mod engine;
+mod heartbeats;
 mod ical;
 mod incidents;
 mod notifications;
@@ -46,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(services::show))
         .routes(routes!(services::changes))
         .routes(routes!(services::oncall))
+        .routes(routes!(heartbeats::list))
         .routes(routes!(policies::list))
         .routes(routes!(policies::show))
         .routes(routes!(policies::oncall))

@@ -16,7 +16,7 @@ use crate::{
     StoreError, StoredConfig,
 };
 
-fn key_hint(key: &str) -> String {
+pub(super) fn key_hint(key: &str) -> String {
     let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     format!("…{tail}")
 }
@@ -65,7 +65,7 @@ impl StoreImpl {
 }
 
 /// Makes the stored catalog match `catalog` inside `w`.
-async fn write_catalog(w: &mut WriteTx<'_>, catalog: &Catalog) -> Result<CatalogChanges> {
+async fn write_catalog(w: &mut WriteTx<'_>, catalog: &Catalog, now: DateTime<Utc>) -> Result<CatalogChanges> {
     let mut changes = CatalogChanges::default();
     for team in &catalog.teams {
         sqlx::query("INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
@@ -161,6 +161,7 @@ async fn write_catalog(w: &mut WriteTx<'_>, catalog: &Catalog) -> Result<Catalog
     let disabled: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM integrations WHERE NOT enabled").fetch_one(&mut *w.tx).await?;
     changes.integrations_disabled = usize::try_from(disabled).unwrap_or(0);
+    super::heartbeats::write_heartbeats(w, &catalog.heartbeats, now).await?;
     Ok(changes)
 }
 
@@ -179,7 +180,7 @@ impl CatalogStore for StoreImpl {
     async fn apply_catalog(&self, catalog: &Catalog, who: &str, now: DateTime<Utc>) -> Result<CatalogChanges> {
         let mut w = begin_write(&self.write).await?;
         w.lock_names(["config"]).await?;
-        let changes = write_catalog(&mut w, catalog).await?;
+        let changes = write_catalog(&mut w, catalog, now).await?;
         let details = serde_json::to_value(&changes).unwrap_or_default();
         w.audit(audit_record(now, who, "config.apply", "catalog".to_string(), details)).await?;
         w.commit(&self.signal).await?;
@@ -198,7 +199,7 @@ impl CatalogStore for StoreImpl {
         // at once get consecutive numbers and never interleave catalog rows.
         let mut w = begin_write(&self.write).await?;
         w.lock_names(["config"]).await?;
-        let changes = write_catalog(&mut w, catalog).await?;
+        let changes = write_catalog(&mut w, catalog, now).await?;
         let latest: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM config_versions").fetch_one(&mut *w.tx).await?;
         let version = latest.unwrap_or(0) + 1;

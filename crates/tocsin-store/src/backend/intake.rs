@@ -126,7 +126,7 @@ fn answer(batches: &[&IngestBatch], routed: &[Routed<'_>], outcomes: &[intake::O
 /// With noise rules, each service with new alerts is locked next (what
 /// opens, joins or starts a storm there is decided by one commit at a
 /// time), and the facts the rules need are read.
-async fn write_events(
+pub(super) async fn write_events(
     w: &mut WriteTx<'_>,
     incoming: &[Incoming<'_>],
     rules: &NoiseRules,

@@ -17,6 +17,7 @@ mod audit;
 mod bulk;
 mod catalog;
 mod health;
+mod heartbeats;
 mod incidents;
 mod intake;
 mod maintenance;

@@ -54,6 +54,9 @@ fn example(base: &str, kind: IntegrationKind) -> String {
         IntegrationKind::Generic => format!(
             "curl -X POST {base}/integrations/generic/$KEY -H 'Content-Type: application/json' -d '{{\"summary\":\"Disk full on db-1\",\"dedup_key\":\"disk-db-1\",\"severity\":\"critical\"}}'"
         ),
+        // Heartbeat keys are declared under `heartbeats`, not as a service's
+        // integration, so a service page never lists one; a job pings so.
+        IntegrationKind::Heartbeat => format!("curl -fsS {base}/integrations/heartbeat/$KEY"),
     }
 }
 

@@ -7,6 +7,7 @@ mod catalog;
 mod config;
 mod db;
 mod engine;
+mod heartbeats;
 mod incidents;
 mod notifications;
 mod oncall;
@@ -29,6 +30,7 @@ pub use catalog::{PoliciesCmd, SchedulesCmd, ServicesCmd, run_policies, run_sche
 pub use config::{run_config_apply, run_config_plan, run_validate};
 pub use db::{run_backup, run_db_stats};
 pub use engine::{EngineCmd, run_engine};
+pub use heartbeats::{HeartbeatsCmd, run_heartbeats};
 pub use incidents::{IncidentsCmd, run_incidents};
 pub use notifications::{NotificationsCmd, run_notifications};
 pub use oncall::{OncallArgs, run_oncall};

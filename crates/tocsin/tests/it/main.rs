@@ -14,6 +14,7 @@ mod crash;
 mod dead_letters;
 mod faults;
 mod harness;
+mod heartbeats;
 mod ingest;
 mod nodes;
 mod noise;
