@@ -296,9 +296,17 @@ pub fn decide(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> D
 }
 
 impl NoiseFacts {
-    /// Records a new alert and what it did, so later alerts of the batch are
-    /// judged with it. `incident_id` is the incident it opened or joined.
-    pub fn record(&mut self, alert: &NewAlert<'_>, d: &Disposition, incident_id: i64, rules: &NoiseRules) {
+    /// Records new alert `alert_id` and what it did, so later alerts of the
+    /// batch are judged with it. `incident_id` is the incident it opened or
+    /// joined.
+    pub fn record(
+        &mut self,
+        alert: &NewAlert<'_>,
+        alert_id: i64,
+        d: &Disposition,
+        incident_id: i64,
+        rules: &NoiseRules,
+    ) {
         let service = alert.service.to_string();
         let storm = self.storms.entry(service.clone()).or_default();
         storm.recent.push(alert.at);
@@ -328,17 +336,7 @@ impl NoiseFacts {
             Disposition::Quiet { .. } | Disposition::Join { .. } => {}
         }
         if !rules.inhibit.is_empty() {
-            self.firing.push(Firing { alert_id: 0, labels: alert.labels.clone() });
-        }
-    }
-
-    /// Sets the id of the firing alert recorded last (ids are known once
-    /// the planner has taken one).
-    pub fn set_last_firing_id(&mut self, alert_id: i64) {
-        if let Some(f) = self.firing.last_mut()
-            && f.alert_id == 0
-        {
-            f.alert_id = alert_id;
+            self.firing.push(Firing { alert_id, labels: alert.labels.clone() });
         }
     }
 

@@ -129,7 +129,7 @@ fn grouped_alerts_wait_then_join_their_groups_incident() {
     let first = decide(&alert(&a, t(0)), &r, &facts);
     let key = r.group_key("checkout", &a).unwrap();
     assert_eq!(first, Disposition::Page { page_at: t(0) + Duration::seconds(30), group_key: Some(key), storm: false });
-    facts.record(&alert(&a, t(0)), &first, 3, &r);
+    facts.record(&alert(&a, t(0)), 1, &first, 3, &r);
     assert_eq!(
         decide(&NewAlert { dedup_key: "k2", ..alert(&b, t(1)) }, &r, &facts),
         Disposition::Join { incident_id: 3, reasons: vec![HeldBack::Grouped { incident_id: 3, next_update_at: None }] }
@@ -153,7 +153,7 @@ fn held_alerts_of_a_group_share_one_quiet_incident_apart_from_the_paging_one() {
     let first = decide(&alert(&l, t(1)), &r, &facts);
     let Disposition::Quiet { group_key: Some(key), .. } = &first else { panic!("{first:?}") };
     assert!(key.starts_with("quiet/"));
-    facts.record(&alert(&l, t(1)), &first, 9, &r);
+    facts.record(&alert(&l, t(1)), 1, &first, 9, &r);
     let second = decide(&NewAlert { dedup_key: "k2", ..alert(&l, t(2)) }, &r, &facts);
     assert!(matches!(second, Disposition::Join { incident_id: 9, .. }), "{second:?}");
     // After the window the group pages with an incident of its own.
@@ -175,12 +175,12 @@ fn the_alert_past_the_storm_limit_opens_the_storm_incident_and_later_ones_join_i
         let a = nth(n as usize, t(0) + Duration::seconds(n));
         let d = decide(&a, &r, &facts);
         assert!(matches!(d, Disposition::Page { storm: false, .. }), "alert {n}: {d:?}");
-        facts.record(&a, &d, 10 + n, &r);
+        facts.record(&a, n, &d, 10 + n, &r);
     }
     let a = nth(3, t(0) + Duration::seconds(3));
     let d = decide(&a, &r, &facts);
     assert_eq!(d, Disposition::Page { page_at: a.at, group_key: None, storm: true });
-    facts.record(&a, &d, 20, &r);
+    facts.record(&a, 3, &d, 20, &r);
     let later = nth(4, t(0) + Duration::seconds(4));
     assert_eq!(
         decide(&later, &r, &facts),
@@ -216,8 +216,7 @@ fn facts_forget_resolved_sources_and_incidents() {
     let l = labels(&[("a", "b")]);
     let mut facts = NoiseFacts::default();
     let d = Disposition::Page { page_at: t(0), group_key: Some("g".into()), storm: false };
-    facts.record(&alert(&l, t(0)), &d, 5, &r);
-    facts.set_last_firing_id(50);
+    facts.record(&alert(&l, t(0)), 50, &d, 5, &r);
     assert_eq!(facts.firing[0].alert_id, 50);
     assert_eq!(facts.groups.get(&("checkout".to_string(), "g".to_string())), Some(&5));
     facts.record_resolve("checkout", "k", 50, t(1));
