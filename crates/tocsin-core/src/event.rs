@@ -91,6 +91,23 @@ pub struct Event {
 }
 
 impl Event {
+    /// A bare resolve of the alert with `dedup_key`: what a sender that
+    /// went quiet, or a monitor that recovered, amounts to.
+    pub fn resolve(dedup_key: String) -> Self {
+        Event {
+            action: EventAction::Resolve,
+            dedup_key,
+            summary: String::new(),
+            severity: Severity::Info,
+            source: None,
+            labels: BTreeMap::new(),
+            details: serde_json::Value::Null,
+            links: Vec::new(),
+            occurred_at: None,
+            expires_at: None,
+        }
+    }
+
     /// Text that PostgreSQL cannot store (NUL characters) is refused on every
     /// backend alike, naming the field.
     pub fn check_storable(&self) -> Result<(), crate::CoreError> {

@@ -154,18 +154,7 @@ impl Heartbeat {
 
     /// The resolve event a ping sends for the monitor's open alert.
     pub fn resolve_event(&self) -> Event {
-        Event {
-            action: EventAction::Resolve,
-            dedup_key: self.dedup_key(),
-            summary: String::new(),
-            severity: Severity::Info,
-            source: None,
-            labels: BTreeMap::new(),
-            details: serde_json::Value::Null,
-            links: Vec::new(),
-            occurred_at: None,
-            expires_at: None,
-        }
+        Event::resolve(self.dedup_key())
     }
 }
 

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
 use tocsin_core::alert::AlertStatus;
-use tocsin_core::event::{ChangeEvent, Event, EventAction, Severity};
+use tocsin_core::event::{ChangeEvent, Event, EventAction};
 use tocsin_core::holdback::HeldBack;
 use tocsin_core::incident::IncidentStatus;
 use tocsin_core::intake::{self, AlertRow, IncidentRow, IncidentState, Incoming, NewIds, OpenAlert, Plan};
@@ -527,18 +527,7 @@ impl IntakeStore for StoreImpl {
             let service_id: String = r.try_get("service_id")?;
             let integration_id: String = r.try_get("integration_id")?;
             let kind = parse_enum("alerts.kind", &r.try_get::<String, _>("kind")?, IntegrationKind::parse)?;
-            let event = Event {
-                action: EventAction::Resolve,
-                dedup_key: r.try_get("dedup_key")?,
-                summary: String::new(),
-                severity: Severity::Info,
-                source: None,
-                labels: BTreeMap::new(),
-                details: serde_json::Value::Null,
-                links: Vec::new(),
-                occurred_at: None,
-                expires_at: None,
-            };
+            let event = Event::resolve(r.try_get("dedup_key")?);
             expired.push((service_id, integration_id, kind, event));
         }
         let incoming: Vec<Incoming<'_>> = expired
