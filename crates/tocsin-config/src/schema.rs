@@ -50,7 +50,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "maintenance_windows",
 ];
 const INTEGRATION_FIELDS: &[&str] = &["kind", "key", "id"];
-const GROUPING_FIELDS: &[&str] = &["group_by", "group_wait", "group_interval"];
+const GROUPING_FIELDS: &[&str] = &["group_by", "group_wait", "group_interval", "alertmanager_group_key"];
 const STORM_FIELDS: &[&str] = &["max_new_alerts", "within"];
 const FLAPPING_FIELDS: &[&str] = &["max_changes", "within"];
 const SCHEDULE_FIELDS: &[&str] = &["id", "time_zone", "layers", "overrides"];
@@ -649,6 +649,7 @@ impl Reader<'_> {
                 group_by: reader.optional_texts(fields, "group_by"),
                 group_wait: reader.optional_text(fields, "group_wait"),
                 group_interval: reader.optional_text(fields, "group_interval"),
+                alertmanager_group_key: reader.optional_bool(fields, "alertmanager_group_key"),
             })
         });
         let storm = self.off_or_mapping(&fields, "storm", STORM_FIELDS, |reader, fields| {

@@ -98,6 +98,11 @@ impl Directory {
     pub fn service_policy(&self, service_id: &str) -> Option<&Policy> {
         self.service(service_id).and_then(|s| s.escalation_policy.as_deref()).and_then(|p| self.policy(p))
     }
+
+    /// The services that declare `depends_on: [service_id]`, in config order.
+    pub fn dependents(&self, service_id: &str) -> Vec<String> {
+        self.services.iter().filter(|s| s.depends_on.iter().any(|d| d == service_id)).map(|s| s.id.clone()).collect()
+    }
 }
 
 /// The directory in force, replaced whole when a new config version is

@@ -53,6 +53,10 @@ pub struct Grouping {
     pub group_by: GroupBy,
     pub group_wait: Duration,
     pub group_interval: Duration,
+    /// Alerts that arrive in an Alertmanager webhook group by its `groupKey`
+    /// instead of `group_by`: one Alertmanager notification group, one
+    /// incident, whatever Alertmanager grouped by.
+    pub alertmanager_group_key: bool,
 }
 
 impl Default for Grouping {
@@ -63,6 +67,7 @@ impl Default for Grouping {
             group_by: GroupBy::Labels(Vec::new()),
             group_wait: DEFAULT_GROUP_WAIT,
             group_interval: DEFAULT_GROUP_INTERVAL,
+            alertmanager_group_key: false,
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::alert::AlertStatus;
 use crate::audit::AuditRecord;
@@ -40,6 +40,15 @@ impl Incoming<'_> {
         match self.kind {
             IntegrationKind::Heartbeat => actor::heartbeat(self.integration_id),
             _ => actor::integration(self.integration_id),
+        }
+    }
+
+    /// The group its sender put it in: an Alertmanager webhook's `groupKey`,
+    /// which its parser keeps in the details.
+    pub fn sender_group(&self) -> Option<&str> {
+        match self.kind {
+            IntegrationKind::Alertmanager => self.event.details.get("group_key").and_then(serde_json::Value::as_str),
+            _ => None,
         }
     }
 }
@@ -312,6 +321,89 @@ pub fn plan_with_noise(
     Ok(p.plan)
 }
 
+/// An open alert of a quiet incident, as stored: what [`plan_releases`]
+/// judges when no sender re-sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuietAlert {
+    pub alert_id: i64,
+    pub incident_id: i64,
+    pub service_id: String,
+    pub integration_id: String,
+    pub kind: IntegrationKind,
+    pub dedup_key: String,
+    pub labels: BTreeMap<String, String>,
+    pub status: AlertStatus,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Releases the quiet incidents that nothing holds back any more at `at`
+/// although no sender re-sent their alerts (a PagerDuty trigger is sent
+/// once): their silence ended, their maintenance window closed, the alert
+/// that inhibited them resolved, their flap window passed. As with a
+/// re-send, the first of an incident's open alerts free of every hold
+/// releases it, and it pages from then on; the system is the actor.
+/// `incidents` holds the stored state of each alert's incident.
+pub fn plan_releases(
+    quiet: &[QuietAlert],
+    incidents: &HashMap<i64, IncidentState>,
+    rules: &NoiseRules,
+    facts: NoiseFacts,
+    at: DateTime<Utc>,
+) -> Plan {
+    let ids = NewIds::default();
+    let mut p = Planner {
+        incoming: &[],
+        rules,
+        facts,
+        open: HashMap::new(),
+        stored_incidents: incidents,
+        alerts: Vec::new(),
+        alert_index: HashMap::new(),
+        incidents: Vec::new(),
+        incident_index: HashMap::new(),
+        ids: &ids,
+        opened: 0,
+        plan: Plan::default(),
+    };
+    for q in quiet {
+        let still_quiet =
+            incidents.get(&q.incident_id).is_some_and(|s| s.quiet && s.status == IncidentStatus::Triggered);
+        let done = p.incident_index.contains_key(&q.incident_id);
+        if !still_quiet || done || q.status == AlertStatus::Resolved || rules.service(&q.service_id).is_none() {
+            continue;
+        }
+        let alert =
+            NewAlert { service: &q.service_id, dedup_key: &q.dedup_key, labels: &q.labels, sender_group: None, at };
+        if !noise::holds_on_resend(&alert, rules, &p.facts).is_empty() {
+            continue;
+        }
+        p.alert_index.insert(q.alert_id, p.alerts.len());
+        p.alerts.push(AlertRow {
+            id: q.alert_id,
+            is_new: false,
+            service_id: q.service_id.clone(),
+            integration_id: q.integration_id.clone(),
+            kind: q.kind,
+            dedup_key: q.dedup_key.clone(),
+            incident_id: Some(q.incident_id),
+            status: q.status,
+            first_seen: q.last_seen,
+            last_seen: q.last_seen,
+            occurrences: 0,
+            acknowledged_at: None,
+            resolved_at: None,
+            content_from: None,
+            held_back: Vec::new(),
+            released: false,
+        });
+        let payload = json!({"alert_id": q.alert_id, "dedup_key": q.dedup_key, "holds_ended": true});
+        p.release(q.incident_id, &q.service_id, q.alert_id, actor::SYSTEM.to_string(), payload, at);
+    }
+    p.plan.alerts = p.alerts;
+    p.plan.incidents = p.incidents;
+    p.plan
+}
+
 impl<'a> Planner<'a> {
     fn apply(&mut self, idx: usize) -> Outcome {
         let inc = self.incoming[idx];
@@ -391,6 +483,7 @@ impl<'a> Planner<'a> {
             service: inc.service_id,
             dedup_key: &inc.event.dedup_key,
             labels: &inc.event.labels,
+            sender_group: inc.sender_group(),
             at: inc.at,
         };
         let disposition = self.decide(&alert);
@@ -487,25 +580,40 @@ impl<'a> Planner<'a> {
             service: inc.service_id,
             dedup_key: &inc.event.dedup_key,
             labels: &inc.event.labels,
+            sender_group: inc.sender_group(),
             at: inc.at,
         };
         if !noise::holds_on_resend(&alert, self.rules, &self.facts).is_empty() {
             return;
         }
-        let Some(i) = self.incident_row(incident_id, inc.service_id) else { return };
+        let payload = json!({"alert_id": a.id, "dedup_key": inc.event.dedup_key});
+        self.release(incident_id, inc.service_id, a.id, actor::integration(inc.integration_id), payload, inc.at);
+    }
+
+    /// Releases quiet incident `incident_id` through its alert `alert_id`
+    /// (a row of the plan already): it and the alert lose their reasons,
+    /// the timeline and audit log say who released it, and paging starts.
+    fn release(
+        &mut self,
+        incident_id: i64,
+        service_id: &str,
+        alert_id: i64,
+        who: String,
+        payload: serde_json::Value,
+        at: DateTime<Utc>,
+    ) {
+        let Some(i) = self.incident_row(incident_id, service_id) else { return };
         let row = &mut self.incidents[i];
         row.held_back.clear();
         row.released = true;
         let service_id = row.service_id.clone();
-        if let Some(&ai) = self.alert_index.get(&a.id) {
+        if let Some(&ai) = self.alert_index.get(&alert_id) {
             self.alerts[ai].held_back.clear();
             self.alerts[ai].released = true;
         }
-        let who = actor::integration(inc.integration_id);
-        let payload = json!({"alert_id": a.id, "dedup_key": inc.event.dedup_key});
-        self.timeline(incident_id, inc.at, TimelineKind::Released, &who, payload.clone());
+        self.timeline(incident_id, at, TimelineKind::Released, &who, payload.clone());
         self.plan.audit.push(AuditRecord {
-            at: inc.at,
+            at,
             actor: who,
             action: "incident.release".to_string(),
             target: format!("incident:{incident_id}"),
@@ -515,7 +623,7 @@ impl<'a> Planner<'a> {
             kind: WorkKind::IncidentOpened,
             service_id,
             payload: json!({"incident_id": incident_id}),
-            due_at: inc.at,
+            due_at: at,
         });
     }
 

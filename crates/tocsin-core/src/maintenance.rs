@@ -127,8 +127,10 @@ pub struct TimeRangeSpec {
     pub end: String,
 }
 
-const WEEKDAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-const MONTHS: [&str; 12] = [
+/// Weekday names as config writes them, Sunday first (Alertmanager's order).
+pub const WEEKDAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+/// Month names as config writes them, January first.
+pub const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",

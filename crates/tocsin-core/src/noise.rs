@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::directory::Directory;
 use crate::flapping::FlapPolicy;
-use crate::grouping::{Grouping, group_key};
+use crate::grouping::{Grouping, group_key_with_external};
 use crate::holdback::HeldBack;
 use crate::inhibit::{InhibitRule, inhibited_by};
 use crate::maintenance::{MaintenanceWindow, window_at};
@@ -80,10 +80,18 @@ impl NoiseRules {
         self.services.get(id)
     }
 
-    /// The group key a new alert of `service` with `labels` would have.
-    pub fn group_key(&self, service: &str, labels: &BTreeMap<String, String>) -> Option<String> {
+    /// The group key a new alert of `service` with `labels` would have;
+    /// `sender_group` is the group its sender put it in (Alertmanager's
+    /// `groupKey`), used when the service's grouping says so.
+    pub fn group_key(
+        &self,
+        service: &str,
+        labels: &BTreeMap<String, String>,
+        sender_group: Option<&str>,
+    ) -> Option<String> {
         let grouping = self.service(service)?.grouping.as_ref()?;
-        Some(group_key(service, labels, grouping).as_str().to_string())
+        let external = sender_group.filter(|_| grouping.alertmanager_group_key);
+        Some(group_key_with_external(service, labels, grouping, external).as_str().to_string())
     }
 }
 
@@ -183,6 +191,8 @@ pub struct NewAlert<'a> {
     pub service: &'a str,
     pub dedup_key: &'a str,
     pub labels: &'a BTreeMap<String, String>,
+    /// The group its sender put it in (Alertmanager's `groupKey`), if any.
+    pub sender_group: Option<&'a str>,
     pub at: DateTime<Utc>,
 }
 
@@ -255,7 +265,7 @@ pub fn decide(alert: &NewAlert<'_>, rules: &NoiseRules, facts: &NoiseFacts) -> D
     let Some(service) = rules.service(alert.service) else {
         return Disposition::Page { page_at: alert.at, group_key: None, storm: false };
     };
-    let group = rules.group_key(alert.service, alert.labels);
+    let group = rules.group_key(alert.service, alert.labels, alert.sender_group);
     let reasons = holds(alert, rules, facts);
     if !reasons.is_empty() {
         if let Some(key) = &group

@@ -37,6 +37,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tocsin_core::clock::Clock;
+use tocsin_core::directory::LiveDirectory;
 use tocsin_core::work::{self, AfterFailure};
 use tocsin_store::{Failed, OutboxItem, OutboxStore, Store, StoreError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -59,6 +60,9 @@ pub struct EngineConfig {
     /// How long a stopping engine waits for deliveries already under way;
     /// the rest are abandoned and handed back, to be retried.
     pub stop_grace: std::time::Duration,
+    /// How often the quiet incidents are swept for those whose holds ended
+    /// (a silence expired, a window closed): at most this late they page.
+    pub release_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +74,7 @@ impl Default for EngineConfig {
             batch: 64,
             slice: std::time::Duration::from_millis(100),
             stop_grace: std::time::Duration::from_secs(5),
+            release_interval: Duration::seconds(10),
         }
     }
 }
@@ -109,6 +114,8 @@ pub struct TickReport {
     pub expired_alerts: usize,
     /// Heartbeat monitors that missed their deadline and opened an alert.
     pub missed_heartbeats: usize,
+    /// Quiet incidents released because their holds ended.
+    pub released_incidents: usize,
     pub processed: Vec<String>,
 }
 
@@ -134,7 +141,23 @@ pub struct Engine {
     /// The outbox items of the deliveries in flight, to hand back should the
     /// engine stop without waiting for them.
     in_flight: Arc<std::sync::Mutex<HashSet<i64>>>,
+    /// The applied config, whose noise rules judge the quiet incidents;
+    /// `None`: this engine does not release them.
+    noise: Option<LiveDirectory>,
+    /// Where the sweep over quiet incidents stands.
+    release: std::sync::Mutex<ReleaseSweepState>,
 }
+
+/// The sweep over quiet incidents: the next slice starts after incident
+/// `after`, not before `next_at`.
+#[derive(Debug, Default)]
+struct ReleaseSweepState {
+    after: i64,
+    next_at: Option<DateTime<Utc>>,
+}
+
+/// Most quiet incidents one slice of the release sweep judges.
+const QUIET_INCIDENTS_PER_SLICE: i64 = 500;
 
 /// What became of a claimed item the engine tried to start.
 enum Start {
@@ -189,7 +212,16 @@ impl Engine {
             lane_slots: std::sync::Mutex::new(HashMap::new()),
             delivery_done: Arc::new(Notify::new()),
             in_flight: Arc::default(),
+            noise: None,
+            release: std::sync::Mutex::default(),
         }
+    }
+
+    /// Releases quiet incidents whose holds ended, judged by the noise rules
+    /// of `directory`'s applied config.
+    pub fn with_noise(mut self, directory: LiveDirectory) -> Self {
+        self.noise = Some(directory);
+        self
     }
 
     /// Pages people: escalation policies and notification delivery.
@@ -224,6 +256,7 @@ impl Engine {
             let drained = self.drain().await;
             report.expired_alerts += pass.expired_alerts;
             report.missed_heartbeats += pass.missed_heartbeats;
+            report.released_incidents += pass.released_incidents;
             let idle = pass.processed.is_empty() && drained == 0;
             report.processed.extend(pass.processed);
             if idle {
@@ -246,6 +279,7 @@ impl Engine {
             metrics::counter!("tocsin_alerts_expired_total").increment(report.expired_alerts as u64);
         }
         report.missed_heartbeats = self.missed_heartbeats(now).await?;
+        report.released_incidents = self.release_quiet(now).await?;
         while !stopping(stop) {
             let now = self.clock.now();
             let items = self
@@ -466,6 +500,36 @@ impl Engine {
             metrics::counter!("tocsin_heartbeats_missed_total").increment(missed.len() as u64);
         }
         Ok(missed.len())
+    }
+
+    /// One slice of the sweep over quiet incidents, when one is due: those
+    /// nothing holds back any more page from now on. A full sweep starts at
+    /// most every `release_interval`; its slices follow pass by pass.
+    async fn release_quiet(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let Some(directory) = &self.noise else { return Ok(0) };
+        let after = {
+            let state = self.release.lock().unwrap_or_else(|e| e.into_inner());
+            if state.next_at.is_some_and(|at| now < at) {
+                return Ok(0);
+            }
+            state.after
+        };
+        let rules = directory.current().noise_rules();
+        let sweep = self.store.release_quiet_incidents(now, &rules, after, QUIET_INCIDENTS_PER_SLICE).await?;
+        {
+            let mut state = self.release.lock().unwrap_or_else(|e| e.into_inner());
+            match sweep.last_incident {
+                Some(last) => *state = ReleaseSweepState { after: last, next_at: None },
+                None => *state = ReleaseSweepState { after: 0, next_at: Some(now + self.config.release_interval) },
+            }
+        }
+        for id in &sweep.released {
+            tracing::info!(incident = id, "quiet incident released: nothing holds it back any more");
+        }
+        if !sweep.released.is_empty() {
+            metrics::counter!("tocsin_incidents_released_total").increment(sweep.released.len() as u64);
+        }
+        Ok(sweep.released.len())
     }
 
     /// How long to sleep when nothing is due now: until the next outbox

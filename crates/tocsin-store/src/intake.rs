@@ -22,6 +22,26 @@ pub trait IntakeStore: Send + Sync {
     /// Resolves open alerts whose `expires_at` has passed (Alertmanager-style
     /// senders stopped re-sending); returns how many it resolved.
     async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize>;
+    /// Releases the quiet incidents, among the next `limit` after incident
+    /// `after`, that nothing holds back any more at `now` (a silence ended,
+    /// a window closed, an inhibiting alert resolved) though no sender
+    /// re-sent their alerts: they page from now on.
+    async fn release_quiet_incidents(
+        &self,
+        now: DateTime<Utc>,
+        rules: &NoiseRules,
+        after: i64,
+        limit: i64,
+    ) -> Result<ReleaseSweep>;
+}
+
+/// One slice of the sweep over quiet incidents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseSweep {
+    /// The incidents it released.
+    pub released: Vec<i64>,
+    /// Where the next slice starts; `None` when this slice reached the end.
+    pub last_incident: Option<i64>,
 }
 
 /// Events from one request, received at one instant.

@@ -41,7 +41,7 @@ pub use catalog::{
 };
 pub use heartbeats::{HeartbeatRef, HeartbeatRow, HeartbeatStore, Missed, Ping};
 pub use incidents::{AlertFilter, IncidentFilter, IncidentStore};
-pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeNoise, IntakeStore};
+pub use intake::{ChangeRecord, IngestBatch, IngestOutcome, IntakeNoise, IntakeStore, ReleaseSweep};
 pub use maintenance::{DbStats, MaintenanceStore, Prune, Pruned, TableStats};
 pub use outbox::{
     DELIVER_NOW, DeadLetter, FOLLOW_UP, Failed, INCIDENT_CHANGE, Lane, OutboxItem, OutboxStore, priorities, priority,

@@ -297,12 +297,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
     let (stop_engine, stopped) = watch::channel(false);
     let lease = chrono::Duration::from_std(cfg.engine_lease.max(MIN_ENGINE_LEASE)).unwrap_or(chrono::Duration::MAX);
     let engine_config = EngineConfig { lease, ..EngineConfig::default() };
-    let engine = Engine::new(store.clone(), clock, engine_config).with_paging(Paging::new(
-        store.clone(),
-        directory,
-        channels,
-        paging,
-    ));
+    let engine = Engine::new(store.clone(), clock, engine_config)
+        .with_noise(directory.clone())
+        .with_paging(Paging::new(store.clone(), directory, channels, paging));
     let engine = Arc::new(engine);
     // Both are supervised: a panic is logged and the task started again;
     // one that keeps panicking exits the process (see `tocsin_store::supervise`).

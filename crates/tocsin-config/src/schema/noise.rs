@@ -76,6 +76,7 @@ pub(crate) struct Grouping {
     pub(crate) group_by: Option<Texts>,
     pub(crate) group_wait: Option<Text>,
     pub(crate) group_interval: Option<Text>,
+    pub(crate) alertmanager_group_key: Option<bool>,
 }
 
 /// `storm` (`max_new_alerts`, `within`) or `flapping` (`max_changes`,

@@ -133,7 +133,7 @@ fn service_limits_grouping_and_heartbeats_name_their_fields() {
                 4,
                 56,
                 "services[0].grouping.colour",
-                "unknown field `colour`, expected one of group_by, group_wait, group_interval"
+                "unknown field `colour`, expected one of group_by, group_wait, group_interval, alertmanager_group_key"
             ),
             error(5, 30, "services[0].storm.max_new_alerts", "must be between 1 and 10000"),
             error(6, 41, "services[0].flapping.within", "must be greater than zero and at most 1d"),
@@ -249,6 +249,7 @@ pub(super) fn example_receipts() -> Service {
             group_by: GroupBy::Labels(vec!["alertname".into(), "cluster".into()]),
             group_wait: Duration::seconds(30),
             group_interval: Duration::minutes(5),
+            alertmanager_group_key: false,
         }),
         storm: Some(StormPolicy { max_new_alerts: 20, within: Duration::minutes(1) }),
         flapping: Some(FlapPolicy { max_changes: 4, within: Duration::minutes(10) }),

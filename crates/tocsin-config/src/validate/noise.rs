@@ -184,7 +184,12 @@ impl Checker<'_> {
                 places.add(field, text.pos);
             }
         }
-        let grouping = Grouping { group_by: group_by?, group_wait: group_wait?, group_interval: group_interval? };
+        let grouping = Grouping {
+            group_by: group_by?,
+            group_wait: group_wait?,
+            group_interval: group_interval?,
+            alertmanager_group_key: value.alertmanager_group_key.unwrap_or(false),
+        };
         let before = self.diagnostics.count();
         self.domain(grouping.validate(&path.to_string()), &places, (path, *pos));
         (self.diagnostics.count() == before).then_some(grouping)

@@ -53,6 +53,7 @@ fn grouped_alerts_join_one_incident_that_pages_after_group_wait_with_one_update(
         group_by: crate::grouping::GroupBy::Labels(Vec::new()),
         group_wait: chrono::Duration::seconds(30),
         group_interval: chrono::Duration::minutes(5),
+        alertmanager_group_key: false,
     };
     let rules = rules_with(crate::noise::ServiceRules { grouping: Some(grouping), ..Default::default() });
     let events = [ev("a", Trigger), ev("b", Trigger), ev("c", Trigger), ev("a", Resolve)];
@@ -161,6 +162,73 @@ fn a_resend_that_nothing_holds_back_any_more_releases_its_quiet_incident() {
     let p = plan_with_noise(&incoming(&events[..1]), &open, &incidents, &ids(), &rules, facts).unwrap();
     assert!(p.incidents.is_empty(), "a re-send that releases nothing leaves its incident row alone");
     assert!(p.timeline.is_empty() && p.outbox.is_empty());
+}
+
+#[test]
+fn a_quiet_incident_is_released_when_its_silence_ends_without_a_resend() {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+    let quiet_alert = |alert_id, incident_id, key: &str, env: &str| QuietAlert {
+        alert_id,
+        incident_id,
+        service_id: "svc".into(),
+        integration_id: "svc-pd".into(),
+        kind: IntegrationKind::Pagerduty,
+        dedup_key: key.into(),
+        labels: BTreeMap::from([("env".to_string(), env.to_string())]),
+        status: AlertStatus::Triggered,
+        last_seen: t0,
+    };
+    // Incident 3 has two alerts, incident 4 one; incident 5 was released
+    // already, incident 6 was resolved meanwhile.
+    let alerts = [
+        quiet_alert(7, 3, "a", "prod"),
+        quiet_alert(8, 3, "b", "prod"),
+        quiet_alert(9, 4, "c", "staging"),
+        quiet_alert(10, 5, "d", "prod"),
+        quiet_alert(11, 6, "e", "prod"),
+    ];
+    let quiet = |status| IncidentState { quiet: true, ..IncidentState::new("svc", status, 1) };
+    let incidents = HashMap::from([
+        (3, quiet(IncidentStatus::Triggered)),
+        (4, quiet(IncidentStatus::Triggered)),
+        (5, IncidentState::new("svc", IncidentStatus::Triggered, 1)),
+        (6, quiet(IncidentStatus::Resolved)),
+    ]);
+    let rules = rules_with(crate::noise::ServiceRules::default());
+    let silence = |matcher: &str, ends_at| crate::silence::Silence {
+        id: format!("s-{matcher}"),
+        matchers: crate::matchers::Matchers::parse(matcher).unwrap(),
+        starts_at: t0,
+        ends_at,
+        created_by: "alice".into(),
+        comment: String::new(),
+        updated_at: t0,
+    };
+    let hour = chrono::Duration::hours(1);
+    let facts = || NoiseFacts {
+        silences: std::sync::Arc::new(vec![
+            silence("{env=\"prod\"}", t0 + hour),
+            silence("{env=\"staging\"}", t0 + hour * 2),
+        ]),
+        ..NoiseFacts::default()
+    };
+
+    let p = plan_releases(&alerts, &incidents, &rules, facts(), t0 + hour / 2);
+    assert!(p.incidents.is_empty() && p.timeline.is_empty() && p.outbox.is_empty(), "every silence still holds");
+
+    let at = t0 + hour;
+    let p = plan_releases(&alerts, &incidents, &rules, facts(), at);
+    assert_eq!(p.incidents.iter().map(|i| (i.id, i.released)).collect::<Vec<_>>(), [(3, true)], "prod only, once");
+    assert_eq!(p.alerts.iter().map(|a| (a.id, a.released, a.last_seen)).collect::<Vec<_>>(), [(7, true, t0)]);
+    assert_eq!(
+        p.timeline.iter().map(|t| (t.kind, t.actor.as_str())).collect::<Vec<_>>(),
+        [(TimelineKind::Released, actor::SYSTEM)]
+    );
+    assert_eq!(p.audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["incident.release"]);
+    assert_eq!(p.outbox.iter().map(|o| (o.kind, o.due_at)).collect::<Vec<_>>(), [(WorkKind::IncidentOpened, at)]);
+
+    let p = plan_releases(&alerts, &incidents, &rules, facts(), t0 + hour * 2);
+    assert_eq!(p.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), [3, 4]);
 }
 
 #[test]

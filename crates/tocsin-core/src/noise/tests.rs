@@ -18,7 +18,7 @@ fn rules() -> NoiseRules {
 }
 
 fn alert<'a>(labels: &'a BTreeMap<String, String>, at: DateTime<Utc>) -> NewAlert<'a> {
-    NewAlert { service: "checkout", dedup_key: "k", labels, at }
+    NewAlert { service: "checkout", dedup_key: "k", labels, sender_group: None, at }
 }
 
 fn page_now(at: DateTime<Utc>) -> Disposition {
@@ -110,7 +110,7 @@ fn an_open_upstream_incident_takes_the_alert_as_likely_cause() {
         }
     );
     // The upstream service itself is not held back by its own incident.
-    let own = NewAlert { service: "postgres", dedup_key: "k", labels: &l, at: t(0) };
+    let own = NewAlert { service: "postgres", dedup_key: "k", labels: &l, sender_group: None, at: t(0) };
     assert_eq!(decide(&own, &r, &facts), page_now(t(0)));
 }
 
@@ -121,13 +121,14 @@ fn grouped_alerts_wait_then_join_their_groups_incident() {
         group_by: crate::grouping::GroupBy::Labels(vec!["alertname".into()]),
         group_wait: Duration::seconds(30),
         group_interval: Duration::minutes(5),
+        alertmanager_group_key: false,
     };
     r.services.get_mut("checkout").unwrap().grouping = Some(grouping);
     let a = labels(&[("alertname", "Disk"), ("host", "a")]);
     let b = labels(&[("alertname", "Disk"), ("host", "b")]);
     let mut facts = NoiseFacts::default();
     let first = decide(&alert(&a, t(0)), &r, &facts);
-    let key = r.group_key("checkout", &a).unwrap();
+    let key = r.group_key("checkout", &a, None).unwrap();
     assert_eq!(first, Disposition::Page { page_at: t(0) + Duration::seconds(30), group_key: Some(key), storm: false });
     facts.record(&alert(&a, t(0)), 1, &first, 3, &r);
     assert_eq!(
@@ -140,6 +141,30 @@ fn grouped_alerts_wait_then_join_their_groups_incident() {
     // Once the incident is gone, the group opens a new one.
     facts.forget_incident(3);
     assert!(matches!(decide(&alert(&b, t(2)), &r, &facts), Disposition::Page { .. }));
+}
+
+#[test]
+fn alertmanagers_group_key_groups_when_the_service_says_so() {
+    let mut r = rules();
+    let by_host = Grouping { group_by: crate::grouping::GroupBy::Labels(vec!["host".into()]), ..Grouping::default() };
+    r.services.get_mut("checkout").unwrap().grouping = Some(by_host.clone());
+    let a = labels(&[("alertname", "Disk"), ("host", "a")]);
+    let b = labels(&[("alertname", "Disk"), ("host", "b")]);
+    let am = Some("{}:{alertname=\"Disk\"}");
+    // By default `group_by` decides: two hosts, two groups.
+    assert_ne!(r.group_key("checkout", &a, am), r.group_key("checkout", &b, am));
+    // With `alertmanager_group_key`, Alertmanager's group decides.
+    r.services.get_mut("checkout").unwrap().grouping = Some(Grouping { alertmanager_group_key: true, ..by_host });
+    assert_eq!(r.group_key("checkout", &a, am), r.group_key("checkout", &b, am));
+    assert_ne!(r.group_key("checkout", &a, None), r.group_key("checkout", &b, None), "no groupKey: the labels");
+    let mut facts = NoiseFacts::default();
+    let first = decide(&NewAlert { sender_group: am, ..alert(&a, t(0)) }, &r, &facts);
+    facts.record(&NewAlert { sender_group: am, ..alert(&a, t(0)) }, 1, &first, 3, &r);
+    let second = decide(&NewAlert { dedup_key: "k2", sender_group: am, ..alert(&b, t(0)) }, &r, &facts);
+    assert!(matches!(second, Disposition::Join { incident_id: 3, .. }), "{second:?}");
+    // A service without grouping ignores it.
+    r.services.get_mut("checkout").unwrap().grouping = None;
+    assert_eq!(r.group_key("checkout", &a, am), None);
 }
 
 #[test]
@@ -170,7 +195,13 @@ fn the_alert_past_the_storm_limit_opens_the_storm_incident_and_later_ones_join_i
     // An old arrival falls outside the window.
     facts.storms.insert("checkout".into(), StormFacts { recent: vec![t(-5)], incident: None });
     let keys: Vec<String> = (0..6).map(|n| format!("k{n}")).collect();
-    let nth = |n: usize, at: DateTime<Utc>| NewAlert { service: "checkout", dedup_key: &keys[n], labels: &l, at };
+    let nth = |n: usize, at: DateTime<Utc>| NewAlert {
+        service: "checkout",
+        dedup_key: &keys[n],
+        labels: &l,
+        sender_group: None,
+        at,
+    };
     for n in 0..3 {
         let a = nth(n as usize, t(0) + Duration::seconds(n));
         let d = decide(&a, &r, &facts);

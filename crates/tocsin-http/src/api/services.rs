@@ -18,7 +18,7 @@ use crate::state::AppState;
 fn service(s: ServiceView, directory: &Directory) -> wire::Service {
     let ServiceView { id, name, description, team, integrations, open_incidents } = s;
     let depends_on = directory.service(&id).map(|s| s.depends_on.clone()).unwrap_or_default();
-    let dependents = directory.services.iter().filter(|s| s.depends_on.contains(&id)).map(|s| s.id.clone()).collect();
+    let dependents = directory.dependents(&id);
     let integrations = integrations
         .into_iter()
         .map(|i| {

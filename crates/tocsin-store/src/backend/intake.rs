@@ -25,7 +25,7 @@ use super::noise::{self, Routed, SilenceCache};
 use super::{Db, Shared, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
 use crate::batcher::BatchWriter;
 use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
-use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, Result, StoreError};
+use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, ReleaseSweep, Result, StoreError};
 
 /// The group-commit writer takes a write connection for each commit (on
 /// SQLite the one write connection, shared with every other write), so a
@@ -141,7 +141,7 @@ pub(super) async fn write_events(
                 incoming
                     .iter()
                     .filter(|i| i.event.action == EventAction::Trigger && rules.service(i.service_id).is_some())
-                    .map(|i| format!("noise\u{1f}{}", i.service_id)),
+                    .map(|i| noise::noise_lock(i.service_id)),
             )
             .await?;
             noise::load_facts(&mut w.tx, incoming, rules, cache, &mut incidents).await?
@@ -243,7 +243,7 @@ pub(super) async fn load_incident_states(tx: &mut Tx<'_>, mut ids: Vec<i64>) -> 
     Ok(states)
 }
 
-async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
+pub(super) async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], plan: &Plan) -> Result<()> {
     let mut script = Script::default();
     let event = |idx: Option<usize>| idx.and_then(|i| incoming.get(i)).map(|i| i.event);
     let (new_incidents, changed_incidents): (Vec<&IncidentRow>, Vec<&IncidentRow>) =
@@ -499,6 +499,16 @@ impl IntakeStore for StoreImpl {
                 })
             })
             .collect()
+    }
+
+    async fn release_quiet_incidents(
+        &self,
+        now: DateTime<Utc>,
+        rules: &NoiseRules,
+        after: i64,
+        limit: i64,
+    ) -> Result<ReleaseSweep> {
+        self.sweep_quiet(now, rules, after, limit).await
     }
 
     async fn expire_alerts(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {

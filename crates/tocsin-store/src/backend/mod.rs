@@ -24,6 +24,7 @@ mod maintenance;
 mod noise;
 mod outbox;
 mod paging;
+mod release;
 mod schedules;
 mod secrets;
 mod sessions;

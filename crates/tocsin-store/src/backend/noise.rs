@@ -24,6 +24,12 @@ use crate::{IngestBatch, Result};
 /// Most firing alerts read as inhibition sources per commit (the newest).
 const MAX_INHIBITION_SOURCES: i64 = 10_000;
 
+/// The named lock for a service's noise facts: two commits cannot both
+/// judge new alerts of one service on facts the other is changing.
+pub(super) fn noise_lock(service_id: &str) -> String {
+    format!("noise\u{1f}{service_id}")
+}
+
 /// One event as it will be planned: its service decided.
 pub(super) struct Routed<'a> {
     pub service_id: Cow<'a, str>,
@@ -228,7 +234,7 @@ async fn open_groups(
 ) -> Result<HashMap<(String, String), i64>> {
     let mut keys: Vec<(String, String)> = Vec::new();
     for i in triggers {
-        if let Some(key) = rules.group_key(i.service_id, &i.event.labels) {
+        if let Some(key) = rules.group_key(i.service_id, &i.event.labels, i.sender_group()) {
             keys.push((i.service_id.to_string(), quiet_group_key(&key)));
             keys.push((i.service_id.to_string(), key));
         }

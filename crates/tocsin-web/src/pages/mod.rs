@@ -9,6 +9,7 @@ mod incidents;
 mod login;
 mod policies;
 mod schedules;
+mod service_noise;
 mod services;
 mod silences;
 mod users;

@@ -1,5 +1,6 @@
 //! `/services` and `/services/{id}`: state, open incidents, the policy, who
-//! is on call now, and how to send to each integration.
+//! is on call now, how to send to each integration, and what can hold its
+//! pages back (`service_noise`).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use tocsin_store::ServiceView;
 use crate::Web;
 use crate::format;
 use crate::pages::incidents::Row;
+use crate::pages::service_noise::{self, NoiseCard};
 use crate::pages::zone;
 use crate::render::{Chrome, WebError, page};
 use crate::session::Viewer;
@@ -70,6 +72,7 @@ struct ServicePage {
     incidents: Vec<Row>,
     integrations: Vec<IntegrationExample>,
     ack_timeout: String,
+    noise: Option<NoiseCard>,
 }
 
 pub(crate) async fn show(
@@ -107,6 +110,8 @@ async fn service_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, id: &str)
         50,
     );
     let open = app.list_incidents(who, &filter).await?;
+    let heartbeats = app.heartbeats(who).await?;
+    let noise = configured.map(|s| service_noise::card(&directory, s, &heartbeats, now, zone));
     let base = app.public_url();
     Ok(ServicePage {
         chrome: Chrome::new(web, viewer, "services"),
@@ -128,6 +133,7 @@ async fn service_page(web: &Web, viewer: &Viewer, headers: &HeaderMap, id: &str)
             Some(None) => "off".into(),
             None => "default".into(),
         },
+        noise,
         service,
     })
 }

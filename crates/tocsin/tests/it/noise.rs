@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, PROM_KEY, SEARCH_PD_KEY, TestServer, at, body, pd_action, pd_trigger};
+use crate::harness::{ADMIN, Options, PD_KEY, PROM_KEY, SEARCH_PD_KEY, TestServer, at, body, pd_action, pd_trigger};
 
 const ROUTED_KEY: &str = "prom-routed-0123456789abcdef";
 
@@ -38,6 +38,17 @@ async fn incident(s: &TestServer, id: &Value) -> Value {
     let (status, i) = s.get(&format!("/incidents/{id}")).await;
     assert_eq!(status, 200, "{i}");
     i
+}
+
+/// Adds a silence of `name="value"` through Alertmanager's API; its id.
+async fn add_silence(s: &TestServer, name: &str, value: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let silence = json!({
+        "matchers": [{"name": name, "value": value, "isRegex": false, "isEqual": true}],
+        "startsAt": from.to_rfc3339(), "endsAt": to.to_rfc3339(), "createdBy": "alice", "comment": "test"
+    });
+    let r = s.http.post(format!("{}/api/v2/silences", s.url)).bearer_auth(ADMIN).json(&silence).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.json::<Value>().await.unwrap()["silenceID"].as_str().unwrap().to_string()
 }
 
 fn instant(v: &Value) -> DateTime<Utc> {
@@ -108,20 +119,7 @@ async fn routing_grouping_dependencies_silences_inhibition_and_windows() {
     assert!(alerts_where(&s, "").await.iter().all(|a| a["labels"]["alertname"] != "Elsewhere"));
 
     // A silence: the alert is recorded and its incident pages nobody.
-    let silence = json!({
-        "matchers": [{"name": "alertname", "value": "KnownFlake", "isRegex": false, "isEqual": true}],
-        "startsAt": t0.to_rfc3339(), "endsAt": (t0 + Duration::hours(2)).to_rfc3339(),
-        "createdBy": "alice", "comment": "known flake"
-    });
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v2/silences", s.url))
-        .bearer_auth(ADMIN)
-        .json(&silence)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let silence_id = r.json::<Value>().await.unwrap()["silenceID"].as_str().unwrap().to_string();
+    let silence_id = add_silence(&s, "alertname", "KnownFlake", t0, t0 + Duration::hours(2)).await;
     push(&s, PROM_KEY, vec![prom_alert(json!({"alertname": "KnownFlake"}), t0)]).await;
     let flake = alert_named(&s, "KnownFlake").await;
     assert_eq!(kinds(&flake["held_back"]), ["silenced"]);
@@ -225,5 +223,61 @@ async fn storms_collapse_and_flapping_alerts_page_once() {
     let joined = alerts_where(&s, "dedup_key=storm-29").await;
     assert_eq!(joined[0]["incident_id"], storm["id"]);
     assert_eq!(kinds(&joined[0]["held_back"]), ["storm"]);
+    s.stop().await;
+}
+
+/// A sender that sends once (PagerDuty) never re-sends: when the silence or
+/// window holding its alert back ends, the engine releases the incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_incidents_page_when_their_silence_or_window_ends_without_a_resend() {
+    let t0 = at(2026, 4, 6, 10, 0, 0);
+    let clock = std::sync::Arc::new(tocsin_core::clock::ManualClock::new(t0));
+    let s = TestServer::start_with(Options { clock: clock.clone(), run_engine: false, ..Options::default() }).await;
+    add_silence(&s, "source", "db-1", t0, t0 + Duration::minutes(30)).await;
+    let (status, _) = s.post("/v2/enqueue", body(&pd_trigger(PD_KEY, "failover", "replica lag"))).await;
+    assert_eq!(status, 202);
+    let alert = alerts_where(&s, "dedup_key=failover").await.remove(0);
+    assert_eq!(kinds(&alert["held_back"]), ["silenced"]);
+    s.tick().await;
+    let quiet = incident(&s, &alert["incident_id"]).await;
+    assert!(quiet["escalation"].is_null(), "{quiet}");
+
+    // Still silenced a minute before its end: nothing moves.
+    clock.set(t0 + Duration::minutes(29));
+    assert_eq!(s.tick().await.released_incidents, 0);
+    assert_eq!(kinds(&incident(&s, &alert["incident_id"]).await["held_back"]), ["silenced"]);
+
+    // The silence ends: released by the system, and its escalation starts.
+    clock.set(t0 + Duration::minutes(30));
+    assert_eq!(s.tick().await.released_incidents, 1);
+    let released = incident(&s, &alert["incident_id"]).await;
+    assert!(released["held_back"].as_array().unwrap().is_empty(), "{released}");
+    let timeline = released["timeline"].as_array().unwrap();
+    let entry = timeline.iter().find(|e| e["kind"] == "released").unwrap_or_else(|| panic!("{released}"));
+    assert_eq!(entry["actor"], "system");
+    assert!(!released["escalation"].is_null(), "the released incident pages: {released}");
+    assert!(timeline.iter().any(|e| e["kind"] == "paged" || e["kind"] == "nobody_paged"), "{released}");
+    assert!(alerts_where(&s, "dedup_key=failover").await[0]["held_back"].as_array().unwrap().is_empty());
+    let (_, audit) = s.get("/audit?limit=50").await;
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["record"]["action"] == "incident.release"), "{audit}");
+
+    // receipts' window, Tuesdays 14:00–15:00 in Berlin: an alert in it is
+    // quiet until the window closes.
+    let t1 = at(2026, 4, 7, 12, 30, 0);
+    clock.set(t1);
+    let deploy = json!({"alertname": "DeployNoise", "team": "payments", "job": "receipts", "cluster": "c9"});
+    push(&s, ROUTED_KEY, vec![prom_alert(deploy, t1)]).await;
+    let noise = alert_named(&s, "DeployNoise").await;
+    assert_eq!(kinds(&noise["held_back"]), ["maintenance"]);
+    clock.set(at(2026, 4, 7, 12, 59, 59));
+    assert_eq!(s.tick().await.released_incidents, 0);
+    // The sweep just ran (at 12:59:59); the next one, 10 s later, finds the
+    // window closed.
+    clock.set(at(2026, 4, 7, 13, 0, 0));
+    assert_eq!(s.tick().await.released_incidents, 0, "a sweep starts at most every 10 s");
+    clock.set(at(2026, 4, 7, 13, 0, 9));
+    assert_eq!(s.tick().await.released_incidents, 1);
+    let released = incident(&s, &noise["incident_id"]).await;
+    assert!(released["held_back"].as_array().unwrap().is_empty(), "{released}");
     s.stop().await;
 }

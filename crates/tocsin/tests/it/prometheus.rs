@@ -1,8 +1,11 @@
 //! A real Prometheus and a real Alertmanager (Debian's `prometheus` and
 //! `prometheus-alertmanager`) against a real Tocsin: a rule fires on a
 //! metric this test serves, Prometheus sends the alert straight to Tocsin
-//! (`path_prefix`) and to Alertmanager, which forwards it by webhook; both
-//! become incidents, and both resolve when the metric goes back to zero.
+//! (`path_prefix`) and to Alertmanager, which forwards it by webhook. The
+//! rule fires for two disks: on each path the two alerts group into one
+//! incident (by `alertname` on the direct path; by Alertmanager's own
+//! `groupKey` on the webhook path, although that service's `group_by`
+//! would split them), and both resolve when the metric goes back to zero.
 //!
 //! Without the two binaries the test says so and passes, unless
 //! `TOCSIN_REQUIRE_PROMETHEUS` is set (`.ci/run` installs them and sets it).
@@ -46,7 +49,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Serves `tocsin_test_disk_full <value>` in Prometheus' text format.
+/// Serves `tocsin_test_disk_full <value>` for disks a and b in Prometheus'
+/// text format.
 async fn metrics_target(value: Arc<AtomicU32>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -58,8 +62,8 @@ async fn metrics_target(value: Arc<AtomicU32>) -> u16 {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
                 let body = format!(
-                    "# TYPE tocsin_test_disk_full gauge\ntocsin_test_disk_full{{instance=\"db-1\"}} {}\n",
-                    value.load(Ordering::SeqCst)
+                    "# TYPE tocsin_test_disk_full gauge\ntocsin_test_disk_full{{disk=\"a\"}} {v}\ntocsin_test_disk_full{{disk=\"b\"}} {v}\n",
+                    v = value.load(Ordering::SeqCst)
                 );
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -83,13 +87,27 @@ fn spawn(program: &str, args: &[String], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
 }
 
-/// The example config with an Alertmanager integration on the search service.
+/// The example config with an Alertmanager integration on the search
+/// service, which groups by Alertmanager's `groupKey` (its `group_by` alone
+/// would put each disk in its own incident), and checkout grouping by
+/// `alertname`.
 fn config(dir: &Path) -> std::path::PathBuf {
     let example = std::fs::read_to_string(crate::harness::example_config()).unwrap();
     let anchor = format!("      - kind: pagerduty\n        key: {SEARCH_PD_KEY}\n");
-    let extended =
-        example.replacen(&anchor, &format!("{anchor}      - kind: alertmanager\n        key: {SEARCH_AM_KEY}\n"), 1);
+    let extended = example.replacen(
+        &anchor,
+        &format!(
+            "{anchor}      - kind: alertmanager\n        key: {SEARCH_AM_KEY}\n    \
+             grouping: {{ group_by: [disk], group_wait: 0s, alertmanager_group_key: true }}\n"
+        ),
+        1,
+    );
     assert_ne!(extended, example, "the example's search service has its PagerDuty integration");
+    let anchor = "        key: generic-checkout-0123456789ab\n";
+    let grouped =
+        extended.replacen(anchor, &format!("{anchor}    grouping: {{ group_by: [alertname], group_wait: 0s }}\n"), 1);
+    assert_ne!(grouped, extended, "the example's checkout service has its generic integration");
+    let extended = grouped;
     let path = dir.join("tocsin.yaml");
     std::fs::write(&path, extended).unwrap();
     path
@@ -182,16 +200,21 @@ async fn a_prometheus_rule_and_alertmanager_open_and_resolve_incidents() {
         &dir.path().join("prometheus.log"),
     );
 
-    // Firing: one alert straight from Prometheus, one through Alertmanager,
-    // each with the rule's labels, each its own incident.
+    // Firing: two alerts (disks a and b) straight from Prometheus, two
+    // through Alertmanager, each with the rule's labels; on each path one
+    // incident holds both.
     let firing = |service: &'static str, kind: &'static str| {
         let s = &s;
         async move {
-            alerts_of(s, service, kind).await.iter().any(|a| {
-                a["status"] == "triggered"
-                    && a["labels"]["alertname"] == "DiskFull"
-                    && a["labels"]["instance"] == format!("127.0.0.1:{target}")
-                    && a["summary"] == "Disk full on 127.0.0.1:".to_string() + &target.to_string()
+            let alerts = alerts_of(s, service, kind).await;
+            ["a", "b"].iter().all(|disk| {
+                alerts.iter().any(|a| {
+                    a["status"] == "triggered"
+                        && a["labels"]["alertname"] == "DiskFull"
+                        && a["labels"]["disk"] == *disk
+                        && a["labels"]["instance"] == format!("127.0.0.1:{target}")
+                        && a["summary"] == "Disk full on 127.0.0.1:".to_string() + &target.to_string()
+                })
             })
         }
     };
@@ -201,6 +224,7 @@ async fn a_prometheus_rule_and_alertmanager_open_and_resolve_incidents() {
         let (_, open) = s.get(&format!("/incidents?status=triggered&service={service}")).await;
         let titles: Vec<&str> = open["items"].as_array().unwrap().iter().filter_map(|i| i["title"].as_str()).collect();
         assert_eq!(titles, [format!("Disk full on 127.0.0.1:{target}")], "{service}");
+        assert_eq!(open["items"][0]["alert_count"], 2, "{service}: {open}");
     }
 
     // The metric goes back to zero: Prometheus resolves the alert and both

@@ -364,6 +364,18 @@ async fn every_page_carries_the_security_headers_and_a_safe_cookie() {
         assert!(!r.text.contains("<script>"), "{path} has an inline script");
         assert!(!r.text.contains(" style=\""), "{path} has an inline style");
     }
+    // A service's page says what can hold its pages back.
+    let receipts = b.get("/services/receipts").await.text;
+    for expected in [
+        "Noise control",
+        "<a href=\"/services/checkout\">checkout</a>: while one has an open incident",
+        "By alertname, cluster. The first page waits 30 s",
+        "<strong>tuesday-deploys</strong>: 14:00–15:00 on Tuesday (Europe",
+        "More than 20 new alerts within 1 min collapse into one storm incident.",
+        "<strong>nightly-receipts</strong>",
+    ] {
+        assert!(receipts.contains(expected), "{expected} is not on the page: {receipts}");
+    }
     // Only admins see the audit log.
     assert_eq!(b.get("/audit").await.status, StatusCode::FORBIDDEN);
     let mut admin = Browser::new(&s);
