@@ -47,6 +47,8 @@ mod dialect {
     pub const LOCK_ROWS: &str = " FOR UPDATE";
     /// The same, for the read that joins incidents (`i`) to a list of ids.
     pub const LOCK_INCIDENT_ROWS: &str = " FOR UPDATE OF i";
+    /// The planner picks the index from statistics.
+    pub const ALERTS_BY_KEY: &str = "";
     /// The first audit head no other transaction holds.
     pub const TAKE_FREE_AUDIT_HEAD: &str =
         "SELECT shard, hash FROM audit_heads ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED";

@@ -41,6 +41,10 @@ mod dialect {
     pub const LOCK_ROWS: &str = "";
     /// The same, for the read that joins incidents (`i`) to a list of ids.
     pub const LOCK_INCIDENT_ROWS: &str = "";
+    /// Reads of one identity's alert history go through `alerts_by_key`:
+    /// without statistics SQLite may take `alerts_by_service_time` and read
+    /// every alert of the service for each key.
+    pub const ALERTS_BY_KEY: &str = " INDEXED BY alerts_by_key";
     /// One writer, so one chain is enough: shard 0.
     pub const TAKE_FREE_AUDIT_HEAD: &str = "SELECT shard, hash FROM audit_heads WHERE shard = 0";
     pub const WAIT_FOR_AUDIT_HEAD: &str = TAKE_FREE_AUDIT_HEAD;

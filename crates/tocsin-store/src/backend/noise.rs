@@ -326,9 +326,10 @@ async fn flap_facts(
         dialect::push_param(&mut since_param, n);
         let sql = format!(
             "SELECT a.service_id, a.dedup_key, a.first_seen, a.resolved_at, \
-             CAST(CASE WHEN a.held_back IS NULL THEN 1 ELSE 0 END AS BIGINT) AS paged FROM alerts a JOIN ({}) q \
-             ON a.service_id = q.s AND a.dedup_key = q.k WHERE a.first_seen > {since_param} OR a.resolved_at > {since_param}",
-            inline_rows(&["s", "k"], chunk.len())
+             CAST(CASE WHEN a.held_back IS NULL THEN 1 ELSE 0 END AS BIGINT) AS paged FROM ({}) q JOIN alerts a{} \
+             ON a.dedup_key = q.k AND a.service_id = q.s WHERE a.first_seen > {since_param} OR a.resolved_at > {since_param}",
+            inline_rows(&["s", "k"], chunk.len()),
+            dialect::ALERTS_BY_KEY
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (service, key) in chunk {
