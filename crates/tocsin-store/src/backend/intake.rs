@@ -47,6 +47,7 @@ impl Writer {
     /// is closed instead of going back to the pool. Every outcome is
     /// recorded for the readiness check.
     async fn commit(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
+        let mut phase = Phases::start();
         let mut conn = match self.pool.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -55,15 +56,20 @@ impl Writer {
                 return Err(err);
             }
         };
+        phase.done("acquire");
         let result: Result<Vec<Vec<IngestOutcome>>> = async {
             let mut w = begin_write_on(&mut conn).await?;
+            phase.done("begin");
             // One config's rules for the whole commit: batches of one commit
             // arrive within milliseconds of each other.
             let rules = batches.first().map(|b| b.noise.rules.clone()).unwrap_or_default();
             let routed = noise::route(&mut w, batches, &rules).await?;
+            phase.done("route");
             let incoming: Vec<Incoming<'_>> = routed.iter().map(Routed::incoming).collect();
             let outcomes = write_events(&mut w, &incoming, &rules, Some(&self.silences)).await?;
+            let mut phase = Phases::start();
             w.commit(&self.signal).await?;
+            phase.done("commit");
             Ok(answer(batches, &routed, &outcomes))
         }
         .await;
@@ -132,9 +138,11 @@ pub(super) async fn write_events(
     rules: &NoiseRules,
     silences: Option<&SilenceCache>,
 ) -> Result<Vec<intake::Outcome>> {
+    let mut phase = Phases::start();
     w.lock_names(incoming.iter().map(|i| dedup_lock(i.service_id, &i.event.dedup_key))).await?;
     let open = load_open_alerts(&mut w.tx, incoming).await?;
     let mut incidents = load_incident_states(&mut w.tx, open.values().filter_map(|a| a.incident_id).collect()).await?;
+    phase.done("read");
     let facts = match silences {
         Some(cache) if !rules.services.is_empty() => {
             w.lock_names(
@@ -148,11 +156,34 @@ pub(super) async fn write_events(
         }
         _ => NoiseFacts::default(),
     };
+    phase.done("noise_facts");
     let ids = reserve_ids(&mut w.tx, intake::openings(incoming, &open)).await?;
+    phase.done("reserve_ids");
     let plan = intake::plan_with_noise(incoming, &open, &incidents, &ids, rules, facts)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    phase.done("plan");
     write_plan(w, incoming, &plan).await?;
+    phase.done("write");
     Ok(plan.outcomes)
+}
+
+/// Where an ingest commit's time goes, phase by phase
+/// (`tocsin_store_ingest_phase_seconds{phase}`): what to look at first when
+/// ingestion is slow.
+pub(super) struct Phases(std::time::Instant);
+
+impl Phases {
+    pub(super) fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    /// Records the time since the previous phase ended as `phase`.
+    pub(super) fn done(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        metrics::histogram!("tocsin_store_ingest_phase_seconds", "phase" => phase)
+            .record(now.duration_since(self.0).as_secs_f64());
+        self.0 = now;
+    }
 }
 
 /// A `held_back` column's value: NULL when nothing held it back.
