@@ -280,6 +280,8 @@ async fn services_health_metrics_and_openapi() {
         "tocsin_events_accepted_total{source=\"pagerduty\"}",
         "tocsin_ingest_duration_seconds_bucket{source=\"pagerduty\"",
         "tocsin_open_incidents",
+        "tocsin_store_ingest_phase_seconds_count{phase=\"write\"}",
+        "tocsin_store_ingest_phase_seconds_count{phase=\"commit\"}",
     ] {
         assert!(metrics.contains(needle), "{needle} missing from /metrics");
     }
