@@ -10,6 +10,9 @@
 #   THREADS=2          wrk threads
 #   TIMEOUT=10s        wrk per-request timeout (a timeout counts as an error)
 #   BATCH_SIZE=100     alerts per batch request
+#   KEYS=0             0: every alert is new; N: each wrk thread cycles over
+#                      N alert identities, so re-sends and new alerts mix
+#                      (the same identities in every run against a server)
 #   TARGETS=floor,tocsin,alertmanager   which servers to measure
 #   NOISE=1            also the noise scenario (routing, grouping, 1,000
 #                      silences) for tocsin and alertmanager; 0: skip it
@@ -43,6 +46,7 @@ NOISY_PCT=${NOISY_PCT:-10}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-}
 NOISE=${NOISE:-1}
+KEYS=${KEYS:-0}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
@@ -124,7 +128,7 @@ alerts_body() {
 
 # ------------------------------------------------------------ load runs ----
 mkdir -p "$TMP/wrk"
-declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=() R_OTHER=() R_SCPU=()
+declare -A R_RPS=() R_EPS=() R_P50=() R_P99=() R_ERR=() R_OTHER=() R_SCPU=() R_RSS=()
 RUN_SEQ=0
 
 # wrk_once OUTFILE DURATION SCRIPT URL ARGS...: runs wrk, prints the WRKRESULT line.
@@ -173,6 +177,9 @@ measure() {
 	line=$(wrk_once "$TMP/wrk/$slug.txt" "$DURATION" "$script" "$url" "m$RUN_SEQ" "$@")
 	s1=$(pid_ticks "$server_pid")
 	c1=$(cpu_ticks)
+	# Resident memory at the end of the measured run (the server's own
+	# process: Tocsin, Alertmanager or the floor), in MiB.
+	R_RSS[$key]=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || echo "?")
 	# Share of the machine's CPU used by anything but this server and wrk
 	# during the measured run (compiles, other services...).
 	R_OTHER[$key]=$(awk -v c0="$c0" -v c1="$c1" -v s="$((s1 - s0))" -v w="$(field "$line" wrk_ticks)" 'BEGIN {
@@ -241,8 +248,8 @@ if want floor; then
 	start_server floor post "$base/v2/enqueue" -- "$FLOOR_BIN" "127.0.0.1:$port"
 	smoke floor-pd "$base/v2/enqueue" "$(pd_body floor)"
 	smoke floor-alerts "$base/api/v2/alerts" "$(alerts_body floor)"
-	measure "$SINGLE" floor 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY"
-	measure "$BATCHN" floor "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE"
+	measure "$SINGLE" floor 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY" "$KEYS"
+	measure "$BATCHN" floor "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE" "$KEYS"
 	stop_server floor
 fi
 
@@ -263,8 +270,8 @@ EOF
 		--cluster.listen-address= \
 		--log.level=warn
 	smoke alertmanager "$base/api/v2/alerts" "$(alerts_body am)"
-	measure "$SINGLE_AM" alertmanager 1 "$ALERTS_LUA" "$base/api/v2/alerts" 1
-	measure "$BATCHN" alertmanager "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE"
+	measure "$SINGLE_AM" alertmanager 1 "$ALERTS_LUA" "$base/api/v2/alerts" 1 "$KEYS"
+	measure "$BATCHN" alertmanager "$BATCH_SIZE" "$ALERTS_LUA" "$base/api/v2/alerts" "$BATCH_SIZE" "$KEYS"
 	stop_server alertmanager
 fi
 
@@ -319,8 +326,8 @@ EOF
 		--config "$TMP/tocsin/bench.yaml"
 	smoke tocsin-pd "$base/v2/enqueue" "$(pd_body tocsin)"
 	smoke tocsin-prometheus "$prom_url" "$(alerts_body tocsin)"
-	measure "$SINGLE" tocsin 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY"
-	measure "$BATCHN" tocsin "$BATCH_SIZE" "$ALERTS_LUA" "$prom_url" "$BATCH_SIZE"
+	measure "$SINGLE" tocsin 1 "$PD_LUA" "$base/v2/enqueue" "$PD_KEY" "$KEYS"
+	measure "$BATCHN" tocsin "$BATCH_SIZE" "$ALERTS_LUA" "$prom_url" "$BATCH_SIZE" "$KEYS"
 	stop_server tocsin
 fi
 
@@ -352,18 +359,18 @@ fi
 row() { # row SCENARIO TARGET
 	local key="$1|$2"
 	if [[ -z ${R_RPS[$key]:-} ]]; then
-		printf '%-24s %-13s %9s %10s %8s %8s  (not run)\n' "$1" "$2" - - - -
+		printf '%-24s %-13s %9s %10s %8s %8s %7s  (not run)\n' "$1" "$2" - - - - -
 		return
 	fi
 	local note=""
 	if ((${R_OTHER[$key]:-0} > NOISY_PCT)); then
 		note="  (noisy: other processes used ${R_OTHER[$key]}% of the CPU during this run)"
 	fi
-	printf '%-24s %-13s %9.0f %10.0f %8s %8s%s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
-		"${R_P50[$key]}" "${R_P99[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}" "$note"
+	printf '%-24s %-13s %9.0f %10.0f %8s %8s %7s%s%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+		"${R_P50[$key]}" "${R_P99[$key]}" "${R_RSS[$key]}" "${R_ERR[$key]:+  !! ${R_ERR[$key]}}" "$note"
 	if [[ -n $BENCH_RESULTS ]]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
-			"${R_P50[$key]}" "${R_P99[$key]}" "${R_SCPU[$key]}" "${R_OTHER[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${R_RPS[$key]}" "${R_EPS[$key]}" \
+			"${R_P50[$key]}" "${R_P99[$key]}" "${R_RSS[$key]}" "${R_SCPU[$key]}" "${R_OTHER[$key]}" "${R_ERR[$key]:-ok}" >>"$BENCH_RESULTS"
 	fi
 }
 
@@ -382,12 +389,12 @@ ratio() {
 }
 
 if [[ -n $BENCH_RESULTS ]]; then
-	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\tserver_cpu_pct_of_core\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
+	printf 'scenario\ttarget\treq_per_s\tevents_per_s\tp50_ms\tp99_ms\trss_mib\tserver_cpu_pct_of_core\tother_cpu_pct\tstatus\n' >"$BENCH_RESULTS"
 fi
 report() {
 	echo
-	echo "Tocsin ingest benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), tocsin $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'): $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), wrk $THREADS threads x $CONNECTIONS connections, ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"
-	printf '%-24s %-13s %9s %10s %8s %8s\n' scenario target req/s events/s "p50 ms" "p99 ms"
+	echo "Tocsin ingest benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), tocsin $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'): $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), wrk $THREADS threads x $CONNECTIONS connections, $(if ((KEYS > 0)); then echo "$KEYS cycling alert identities per thread"; else echo "every alert new"; fi), ${DURATION} per run (+${WARMUP} warm-up), loopback; other CPU use before the run ${BUSY}%"
+	printf '%-24s %-13s %9s %10s %8s %8s %7s\n' scenario target req/s events/s "p50 ms" "p99 ms" "rss MiB"
 	row "$SINGLE" floor
 	row "$SINGLE" tocsin
 	row "$SINGLE_AM" alertmanager

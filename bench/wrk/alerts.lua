@@ -1,11 +1,14 @@
 -- wrk script: Alertmanager API v2 alert batches (a JSON array of alerts).
 --
---   wrk ... -s bench/wrk/alerts.lua http://127.0.0.1:PORT/api/v2/alerts -- RUN_TAG BATCH_SIZE
+--   wrk ... -s bench/wrk/alerts.lua http://127.0.0.1:PORT/api/v2/alerts -- RUN_TAG BATCH_SIZE [KEYS]
 --
 -- BATCH_SIZE is 100 for the batch scenario and 1 for the single-event
--- comparison against Alertmanager. Every alert in every request has a label
--- set never sent before (instance="host-<run>-<thread>-<batch>-<i>"), so each
--- alert is new, never a re-send. startsAt is the run's start, endsAt
+-- comparison against Alertmanager. With KEYS 0 (the default) every alert in
+-- every request has a label set never sent before
+-- (instance="host-<run>-<thread>-<batch>-<i>"), so each alert is new, never
+-- a re-send. With KEYS N each thread cycles over N label sets
+-- (instance="host-c-<thread>-<k mod N>" for its k-th alert, the same in
+-- every run), so after its first N alerts they are re-sends. startsAt is the run's start, endsAt
 -- startsAt + 5 minutes (the alerts are firing for the whole run).
 
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -18,10 +21,12 @@ local size
 local batch = 0
 local prefix
 local head, tail
+local keys
 
 function init(args)
    local run_tag = args[1] or "run"
    size = tonumber(args[2] or "100")
+   keys = tonumber(args[3] or "0")
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
    prefix = string.format("%s-%d", run_tag, thread_id or 0)
@@ -39,7 +44,11 @@ function request()
    local parts = {}
    local id = prefix .. "-" .. batch .. "-"
    for i = 1, size do
-      parts[i] = head .. id .. i .. tail
+      if keys > 0 then
+         parts[i] = head .. "c-" .. (thread_id or 0) .. "-" .. (((batch - 1) * size + i) % keys) .. tail
+      else
+         parts[i] = head .. id .. i .. tail
+      end
    end
    return wrk.format(nil, nil, nil, "[" .. table.concat(parts, ",") .. "]")
 end
