@@ -19,6 +19,11 @@
 #   NOISE_SILENCES=1000 NOISE_MATCHING=10 NOISE_TEAMS=25 NOISE_SERVICES=5
 #                      its silences (how many match bench alerts) and tree
 #                      (NOISE_TEAMS * 4 routes); see bench/noise.sh
+#   LATENCY=1          also alert -> first page latency (bench/latency.sh) for
+#                      tocsin and alertmanager at each of LATENCY_RATES;
+#                      0: skip it
+#   LATENCY_RATES=20,500  alerts per second (open loop) of those runs
+#   LATENCY_SECONDS=10 how long each of them sends (COUNT = rate * seconds)
 #   RESULTS_DIR=bench/results   where ingest-<date>.txt goes ("" = nowhere)
 #   SKIP_BUILD=1       use the existing release binaries
 #   READY_TIMEOUT=60   seconds to wait for each server to become ready
@@ -47,6 +52,9 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-}
 NOISE=${NOISE:-1}
 KEYS=${KEYS:-0}
+LATENCY=${LATENCY:-1}
+LATENCY_RATES=${LATENCY_RATES:-20,500}
+LATENCY_SECONDS=${LATENCY_SECONDS:-10}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
@@ -91,6 +99,7 @@ TOCSIN_BIN=$TARGET_DIR/release/tocsin
 if [[ $SKIP_BUILD != 1 ]]; then
 	pkgs=(-p tocsin-bench-floor)
 	if want tocsin; then pkgs+=(-p tocsin); fi
+	if [[ $LATENCY == 1 ]]; then pkgs+=(-p tocsin-bench-latency); fi
 	log "cargo build --release ${pkgs[*]}"
 	(cd "$ROOT" && cargo build --release "${pkgs[@]}") || die "cargo build failed"
 fi
@@ -355,6 +364,33 @@ if [[ $NOISE == 1 ]] && want tocsin; then
 	NOISE_TOCSIN_HELD=$(noise_db_totals "$TMP/tocsin-noise/data/tocsin.db") || NOISE_OK=0
 fi
 
+# Paging latency: bench/latency.sh at each rate, its report kept for ours.
+# Its "sent" column (webhook arrival - alert sent) is the comparison: the
+# alert's whole way to a person's webhook on both sides.
+declare -A LATENCY_REPORT=()
+if [[ $LATENCY == 1 ]] && want tocsin && want alertmanager; then
+	for rate in ${LATENCY_RATES//,/ }; do
+		count=$((rate * LATENCY_SECONDS))
+		log "paging latency at $rate/s ($count alerts per target; bench/latency.sh)"
+		if ! LATENCY_REPORT[$rate]=$(COUNT=$count RATE=$rate SKIP_BUILD=1 RESULTS_DIR= TARGETS=tocsin,alertmanager \
+			"$BENCH/latency.sh" 2>"$TMP/logs/latency-$rate.log"); then
+			log "!! paging latency at $rate/s: some alerts were not delivered or the run failed ($TMP/logs/latency-$rate.log)"
+			FAILED_RUNS=$((FAILED_RUNS + 1))
+		fi
+	done
+fi
+
+# latency_line RATE: the first-page p99 of both sides at RATE, from its report.
+latency_line() {
+	awk -v rate="$1" '
+		$1 == "tocsin" { t = $12 } $1 == "alertmanager" { a = $12 }
+		END {
+			if (t == "" || a == "") { printf "paging latency at %s/s: not measured\n", rate; exit }
+			verdict = (t != "-" && a != "-" && t + 0 <= a + 0) ? "met" : "NOT met"
+			printf "first page p99 at %s/s (alert sent -> webhook arrived): tocsin %s ms, alertmanager %s ms (target: tocsin <= alertmanager): %s\n", rate, t, a, verdict
+		}' <<<"${LATENCY_REPORT[$1]:-}"
+}
+
 # --------------------------------------------------------------- report ----
 row() { # row SCENARIO TARGET
 	local key="$1|$2"
@@ -418,6 +454,13 @@ report() {
 		echo "noise held back, tocsin (API): $NOISE_TOCSIN_SAMPLE"
 		echo "noise held back, tocsin (database): $NOISE_TOCSIN_HELD"
 		echo "noise silenced, alertmanager (API): $NOISE_AM_SILENCED"
+	fi
+	if [[ $LATENCY == 1 ]]; then
+		for rate in ${LATENCY_RATES//,/ }; do latency_line "$rate"; done
+		for rate in ${LATENCY_RATES//,/ }; do
+			echo
+			grep -v '^$' <<<"${LATENCY_REPORT[$rate]:-paging latency at $rate/s: not measured}"
+		done
 	fi
 }
 report | tee "$TMP/report.txt"
