@@ -4,7 +4,6 @@
 //! detail, home, policies, people and test pages.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tempfile::TempDir;
 use tocsin_core::access::{Action, Principal, Resource};
@@ -113,15 +112,9 @@ async fn open_incident(app: &App, key: &str, dedup: &str) -> i64 {
     let origin = app.store().find_integration(&hash_secret(key)).await.unwrap().unwrap();
     let event = Event {
         action: EventAction::Trigger,
-        dedup_key: dedup.into(),
         summary: format!("{dedup} is down"),
         severity: Severity::Critical,
-        source: None,
-        labels: BTreeMap::new(),
-        details: serde_json::Value::Null,
-        links: Vec::new(),
-        occurred_at: None,
-        expires_at: None,
+        ..Event::resolve(dedup.into())
     };
     let out = app
         .store()

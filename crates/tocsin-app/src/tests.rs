@@ -3,7 +3,6 @@
 //! rules the HTTP tests see through the API, without HTTP in between.
 
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tempfile::TempDir;
 use tocsin_core::access::Principal;
@@ -55,15 +54,9 @@ async fn open_incident(app: &App) -> i64 {
     let origin = app.store().find_integration(&hash_secret(KEY)).await.unwrap().unwrap();
     let event = Event {
         action: EventAction::Trigger,
-        dedup_key: "disk".into(),
         summary: "Disk full".into(),
         severity: Severity::Critical,
-        source: None,
-        labels: BTreeMap::new(),
-        details: serde_json::Value::Null,
-        links: Vec::new(),
-        occurred_at: None,
-        expires_at: None,
+        ..Event::resolve("disk".into())
     };
     let out = app
         .store()

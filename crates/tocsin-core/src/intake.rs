@@ -185,6 +185,33 @@ pub struct AlertRow {
     pub released: bool,
 }
 
+impl AlertRow {
+    /// The working row of stored alert `a` before anything changes it:
+    /// nothing added, its content kept, last seen at `seen`. `identity` is
+    /// (service, integration, kind, dedup key).
+    fn stored(a: OpenAlert, identity: (&str, &str, IntegrationKind, &str), seen: DateTime<Utc>) -> Self {
+        let (service_id, integration_id, kind, dedup_key) = identity;
+        AlertRow {
+            id: a.id,
+            is_new: false,
+            service_id: service_id.to_string(),
+            integration_id: integration_id.to_string(),
+            kind,
+            dedup_key: dedup_key.to_string(),
+            incident_id: a.incident_id,
+            status: a.status,
+            first_seen: seen,
+            last_seen: seen,
+            occurrences: 0,
+            acknowledged_at: None,
+            resolved_at: None,
+            content_from: None,
+            held_back: Vec::new(),
+            released: false,
+        }
+    }
+}
+
 /// The final state of an incident row touched by the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRow {
@@ -378,24 +405,8 @@ pub fn plan_releases(
             continue;
         }
         p.alert_index.insert(q.alert_id, p.alerts.len());
-        p.alerts.push(AlertRow {
-            id: q.alert_id,
-            is_new: false,
-            service_id: q.service_id.clone(),
-            integration_id: q.integration_id.clone(),
-            kind: q.kind,
-            dedup_key: q.dedup_key.clone(),
-            incident_id: Some(q.incident_id),
-            status: q.status,
-            first_seen: q.last_seen,
-            last_seen: q.last_seen,
-            occurrences: 0,
-            acknowledged_at: None,
-            resolved_at: None,
-            content_from: None,
-            held_back: Vec::new(),
-            released: false,
-        });
+        let stored = OpenAlert { id: q.alert_id, status: q.status, incident_id: Some(q.incident_id) };
+        p.alerts.push(AlertRow::stored(stored, (&q.service_id, &q.integration_id, q.kind, &q.dedup_key), q.last_seen));
         let payload = json!({"alert_id": q.alert_id, "dedup_key": q.dedup_key, "holds_ended": true});
         p.release(q.incident_id, &q.service_id, q.alert_id, actor::SYSTEM.to_string(), payload, at);
     }
@@ -745,24 +756,8 @@ impl<'a> Planner<'a> {
             Some(i) => *i,
             None => {
                 self.alert_index.insert(a.id, self.alerts.len());
-                self.alerts.push(AlertRow {
-                    id: a.id,
-                    is_new: false,
-                    service_id: inc.service_id.to_string(),
-                    integration_id: inc.integration_id.to_string(),
-                    kind: inc.kind,
-                    dedup_key: inc.event.dedup_key.clone(),
-                    incident_id: a.incident_id,
-                    status: a.status,
-                    first_seen: inc.at,
-                    last_seen: inc.at,
-                    occurrences: 0,
-                    acknowledged_at: None,
-                    resolved_at: None,
-                    content_from: None,
-                    held_back: Vec::new(),
-                    released: false,
-                });
+                let identity = (inc.service_id, inc.integration_id, inc.kind, inc.event.dedup_key.as_str());
+                self.alerts.push(AlertRow::stored(a, identity, inc.at));
                 self.alerts.len() - 1
             }
         };
