@@ -2,6 +2,12 @@
 //! committed wait in a queue and are written together in the next one, so a
 //! single fsync acknowledges many requests.
 //!
+//! Where the writer commits without waiting for the disk (SQLite, see
+//! [`crate::wal_sync`]), a syncer task beside it makes each commit durable
+//! before its requests are answered; one sync covers every commit that
+//! finished before it started, and the writer goes on with the next commit
+//! meanwhile.
+//!
 //! The writer task is supervised: after a panic it starts again on the same
 //! queue, so requests waiting are still written; the requests whose commit
 //! was under way are answered with an error (503, retry) when their reply
@@ -19,16 +25,38 @@ use crate::{IngestBatch, IngestOutcome, Result, StoreError};
 /// holds the write lock for long.
 const MAX_EVENTS_PER_COMMIT: usize = 4096;
 const QUEUE_DEPTH: usize = 4096;
+/// Most commits in a row the writer makes on one write connection before it
+/// hands the connection back, so that other writes (the engine's paging
+/// among them) wait for at most this many commits under a steady load.
+const COMMITS_PER_HOLD: usize = 4;
 
 /// Writes several batches in one transaction, all or nothing.
 #[async_trait]
 pub(crate) trait BatchWriter: Send + Sync + 'static {
     async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>>;
+
+    /// Whether a `write` that returned is durable only after [`Self::sync`].
+    fn defers_sync(&self) -> bool {
+        false
+    }
+
+    /// Makes every `write` that returned before this call durable.
+    async fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Hands back the write connection a `write` may keep for the next one
+    /// (SQLite has one, which the engine and every other write share).
+    fn release_connection(&self) {}
 }
+
+type Reply = oneshot::Sender<Result<Vec<IngestOutcome>>>;
+/// What one commit answers: each request's reply and its result.
+type Answers = Vec<(Reply, Result<Vec<IngestOutcome>>)>;
 
 struct Job {
     batch: IngestBatch,
-    reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
+    reply: Reply,
 }
 
 pub(crate) struct Batcher {
@@ -82,6 +110,8 @@ impl Batcher {
 
 async fn run(writer: Arc<dyn BatchWriter>, rx: Queue) {
     let mut rx = rx.lock().await;
+    let mut syncer = writer.defers_sync().then(|| Syncer::start(writer.clone()));
+    let mut held = 0;
     while let Some(first) = rx.recv().await {
         let mut events = first.batch.events.len();
         let mut jobs = vec![first];
@@ -94,11 +124,82 @@ async fn run(writer: Arc<dyn BatchWriter>, rx: Queue) {
                 Err(_) => break,
             }
         }
-        commit(&*writer, jobs).await;
+        let answers = commit(&*writer, jobs).await;
+        held += 1;
+        if held >= COMMITS_PER_HOLD || rx.is_empty() {
+            writer.release_connection();
+            held = 0;
+        }
+        match &mut syncer {
+            Some(syncer) => syncer.answer_when_durable(answers),
+            None => answer(answers),
+        }
+    }
+    writer.release_connection();
+    if let Some(syncer) = syncer {
+        syncer.finish().await;
     }
 }
 
-async fn commit(writer: &dyn BatchWriter, jobs: Vec<Job>) {
+fn answer(answers: Answers) {
+    for (reply, result) in answers {
+        let _ = reply.send(result);
+    }
+}
+
+/// Answers commits once a sync made them durable.
+struct Syncer {
+    writer: Arc<dyn BatchWriter>,
+    queue: mpsc::UnboundedSender<Answers>,
+    task: JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(writer: Arc<dyn BatchWriter>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(sync_then_answer(writer.clone(), rx));
+        Self { writer, queue, task }
+    }
+
+    /// Queues a commit's answers for the next sync, which starts after this
+    /// call and so covers the commit.
+    fn answer_when_durable(&mut self, answers: Answers) {
+        if let Err(mpsc::error::SendError(answers)) = self.queue.send(answers) {
+            // The syncer died (a bug): start another; it syncs before answering.
+            tracing::error!("the log syncer stopped; starting it again");
+            *self = Self::start(self.writer.clone());
+            let _ = self.queue.send(answers);
+        }
+    }
+
+    /// Waits until everything queued is answered.
+    async fn finish(self) {
+        drop(self.queue);
+        let _ = self.task.await;
+    }
+}
+
+async fn sync_then_answer(writer: Arc<dyn BatchWriter>, mut rx: mpsc::UnboundedReceiver<Answers>) {
+    while let Some(mut waiting) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            waiting.extend(more);
+        }
+        let synced = writer.sync().await;
+        metrics::histogram!("tocsin_store_wal_sync_requests").record(waiting.len() as f64);
+        for (reply, result) in waiting {
+            let result = match (&synced, result) {
+                (Ok(()), result) => result,
+                (Err(err), Ok(_)) => {
+                    Err(StoreError::Unavailable(format!("the write may not have reached the disk ({err}); retry")))
+                }
+                (Err(_), Err(err)) => Err(err),
+            };
+            let _ = reply.send(result);
+        }
+    }
+}
+
+async fn commit(writer: &dyn BatchWriter, jobs: Vec<Job>) -> Answers {
     let batches: Vec<&IngestBatch> = jobs.iter().map(|j| &j.batch).collect();
     let started = std::time::Instant::now();
     let result = writer.write(&batches).await;
@@ -106,24 +207,18 @@ async fn commit(writer: &dyn BatchWriter, jobs: Vec<Job>) {
     metrics::histogram!("tocsin_store_group_commit_requests").record(jobs.len() as f64);
     drop(batches);
     match result {
-        Ok(outcomes) => {
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
-            }
-        }
+        Ok(outcomes) => jobs.into_iter().zip(outcomes).map(|(job, outcome)| (job.reply, Ok(outcome))).collect(),
         Err(err) if jobs.len() > 1 => {
             // One bad batch must not fail its neighbours: retry each alone.
             tracing::warn!(error = %err, batches = jobs.len(), "group commit failed; retrying batches one by one");
+            let mut answers = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let result = writer.write(&[&job.batch]).await.map(|mut v| v.pop().unwrap_or_default());
-                let _ = job.reply.send(result);
+                answers.push((job.reply, result));
             }
+            answers
         }
-        Err(err) => {
-            if let Some(job) = jobs.into_iter().next() {
-                let _ = job.reply.send(Err(err));
-            }
-        }
+        Err(err) => jobs.into_iter().next().map(|job| (job.reply, Err(err))).into_iter().collect(),
     }
 }
 
@@ -199,6 +294,65 @@ mod tests {
         }
         assert_eq!(batcher.status().problem(), None);
         assert_eq!(writer.calls.load(Ordering::SeqCst), 2, "the two queued requests share one commit");
+        batcher.shutdown().await;
+    }
+
+    /// Commits at once, and makes them durable only when a test lets a sync
+    /// through; the first sync fails.
+    struct SyncsLater {
+        syncs: AtomicUsize,
+        sync_entered: Notify,
+        sync_release: Notify,
+    }
+
+    #[async_trait]
+    impl BatchWriter for SyncsLater {
+        async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
+            Ok(batches.iter().map(|_| Vec::new()).collect())
+        }
+
+        fn defers_sync(&self) -> bool {
+            true
+        }
+
+        async fn sync(&self) -> Result<()> {
+            self.sync_entered.notify_one();
+            self.sync_release.notified().await;
+            match self.syncs.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(StoreError::Unavailable("EIO".into())),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_answered_only_after_a_sync_and_a_failed_sync_fails_it() {
+        let writer = Arc::new(SyncsLater {
+            syncs: AtomicUsize::new(0),
+            sync_entered: Notify::new(),
+            sync_release: Notify::new(),
+        });
+        let batcher = Arc::new(Batcher::start_supervised(writer.clone(), GiveUp::call(|task| panic!("{task} died"))));
+        let submit = |b: &Arc<Batcher>| {
+            let b = b.clone();
+            tokio::spawn(async move { b.submit(batch()).await })
+        };
+        let first = submit(&batcher);
+        writer.sync_entered.notified().await;
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished(), "committed but not yet synced: no answer");
+        writer.sync_release.notify_one();
+        match first.await.unwrap() {
+            Err(StoreError::Unavailable(message)) => {
+                assert!(message.contains("may not have reached the disk"), "{message}")
+            }
+            other => panic!("a failed sync must fail the commit it covers: {other:?}"),
+        }
+        let second = submit(&batcher);
+        writer.sync_entered.notified().await;
+        writer.sync_release.notify_one();
+        assert!(second.await.unwrap().is_ok(), "a synced commit is answered with its outcome");
+        assert_eq!(writer.syncs.load(Ordering::SeqCst), 2);
         batcher.shutdown().await;
     }
 }

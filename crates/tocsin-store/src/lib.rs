@@ -32,6 +32,7 @@ mod silences;
 pub mod sqlite;
 pub mod supervise;
 mod test_pages;
+mod wal_sync;
 
 pub use accounts::{AccountStore, NewToken, TokenAuth, TokenInfo};
 pub use audit::{AuditEntry, AuditStore, AuditVerification, ShardCheck};

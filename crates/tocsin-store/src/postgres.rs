@@ -34,6 +34,9 @@ mod dialect {
     /// transaction that reads and then writes can fail when another writer
     /// committed in between).
     pub const BEGIN_WRITE: &str = "BEGIN";
+    /// The engine's relaxed writes (see `begin_relaxed`): this transaction's
+    /// commit does not wait for the WAL flush.
+    pub const BEGIN_RELAXED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
     /// A read-only transaction that sees one snapshot throughout.
     pub const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     pub const NAME: &str = "postgres";
@@ -108,6 +111,6 @@ impl backend::StoreImpl {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Self::from_pools(pool.clone(), pool).await
+        Self::from_pools(pool.clone(), pool, None).await
     }
 }

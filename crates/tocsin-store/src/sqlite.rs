@@ -1,6 +1,11 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`,
 //! so a commit survives power loss, one write connection (SQLite has one
 //! writer anyway) and a few read connections that never block on it.
+//!
+//! Two kinds of write relax the level: ingestion commits, which the group
+//! commit makes durable by syncing the log itself before it answers
+//! (`crate::wal_sync`), and the engine's own bookkeeping (`begin_relaxed`).
+//! A connection of its own checkpoints the log.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -31,6 +36,11 @@ mod dialect {
     /// transaction that reads and then writes can fail when another writer
     /// committed in between).
     pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// The engine's relaxed writes (see `begin_relaxed`): in WAL mode
+    /// `NORMAL` commits without syncing the log. The level cannot change
+    /// inside a transaction, so it is set before; releasing the connection
+    /// puts `FULL` back.
+    pub const BEGIN_RELAXED: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
     /// A read-only transaction that sees one snapshot throughout.
     pub const BEGIN_SNAPSHOT: &str = "BEGIN";
     pub const NAME: &str = "sqlite";
@@ -118,21 +128,69 @@ impl backend::StoreImpl {
             // settles the rollback queued when the transaction was dropped;
             // a connection still counted inside a transaction is closed, and
             // the next write opens a fresh one.
+            //
+            // The same statement puts back the durable default that a relaxed
+            // engine write (`BEGIN_RELAXED`) lowered; inside a transaction it
+            // fails, and the connection is closed as above.
             .after_release(|conn, _| {
                 Box::pin(async move {
-                    sqlx::Connection::ping(conn).await?;
-                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                    let restored = sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await;
+                    Ok(restored.is_ok() && !sqlx::Connection::is_in_transaction(conn))
                 })
             })
-            .connect_with(base.clone().create_if_missing(true))
+            .connect_with(base.clone().create_if_missing(true).pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await?;
-        Self::from_pools(read, write).await
+        // Read-write (a checkpoint writes the database file), but it never
+        // writes a transaction: the write connection stays the only writer.
+        let checkpoints = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.pragma("wal_autocheckpoint", "0"))
+            .await?;
+        let store = Self::from_pools(read, write, Some(crate::wal_sync::WalFile::of(path))).await?;
+        store.keep_task(tokio::spawn(checkpoint_wal(checkpoints)).abort_handle());
+        Ok(store)
+    }
+}
+
+/// How often the checkpointer copies committed pages from the write-ahead
+/// log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The log size (in pages) at which the writer checkpoints by itself, as
+/// SQLite does by default at 1,000: only a backstop for a checkpointer that
+/// cannot keep up or keeps failing.
+const WRITER_CHECKPOINT_PAGES: &str = "50000";
+
+/// Checkpoints the write-ahead log on a connection of its own, so that the
+/// copy and the fsync of the database file happen beside the writer rather
+/// than inside a commit someone waits for (SQLite's automatic checkpoint runs
+/// in the commit that crosses the threshold). `PASSIVE` never blocks the
+/// writer or readers; what it cannot copy yet waits for the next round.
+async fn checkpoint_wal(pool: sqlx::SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let done: std::result::Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+        match done {
+            Ok((_, log, copied)) => {
+                metrics::counter!("tocsin_store_wal_checkpoints_total", "outcome" => "ok").increment(1);
+                metrics::gauge!("tocsin_store_wal_pages").set(log as f64);
+                metrics::gauge!("tocsin_store_wal_pages_not_checkpointed").set((log - copied).max(0) as f64);
+            }
+            Err(err) => {
+                metrics::counter!("tocsin_store_wal_checkpoints_total", "outcome" => "failed").increment(1);
+                tracing::warn!(error = %err, "WAL checkpoint failed; the writer checkpoints once the log is large");
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use tocsin_core::noise::NoiseRules;
 
 use super::catalog::key_hint;
 use super::intake::write_events;
-use super::{DbRow, StoreImpl, WriteTx, begin_write, dialect};
+use super::{DbRow, StoreImpl, WriteTx, begin_relaxed, begin_write, dialect};
 use crate::codec::{from_us, opt_from_us, to_us};
 use crate::{HeartbeatRef, HeartbeatRow, HeartbeatStore, Missed, Ping, Result, StoreError};
 
@@ -161,7 +161,7 @@ impl HeartbeatStore for StoreImpl {
         if due.is_none() {
             return Ok(Vec::new());
         }
-        let mut w = begin_write(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
         // Locked, and so read again after another node's check of the same
         // rows commits: a monitor it marked no longer matches.
         let sql = AssertSqlSafe(format!(

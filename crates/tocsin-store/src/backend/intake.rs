@@ -22,9 +22,12 @@ use tocsin_core::timeline::actor;
 
 use super::bulk::{Binds, CHUNK, Script, inline_rows, values_list};
 use super::noise::{self, Routed, SilenceCache};
-use super::{Db, Shared, StoreImpl, Tx, WriteTx, audit_record, begin_write, begin_write_on, clamp_limit, dialect};
+use super::{
+    Db, Shared, StoreImpl, Tx, WriteTx, audit_record, begin_on, begin_relaxed, begin_write, clamp_limit, dialect,
+};
 use crate::batcher::BatchWriter;
 use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
+use crate::wal_sync::WalFile;
 use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, ReleaseSweep, Result, StoreError};
 
 /// The group-commit writer takes a write connection for each commit (on
@@ -35,11 +38,24 @@ pub(super) struct Writer {
     signal: Arc<Notify>,
     shared: Arc<Shared>,
     silences: SilenceCache,
+    /// SQLite's log: commits do not wait for the disk, and the batcher
+    /// answers them after syncing it (see `crate::wal_sync`).
+    wal: Option<Arc<WalFile>>,
+    /// The write connection, kept from one commit to the next while
+    /// requests keep coming (see `BatchWriter::release_connection`).
+    held: tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>,
 }
 
 impl Writer {
-    pub(super) fn new(pool: sqlx::Pool<Db>, signal: Arc<Notify>, shared: Arc<Shared>) -> Self {
-        Self { pool, signal, shared, silences: SilenceCache::default() }
+    pub(super) fn new(pool: sqlx::Pool<Db>, signal: Arc<Notify>, shared: Arc<Shared>, wal: Option<WalFile>) -> Self {
+        Self {
+            pool,
+            signal,
+            shared,
+            silences: SilenceCache::default(),
+            wal: wal.map(Arc::new),
+            held: Default::default(),
+        }
     }
 
     /// One transaction on a connection of its own. A connection that failed
@@ -48,17 +64,23 @@ impl Writer {
     /// recorded for the readiness check.
     async fn commit(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
         let mut phase = Phases::start();
-        let mut conn = match self.pool.acquire().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                let err = StoreError::from(err);
-                self.shared.write_health.record_failure(&err);
-                return Err(err);
-            }
+        let mut held = self.held.lock().await;
+        let kept = held.take();
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => match self.pool.acquire().await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    let err = StoreError::from(err);
+                    self.shared.write_health.record_failure(&err);
+                    return Err(err);
+                }
+            },
         };
         phase.done("acquire");
         let result: Result<Vec<Vec<IngestOutcome>>> = async {
-            let mut w = begin_write_on(&mut conn).await?;
+            let begin = if self.wal.is_some() { dialect::BEGIN_RELAXED } else { dialect::BEGIN_WRITE };
+            let mut w = begin_on(&mut conn, begin).await?;
             phase.done("begin");
             // One config's rules for the whole commit: batches of one commit
             // arrive within milliseconds of each other.
@@ -73,10 +95,12 @@ impl Writer {
             Ok(answer(batches, &routed, &outcomes))
         }
         .await;
-        if let Err(err) = &result
-            && crate::health::is_unavailable(err)
-        {
-            conn.close_on_drop();
+        match &result {
+            // Kept for the next commit; any failure hands it back to the pool,
+            // whose release check settles what the failed transaction left.
+            Ok(_) => *held = Some(conn),
+            Err(err) if crate::health::is_unavailable(err) => conn.close_on_drop(),
+            Err(_) => {}
         }
         self.shared.write_health.record(result.as_ref().map(|_| ()));
         result
@@ -88,6 +112,25 @@ impl BatchWriter for Writer {
     async fn write(&self, batches: &[&IngestBatch]) -> Result<Vec<Vec<IngestOutcome>>> {
         self.shared.faults.ingest_commit();
         self.commit(batches).await
+    }
+
+    fn defers_sync(&self) -> bool {
+        self.wal.is_some()
+    }
+
+    fn release_connection(&self) {
+        if let Ok(mut held) = self.held.try_lock() {
+            held.take();
+        }
+    }
+
+    async fn sync(&self) -> Result<()> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        let synced = wal.sync().await;
+        if let Err(err) = &synced {
+            self.shared.write_health.record_failure(err);
+        }
+        synced
     }
 }
 
@@ -344,7 +387,6 @@ pub(super) async fn write_plan(w: &mut WriteTx<'_>, incoming: &[Incoming<'_>], p
         }
         script.push(q);
     }
-    script.run(&mut w.tx).await?;
     for chunk in changed_alerts.chunks(CHUNK) {
         let columns = [
             "id",
@@ -553,7 +595,7 @@ impl IntakeStore for StoreImpl {
         if due == 0 {
             return Ok(0);
         }
-        let mut w = begin_write(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
         let rows = sqlx::query(
             "SELECT service_id, integration_id, kind, dedup_key FROM alerts \
              WHERE status <> 'resolved' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2",

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use tocsin_core::work::WorkKind;
 
-use super::{DbRow, StoreImpl, audit_record, begin_write, clamp_limit, page};
+use super::{DbRow, StoreImpl, audit_record, begin_relaxed, begin_write, clamp_limit, page};
 use crate::codec::{from_us, json_from, opt_from_us, to_us};
 use crate::outbox::priorities;
 use crate::{DeadLetter, Failed, OutboxItem, OutboxStore, Page, Result, StoreError};
@@ -186,13 +186,19 @@ impl OutboxStore for StoreImpl {
         for c in &picked {
             update = update.bind(c.id);
         }
-        let rows = update.fetch_all(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
+        let rows = update.fetch_all(&mut *w.tx).await?;
+        w.commit(&self.signal).await?;
         let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
         items.sort_by_key(|i| order.get(&i.id).copied().unwrap_or(usize::MAX));
         Ok(items)
     }
 
     async fn release_outbox(&self, ids: &[i64], worker: &str) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = begin_relaxed(&self.write).await?;
         for chunk in ids.chunks(super::bulk::CHUNK) {
             let sql = format!(
                 "UPDATE outbox SET claimed_by = NULL, lease_until = NULL, attempts = attempts - 1 \
@@ -203,9 +209,9 @@ impl OutboxStore for StoreImpl {
             for id in chunk {
                 query = query.bind(*id);
             }
-            query.execute(&self.write).await?;
+            query.execute(&mut *w.tx).await?;
         }
-        Ok(())
+        w.commit(&self.signal).await
     }
 
     async fn complete_outbox(&self, id: i64, worker: &str, now: DateTime<Utc>) -> Result<()> {
@@ -213,7 +219,11 @@ impl OutboxStore for StoreImpl {
     }
 
     async fn complete_outbox_many(&self, ids: &[i64], worker: &str, now: DateTime<Utc>) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut done = 0;
+        let mut w = begin_relaxed(&self.write).await?;
         for chunk in ids.chunks(super::bulk::CHUNK) {
             let sql = format!(
                 "UPDATE outbox SET done_at = $1, lease_until = NULL \
@@ -224,9 +234,10 @@ impl OutboxStore for StoreImpl {
             for id in chunk {
                 query = query.bind(*id);
             }
-            done += query.execute(&self.write).await?.rows_affected();
-            self.outbox_writes.fetch_add(1, Ordering::Relaxed);
+            done += query.execute(&mut *w.tx).await?.rows_affected();
         }
+        w.commit(&self.signal).await?;
+        self.outbox_writes.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }
 
@@ -235,6 +246,7 @@ impl OutboxStore for StoreImpl {
             Failed::RetryAt(at) => (Some(to_us(at)), None),
             Failed::DeadAt(at) => (None, Some(to_us(at))),
         };
+        let mut w = begin_relaxed(&self.write).await?;
         sqlx::query(
             "UPDATE outbox SET claimed_by = NULL, lease_until = NULL, last_error = $1, \
              due_at = COALESCE($2, due_at), dead_at = $3 \
@@ -245,8 +257,9 @@ impl OutboxStore for StoreImpl {
         .bind(dead_at)
         .bind(id)
         .bind(worker)
-        .execute(&self.write)
+        .execute(&mut *w.tx)
         .await?;
+        w.commit(&self.signal).await?;
         self.outbox_writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tocsin_core::work::WorkKind;
 
 use super::incidents::load_incident;
-use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
+use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_relaxed, begin_write};
 use crate::codec::{from_us, json_from, json_to, opt_from_us, to_us};
 use crate::{
     EngineStep, EscalationRow, EscalationWrite, HeldSummary, Lane, NotificationRow, PagingStore, Result, StoreError,
@@ -136,7 +136,7 @@ impl PagingStore for StoreImpl {
 
     async fn apply_step(&self, step: &EngineStep) -> Result<()> {
         let at = step.at;
-        let mut w = begin_write(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
         if let Some((id, worker)) = &step.complete {
             complete_claim(&mut w, *id, worker, at).await?;
         }

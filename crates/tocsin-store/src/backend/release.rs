@@ -16,7 +16,7 @@ use tocsin_core::noise::NoiseRules;
 use super::bulk::{CHUNK, inline_rows};
 use super::intake::{dedup_lock, load_incident_states, write_plan};
 use super::noise::{SilenceCache, load_facts, noise_lock};
-use super::{StoreImpl, Tx, begin_write};
+use super::{StoreImpl, Tx, begin_relaxed};
 use crate::codec::{from_us, json_from, parse_enum};
 use crate::{ReleaseSweep, Result};
 
@@ -48,7 +48,7 @@ impl StoreImpl {
         if rules.services.is_empty() {
             return Ok(ReleaseSweep { released: Vec::new(), last_incident });
         }
-        let mut w = begin_write(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
         let quiet = quiet_alerts(&mut w.tx, &ids).await?;
         w.lock_names(quiet.iter().map(|q| dedup_lock(&q.service_id, &q.dedup_key))).await?;
         let mut incidents = load_incident_states(&mut w.tx, ids).await?;

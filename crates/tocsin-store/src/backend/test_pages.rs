@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tocsin_core::work::WorkKind;
 
 use super::paging::complete_claim;
-use super::{DbRow, StoreImpl, audit_record, begin_write};
+use super::{DbRow, StoreImpl, audit_record, begin_relaxed, begin_write};
 use crate::codec::{from_us, opt_from_us, parse_enum, to_us};
 use crate::{Lane, NewTestPage, Result, StoreError, TestPage, TestPageStatus, TestPageStore, TestPageUpdate};
 
@@ -132,7 +132,7 @@ impl TestPageStore for StoreImpl {
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut w = begin_write(&self.write).await?;
+        let mut w = begin_relaxed(&self.write).await?;
         if let Some((item, worker)) = &complete {
             complete_claim(&mut w, *item, worker, at).await?;
         }
