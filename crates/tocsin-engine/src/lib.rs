@@ -291,7 +291,7 @@ impl Engine {
             }
             let slice_end = tokio::time::Instant::now() + self.config.slice;
             let (mut started, mut handed_back, mut nothing_to_do) = (0, Vec::new(), Vec::new());
-            let mut items = items.into_iter();
+            let mut items = items.into_iter().peekable();
             while let Some(item) = items.next() {
                 if stopping(stop) || tokio::time::Instant::now() >= slice_end {
                     // Hand back the rest, so that the next claim puts newly
@@ -299,6 +299,23 @@ impl Engine {
                     handed_back.push(item.id);
                     handed_back.extend(items.by_ref().map(|i| i.id));
                     break;
+                }
+                if item.kind == WorkKind::IncidentOpened {
+                    // New incidents page independently of one another: each
+                    // is its own incident's first item, so they run at once
+                    // and their steps share commits.
+                    let mut opened = vec![item];
+                    while let Some(next) = items.next_if(|i| i.kind == WorkKind::IncidentOpened) {
+                        opened.push(next);
+                    }
+                    match self.start_opened(opened, &mut report, &mut nothing_to_do).await {
+                        Ok(n) => started += n,
+                        Err(err) => {
+                            self.complete_nothing_to_do(&nothing_to_do).await;
+                            return Err(err);
+                        }
+                    }
+                    continue;
                 }
                 let start = self.start(item, slice_end, stop, &mut report, &mut nothing_to_do).await;
                 let start = match start {
@@ -389,6 +406,55 @@ impl Engine {
         let result = unwind::caught(handler.handle(&item, &self.config.worker_id, self.clock.now())).await;
         finish(&*self.store, &self.config.worker_id, self.clock.now(), &item, result, Some(nothing_to_do)).await?;
         Ok(Start::Done)
+    }
+
+    /// Does claimed `incident.opened` items side by side (each its own
+    /// incident's first item, so no order among them matters); returns how
+    /// many it did. Like [`Self::start`], each outcome is settled as it would
+    /// be alone.
+    async fn start_opened(
+        &self,
+        items: Vec<OutboxItem>,
+        report: &mut TickReport,
+        nothing_to_do: &mut Vec<i64>,
+    ) -> Result<usize, StoreError> {
+        let Some(handler) = self.handlers.get(&WorkKind::IncidentOpened).cloned() else {
+            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+            self.store.release_outbox(&ids, &self.config.worker_id).await?;
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        let mut running = JoinSet::new();
+        let mut started = 0;
+        for (n, item) in items.iter().enumerate() {
+            started += 1;
+            if item.attempts > work::MAX_ATTEMPTS {
+                let error = "no outcome after repeated attempts: the node doing it stopped each time";
+                fail(&*self.store, &self.config.worker_id, now, item, error).await?;
+                continue;
+            }
+            report.processed.push(item.kind.to_string());
+            metrics::counter!("tocsin_engine_items_total", "kind" => item.kind.as_str()).increment(1);
+            let (handler, item, worker) = (handler.clone(), item.clone(), self.config.worker_id.clone());
+            running.spawn(async move { (n, unwind::caught(handler.handle(&item, &worker, now)).await) });
+        }
+        let mut results = Vec::with_capacity(items.len());
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok(done) => results.push(done),
+                Err(err) => {
+                    tracing::error!(error = %err, "an incident.opened task failed; its item is retried after its lease")
+                }
+            }
+        }
+        results.sort_by_key(|(n, _)| *n);
+        for (n, result) in results {
+            if let Some(item) = items.get(n) {
+                finish(&*self.store, &self.config.worker_id, self.clock.now(), item, result, Some(nothing_to_do))
+                    .await?;
+            }
+        }
+        Ok(started)
     }
 
     /// `lane`'s share of the delivery slots.

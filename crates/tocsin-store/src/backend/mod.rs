@@ -29,6 +29,7 @@ mod schedules;
 mod secrets;
 mod sessions;
 mod silences;
+mod steps;
 mod test_pages;
 
 pub(super) use maintenance::stats;
@@ -71,9 +72,11 @@ pub struct StoreImpl {
     signal: Arc<Notify>,
     shared: Arc<Shared>,
     /// Writes that finished outbox items (see `OutboxStore::outbox_writes`).
-    outbox_writes: std::sync::atomic::AtomicU64,
-    /// Housekeeping tasks of this backend (SQLite's checkpointer), stopped
-    /// at close.
+    outbox_writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Engine steps, group-committed.
+    steps: steps::Steps,
+    /// Background tasks of this store (the step writer, SQLite's checkpointer),
+    /// stopped at close.
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
@@ -94,19 +97,23 @@ impl StoreImpl {
         let signal = Arc::new(Notify::new());
         let shared = Arc::new(Shared { write_health: WriteHealth::default(), faults: FaultInjection::default() });
         let writer = Arc::new(intake::Writer::new(write.clone(), signal.clone(), shared.clone(), wal));
-        Ok(Self {
+        let outbox_writes = Arc::new(std::sync::atomic::AtomicU64::default());
+        let (steps, step_writer) = steps::Steps::start(write.clone(), signal.clone(), outbox_writes.clone());
+        let store = Self {
             read,
             write,
             batcher: Batcher::start(writer),
             signal,
             shared,
-            outbox_writes: Default::default(),
+            outbox_writes,
+            steps,
             tasks: Default::default(),
-        })
+        };
+        store.keep_task(step_writer);
+        Ok(store)
     }
 
     /// Keeps `task` running until the store closes.
-    #[allow(dead_code, reason = "only the SQLite backend has such tasks so far")]
     pub(super) fn keep_task(&self, task: tokio::task::AbortHandle) {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
     }

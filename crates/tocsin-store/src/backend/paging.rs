@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tocsin_core::work::WorkKind;
 
 use super::incidents::load_incident;
-use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_relaxed, begin_write};
+use super::{Db, DbRow, StoreImpl, WriteTx, audit_record, begin_write};
 use crate::codec::{from_us, json_from, json_to, opt_from_us, to_us};
 use crate::{
     EngineStep, EscalationRow, EscalationWrite, HeldSummary, Lane, NotificationRow, PagingStore, Result, StoreError,
@@ -135,94 +135,7 @@ impl PagingStore for StoreImpl {
     }
 
     async fn apply_step(&self, step: &EngineStep) -> Result<()> {
-        let at = step.at;
-        let mut w = begin_relaxed(&self.write).await?;
-        if let Some((id, worker)) = &step.complete {
-            complete_claim(&mut w, *id, worker, at).await?;
-        }
-        if let Some(e) = &step.escalation {
-            write_escalation(&mut w, e, at).await?;
-        }
-        if let Some(incident_id) = step.retrigger {
-            retrigger_in_tx(&mut w, incident_id).await?;
-        }
-        if let Some(incident_id) = step.group_update_sent {
-            sqlx::query("UPDATE incidents SET next_update_at = NULL WHERE id = $1")
-                .bind(incident_id)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        if let Some((incident_id, episode)) = step.cancel_before_episode {
-            sqlx::query(
-                "UPDATE notifications SET status = 'cancelled' \
-                 WHERE incident_id = $1 AND episode < $2 AND status IN ('pending', 'held')",
-            )
-            .bind(incident_id)
-            .bind(episode)
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        for t in &step.timeline {
-            w.timeline(t.incident_id, at, t.kind, &t.actor, t.payload.clone()).await?;
-        }
-        for record in &step.audit {
-            w.audit(record.clone()).await?;
-        }
-        for n in &step.notifications {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO notifications (incident_id, user_id, contact_method, channel, episode, idempotency_key, \
-                 status, attempts, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) RETURNING id",
-            )
-            .bind(n.incident_id)
-            .bind(&n.user_id)
-            .bind(&n.contact_method)
-            .bind(&n.channel)
-            .bind(n.episode)
-            .bind(&n.idempotency_key)
-            .bind(to_us(n.due_at))
-            .bind(to_us(at))
-            .fetch_one(&mut *w.tx)
-            .await?;
-            w.enqueue(
-                WorkKind::NotifySend,
-                json!({"notification_id": id}),
-                n.due_at,
-                at,
-                &Lane::Incident(n.incident_id),
-            )
-            .await?;
-        }
-        for u in &step.notification_updates {
-            sqlx::query(
-                "UPDATE notifications SET status = $1, attempts = $2, sent_at = $3, last_error = $4 WHERE id = $5",
-            )
-            .bind(&u.status)
-            .bind(u.attempts)
-            .bind(u.sent_at.map(to_us))
-            .bind(&u.last_error)
-            .bind(u.id)
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        for work in &step.outbox {
-            w.enqueue(work.kind, work.payload.clone(), work.due_at, at, &work.lane).await?;
-        }
-        if let Some((method, sent)) = &step.method_window {
-            let sent: Vec<i64> = sent.iter().map(|t| to_us(*t)).collect();
-            sqlx::query(
-                "INSERT INTO method_windows (contact_method, sent) VALUES ($1, $2) \
-                 ON CONFLICT (contact_method) DO UPDATE SET sent = excluded.sent",
-            )
-            .bind(method)
-            .bind(json_to(&sent))
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        w.commit(&self.signal).await?;
-        if step.complete.is_some() {
-            self.outbox_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(())
+        self.steps.apply(step).await
     }
 
     async fn get_notification(&self, id: i64) -> Result<Option<NotificationRow>> {
@@ -348,4 +261,84 @@ impl PagingStore for StoreImpl {
         w.enqueue(kind, work, at, at, &Lane::Incident(incident_id)).await?;
         w.commit(&self.signal).await
     }
+}
+
+/// Writes one engine step inside `w`: everything it does, or (on a
+/// `Conflict` or any error) nothing once the transaction rolls back.
+pub(super) async fn write_step(w: &mut WriteTx<'_>, step: &EngineStep) -> Result<()> {
+    let at = step.at;
+    if let Some((id, worker)) = &step.complete {
+        complete_claim(w, *id, worker, at).await?;
+    }
+    if let Some(e) = &step.escalation {
+        write_escalation(w, e, at).await?;
+    }
+    if let Some(incident_id) = step.retrigger {
+        retrigger_in_tx(w, incident_id).await?;
+    }
+    if let Some(incident_id) = step.group_update_sent {
+        sqlx::query("UPDATE incidents SET next_update_at = NULL WHERE id = $1")
+            .bind(incident_id)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    if let Some((incident_id, episode)) = step.cancel_before_episode {
+        sqlx::query(
+            "UPDATE notifications SET status = 'cancelled' \
+             WHERE incident_id = $1 AND episode < $2 AND status IN ('pending', 'held')",
+        )
+        .bind(incident_id)
+        .bind(episode)
+        .execute(&mut *w.tx)
+        .await?;
+    }
+    for t in &step.timeline {
+        w.timeline(t.incident_id, at, t.kind, &t.actor, t.payload.clone()).await?;
+    }
+    for record in &step.audit {
+        w.audit(record.clone()).await?;
+    }
+    for n in &step.notifications {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO notifications (incident_id, user_id, contact_method, channel, episode, idempotency_key, \
+             status, attempts, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) RETURNING id",
+        )
+        .bind(n.incident_id)
+        .bind(&n.user_id)
+        .bind(&n.contact_method)
+        .bind(&n.channel)
+        .bind(n.episode)
+        .bind(&n.idempotency_key)
+        .bind(to_us(n.due_at))
+        .bind(to_us(at))
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.enqueue(WorkKind::NotifySend, json!({"notification_id": id}), n.due_at, at, &Lane::Incident(n.incident_id))
+            .await?;
+    }
+    for u in &step.notification_updates {
+        sqlx::query("UPDATE notifications SET status = $1, attempts = $2, sent_at = $3, last_error = $4 WHERE id = $5")
+            .bind(&u.status)
+            .bind(u.attempts)
+            .bind(u.sent_at.map(to_us))
+            .bind(&u.last_error)
+            .bind(u.id)
+            .execute(&mut *w.tx)
+            .await?;
+    }
+    for work in &step.outbox {
+        w.enqueue(work.kind, work.payload.clone(), work.due_at, at, &work.lane).await?;
+    }
+    if let Some((method, sent)) = &step.method_window {
+        let sent: Vec<i64> = sent.iter().map(|t| to_us(*t)).collect();
+        sqlx::query(
+            "INSERT INTO method_windows (contact_method, sent) VALUES ($1, $2) \
+             ON CONFLICT (contact_method) DO UPDATE SET sent = excluded.sent",
+        )
+        .bind(method)
+        .bind(json_to(&sent))
+        .execute(&mut *w.tx)
+        .await?;
+    }
+    Ok(())
 }
