@@ -30,9 +30,10 @@ use crate::codec::{from_us, json_from, json_to, opt_from_us, parse_enum, to_us};
 use crate::wal_sync::WalFile;
 use crate::{ChangeRecord, IngestBatch, IngestOutcome, IntakeStore, IntegrationRef, ReleaseSweep, Result, StoreError};
 
-/// The group-commit writer takes a write connection for each commit (on
-/// SQLite the one write connection, shared with every other write), so a
-/// connection the database dropped is replaced at the next commit.
+/// The group-commit writer takes a write connection from the pool (on
+/// SQLite the one write connection, shared with every other write) and keeps
+/// it only while commits follow one another and succeed, so a connection
+/// the database dropped is replaced at the next commit.
 pub(super) struct Writer {
     pool: sqlx::Pool<Db>,
     signal: Arc<Notify>,
