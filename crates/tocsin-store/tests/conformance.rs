@@ -1118,6 +1118,20 @@ async fn listing_paginates_newest_first_and_filters() {
         alert_ids(&ts, AlertFilter { service: Some("svc-db".into()), ..Default::default() }).await,
         newest_first(&alerts, &[1, 3, 5])
     );
+    // One service's alerts in several statuses (k2 resolved, the rest
+    // triggered) come newest first across statuses, page by page.
+    assert_eq!(
+        alert_pages(&ts, AlertFilter { service: Some("svc-api".into()), limit: 2, ..Default::default() }).await,
+        [newest_first(&alerts, &[4, 6]), newest_first(&alerts, &[0, 2])]
+    );
+    assert_eq!(
+        alert_ids(
+            &ts,
+            AlertFilter { service: Some("svc-api".into()), status: Some(AlertStatus::Triggered), ..Default::default() }
+        )
+        .await,
+        newest_first(&alerts, &[0, 4, 6])
+    );
     assert_eq!(
         alert_ids(
             &ts,

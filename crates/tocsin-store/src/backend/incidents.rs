@@ -386,17 +386,61 @@ impl IncidentStore for StoreImpl {
 
     async fn list_alerts(&self, f: &AlertFilter) -> Result<Page<Alert>> {
         let limit = clamp_limit(f.limit);
-        let rows = sqlx::query(
-            "SELECT * FROM alerts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR service_id = $2) \
-             AND ($3 IS NULL OR dedup_key = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
-        )
-        .bind(f.status.map(|s| s.as_str()))
-        .bind(&f.service)
-        .bind(&f.dedup_key)
-        .bind(f.before_id)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
+        // Only the filters given, so that the planner can take the index
+        // they name (a `($n IS NULL OR …)` form hides it). A service's alerts
+        // come from `alerts_by_service_status` (service, status, id), one
+        // range per status merged, rather than by walking every alert.
+        let statuses: Vec<Option<AlertStatus>> = match (&f.service, f.status) {
+            (Some(_), None) => [AlertStatus::Triggered, AlertStatus::Acknowledged, AlertStatus::Resolved]
+                .into_iter()
+                .map(Some)
+                .collect(),
+            (_, status) => vec![status],
+        };
+        let mut sql = String::new();
+        let mut n = 0;
+        let mut param = |sql: &mut String, text: &str| {
+            n += 1;
+            sql.push_str(text);
+            dialect::push_param(sql, n);
+        };
+        for (i, status) in statuses.iter().enumerate() {
+            sql.push_str(if i == 0 { "SELECT * FROM (" } else { " UNION ALL SELECT * FROM (" });
+            sql.push_str("SELECT * FROM alerts WHERE 1 = 1");
+            if f.service.is_some() {
+                param(&mut sql, " AND service_id = ");
+            }
+            if status.is_some() {
+                param(&mut sql, " AND status = ");
+            }
+            if f.dedup_key.is_some() {
+                param(&mut sql, " AND dedup_key = ");
+            }
+            if f.before_id.is_some() {
+                param(&mut sql, " AND id < ");
+            }
+            param(&mut sql, " ORDER BY id DESC LIMIT ");
+            sql.push_str(&format!(") AS s{i}"));
+        }
+        let mut sql = format!("SELECT * FROM ({sql}) AS a ORDER BY id DESC LIMIT ");
+        param(&mut sql, "");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for status in &statuses {
+            if let Some(service) = &f.service {
+                query = query.bind(service.clone());
+            }
+            if let Some(status) = status {
+                query = query.bind(status.as_str());
+            }
+            if let Some(key) = &f.dedup_key {
+                query = query.bind(key.clone());
+            }
+            if let Some(before) = f.before_id {
+                query = query.bind(before);
+            }
+            query = query.bind(limit + 1);
+        }
+        let rows = query.bind(limit + 1).fetch_all(&self.read).await?;
         let items = rows.iter().map(alert_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page(items, limit, |a| a.id))
     }
