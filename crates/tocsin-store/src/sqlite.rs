@@ -155,7 +155,8 @@ impl backend::StoreImpl {
             .connect_with(base.pragma("wal_autocheckpoint", "0"))
             .await?;
         let store = Self::from_pools(read, write, Some(crate::wal_sync::WalFile::of(path))).await?;
-        store.keep_task(tokio::spawn(checkpoint_wal(checkpoints)).abort_handle());
+        store.keep_task(tokio::spawn(checkpoint_wal(checkpoints.clone())).abort_handle());
+        store.keep_pool(checkpoints);
         Ok(store)
     }
 }

@@ -78,6 +78,9 @@ pub struct StoreImpl {
     /// Background tasks of this store (the step writer, SQLite's checkpointer),
     /// stopped at close.
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Pools of those tasks, closed at close with the others: a connection
+    /// left to close later may touch a database file that is gone by then.
+    task_pools: std::sync::Mutex<Vec<Pool<Db>>>,
 }
 
 /// What the store and its group-commit writer both hold.
@@ -108,6 +111,7 @@ impl StoreImpl {
             outbox_writes,
             steps,
             tasks: Default::default(),
+            task_pools: Default::default(),
         };
         store.keep_task(step_writer);
         Ok(store)
@@ -116,6 +120,12 @@ impl StoreImpl {
     /// Keeps `task` running until the store closes.
     pub(super) fn keep_task(&self, task: tokio::task::AbortHandle) {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    /// Closes `pool` (a task's own) when the store closes.
+    #[allow(dead_code, reason = "only the SQLite backend has such a pool")]
+    pub(super) fn keep_pool(&self, pool: Pool<Db>) {
+        self.task_pools.lock().unwrap_or_else(|e| e.into_inner()).push(pool);
     }
 }
 
@@ -355,6 +365,10 @@ impl Store for StoreImpl {
             task.abort();
         }
         self.batcher.shutdown().await;
+        let pools = std::mem::take(&mut *self.task_pools.lock().unwrap_or_else(|e| e.into_inner()));
+        for pool in pools {
+            pool.close().await;
+        }
         self.write.close().await;
         self.read.close().await;
     }
