@@ -30,7 +30,10 @@
       focus: el.contains(active) && active.id ? active.id : null
     };
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  // Right after the swap, in the same task that inserted the new rows: a
+  // box never shows unticked in between (after settling, 20 ms later, it
+  // flickered, and a test reading it in that gap saw it unticked).
+  document.addEventListener("htmx:afterSwap", function () {
     Object.keys(kept).forEach(function (id) {
       var state = kept[id];
       delete kept[id];
