@@ -164,10 +164,11 @@ impl backend::StoreImpl {
 /// How often the checkpointer copies committed pages from the write-ahead
 /// log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// The log size (in pages) at which the writer checkpoints by itself, as
-/// SQLite does by default at 1,000: only a backstop for a checkpointer that
-/// cannot keep up or keeps failing.
-const WRITER_CHECKPOINT_PAGES: &str = "50000";
+/// The log size (in pages) at which the writer checkpoints by itself:
+/// SQLite's default, a backstop for when the checkpointer falls behind. A
+/// larger log also grows SQLite's shared-memory index into new mapped
+/// chunks, which a file system gone read-only answers with SIGBUS.
+const WRITER_CHECKPOINT_PAGES: &str = "1000";
 
 /// Checkpoints the write-ahead log on a connection of its own, so that the
 /// copy and the fsync of the database file happen beside the writer rather
